@@ -1,0 +1,193 @@
+package eci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/credentials-go/credentials"
+	"k8s.io/klog/v2"
+)
+
+// APIVersion is the ECI OpenAPI version this client speaks.
+const APIVersion = "2018-08-08"
+
+// Config selects the region, endpoint and credentials of a Client.
+type Config struct {
+	// RegionId is the region, e.g. cn-hangzhou. Required.
+	RegionId string
+	// Endpoint overrides the regional endpoint: a host[:port] (HTTPS) or a
+	// URL such as http://127.0.0.1:8080 for the simulator. Empty means
+	// eci.<RegionId>.aliyuncs.com over HTTPS.
+	Endpoint string
+	// Credential supplies the AccessKey; nil means DefaultCredential().
+	Credential credentials.Credential
+	// Timeout bounds one HTTP attempt (default 10s).
+	Timeout time.Duration
+	// MaxAttempts bounds attempts of a retryable call (default 4).
+	MaxAttempts int
+	// Backoff is the first retry delay, doubled per attempt (default 200ms).
+	Backoff time.Duration
+}
+
+// Client calls the ECI OpenAPI through the SDK core.
+type Client struct {
+	sdk         *sdk.Client
+	region      string
+	scheme      string
+	domain      string
+	timeout     time.Duration
+	maxAttempts int
+	backoff     time.Duration
+}
+
+// NewClient builds a Client. It resolves no credentials yet: they are asked
+// for on every request so that rotating STS tokens keep working.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.RegionId == "" {
+		return nil, errors.New("eci client: RegionId is required")
+	}
+	scheme, domain, err := parseEndpoint(cfg.Endpoint, cfg.RegionId)
+	if err != nil {
+		return nil, err
+	}
+	cred := cfg.Credential
+	if cred == nil {
+		if cred, err = DefaultCredential(); err != nil {
+			return nil, fmt.Errorf("eci client: credentials: %w", err)
+		}
+	}
+	sdkCfg := sdk.NewConfig()
+	sdkCfg.Scheme = strings.ToUpper(scheme)
+	sdkCfg.AutoRetry = false // we retry ourselves, classified and bounded
+	c, err := sdk.NewClientWithOptions(cfg.RegionId, sdkCfg, credentialProvider{cred: cred})
+	if err != nil {
+		return nil, fmt.Errorf("eci client: %w", err)
+	}
+	out := &Client{
+		sdk: c, region: cfg.RegionId, scheme: scheme, domain: domain,
+		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
+	}
+	if out.timeout <= 0 {
+		out.timeout = 10 * time.Second
+	}
+	if out.maxAttempts <= 0 {
+		out.maxAttempts = 4
+	}
+	if out.backoff <= 0 {
+		out.backoff = 200 * time.Millisecond
+	}
+	return out, nil
+}
+
+// parseEndpoint turns Config.Endpoint into the SDK's scheme and domain.
+func parseEndpoint(endpoint, region string) (scheme, domain string, err error) {
+	if endpoint == "" {
+		return "https", "eci." + region + ".aliyuncs.com", nil
+	}
+	if !strings.Contains(endpoint, "://") {
+		return "https", endpoint, nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", "", fmt.Errorf("eci client: endpoint %q must be host[:port] or http(s)://host[:port]", endpoint)
+	}
+	return u.Scheme, u.Host, nil
+}
+
+// Region returns the region the client is bound to.
+func (c *Client) Region() string { return c.region }
+
+// call sends one action with its parameters, retrying retryable failures
+// with exponential backoff, and decodes the JSON body into out. Each attempt
+// is signed anew (fresh nonce and timestamp), as the cloud requires.
+func (c *Client) call(ctx context.Context, action string, params map[string]string, out any) error {
+	var lastErr *Error
+	delay := c.backoff
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
+		}
+		body, err := c.once(action, params)
+		if err == nil {
+			apiCalls.WithLabelValues(action, "OK").Inc()
+			if out == nil {
+				return nil
+			}
+			if err := json.Unmarshal(body, out); err != nil {
+				return &Error{Action: action, Message: "decode response: " + err.Error(), Class: ClassTransient, Err: err}
+			}
+			return nil
+		}
+		lastErr = err
+		outcome := err.Code
+		if outcome == "" {
+			outcome = "NoResponse"
+		}
+		apiCalls.WithLabelValues(action, outcome).Inc()
+		// A stock-out is retried by the caller across zones, not here.
+		if !(err.Class == ClassTransient || err.Class == ClassThrottled) || attempt >= c.maxAttempts {
+			return lastErr
+		}
+		apiRetries.WithLabelValues(action, err.Class.String()).Inc()
+		klog.V(2).InfoS("retrying ECI call", "action", action, "attempt", attempt, "class", err.Class, "code", err.Code, "delay", delay)
+		select {
+		case <-ctx.Done():
+			return lastErr
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+func (c *Client) once(action string, params map[string]string) ([]byte, *Error) {
+	req := requests.NewCommonRequest()
+	req.Method = "POST"
+	req.Scheme = c.scheme
+	req.Domain = c.domain
+	req.Product = "Eci"
+	req.Version = APIVersion
+	req.ApiName = action
+	req.SetReadTimeout(c.timeout)
+	req.SetConnectTimeout(c.timeout)
+	req.QueryParams["RegionId"] = c.region
+	for k, v := range params {
+		req.QueryParams[k] = v
+	}
+	start := time.Now()
+	resp, err := c.sdk.ProcessCommonRequest(req)
+	apiLatency.WithLabelValues(action).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, toError(action, err)
+	}
+	if !resp.IsSuccess() {
+		return nil, &Error{Action: action, HTTPStatus: resp.GetHttpStatus(), Message: resp.GetHttpContentString(),
+			Class: classify("", resp.GetHttpStatus())}
+	}
+	return resp.GetHttpContentBytes(), nil
+}
+
+// toError converts the SDK's error types into a classified *Error.
+func toError(action string, err error) *Error {
+	var se *sdkerrors.ServerError
+	if errors.As(err, &se) {
+		return &Error{
+			Action: action, Code: se.ErrorCode(), Message: se.Message(), RequestID: se.RequestId(),
+			HTTPStatus: se.HttpStatus(), Class: classify(se.ErrorCode(), se.HttpStatus()), Err: err,
+		}
+	}
+	// Client errors are transport failures (no response) or signing
+	// problems; credentials that cannot be resolved are an auth problem.
+	var ce *sdkerrors.ClientError
+	if errors.As(err, &ce) && strings.Contains(ce.Message(), "credentials") {
+		return &Error{Action: action, Code: ce.ErrorCode(), Message: ce.Message(), Class: ClassAuth, Err: err}
+	}
+	return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
+}

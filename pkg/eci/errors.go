@@ -1,0 +1,155 @@
+package eci
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Class is what a caller needs to know about a failed call to decide what to
+// do next. Callers branch on the class, never on error strings.
+type Class int
+
+// Error classes, from "try again" to "stop and tell the user".
+const (
+	// ClassUnknown is an error nobody classified; treat as transient.
+	ClassUnknown Class = iota
+	// ClassNotFound: the group (or other object) does not exist.
+	ClassNotFound
+	// ClassStockOut: no zone among the requested vSwitches has capacity.
+	ClassStockOut
+	// ClassThrottled: flow control; back off and retry.
+	ClassThrottled
+	// ClassInvalid: the request itself is wrong; retrying will not help.
+	ClassInvalid
+	// ClassAuth: credentials are wrong, expired or lack permission.
+	ClassAuth
+	// ClassTransient: server error or no response; safe to retry.
+	ClassTransient
+	// ClassConflict: the ClientToken was reused with other parameters, or the
+	// group is in a state that does not allow the operation.
+	ClassConflict
+)
+
+var classNames = map[Class]string{
+	ClassUnknown:   "unknown",
+	ClassNotFound:  "not-found",
+	ClassStockOut:  "stock-out",
+	ClassThrottled: "throttled",
+	ClassInvalid:   "invalid",
+	ClassAuth:      "auth",
+	ClassTransient: "transient",
+	ClassConflict:  "conflict",
+}
+
+// String returns the class name used in logs and metric labels.
+func (c Class) String() string { return classNames[c] }
+
+// Retryable reports whether the same call may succeed if sent again later.
+func (c Class) Retryable() bool {
+	return c == ClassThrottled || c == ClassTransient || c == ClassUnknown || c == ClassStockOut
+}
+
+// Error is a failed ECI call.
+type Error struct {
+	// Action is the API operation, e.g. CreateContainerGroup.
+	Action string
+	// Code is the cloud's error code, or "" when no response arrived.
+	Code string
+	// Message is the cloud's message (or the transport error).
+	Message string
+	// RequestID identifies the call for the cloud's support.
+	RequestID string
+	// HTTPStatus is the response status, 0 when none arrived.
+	HTTPStatus int
+	// Class is the classification of Code/HTTPStatus.
+	Class Class
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "eci %s failed", e.Action)
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (RequestId %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ClassOf returns the class of err, ClassUnknown when err is not an ECI error.
+func ClassOf(err error) Class {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return ClassUnknown
+}
+
+// IsNotFound reports whether err says the object does not exist.
+func IsNotFound(err error) bool { return err != nil && ClassOf(err) == ClassNotFound }
+
+// codeClasses lists the codes whose class cannot be told from the HTTP status
+// or a generic suffix. Keep every code-to-class decision here.
+var codeClasses = map[string]Class{
+	"OperationDenied.NoStock":         ClassStockOut,
+	"NoStock":                         ClassStockOut,
+	"StockExhaust":                    ClassStockOut,
+	"Throttling":                      ClassThrottled,
+	"Throttling.User":                 ClassThrottled,
+	"Throttling.Api":                  ClassThrottled,
+	"ServiceUnavailable":              ClassTransient,
+	"InternalError":                   ClassTransient,
+	"UnknownError":                    ClassTransient,
+	"InvalidAccessKeyId.NotFound":     ClassAuth,
+	"InvalidAccessKeyId":              ClassAuth,
+	"SignatureDoesNotMatch":           ClassAuth,
+	"InvalidSecurityToken.Expired":    ClassAuth,
+	"Forbidden.RAM":                   ClassAuth,
+	"NoPermission":                    ClassAuth,
+	"IdempotentParameterMismatch":     ClassConflict,
+	"IncorrectStatus":                 ClassConflict,
+	"InvalidVSwitchId.NotFound":       ClassInvalid,
+	"InvalidSecurityGroupId.NotFound": ClassInvalid,
+	"InvalidRegionId.NotFound":        ClassInvalid,
+	"InvalidAction.NotFound":          ClassInvalid,
+}
+
+// classify decides the class of a cloud error code with its HTTP status.
+func classify(code string, status int) Class {
+	if c, ok := codeClasses[code]; ok {
+		return c
+	}
+	switch {
+	case strings.HasPrefix(code, "Throttling"):
+		return ClassThrottled
+	case strings.HasPrefix(code, "Forbidden"):
+		return ClassAuth
+	case strings.HasSuffix(code, ".NotFound") && strings.Contains(code, "ContainerGroup"):
+		return ClassNotFound
+	case strings.HasSuffix(code, ".NotFound") || strings.HasPrefix(code, "Invalid") ||
+		strings.HasPrefix(code, "Missing") || strings.HasPrefix(code, "OperationDenied"):
+		return ClassInvalid
+	case code == "" && status == 0:
+		return ClassTransient
+	case status >= 500:
+		return ClassTransient
+	case status == http.StatusNotFound:
+		return ClassNotFound
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return ClassAuth
+	case status >= 400:
+		return ClassInvalid
+	}
+	return ClassUnknown
+}

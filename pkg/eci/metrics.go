@@ -1,0 +1,26 @@
+package eci
+
+import "github.com/prometheus/client_golang/prometheus"
+
+var (
+	apiCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eci",
+		Name:      "api_calls_total",
+		Help:      "ECI OpenAPI calls by action and outcome (OK or the error code).",
+	}, []string{"action", "outcome"})
+	apiLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "eci",
+		Name:      "api_call_duration_seconds",
+		Help:      "Latency of ECI OpenAPI calls, one sample per HTTP attempt.",
+		Buckets:   prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, []string{"action"})
+	apiRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eci",
+		Name:      "api_retries_total",
+		Help:      "ECI OpenAPI calls sent again after a retryable error, by action and class.",
+	}, []string{"action", "class"})
+)
+
+func init() {
+	prometheus.MustRegister(apiCalls, apiLatency, apiRetries)
+}

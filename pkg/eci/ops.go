@@ -1,0 +1,79 @@
+package eci
+
+import (
+	"context"
+	"fmt"
+)
+
+// Cloud limits the client enforces before sending, so a caller gets a
+// clear error instead of a server-side InvalidParameter.
+const (
+	// MaxIDsPerCall is the most ContainerGroupIds one describe call takes.
+	MaxIDsPerCall = 20
+	// MaxDescribeLimit is the page size cap of DescribeContainerGroups.
+	MaxDescribeLimit = 20
+	// MaxStatusLimit is the page size cap of DescribeContainerGroupStatus.
+	MaxStatusLimit = 200
+)
+
+// CreateContainerGroup creates a group. Retries inside the client reuse the
+// request's ClientToken, so a lost response never creates a second group.
+func (c *Client) CreateContainerGroup(ctx context.Context, req *CreateContainerGroupRequest) (*CreateContainerGroupResponse, error) {
+	out := &CreateContainerGroupResponse{}
+	if err := c.call(ctx, "CreateContainerGroup", encodeParams(req), out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DescribeContainerGroups returns one page of groups.
+func (c *Client) DescribeContainerGroups(ctx context.Context, req *DescribeContainerGroupsRequest) (*DescribeContainerGroupsResponse, error) {
+	if len(req.ContainerGroupIds) > MaxIDsPerCall {
+		return nil, &Error{Action: "DescribeContainerGroups", Class: ClassInvalid,
+			Message: fmt.Sprintf("ContainerGroupIds: %d ids given, at most %d per call", len(req.ContainerGroupIds), MaxIDsPerCall)}
+	}
+	params := encodeParams(req)
+	if len(req.ContainerGroupIds) > 0 {
+		params["ContainerGroupIds"] = jsonList(req.ContainerGroupIds)
+	}
+	out := &DescribeContainerGroupsResponse{}
+	if err := c.call(ctx, "DescribeContainerGroups", params, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DescribeContainerGroupStatus returns one page of group statuses.
+func (c *Client) DescribeContainerGroupStatus(ctx context.Context, req *DescribeContainerGroupStatusRequest) (*DescribeContainerGroupStatusResponse, error) {
+	if len(req.ContainerGroupIds) > MaxIDsPerCall {
+		return nil, &Error{Action: "DescribeContainerGroupStatus", Class: ClassInvalid,
+			Message: fmt.Sprintf("ContainerGroupIds: %d ids given, at most %d per call", len(req.ContainerGroupIds), MaxIDsPerCall)}
+	}
+	params := encodeParams(req)
+	if len(req.ContainerGroupIds) > 0 {
+		params["ContainerGroupIds"] = jsonList(req.ContainerGroupIds)
+	}
+	out := &DescribeContainerGroupStatusResponse{}
+	if err := c.call(ctx, "DescribeContainerGroupStatus", params, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteContainerGroup deletes a group. A group that is already gone
+// returns an error of ClassNotFound, which callers treat as done.
+func (c *Client) DeleteContainerGroup(ctx context.Context, id string) error {
+	return c.call(ctx, "DeleteContainerGroup", map[string]string{"ContainerGroupId": id}, nil)
+}
+
+// DescribeContainerLog returns the log text of one container.
+func (c *Client) DescribeContainerLog(ctx context.Context, req *DescribeContainerLogRequest) (*DescribeContainerLogResponse, error) {
+	out := &DescribeContainerLogResponse{}
+	if err := c.call(ctx, "DescribeContainerLog", encodeParams(req), out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Int returns a pointer to v, for optional integer parameters.
+func Int(v int64) *int64 { return &v }

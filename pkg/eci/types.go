@@ -1,0 +1,309 @@
+package eci
+
+// Tag is a key/value label on a container group. Our own groups carry the
+// cluster id, node name and pod identity as tags so they can be listed and
+// adopted without a region-wide scan.
+type Tag struct {
+	Key   string `eci:"Key" json:"Key"`
+	Value string `eci:"Value" json:"Value"`
+}
+
+// EnvVar is one container environment variable (EnvironmentVar.N).
+type EnvVar struct {
+	Key       string `eci:"Key" json:"Key"`
+	Value     string `eci:"Value" json:"Value"`
+	FieldPath string `eci:"FieldRef.FieldPath" json:"-"`
+}
+
+// Port is one container port (Port.N).
+type Port struct {
+	Port     int32  `eci:"Port" json:"Port"`
+	Protocol string `eci:"Protocol" json:"Protocol"`
+}
+
+// VolumeMount mounts a group volume into a container (VolumeMount.N).
+type VolumeMount struct {
+	Name      string `eci:"Name" json:"Name"`
+	MountPath string `eci:"MountPath" json:"MountPath"`
+	ReadOnly  bool   `eci:"ReadOnly" json:"ReadOnly"`
+	SubPath   string `eci:"SubPath" json:"SubPath"`
+}
+
+// Container is one container or init container of a group (Container.N /
+// InitContainer.N).
+type Container struct {
+	Name            string        `eci:"Name"`
+	Image           string        `eci:"Image"`
+	Cpu             float64       `eci:"Cpu"`
+	Memory          float64       `eci:"Memory"`
+	Gpu             int           `eci:"Gpu"`
+	WorkingDir      string        `eci:"WorkingDir"`
+	ImagePullPolicy string        `eci:"ImagePullPolicy"`
+	Commands        []string      `eci:"Command"`
+	Args            []string      `eci:"Arg"`
+	Ports           []Port        `eci:"Port"`
+	EnvironmentVars []EnvVar      `eci:"EnvironmentVar"`
+	VolumeMounts    []VolumeMount `eci:"VolumeMount"`
+	Stdin           bool          `eci:"Stdin"`
+	StdinOnce       bool          `eci:"StdinOnce"`
+	Tty             bool          `eci:"Tty"`
+}
+
+// ConfigFileToPath is one file of a ConfigFileVolume; Content is base64.
+type ConfigFileToPath struct {
+	Path    string `eci:"Path"`
+	Content string `eci:"Content"`
+	Mode    *int32 `eci:"Mode"`
+}
+
+// Volume is one group volume (Volume.N). Type selects which of the typed
+// fields applies: EmptyDirVolume, ConfigFileVolume or NFSVolume.
+type Volume struct {
+	Name                  string             `eci:"Name"`
+	Type                  string             `eci:"Type"`
+	EmptyDirMedium        string             `eci:"EmptyDirVolume.Medium"`
+	EmptyDirSizeLimit     string             `eci:"EmptyDirVolume.SizeLimit"`
+	ConfigFileToPaths     []ConfigFileToPath `eci:"ConfigFileVolume.ConfigFileToPath"`
+	ConfigFileDefaultMode *int32             `eci:"ConfigFileVolume.DefaultMode"`
+	NFSServer             string             `eci:"NFSVolume.Server"`
+	NFSPath               string             `eci:"NFSVolume.Path"`
+	NFSReadOnly           bool               `eci:"NFSVolume.ReadOnly"`
+	HostPathType          string             `eci:"HostPathVolume.Type"`
+	HostPathPath          string             `eci:"HostPathVolume.Path"`
+	DiskVolumeDiskID      string             `eci:"DiskVolume.DiskId"`
+	DiskVolumeFsType      string             `eci:"DiskVolume.FsType"`
+	DiskVolumeDiskSize    int                `eci:"DiskVolume.DiskSize"`
+}
+
+// Volume types accepted by CreateContainerGroup.
+const (
+	VolumeEmptyDir   = "EmptyDirVolume"
+	VolumeConfigFile = "ConfigFileVolume"
+	VolumeNFS        = "NFSVolume"
+)
+
+// CreateContainerGroupRequest holds the parameters of CreateContainerGroup.
+// RegionId is filled in by the client.
+type CreateContainerGroupRequest struct {
+	ZoneId                        string      `eci:"ZoneId"`
+	SecurityGroupId               string      `eci:"SecurityGroupId"`
+	VSwitchId                     string      `eci:"VSwitchId"` // comma-separated, ≤ 10
+	ScheduleStrategy              string      `eci:"ScheduleStrategy"`
+	ContainerGroupName            string      `eci:"ContainerGroupName"`
+	RestartPolicy                 string      `eci:"RestartPolicy"`
+	Cpu                           float64     `eci:"Cpu"`
+	Memory                        float64     `eci:"Memory"`
+	InstanceType                  string      `eci:"InstanceType"`
+	ClientToken                   string      `eci:"ClientToken"`
+	Tags                          []Tag       `eci:"Tag"`
+	Containers                    []Container `eci:"Container"`
+	InitContainers                []Container `eci:"InitContainer"`
+	Volumes                       []Volume    `eci:"Volume"`
+	HostName                      string      `eci:"HostName"`
+	DnsPolicy                     string      `eci:"DnsPolicy"`
+	TerminationGracePeriodSeconds *int64      `eci:"TerminationGracePeriodSeconds"`
+	ActiveDeadlineSeconds         *int64      `eci:"ActiveDeadlineSeconds"`
+}
+
+// CreateContainerGroupResponse is the result of CreateContainerGroup.
+type CreateContainerGroupResponse struct {
+	RequestId        string `json:"RequestId"`
+	ContainerGroupId string `json:"ContainerGroupId"`
+}
+
+// DescribeContainerGroupsRequest filters DescribeContainerGroups. At most 20
+// ids per call; Limit is capped at 20 by the cloud.
+type DescribeContainerGroupsRequest struct {
+	ContainerGroupIds  []string `eci:"-"`
+	ContainerGroupName string   `eci:"ContainerGroupName"`
+	Status             string   `eci:"Status"`
+	ZoneId             string   `eci:"ZoneId"`
+	VSwitchId          string   `eci:"VSwitchId"`
+	Tags               []Tag    `eci:"Tag"`
+	NextToken          string   `eci:"NextToken"`
+	Limit              int      `eci:"Limit"`
+}
+
+// DescribeContainerGroupsResponse is one page of DescribeContainerGroups.
+type DescribeContainerGroupsResponse struct {
+	RequestId       string           `json:"RequestId"`
+	NextToken       string           `json:"NextToken"`
+	TotalCount      int              `json:"TotalCount"`
+	ContainerGroups []ContainerGroup `json:"ContainerGroups"`
+}
+
+// ContainerGroup is the cloud's description of a container group.
+type ContainerGroup struct {
+	ContainerGroupId   string            `json:"ContainerGroupId"`
+	ContainerGroupName string            `json:"ContainerGroupName"`
+	RegionId           string            `json:"RegionId"`
+	ZoneId             string            `json:"ZoneId"`
+	VSwitchId          string            `json:"VSwitchId"`
+	VpcId              string            `json:"VpcId"`
+	SecurityGroupId    string            `json:"SecurityGroupId"`
+	Status             string            `json:"Status"`
+	Cpu                float64           `json:"Cpu"`
+	Memory             float64           `json:"Memory"`
+	InstanceType       string            `json:"InstanceType"`
+	IntranetIp         string            `json:"IntranetIp"`
+	InternetIp         string            `json:"InternetIp"`
+	RestartPolicy      string            `json:"RestartPolicy"`
+	CreationTime       string            `json:"CreationTime"`
+	SucceededTime      string            `json:"SucceededTime"`
+	FailedTime         string            `json:"FailedTime"`
+	ExpiredTime        string            `json:"ExpiredTime"`
+	Tags               []Tag             `json:"Tags"`
+	Events             []Event           `json:"Events"`
+	Containers         []ContainerStatus `json:"Containers"`
+	InitContainers     []ContainerStatus `json:"InitContainers"`
+}
+
+// Event is a cloud-side event on a group.
+type Event struct {
+	Count          int    `json:"Count"`
+	Type           string `json:"Type"`
+	Name           string `json:"Name"`
+	Reason         string `json:"Reason"`
+	Message        string `json:"Message"`
+	FirstTimestamp string `json:"FirstTimestamp"`
+	LastTimestamp  string `json:"LastTimestamp"`
+}
+
+// ContainerStatus is a container as DescribeContainerGroups reports it.
+type ContainerStatus struct {
+	Name          string         `json:"Name"`
+	Image         string         `json:"Image"`
+	Ready         bool           `json:"Ready"`
+	RestartCount  int32          `json:"RestartCount"`
+	CurrentState  ContainerState `json:"CurrentState"`
+	PreviousState ContainerState `json:"PreviousState"`
+}
+
+// ContainerState is the cloud's container state (State is Waiting, Running
+// or Terminated).
+type ContainerState struct {
+	State        string `json:"State"`
+	DetailStatus string `json:"DetailStatus"`
+	ExitCode     int32  `json:"ExitCode"`
+	Signal       int32  `json:"Signal"`
+	Reason       string `json:"Reason"`
+	Message      string `json:"Message"`
+	StartTime    string `json:"StartTime"`
+	FinishTime   string `json:"FinishTime"`
+}
+
+// Group statuses as the cloud reports them.
+const (
+	StatusPending        = "Pending"
+	StatusScheduling     = "Scheduling"
+	StatusScheduleFailed = "ScheduleFailed"
+	StatusRunning        = "Running"
+	StatusSucceeded      = "Succeeded"
+	StatusFailed         = "Failed"
+	StatusRestarting     = "Restarting"
+	StatusUpdating       = "Updating"
+	StatusTerminating    = "Terminating"
+	StatusExpired        = "Expired"
+)
+
+// DescribeContainerGroupStatusRequest filters DescribeContainerGroupStatus,
+// the cheap status call (10,000/min) that scales to many pods.
+type DescribeContainerGroupStatusRequest struct {
+	ContainerGroupIds []string `eci:"-"`
+	Tags              []Tag    `eci:"Tag"`
+	ZoneId            string   `eci:"ZoneId"`
+	VSwitchId         string   `eci:"VSwitchId"`
+	SinceSecond       int      `eci:"SinceSecond"`
+	Limit             int      `eci:"Limit"`
+	NextToken         string   `eci:"NextToken"`
+}
+
+// DescribeContainerGroupStatusResponse is one page of group statuses.
+type DescribeContainerGroupStatusResponse struct {
+	RequestId  string        `json:"RequestId"`
+	NextToken  string        `json:"NextToken"`
+	TotalCount int           `json:"TotalCount"`
+	Data       []GroupStatus `json:"Data"`
+}
+
+// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus uses
+// Kubernetes field names in lower camel case, so it decodes straight into
+// the corev1 types' JSON shape (see PodStatus).
+type GroupStatus struct {
+	ContainerGroupId string            `json:"ContainerGroupId"`
+	Name             string            `json:"Name"`
+	Namespace        string            `json:"Namespace"`
+	UID              string            `json:"uuid"`
+	Status           string            `json:"Status"`
+	Annotations      map[string]string `json:"Annotations"`
+	PodStatus        PodStatus         `json:"PodStatus"`
+}
+
+// PodStatus is the Kubernetes-shaped status the cloud computes for a group.
+type PodStatus struct {
+	Phase             string               `json:"Phase"`
+	PodIp             string               `json:"PodIp"`
+	HostIp            string               `json:"HostIp"`
+	StartTime         string               `json:"StartTime"`
+	Conditions        []PodCondition       `json:"Conditions"`
+	ContainerStatuses []PodContainerStatus `json:"ContainerStatuses"`
+}
+
+// PodCondition is one condition of PodStatus (note the lowercase keys).
+type PodCondition struct {
+	Type               string `json:"type"`
+	Status             string `json:"status"`
+	Reason             string `json:"Reason"`
+	Message            string `json:"Message"`
+	LastTransitionTime string `json:"lastTransitionTime"`
+}
+
+// PodContainerStatus is one container of PodStatus; State and LastState use
+// the Kubernetes shape {waiting|running|terminated}.
+type PodContainerStatus struct {
+	Name         string   `json:"Name"`
+	Image        string   `json:"Image"`
+	ImageID      string   `json:"ImageID"`
+	Ready        bool     `json:"Ready"`
+	Started      *bool    `json:"Started"`
+	RestartCount int32    `json:"RestartCount"`
+	State        K8sState `json:"State"`
+	LastState    K8sState `json:"LastState"`
+}
+
+// K8sState mirrors corev1.ContainerState's JSON.
+type K8sState struct {
+	Waiting *struct {
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"waiting,omitempty"`
+	Running *struct {
+		StartedAt string `json:"startedAt"`
+	} `json:"running,omitempty"`
+	Terminated *struct {
+		ExitCode   int32  `json:"exitCode"`
+		Signal     int32  `json:"signal"`
+		Reason     string `json:"reason"`
+		Message    string `json:"message"`
+		StartedAt  string `json:"startedAt"`
+		FinishedAt string `json:"finishedAt"`
+	} `json:"terminated,omitempty"`
+}
+
+// DescribeContainerLogRequest selects the log of one container.
+type DescribeContainerLogRequest struct {
+	ContainerGroupId string `eci:"ContainerGroupId"`
+	ContainerName    string `eci:"ContainerName"`
+	Tail             int    `eci:"Tail"`
+	SinceSeconds     int    `eci:"SinceSeconds"`
+	LimitBytes       int64  `eci:"LimitBytes"`
+	Timestamps       bool   `eci:"Timestamps"`
+	StartTime        string `eci:"StartTime"`
+}
+
+// DescribeContainerLogResponse carries the log text.
+type DescribeContainerLogResponse struct {
+	RequestId     string `json:"RequestId"`
+	ContainerName string `json:"ContainerName"`
+	Content       string `json:"Content"`
+}

@@ -1,0 +1,331 @@
+// Package provider implements the virtual-kubelet provider that runs every
+// pod bound to the virtual node as one ECI container group.
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+)
+
+// Options configure a Provider.
+type Options struct {
+	// NodeName is the virtual node's name, also a tag on every group.
+	NodeName string
+	// ClusterID tags every group so clusters never touch each other's.
+	ClusterID string
+	// VSwitches and SecurityGroup place new groups.
+	VSwitches     []string
+	SecurityGroup string
+	// Cloud is the ECI API.
+	Cloud Cloud
+	// Kube is the cluster client (pod annotations, tokens, volumes).
+	Kube kubernetes.Interface
+	// Recorder records pod events; nil disables them.
+	Recorder record.EventRecorder
+	// StatusInterval is the period of the changed-status poll.
+	StatusInterval time.Duration
+	// ResyncInterval is the period of the full listing that finds lost groups.
+	ResyncInterval time.Duration
+}
+
+// Provider keeps the pods of one virtual node and their container groups.
+type Provider struct {
+	opts Options
+
+	mu      sync.RWMutex
+	pods    map[string]*entry // by namespace/name
+	byGroup map[string]string // group id -> namespace/name
+	notify  func(*corev1.Pod)
+	ready   chan struct{}
+}
+
+// entry is what the provider knows of one pod.
+type entry struct {
+	pod     *corev1.Pod // spec as created, status as last computed
+	groupID string
+	created time.Time
+}
+
+// New returns a Provider; call Run to start status synchronisation.
+func New(opts Options) (*Provider, error) {
+	switch {
+	case opts.Cloud == nil:
+		return nil, errors.New("provider: Cloud is required")
+	case opts.Kube == nil:
+		return nil, errors.New("provider: Kube is required")
+	case opts.NodeName == "" || opts.ClusterID == "":
+		return nil, errors.New("provider: NodeName and ClusterID are required")
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = 2 * time.Second
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = time.Minute
+	}
+	return &Provider{
+		opts:    opts,
+		pods:    map[string]*entry{},
+		byGroup: map[string]string{},
+		ready:   make(chan struct{}),
+	}, nil
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// NotifyPods registers the callback that pushes status changes to the
+// virtual-kubelet core. Having it stops the core from polling every pod.
+func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
+	p.mu.Lock()
+	p.notify = f
+	p.mu.Unlock()
+	close(p.ready)
+}
+
+func (p *Provider) push(pod *corev1.Pod) {
+	p.mu.RLock()
+	f := p.notify
+	p.mu.RUnlock()
+	if f != nil {
+		f(pod)
+	}
+}
+
+func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...any) {
+	if p.opts.Recorder != nil {
+		p.opts.Recorder.Eventf(pod, typ, reason, format, args...)
+	}
+}
+
+// CreatePod creates the pod's container group. The ClientToken is the pod
+// UID, so a retry after a lost response returns the same group instead of a
+// second one.
+func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
+	k := key(pod.Namespace, pod.Name)
+	logger := klog.FromContext(ctx).WithValues("pod", k, "uid", pod.UID)
+	req, err := p.buildRequest(ctx, pod)
+	if err != nil {
+		var inv *InvalidPodError
+		if errors.As(err, &inv) {
+			p.event(pod, corev1.EventTypeWarning, "UnsupportedPodSpec", "%s", err.Error())
+			return errdefs.AsInvalidInput(err)
+		}
+		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
+		return err
+	}
+	resp, err := p.opts.Cloud.CreateContainerGroup(ctx, req)
+	if eci.ClassOf(err) == eci.ClassConflict {
+		// An earlier attempt for this pod UID created the group; take it.
+		if g, gerr := p.groupOfPod(ctx, string(pod.UID)); gerr == nil && g != nil {
+			resp, err = &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, nil
+		}
+	}
+	if err != nil {
+		reason := "ContainerGroupCreateFailed"
+		if eci.ClassOf(err) == eci.ClassStockOut {
+			reason = "NoStock"
+		}
+		p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+		logger.Error(err, "create container group failed", "class", eci.ClassOf(err))
+		if eci.ClassOf(err) == eci.ClassInvalid {
+			return errdefs.AsInvalidInput(err)
+		}
+		return err
+	}
+	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId)
+	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s", resp.ContainerGroupId)
+
+	stored := pod.DeepCopy()
+	if stored.Annotations == nil {
+		stored.Annotations = map[string]string{}
+	}
+	stored.Annotations[AnnotationInstanceID] = resp.ContainerGroupId
+	stored.Annotations[AnnotationRequestID] = resp.RequestId
+	now := time.Now()
+	stored.Status = podStatus(stored, &eci.GroupStatus{ContainerGroupId: resp.ContainerGroupId, Status: eci.StatusPending}, now)
+	p.mu.Lock()
+	p.pods[k] = &entry{pod: stored, groupID: resp.ContainerGroupId, created: now}
+	p.byGroup[resp.ContainerGroupId] = k
+	p.mu.Unlock()
+
+	if err := p.annotate(ctx, pod, resp.ContainerGroupId, resp.RequestId); err != nil {
+		// The group exists and is tracked; the annotation is informative.
+		logger.Error(err, "could not annotate pod with its container group")
+	}
+	p.push(stored.DeepCopy())
+	return nil
+}
+
+// annotate records the group id on the pod, as users and tools expect.
+func (p *Provider) annotate(ctx context.Context, pod *corev1.Pod, groupID, requestID string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{AnnotationInstanceID: groupID, AnnotationRequestID: requestID},
+	}})
+	_, err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// UpdatePod records the new pod object. ECI groups are immutable for the
+// fields Kubernetes lets a user change except images, which issue-level
+// support (UpdateContainerGroup) will handle; labels and annotations only
+// need to be remembered.
+func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
+	k := key(pod.Namespace, pod.Name)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.pods[k]
+	if !ok {
+		return errdefs.NotFoundf("pod %s is not known to the provider", k)
+	}
+	status := e.pod.Status
+	e.pod = pod.DeepCopy()
+	e.pod.Status = status
+	return nil
+}
+
+// DeletePod deletes the pod's group and reports the pod terminated, so the
+// core removes it from the apiserver. A group already gone counts as deleted.
+func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
+	k := key(pod.Namespace, pod.Name)
+	p.mu.RLock()
+	e, ok := p.pods[k]
+	p.mu.RUnlock()
+	if !ok {
+		return errdefs.NotFoundf("pod %s is not known to the provider", k)
+	}
+	if err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID); err != nil && !eci.IsNotFound(err) {
+		p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+		return err
+	}
+	klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
+	p.mu.Lock()
+	delete(p.pods, k)
+	delete(p.byGroup, e.groupID)
+	p.mu.Unlock()
+
+	done := pod.DeepCopy()
+	if done.Status.Phase != corev1.PodSucceeded && done.Status.Phase != corev1.PodFailed {
+		now := metav1.Now()
+		done.Status.Phase = corev1.PodSucceeded
+		done.Status.Reason = "ProviderPodDeleted"
+		for i, cs := range done.Status.ContainerStatuses {
+			t := &corev1.ContainerStateTerminated{Reason: "ProviderPodDeleted", FinishedAt: now}
+			if cs.State.Running != nil {
+				t.StartedAt = cs.State.Running.StartedAt
+			}
+			done.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: t}
+			done.Status.ContainerStatuses[i].Ready = false
+		}
+		p.push(done)
+	}
+	return nil
+}
+
+// GetPod returns a copy of the pod as the provider knows it.
+func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.pods[key(namespace, name)]
+	if !ok {
+		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
+	}
+	return e.pod.DeepCopy(), nil
+}
+
+// GetPodStatus returns a copy of the pod's last computed status.
+func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*corev1.PodStatus, error) {
+	pod, err := p.GetPod(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return &pod.Status, nil
+}
+
+// GetPods returns copies of every pod the provider runs.
+func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*corev1.Pod, 0, len(p.pods))
+	for _, e := range p.pods {
+		out = append(out, e.pod.DeepCopy())
+	}
+	return out, nil
+}
+
+// GetContainerLogs returns what the container printed, through
+// DescribeContainerLog.
+func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+	p.mu.RLock()
+	e, ok := p.pods[key(namespace, podName)]
+	p.mu.RUnlock()
+	if !ok {
+		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, podName)
+	}
+	req := &eci.DescribeContainerLogRequest{
+		ContainerGroupId: e.groupID, ContainerName: containerName,
+		Tail: opts.Tail, SinceSeconds: opts.SinceSeconds, Timestamps: opts.Timestamps,
+		LimitBytes: int64(opts.LimitBytes),
+	}
+	if !opts.SinceTime.IsZero() {
+		req.StartTime = opts.SinceTime.UTC().Format(time.RFC3339)
+	}
+	resp, err := p.opts.Cloud.DescribeContainerLog(ctx, req)
+	if err != nil {
+		if eci.IsNotFound(err) {
+			return nil, errdefs.AsNotFound(err)
+		}
+		return nil, err
+	}
+	return io.NopCloser(strings.NewReader(resp.Content)), nil
+}
+
+// RunInContainer is not available yet; it says so instead of hanging.
+func (p *Provider) RunInContainer(context.Context, string, string, string, []string, api.AttachIO) error {
+	return errdefs.InvalidInput("exec is not supported by this virtual node version yet")
+}
+
+// AttachToContainer is not available yet; it says so instead of hanging.
+func (p *Provider) AttachToContainer(context.Context, string, string, string, api.AttachIO) error {
+	return errdefs.InvalidInput("attach is not supported by this virtual node version yet")
+}
+
+// PortForward is not possible to an ECI group through the node.
+func (p *Provider) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {
+	return errdefs.InvalidInput("port-forward is not supported on ECI pods")
+}
+
+// GetStatsSummary reports the node and its pods with no usage figures yet.
+func (p *Provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, error) {
+	now := metav1.Now()
+	s := &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: p.opts.NodeName, StartTime: now}}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, e := range p.pods {
+		s.Pods = append(s.Pods, statsv1alpha1.PodStats{
+			PodRef:    statsv1alpha1.PodReference{Name: e.pod.Name, Namespace: e.pod.Namespace, UID: string(e.pod.UID)},
+			StartTime: metav1.NewTime(e.created),
+		})
+	}
+	return s, nil
+}
+
+// GetMetricsResource reports no resource metrics yet.
+func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) {
+	return nil, nil
+}

@@ -1,0 +1,159 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+)
+
+// lostGrace is how long a freshly created group may be missing from a full
+// listing before the provider calls it lost; a listing that started before
+// the create returned cannot contain it.
+const lostGrace = 30 * time.Second
+
+// ownTags select the groups of this cluster and node.
+func (p *Provider) ownTags() []eci.Tag {
+	return []eci.Tag{{Key: TagClusterID, Value: p.opts.ClusterID}, {Key: TagNodeName, Value: p.opts.NodeName}}
+}
+
+// Run pushes status changes until ctx ends. Every StatusInterval it asks the
+// cloud only for groups whose status changed recently (SinceSecond), one
+// call per 200 groups with changes, whatever the pod count; every
+// ResyncInterval it lists all of this node's groups to notice lost ones.
+func (p *Provider) Run(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-p.ready:
+	}
+	logger := klog.FromContext(ctx).WithName("status")
+	tick := time.NewTicker(p.opts.StatusInterval)
+	defer tick.Stop()
+	lastFull := time.Time{}
+	lastOK := time.Time{}
+	for {
+		full := time.Since(lastFull) >= p.opts.ResyncInterval
+		since := 0
+		if !full {
+			// Cover the time since the last successful poll, with slack
+			// for clock skew and call latency.
+			since = int(time.Since(lastOK).Seconds()) + 5
+		}
+		start := time.Now()
+		if err := p.syncStatus(ctx, since); err != nil {
+			logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
+		} else {
+			lastOK = start
+			if full {
+				lastFull = start
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// syncStatus fetches group statuses (all of this node's, or those changed
+// in the last sinceSecond seconds) and pushes the pods whose status changed.
+func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
+	seen := map[string]bool{}
+	req := &eci.DescribeContainerGroupStatusRequest{Tags: p.ownTags(), SinceSecond: sinceSecond, Limit: eci.MaxStatusLimit}
+	for {
+		resp, err := p.opts.Cloud.DescribeContainerGroupStatus(ctx, req)
+		if err != nil {
+			return err
+		}
+		for i := range resp.Data {
+			seen[resp.Data[i].ContainerGroupId] = true
+			p.apply(&resp.Data[i])
+		}
+		if resp.NextToken == "" || len(resp.Data) == 0 {
+			break
+		}
+		req.NextToken = resp.NextToken
+	}
+	if sinceSecond == 0 {
+		p.markLost(seen)
+	}
+	return nil
+}
+
+// apply merges one group status into its pod and pushes it if it changed.
+func (p *Provider) apply(g *eci.GroupStatus) {
+	p.mu.Lock()
+	k, ok := p.byGroup[g.ContainerGroupId]
+	if !ok {
+		p.mu.Unlock()
+		return
+	}
+	e := p.pods[k]
+	next := podStatus(e.pod, g, e.created)
+	keepTransitions(&next, &e.pod.Status)
+	if equality.Semantic.DeepEqual(next, e.pod.Status) {
+		p.mu.Unlock()
+		return
+	}
+	e.pod.Status = next
+	out := e.pod.DeepCopy()
+	p.mu.Unlock()
+	p.push(out)
+}
+
+// markLost fails pods whose group no longer exists in the cloud (host
+// failure, expiry, deleted outside Kubernetes) so their controller
+// replaces them, instead of leaving them Running forever.
+func (p *Provider) markLost(seen map[string]bool) {
+	var lost []*corev1.Pod
+	p.mu.Lock()
+	for id, k := range p.byGroup {
+		e := p.pods[k]
+		if seen[id] || time.Since(e.created) < lostGrace || isTerminal(e.pod.Status.Phase) {
+			continue
+		}
+		now := metav1.Now()
+		e.pod.Status.Phase = corev1.PodFailed
+		e.pod.Status.Reason = "ContainerInstanceNotFound"
+		e.pod.Status.Message = "the ECI container group " + id + " no longer exists"
+		for i := range e.pod.Status.ContainerStatuses {
+			cs := &e.pod.Status.ContainerStatuses[i]
+			if cs.State.Terminated == nil {
+				cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: 137, Reason: "ContainerInstanceNotFound", FinishedAt: now}}
+			}
+			cs.Ready = false
+		}
+		lost = append(lost, e.pod.DeepCopy())
+	}
+	p.mu.Unlock()
+	for _, pod := range lost {
+		p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
+		p.push(pod)
+	}
+}
+
+func isTerminal(ph corev1.PodPhase) bool { return ph == corev1.PodSucceeded || ph == corev1.PodFailed }
+
+// keepTransitions carries over condition transition times whose status did
+// not change, so an unchanged pod compares equal and is not written again.
+func keepTransitions(next, prev *corev1.PodStatus) {
+	old := map[corev1.PodConditionType]corev1.PodCondition{}
+	for _, c := range prev.Conditions {
+		old[c.Type] = c
+	}
+	for i, c := range next.Conditions {
+		if o, ok := old[c.Type]; ok && o.Status == c.Status {
+			next.Conditions[i].LastTransitionTime = o.LastTransitionTime
+		}
+	}
+	if prev.StartTime != nil && next.StartTime != nil && prev.StartTime.Equal(next.StartTime) {
+		next.StartTime = prev.StartTime
+	}
+}

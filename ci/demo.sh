@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Starts (up) or stops (down) the local demo: a real control plane, the ECI
+# simulator and the virtual node, then runs ci/demo/hello-eci.yaml on it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.devcluster"
+kubeconfig="$state/cluster/admin.kubeconfig"
+mkdir -p "$state"
+
+running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+
+stop() {
+  for p in virtual-node eci-simulator devcluster; do
+    if running "$p"; then
+      kill "$(cat "$state/$p.pid")" 2>/dev/null || true
+      for _ in $(seq 50); do running "$p" || break; sleep 0.2; done
+      running "$p" && kill -9 "$(cat "$state/$p.pid")" 2>/dev/null || true
+      echo "stopped $p"
+    fi
+    rm -f "$state/$p.pid"
+  done
+}
+
+wait_for() { # description, seconds, command...
+  local what=$1 secs=$2; shift 2
+  for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "timed out waiting for $what; logs are in $state" >&2
+  return 1
+}
+
+up() {
+  stop >/dev/null
+  rm -rf "$state/cluster" "$state/simulator.addr"
+  echo "starting the control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager)"
+  nohup "$root/bin/devcluster" -dir "$state/cluster" >"$state/devcluster.log" 2>&1 &
+  echo $! >"$state/devcluster.pid"
+  wait_for "the control plane" 120 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
+
+  echo "starting the ECI simulator"
+  nohup "$root/bin/eci-simulator" -listen 127.0.0.1:0 -addr-file "$state/simulator.addr" -start-delay 2s \
+    >"$state/eci-simulator.log" 2>&1 &
+  echo $! >"$state/eci-simulator.pid"
+  wait_for "the simulator" 30 test -s "$state/simulator.addr"
+
+  echo "starting the virtual node (ack-virtual-node-controller)"
+  KUBECONFIG="$kubeconfig" \
+  ECI_ENDPOINT="http://$(cat "$state/simulator.addr")" \
+  ECI_REGION=cn-hangzhou \
+  ECI_VSWITCH=vsw-sim-h,vsw-sim-i,vsw-sim-j \
+  ECI_SECURITY_GROUP=sg-sim \
+  ALIBABA_CLOUD_ACCESS_KEY_ID=sim-access-key-id \
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET=sim-access-key-secret \
+  KUBELET_PORT="${KUBELET_PORT:-10250}" \
+  METRICS_ADDR="127.0.0.1:${METRICS_PORT:-10255}" \
+    nohup "$root/bin/virtual-node" >"$state/virtual-node.log" 2>&1 &
+  echo $! >"$state/virtual-node.pid"
+  wait_for "node virtual-kubelet to be Ready" 60 \
+    kubectl --kubeconfig "$kubeconfig" wait node/virtual-kubelet --for=condition=Ready --timeout=1s
+
+  kubectl --kubeconfig "$kubeconfig" apply -f "$root/ci/demo/hello-eci.yaml"
+  kubectl --kubeconfig "$kubeconfig" rollout status deployment/hello-eci --timeout=120s
+  echo
+  kubectl --kubeconfig "$kubeconfig" get nodes,pods -o wide
+  echo
+  pod=$(kubectl --kubeconfig "$kubeconfig" get pods -l app=hello-eci -o jsonpath='{.items[0].metadata.name}')
+  echo "kubectl logs $pod:"
+  kubectl --kubeconfig "$kubeconfig" logs "$pod" | head -3
+  cat <<MSG
+
+The demo is running. Point kubectl at it with:
+  export KUBECONFIG=$kubeconfig
+Logs: $state/*.log    Stop everything: make demo-down
+MSG
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) stop ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -34,6 +34,9 @@ type Config struct {
 	NodeName string `envconfig:"VIRTUAL_NODE_NAME" default:"virtual-kubelet"`
 	// NodeIP is the address the apiserver dials for logs and exec.
 	NodeIP string `envconfig:"VIRTUAL_NODE_IP" default:"127.0.0.1"`
+	// ListenIP restricts the kubelet API to one local address; empty means
+	// every interface.
+	ListenIP string `envconfig:"KUBELET_LISTEN_IP"`
 	// KubeletPort is the TLS port of the kubelet API (logs, exec, stats).
 	KubeletPort int `envconfig:"KUBELET_PORT" default:"10250"`
 	// MetricsAddr serves Prometheus metrics and health checks.

@@ -16,6 +16,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -218,6 +219,17 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	delete(p.pods, k)
 	delete(p.byGroup, e.groupID)
 	p.mu.Unlock()
+
+	// The group is gone, so the pod's grace period has nothing left to
+	// wait for: remove it now, as a kubelet does once its containers have
+	// stopped. The UID precondition protects a recreated pod of that name.
+	zero := int64(0)
+	err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: metav1.NewUIDPreconditions(string(pod.UID)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		klog.FromContext(ctx).Error(err, "could not remove deleted pod from the apiserver; the pod controller will", "pod", k)
+	}
 
 	done := pod.DeepCopy()
 	if done.Status.Phase != corev1.PodSucceeded && done.Status.Phase != corev1.PodFailed {

@@ -132,7 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 		nodeutil.AttachProviderRoutes(mux),
 		func(c *nodeutil.NodeConfig) error {
 			c.NodeSpec = spec
-			c.HTTPListenAddr = net.JoinHostPort("", strconv.Itoa(cfg.KubeletPort))
+			c.HTTPListenAddr = net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort))
 			c.Handler = nodeutil.WithAuth(auth, mux)
 			c.EventRecorder = recorder
 			c.NumWorkers = 8
@@ -206,6 +206,7 @@ func NodeSpec(cfg *config.Config, sv *version.Info) corev1.Node {
 		corev1.ResourcePods:   *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
 	}
 	kubeletVersion := Version
+	now := metav1.Now()
 	if sv != nil {
 		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + Version
 	}
@@ -238,7 +239,10 @@ func NodeSpec(cfg *config.Config, sv *version.Info) corev1.Node {
 				KubeletVersion: kubeletVersion, KubeProxyVersion: kubeletVersion,
 			},
 			Conditions: []corev1.NodeCondition{
-				{Type: corev1.NodeReady},
+				// Registered Ready at once: the node has no local runtime
+				// to wait for, and a NotReady node would repel pods.
+				{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+					Message: "ack-virtual-node is ready", LastHeartbeatTime: now, LastTransitionTime: now},
 				{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasNoDiskPressure"},
 				{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory"},
 				{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID"},

@@ -1,0 +1,184 @@
+package simulator
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// imageCache is a simulated image cache. Its status is derived from its
+// age: Preparing for StartDelay, then Creating for StartDelay, then Ready
+// (or Failed when an image contains "pull-fail").
+type imageCache struct {
+	seq       int64
+	id        string
+	name      string
+	groupID   string
+	snapshot  string
+	images    []string
+	size      int
+	retention int
+	created   time.Time
+	tags      []Tag
+}
+
+func (s *Simulator) cacheStatus(c *imageCache, now time.Time) (status, progress string) {
+	d := s.cfg.StartDelay
+	age := now.Sub(c.created)
+	failed := false
+	for _, img := range c.images {
+		if strings.Contains(img, pullFailMarker) {
+			failed = true
+		}
+	}
+	switch {
+	case age < d:
+		return "Preparing", "0%"
+	case failed:
+		return "Failed", "0%"
+	case age < 2*d:
+		return "Creating", "50%"
+	default:
+		return "Ready", "100%"
+	}
+}
+
+func (s *Simulator) renderCache(c *imageCache, now time.Time) ImageCache {
+	status, progress := s.cacheStatus(c, now)
+	ic := ImageCache{
+		ImageCacheId: c.id, ImageCacheName: c.name, ContainerGroupId: c.groupID,
+		Status: status, Progress: progress, Images: append([]string{}, c.images...),
+		ImageCacheSize: c.size, CreationTime: fmtTime(c.created), Tags: orEmpty(append([]Tag(nil), c.tags...)),
+		Events: []Event{{Count: 1, Type: "Normal", Name: c.name, Reason: "Created",
+			Message: "Image cache " + c.id + " created", FirstTimestamp: fmtTime(c.created), LastTimestamp: fmtTime(c.created)}},
+	}
+	if c.retention > 0 {
+		ic.ExpireDateTime = fmtTime(c.created.Add(time.Duration(c.retention) * 24 * time.Hour))
+	}
+	at := fmtTime(c.created.Add(2 * s.cfg.StartDelay))
+	switch status {
+	case "Ready":
+		ic.SnapshotId = c.snapshot
+		ic.Events = append(ic.Events, Event{Count: 1, Type: "Normal", Name: c.name, Reason: "Ready",
+			Message: "Image cache is ready", FirstTimestamp: at, LastTimestamp: at})
+	case "Failed":
+		at = fmtTime(c.created.Add(s.cfg.StartDelay))
+		ic.Events = append(ic.Events, Event{Count: 1, Type: "Warning", Name: c.name, Reason: "Failed",
+			Message: "Failed to pull images for the image cache", FirstTimestamp: at, LastTimestamp: at})
+	}
+	return ic
+}
+
+// opCreateImageCache implements CreateImageCache.
+func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
+	p := rc.p
+	name, err := p.required("ImageCacheName")
+	if err != nil {
+		return nil, err
+	}
+	if err := validateName("ImageCacheName", name); err != nil {
+		return nil, err
+	}
+	images, err := p.strings("Image")
+	if err != nil {
+		return nil, err
+	}
+	if len(images) == 0 {
+		return nil, errMissing("Image.1")
+	}
+	if len(images) > 20 {
+		return nil, errInvalid("Image", "at most 20 images are allowed")
+	}
+	sg, err := p.required("SecurityGroupId")
+	if err != nil {
+		return nil, err
+	}
+	if len(s.sgs) > 0 && !s.sgs[sg] {
+		return nil, newError(http.StatusNotFound, CodeInvalidSecurityGroupID, "The specified SecurityGroupId %q does not exist.", sg)
+	}
+	if _, err := s.parseVSwitches(p); err != nil {
+		return nil, err
+	}
+	size, err := p.integer("ImageCacheSize", 20, 20, 2000)
+	if err != nil {
+		return nil, err
+	}
+	retention, err := p.integer("RetentionDays", 0, 0, 3650)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(p)
+	if err != nil {
+		return nil, err
+	}
+	var creds groupSpec
+	if err := parseMiscCredentials(p, &creds); err != nil {
+		return nil, err
+	}
+	s.seq++
+	c := &imageCache{
+		seq: s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
+		snapshot: s.randomID("s-", 20), images: images, size: int(size), retention: int(retention),
+		created: rc.now, tags: tags,
+	}
+	s.caches[c.id] = c
+	s.log.Info("image cache created", "id", c.id, "name", name, "images", images)
+	return response{"ImageCacheId": c.id, "ContainerGroupId": c.groupID}, nil
+}
+
+// opDescribeImageCaches implements DescribeImageCaches (filters:
+// ImageCacheId, ImageCacheName, SnapshotId, Image), newest first.
+func (s *Simulator) opDescribeImageCaches(rc *reqCtx) (response, *apiError) {
+	p := rc.p
+	ids := map[string]bool{}
+	for _, id := range strings.Split(p.str("ImageCacheId"), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids[id] = true
+		}
+	}
+	name, snap, image := p.str("ImageCacheName"), p.str("SnapshotId"), p.str("Image")
+	var list []*imageCache
+	for _, c := range s.caches {
+		if len(ids) > 0 && !ids[c.id] {
+			continue
+		}
+		if name != "" && c.name != name {
+			continue
+		}
+		if snap != "" {
+			if st, _ := s.cacheStatus(c, rc.now); st != "Ready" || c.snapshot != snap {
+				continue
+			}
+		}
+		if image != "" {
+			found := false
+			for _, img := range c.images {
+				found = found || img == image
+			}
+			if !found {
+				continue
+			}
+		}
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].seq > list[j].seq })
+	out := make([]ImageCache, 0, len(list))
+	for _, c := range list {
+		out = append(out, s.renderCache(c, rc.now))
+	}
+	return response{"ImageCaches": out, "TotalCount": len(out)}, nil
+}
+
+// opDeleteImageCache implements DeleteImageCache.
+func (s *Simulator) opDeleteImageCache(rc *reqCtx) (response, *apiError) {
+	id, err := rc.p.required("ImageCacheId")
+	if err != nil {
+		return nil, err
+	}
+	if s.caches[id] == nil {
+		return nil, newError(http.StatusNotFound, CodeImageCacheNotFound, "The specified ImageCacheId %q does not exist.", id)
+	}
+	delete(s.caches, id)
+	return response{}, nil
+}

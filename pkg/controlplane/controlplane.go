@@ -458,27 +458,39 @@ func (cp *ControlPlane) componentKubeconfig(name, user string) (string, error) {
 	return path, cp.WriteKubeconfig(path, user, nil)
 }
 
-func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
-	kc, err := cp.componentKubeconfig(KubeControllerManager, "system:kube-controller-manager")
+// commonControllerArgs are the flags kube-controller-manager and
+// kube-scheduler share: their identity, a loopback health port and no
+// leader election (one instance each).
+func (cp *ControlPlane) commonControllerArgs(name, user string) (args []string, port int, err error) {
+	kc, err := cp.componentKubeconfig(name, user)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	ports, err := freePorts(1)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	args := []string{
+	return []string{
 		"--kubeconfig=" + kc,
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
 		"--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(ports[0]),
-		"--cert-dir=" + filepath.Join(cp.dir, KubeControllerManager),
+		"--cert-dir=" + filepath.Join(cp.dir, name),
 		"--leader-elect=false",
-		"--cluster-signing-cert-file=" + cp.caFile,
-		"--cluster-signing-key-file=" + cp.caKeyFile,
-		"--root-ca-file=" + cp.caFile,
-		"--service-account-private-key-file=" + cp.saKeyFile,
+	}, ports[0], nil
+}
+
+func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
+	args, port, err := cp.commonControllerArgs(KubeControllerManager, "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	args = append(args,
+		"--cluster-signing-cert-file="+cp.caFile,
+		"--cluster-signing-key-file="+cp.caKeyFile,
+		"--root-ca-file="+cp.caFile,
+		"--service-account-private-key-file="+cp.saKeyFile,
 		"--use-service-account-credentials=true",
 		// No pod CIDRs are allocated here (the controller is "nodeipam" in
 		// older releases) and there is no cloud provider, so those
@@ -491,32 +503,19 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context) error {
 		// seconds of every test's start-up.
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
-	}
+	)
 	if d := cp.opts.ClusterSigningDuration; d > 0 {
 		args = append(args, "--cluster-signing-duration="+d.String())
 	}
-	return cp.startController(ctx, KubeControllerManager, cp.bins.controllerManager, args, ports[0])
+	return cp.startController(ctx, KubeControllerManager, cp.bins.controllerManager, args, port)
 }
 
 func (cp *ControlPlane) startScheduler(ctx context.Context) error {
-	kc, err := cp.componentKubeconfig(KubeScheduler, "system:kube-scheduler")
+	args, port, err := cp.commonControllerArgs(KubeScheduler, "system:kube-scheduler")
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
-	}
-	args := []string{
-		"--kubeconfig=" + kc,
-		"--authentication-kubeconfig=" + kc,
-		"--authorization-kubeconfig=" + kc,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(ports[0]),
-		"--cert-dir=" + filepath.Join(cp.dir, KubeScheduler),
-		"--leader-elect=false",
-	}
-	return cp.startController(ctx, KubeScheduler, cp.bins.scheduler, args, ports[0])
+	return cp.startController(ctx, KubeScheduler, cp.bins.scheduler, args, port)
 }
 
 // startController starts a component and waits for its /healthz. Its

@@ -26,15 +26,25 @@ func (c *Client) CreateContainerGroup(ctx context.Context, req *CreateContainerG
 	return out, nil
 }
 
-// DescribeContainerGroups returns one page of groups.
-func (c *Client) DescribeContainerGroups(ctx context.Context, req *DescribeContainerGroupsRequest) (*DescribeContainerGroupsResponse, error) {
-	if len(req.ContainerGroupIds) > MaxIDsPerCall {
-		return nil, &Error{Action: "DescribeContainerGroups", Class: ClassInvalid,
-			Message: fmt.Sprintf("ContainerGroupIds: %d ids given, at most %d per call", len(req.ContainerGroupIds), MaxIDsPerCall)}
+// paramsWithIDs encodes a describe request whose ContainerGroupIds travel
+// as one JSON array, refusing more ids than the cloud takes per call.
+func paramsWithIDs(action string, req any, ids []string) (map[string]string, error) {
+	if len(ids) > MaxIDsPerCall {
+		return nil, &Error{Action: action, Class: ClassInvalid,
+			Message: fmt.Sprintf("ContainerGroupIds: %d ids given, at most %d per call", len(ids), MaxIDsPerCall)}
 	}
 	params := encodeParams(req)
-	if len(req.ContainerGroupIds) > 0 {
-		params["ContainerGroupIds"] = jsonList(req.ContainerGroupIds)
+	if len(ids) > 0 {
+		params["ContainerGroupIds"] = jsonList(ids)
+	}
+	return params, nil
+}
+
+// DescribeContainerGroups returns one page of groups.
+func (c *Client) DescribeContainerGroups(ctx context.Context, req *DescribeContainerGroupsRequest) (*DescribeContainerGroupsResponse, error) {
+	params, err := paramsWithIDs("DescribeContainerGroups", req, req.ContainerGroupIds)
+	if err != nil {
+		return nil, err
 	}
 	out := &DescribeContainerGroupsResponse{}
 	if err := c.call(ctx, "DescribeContainerGroups", params, out); err != nil {
@@ -45,13 +55,9 @@ func (c *Client) DescribeContainerGroups(ctx context.Context, req *DescribeConta
 
 // DescribeContainerGroupStatus returns one page of group statuses.
 func (c *Client) DescribeContainerGroupStatus(ctx context.Context, req *DescribeContainerGroupStatusRequest) (*DescribeContainerGroupStatusResponse, error) {
-	if len(req.ContainerGroupIds) > MaxIDsPerCall {
-		return nil, &Error{Action: "DescribeContainerGroupStatus", Class: ClassInvalid,
-			Message: fmt.Sprintf("ContainerGroupIds: %d ids given, at most %d per call", len(req.ContainerGroupIds), MaxIDsPerCall)}
-	}
-	params := encodeParams(req)
-	if len(req.ContainerGroupIds) > 0 {
-		params["ContainerGroupIds"] = jsonList(req.ContainerGroupIds)
+	params, err := paramsWithIDs("DescribeContainerGroupStatus", req, req.ContainerGroupIds)
+	if err != nil {
+		return nil, err
 	}
 	out := &DescribeContainerGroupStatusResponse{}
 	if err := c.call(ctx, "DescribeContainerGroupStatus", params, out); err != nil {

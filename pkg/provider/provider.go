@@ -274,3 +274,15 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	}
 	return out, nil
 }
+
+// groupOf returns the group id and a copy of a pod the provider runs, for
+// the kubelet API handlers.
+func (p *Provider) groupOf(namespace, name string) (string, *corev1.Pod, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.pods[key(namespace, name)]
+	if !ok {
+		return "", nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
+	}
+	return e.groupID, e.pod.DeepCopy(), nil
+}

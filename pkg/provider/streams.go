@@ -17,14 +17,12 @@ import (
 // GetContainerLogs returns what the container printed, through
 // DescribeContainerLog.
 func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	p.mu.RLock()
-	e, ok := p.pods[key(namespace, podName)]
-	p.mu.RUnlock()
-	if !ok {
-		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, podName)
+	groupID, _, err := p.groupOf(namespace, podName)
+	if err != nil {
+		return nil, err
 	}
 	req := &eci.DescribeContainerLogRequest{
-		ContainerGroupId: e.groupID, ContainerName: containerName,
+		ContainerGroupId: groupID, ContainerName: containerName,
 		Tail: opts.Tail, SinceSeconds: opts.SinceSeconds, Timestamps: opts.Timestamps,
 		LimitBytes: int64(opts.LimitBytes),
 	}

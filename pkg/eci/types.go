@@ -32,21 +32,93 @@ type VolumeMount struct {
 // Container is one container or init container of a group (Container.N /
 // InitContainer.N).
 type Container struct {
-	Name            string        `eci:"Name"`
-	Image           string        `eci:"Image"`
-	Cpu             float64       `eci:"Cpu"`
-	Memory          float64       `eci:"Memory"`
-	Gpu             int           `eci:"Gpu"`
-	WorkingDir      string        `eci:"WorkingDir"`
-	ImagePullPolicy string        `eci:"ImagePullPolicy"`
-	Commands        []string      `eci:"Command"`
-	Args            []string      `eci:"Arg"`
-	Ports           []Port        `eci:"Port"`
-	EnvironmentVars []EnvVar      `eci:"EnvironmentVar"`
-	VolumeMounts    []VolumeMount `eci:"VolumeMount"`
-	Stdin           bool          `eci:"Stdin"`
-	StdinOnce       bool          `eci:"StdinOnce"`
-	Tty             bool          `eci:"Tty"`
+	Name            string                    `eci:"Name"`
+	Image           string                    `eci:"Image"`
+	Cpu             float64                   `eci:"Cpu"`
+	Memory          float64                   `eci:"Memory"`
+	Gpu             int                       `eci:"Gpu"`
+	WorkingDir      string                    `eci:"WorkingDir"`
+	ImagePullPolicy string                    `eci:"ImagePullPolicy"`
+	Commands        []string                  `eci:"Command"`
+	Args            []string                  `eci:"Arg"`
+	Ports           []Port                    `eci:"Port"`
+	EnvironmentVars []EnvVar                  `eci:"EnvironmentVar"`
+	VolumeMounts    []VolumeMount             `eci:"VolumeMount"`
+	Stdin           bool                      `eci:"Stdin"`
+	StdinOnce       bool                      `eci:"StdinOnce"`
+	Tty             bool                      `eci:"Tty"`
+	ReadinessProbe  *Probe                    `eci:"ReadinessProbe"`
+	LivenessProbe   *Probe                    `eci:"LivenessProbe"`
+	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
+	// Lifecycle hooks use flat parameter names in the OpenAPI.
+	PostStartExec       []string `eci:"LifecyclePostStartHandlerExec"`
+	PostStartHTTPPath   string   `eci:"LifecyclePostStartHandlerHttpGetPath"`
+	PostStartHTTPPort   int32    `eci:"LifecyclePostStartHandlerHttpGetPort"`
+	PostStartHTTPScheme string   `eci:"LifecyclePostStartHandlerHttpGetScheme"`
+	PostStartHTTPHost   string   `eci:"LifecyclePostStartHandlerHttpGetHost"`
+	PostStartTCPPort    int32    `eci:"LifecyclePostStartHandlerTcpSocketPort"`
+	PostStartTCPHost    string   `eci:"LifecyclePostStartHandlerTcpSocketHost"`
+	PreStopExec         []string `eci:"LifecyclePreStopHandlerExec"`
+	PreStopHTTPPath     string   `eci:"LifecyclePreStopHandlerHttpGetPath"`
+	PreStopHTTPPort     int32    `eci:"LifecyclePreStopHandlerHttpGetPort"`
+	PreStopHTTPScheme   string   `eci:"LifecyclePreStopHandlerHttpGetScheme"`
+	PreStopHTTPHost     string   `eci:"LifecyclePreStopHandlerHttpGetHost"`
+	PreStopTCPPort      int32    `eci:"LifecyclePreStopHandlerTcpSocketPort"`
+	PreStopTCPHost      string   `eci:"LifecyclePreStopHandlerTcpSocketHost"`
+}
+
+// Probe is a readiness or liveness probe; exactly one handler is set.
+type Probe struct {
+	InitialDelaySeconds int32    `eci:"InitialDelaySeconds"`
+	PeriodSeconds       int32    `eci:"PeriodSeconds"`
+	TimeoutSeconds      int32    `eci:"TimeoutSeconds"`
+	SuccessThreshold    int32    `eci:"SuccessThreshold"`
+	FailureThreshold    int32    `eci:"FailureThreshold"`
+	ExecCommands        []string `eci:"Exec.Command"`
+	HTTPGetPath         string   `eci:"HttpGet.Path"`
+	HTTPGetPort         int32    `eci:"HttpGet.Port"`
+	HTTPGetScheme       string   `eci:"HttpGet.Scheme"`
+	TCPSocketPort       int32    `eci:"TcpSocket.Port"`
+}
+
+// ContainerSecurityContext is the part of a container's securityContext
+// ECI honours.
+type ContainerSecurityContext struct {
+	RunAsUser              *int64   `eci:"RunAsUser"`
+	ReadOnlyRootFilesystem bool     `eci:"ReadOnlyRootFilesystem"`
+	CapabilityAdd          []string `eci:"Capability.Add"`
+}
+
+// Sysctl is one namespaced kernel parameter of the group.
+type Sysctl struct {
+	Name  string `eci:"Name"`
+	Value string `eci:"Value"`
+}
+
+// DNSOption is one resolver option.
+type DNSOption struct {
+	Name  string `eci:"Name"`
+	Value string `eci:"Value"`
+}
+
+// DNSConfig is the group's resolver configuration.
+type DNSConfig struct {
+	NameServers []string    `eci:"NameServer"`
+	Searches    []string    `eci:"Search"`
+	Options     []DNSOption `eci:"Option"`
+}
+
+// HostAlias adds /etc/hosts entries.
+type HostAlias struct {
+	IP        string   `eci:"Ip"`
+	Hostnames []string `eci:"Hostname"`
+}
+
+// ImageRegistryCredential lets the group pull from a private registry.
+type ImageRegistryCredential struct {
+	Server   string `eci:"Server"`
+	UserName string `eci:"UserName"`
+	Password string `eci:"Password"`
 }
 
 // ConfigFileToPath is one file of a ConfigFileVolume; Content is base64.
@@ -68,6 +140,9 @@ type Volume struct {
 	NFSServer             string             `eci:"NFSVolume.Server"`
 	NFSPath               string             `eci:"NFSVolume.Path"`
 	NFSReadOnly           bool               `eci:"NFSVolume.ReadOnly"`
+	FlexDriver            string             `eci:"FlexVolume.Driver"`
+	FlexFsType            string             `eci:"FlexVolume.FsType"`
+	FlexOptions           string             `eci:"FlexVolume.Options"`
 	HostPathType          string             `eci:"HostPathVolume.Type"`
 	HostPathPath          string             `eci:"HostPathVolume.Path"`
 	DiskVolumeDiskID      string             `eci:"DiskVolume.DiskId"`
@@ -80,29 +155,46 @@ const (
 	VolumeEmptyDir   = "EmptyDirVolume"
 	VolumeConfigFile = "ConfigFileVolume"
 	VolumeNFS        = "NFSVolume"
+	VolumeDisk       = "DiskVolume"
+	VolumeFlex       = "FlexVolume"
 )
 
 // CreateContainerGroupRequest holds the parameters of CreateContainerGroup.
 // RegionId is filled in by the client.
 type CreateContainerGroupRequest struct {
-	ZoneId                        string      `eci:"ZoneId"`
-	SecurityGroupId               string      `eci:"SecurityGroupId"`
-	VSwitchId                     string      `eci:"VSwitchId"` // comma-separated, ≤ 10
-	ScheduleStrategy              string      `eci:"ScheduleStrategy"`
-	ContainerGroupName            string      `eci:"ContainerGroupName"`
-	RestartPolicy                 string      `eci:"RestartPolicy"`
-	Cpu                           float64     `eci:"Cpu"`
-	Memory                        float64     `eci:"Memory"`
-	InstanceType                  string      `eci:"InstanceType"`
-	ClientToken                   string      `eci:"ClientToken"`
-	Tags                          []Tag       `eci:"Tag"`
-	Containers                    []Container `eci:"Container"`
-	InitContainers                []Container `eci:"InitContainer"`
-	Volumes                       []Volume    `eci:"Volume"`
-	HostName                      string      `eci:"HostName"`
-	DnsPolicy                     string      `eci:"DnsPolicy"`
-	TerminationGracePeriodSeconds *int64      `eci:"TerminationGracePeriodSeconds"`
-	ActiveDeadlineSeconds         *int64      `eci:"ActiveDeadlineSeconds"`
+	ZoneId                        string                    `eci:"ZoneId"`
+	SecurityGroupId               string                    `eci:"SecurityGroupId"`
+	VSwitchId                     string                    `eci:"VSwitchId"` // comma-separated, ≤ 10
+	ScheduleStrategy              string                    `eci:"ScheduleStrategy"`
+	ContainerGroupName            string                    `eci:"ContainerGroupName"`
+	RestartPolicy                 string                    `eci:"RestartPolicy"`
+	Cpu                           float64                   `eci:"Cpu"`
+	Memory                        float64                   `eci:"Memory"`
+	InstanceType                  string                    `eci:"InstanceType"`
+	ClientToken                   string                    `eci:"ClientToken"`
+	Tags                          []Tag                     `eci:"Tag"`
+	Containers                    []Container               `eci:"Container"`
+	InitContainers                []Container               `eci:"InitContainer"`
+	Volumes                       []Volume                  `eci:"Volume"`
+	HostName                      string                    `eci:"HostName"`
+	DnsPolicy                     string                    `eci:"DnsPolicy"`
+	TerminationGracePeriodSeconds *int64                    `eci:"TerminationGracePeriodSeconds"`
+	ActiveDeadlineSeconds         *int64                    `eci:"ActiveDeadlineSeconds"`
+	DNSConfig                     *DNSConfig                `eci:"DnsConfig"`
+	HostAliases                   []HostAlias               `eci:"HostAliase"`
+	Sysctls                       []Sysctl                  `eci:"SecurityContext.Sysctl"`
+	ImageRegistryCredentials      []ImageRegistryCredential `eci:"ImageRegistryCredential"`
+	ComputeCategories             []string                  `eci:"ComputeCategory"`
+	SpotStrategy                  string                    `eci:"SpotStrategy"`
+	SpotPriceLimit                float64                   `eci:"SpotPriceLimit"`
+	SpotDuration                  int                       `eci:"SpotDuration"`
+	RamRoleName                   string                    `eci:"RamRoleName"`
+	AutoCreateEip                 bool                      `eci:"AutoCreateEip"`
+	EipInstanceId                 string                    `eci:"EipInstanceId"`
+	NtpServers                    []string                  `eci:"NtpServer"`
+	AutoMatchImageCache           bool                      `eci:"AutoMatchImageCache"`
+	ImageSnapshotId               string                    `eci:"ImageSnapshotId"`
+	MaxPendingMinute              int                       `eci:"MaxPendingMinute"`
 }
 
 // CreateContainerGroupResponse is the result of CreateContainerGroup.

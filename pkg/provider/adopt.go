@@ -54,7 +54,7 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 		pod, err := p.opts.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil && string(pod.UID) == uid && pod.Spec.NodeName == p.opts.NodeName:
-			p.track(pod, g.ContainerGroupId, parseTime(g.CreationTime).Time)
+			p.track(pod, &g)
 			adopted++
 			logger.Info("adopted container group", "pod", key(ns, name), "group", g.ContainerGroupId)
 		case err == nil || apierrors.IsNotFound(err):
@@ -70,16 +70,19 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 	return adopted, deleted, nil
 }
 
-// track starts following a pod whose group already exists.
-func (p *Provider) track(pod *corev1.Pod, groupID string, created time.Time) {
+// track starts following a pod whose group already exists, with the
+// status the cloud reports for it.
+func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
+	created := parseTime(g.CreationTime).Time
 	if created.IsZero() {
 		created = time.Now()
 	}
 	stored := pod.DeepCopy()
+	stored.Status = podStatus(stored, g, created)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, groupID: groupID, created: created}
-	p.byGroup[groupID] = key(pod.Namespace, pod.Name)
+	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
+	p.byGroup[g.ContainerGroupId] = key(pod.Namespace, pod.Name)
 }
 
 // groupOfPod finds the group created for a pod UID, used when a create is

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 )
@@ -50,6 +52,9 @@ type Provider struct {
 	byGroup map[string]string // group id -> namespace/name
 	notify  func(*corev1.Pod)
 	ready   chan struct{}
+
+	podLister corev1listers.PodLister
+	dns       clusterDNS
 }
 
 // entry is what the provider knows of one pod.
@@ -57,6 +62,11 @@ type entry struct {
 	pod     *corev1.Pod // spec as created, status as last computed
 	groupID string
 	created time.Time
+	// statusSig fingerprints the last status item seen for the group, so
+	// only groups whose status changed are described in full.
+	statusSig uint64
+	// events counts the cloud events already forwarded, by identity.
+	events map[string]int
 }
 
 // New returns a Provider; call Run to start status synchronisation.
@@ -110,12 +120,12 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 }
 
 // CreatePod creates the pod's container group. The ClientToken is the pod
-// UID, so a retry after a lost response returns the same group instead of a
-// second one.
+// UID (with the spec index when eci-use-specs offers several sizes), so a
+// retry after a lost response returns the same group instead of a second.
 func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	k := key(pod.Namespace, pod.Name)
 	logger := klog.FromContext(ctx).WithValues("pod", k, "uid", pod.UID)
-	req, err := p.buildRequest(ctx, pod)
+	tr, err := p.buildRequest(ctx, pod)
 	if err != nil {
 		var inv *InvalidPodError
 		if errors.As(err, &inv) {
@@ -125,13 +135,10 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
 		return err
 	}
-	resp, err := p.opts.Cloud.CreateContainerGroup(ctx, req)
-	if eci.ClassOf(err) == eci.ClassConflict {
-		// An earlier attempt for this pod UID created the group; take it.
-		if g, gerr := p.groupOfPod(ctx, string(pod.UID)); gerr == nil && g != nil {
-			resp, err = &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, nil
-		}
+	for _, n := range tr.notes {
+		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
 	}
+	resp, spec, err := p.create(ctx, pod, tr)
 	if err != nil {
 		reason := "ContainerGroupCreateFailed"
 		if eci.ClassOf(err) == eci.ClassStockOut {
@@ -144,23 +151,25 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		}
 		return err
 	}
-	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId)
-	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s", resp.ContainerGroupId)
+	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
+	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
 
+	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
 	stored := pod.DeepCopy()
 	if stored.Annotations == nil {
 		stored.Annotations = map[string]string{}
 	}
-	stored.Annotations[AnnotationInstanceID] = resp.ContainerGroupId
-	stored.Annotations[AnnotationRequestID] = resp.RequestId
+	for a, v := range marks {
+		stored.Annotations[a] = v
+	}
 	now := time.Now()
-	stored.Status = podStatus(stored, &eci.GroupStatus{ContainerGroupId: resp.ContainerGroupId, Status: eci.StatusPending}, now)
+	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
 	p.mu.Lock()
 	p.pods[k] = &entry{pod: stored, groupID: resp.ContainerGroupId, created: now}
 	p.byGroup[resp.ContainerGroupId] = k
 	p.mu.Unlock()
 
-	if err := p.annotate(ctx, pod, resp.ContainerGroupId, resp.RequestId); err != nil {
+	if err := p.annotate(ctx, pod, marks); err != nil {
 		// The group exists and is tracked; the annotation is informative.
 		logger.Error(err, "could not annotate pod with its container group")
 	}
@@ -168,11 +177,53 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// annotate records the group id on the pod, as users and tools expect.
-func (p *Provider) annotate(ctx context.Context, pod *corev1.Pod, groupID, requestID string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{AnnotationInstanceID: groupID, AnnotationRequestID: requestID},
-	}})
+// create sends CreateContainerGroup, trying each eci-use-specs size in turn
+// while the cloud answers with a stock-out, and returns the spec used.
+func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translation) (*eci.CreateContainerGroupResponse, string, error) {
+	specs := tr.specs
+	if len(specs) == 0 {
+		var s instanceSpec
+		if tr.req.Cpu > 0 || tr.req.Memory > 0 {
+			s = instanceSpec{cpu: tr.req.Cpu, memory: tr.req.Memory}
+		} else {
+			s = instanceSpec{cpu: 2, memory: 4} // the cloud's default size
+		}
+		specs = []instanceSpec{s}
+	}
+	var lastErr error
+	for i, s := range specs {
+		req := *tr.req
+		if len(tr.specs) > 0 {
+			s.apply(&req)
+		}
+		req.ClientToken = string(pod.UID)
+		if i > 0 {
+			req.ClientToken = fmt.Sprintf("%s-%d", pod.UID, i)
+		}
+		resp, err := p.opts.Cloud.CreateContainerGroup(ctx, &req)
+		if eci.ClassOf(err) == eci.ClassConflict {
+			// An earlier attempt for this pod UID created the group (its
+			// parameters, e.g. a freshly minted token, differ): take it.
+			if g, gerr := p.groupOfPod(ctx, string(pod.UID)); gerr == nil && g != nil {
+				return &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, s.String(), nil
+			}
+		}
+		if err == nil {
+			return resp, s.String(), nil
+		}
+		lastErr = err
+		if eci.ClassOf(err) != eci.ClassStockOut || i == len(specs)-1 {
+			break
+		}
+		p.event(pod, corev1.EventTypeNormal, "SpecOutOfStock", "no stock for spec %s, trying %s", s, specs[i+1])
+	}
+	return nil, "", lastErr
+}
+
+// annotate records the group id, request id and spec on the pod, as users
+// and tools expect.
+func (p *Provider) annotate(ctx context.Context, pod *corev1.Pod, marks map[string]string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": marks}})
 	_, err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }

@@ -12,9 +12,9 @@ import (
 // container group exists in the cloud, as on the vendor's product.
 const ConditionContainerInstanceCreated corev1.PodConditionType = "ContainerInstanceCreated"
 
-// phaseOf maps a group status to a pod phase when the cloud did not compute
-// one. Expired and ScheduleFailed are failures the pod's controller must
-// see; the transient states are still Pending or Running.
+// phaseOf maps a group status to a pod phase. Expired and ScheduleFailed are
+// failures the pod's controller must see; the transient states are still
+// Pending or Running.
 func phaseOf(status string) corev1.PodPhase {
 	switch status {
 	case eci.StatusRunning, eci.StatusRestarting, eci.StatusUpdating, eci.StatusTerminating:
@@ -40,71 +40,40 @@ func parseTime(s string) metav1.Time {
 	return metav1.Time{}
 }
 
-// podStatus builds the pod status from the cloud's view of its group. It
-// keeps the containers in spec order, so kubectl shows them as declared, and
-// reports containers the cloud has not mentioned yet as waiting.
-func podStatus(pod *corev1.Pod, g *eci.GroupStatus, created time.Time) corev1.PodStatus {
-	ps := g.PodStatus
-	st := corev1.PodStatus{
-		Phase:   corev1.PodPhase(ps.Phase),
-		PodIP:   ps.PodIp,
-		HostIP:  ps.HostIp,
-		Reason:  "",
-		Message: "",
-	}
-	if st.Phase == "" {
-		st.Phase = phaseOf(g.Status)
-	}
-	// The group's own status wins on the failures that end a pod.
-	if g.Status == eci.StatusExpired || g.Status == eci.StatusScheduleFailed {
-		st.Phase = corev1.PodFailed
+// initialStatus is the status of a pod whose group was just created.
+func initialStatus(pod *corev1.Pod, groupID string, created time.Time) corev1.PodStatus {
+	return podStatus(pod, &eci.ContainerGroup{ContainerGroupId: groupID, Status: eci.StatusPending}, created)
+}
+
+// podStatus builds the pod status from the cloud's description of its
+// group. Containers keep their spec order, so kubectl shows them as
+// declared; containers the cloud has not mentioned yet are waiting.
+func podStatus(pod *corev1.Pod, g *eci.ContainerGroup, created time.Time) corev1.PodStatus {
+	st := corev1.PodStatus{Phase: phaseOf(g.Status), PodIP: g.IntranetIp, HostIP: g.IntranetIp}
+	switch g.Status {
+	case eci.StatusExpired, eci.StatusScheduleFailed:
 		st.Reason = "ContainerInstance" + g.Status
 		st.Message = "the ECI container group " + g.ContainerGroupId + " is " + g.Status
 	}
 	if st.PodIP != "" {
 		st.PodIPs = []corev1.PodIP{{IP: st.PodIP}}
-	}
-	if st.HostIP != "" {
 		st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
 	}
-	if t := parseTime(ps.StartTime); !t.IsZero() {
-		st.StartTime = &t
-	} else {
-		t := metav1.NewTime(created)
-		st.StartTime = &t
+	start := metav1.NewTime(created)
+	if t := parseTime(g.CreationTime); !t.IsZero() {
+		start = t
 	}
+	st.StartTime = &start
 
-	byName := map[string]eci.PodContainerStatus{}
-	for _, cs := range ps.ContainerStatuses {
-		byName[cs.Name] = cs
+	initDone := true
+	st.InitContainerStatuses, _ = containerStatuses(pod.Spec.InitContainers, g.InitContainers, g.ContainerGroupId)
+	for _, cs := range st.InitContainerStatuses {
+		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+			initDone = false
+		}
 	}
-	allReady := len(pod.Spec.Containers) > 0
-	for _, c := range pod.Spec.Containers {
-		cs, ok := byName[c.Name]
-		out := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
-		if !ok {
-			out.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
-			allReady = false
-			st.ContainerStatuses = append(st.ContainerStatuses, out)
-			continue
-		}
-		if cs.ImageID != "" {
-			out.ImageID = cs.ImageID
-		}
-		out.ContainerID = "eci://" + g.ContainerGroupId + "/" + c.Name
-		out.Ready = cs.Ready
-		out.Started = cs.Started
-		out.RestartCount = cs.RestartCount
-		out.State = containerState(cs.State)
-		out.LastTerminationState = containerState(cs.LastState)
-		if out.State.Waiting == nil && out.State.Running == nil && out.State.Terminated == nil {
-			out.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
-		}
-		if !out.Ready {
-			allReady = false
-		}
-		st.ContainerStatuses = append(st.ContainerStatuses, out)
-	}
+	var allReady bool
+	st.ContainerStatuses, allReady = containerStatuses(pod.Spec.Containers, g.Containers, g.ContainerGroupId)
 
 	now := metav1.Now()
 	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {
@@ -115,48 +84,99 @@ func podStatus(pod *corev1.Pod, g *eci.GroupStatus, created time.Time) corev1.Po
 		}
 		return c
 	}
-	running := st.Phase == corev1.PodRunning
-	ready := running && allReady
+	ready := st.Phase == corev1.PodRunning && allReady
 	notReady := ""
 	if !ready {
 		notReady = "ContainersNotReady"
 	}
+	created2 := g.ContainerGroupId != ""
 	st.Conditions = []corev1.PodCondition{
 		cond(corev1.PodScheduled, true, ""),
-		cond(ConditionContainerInstanceCreated, true, ""),
-		cond(corev1.PodInitialized, st.Phase != corev1.PodPending, "PodInitializing"),
+		cond(ConditionContainerInstanceCreated, created2, "ContainerInstanceCreating"),
+		cond(corev1.PodInitialized, initDone || st.Phase != corev1.PodPending, "ContainersNotInitialized"),
 		cond(corev1.ContainersReady, ready, notReady),
 		cond(corev1.PodReady, ready, notReady),
 	}
-	for _, c := range ps.Conditions {
-		if c.Status == "False" && c.Reason != "" && st.Phase == corev1.PodPending {
-			// Surface why the cloud holds the group (e.g. image pull).
-			st.Reason = c.Reason
-			st.Message = c.Message
+	if st.Phase == corev1.PodPending && st.Reason == "" {
+		// Say why the group waits (e.g. an image pull), as a kubelet
+		// would through the waiting container's reason.
+		for _, cs := range append(append([]corev1.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...) {
+			if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+				st.Message = cs.Name + ": " + w.Reason
+				if w.Message != "" {
+					st.Message += ": " + w.Message
+				}
+				break
+			}
 		}
 	}
 	return st
 }
 
-func containerState(s eci.K8sState) corev1.ContainerState {
-	var out corev1.ContainerState
-	switch {
-	case s.Terminated != nil:
-		out.Terminated = &corev1.ContainerStateTerminated{
-			ExitCode: s.Terminated.ExitCode, Signal: s.Terminated.Signal,
-			Reason: s.Terminated.Reason, Message: s.Terminated.Message,
-			StartedAt: parseTime(s.Terminated.StartedAt), FinishedAt: parseTime(s.Terminated.FinishedAt),
+// containerStatuses maps the cloud's containers onto the spec's, in spec
+// order, and reports whether every one is ready.
+func containerStatuses(spec []corev1.Container, cloud []eci.ContainerStatus, groupID string) ([]corev1.ContainerStatus, bool) {
+	if len(spec) == 0 {
+		return nil, false
+	}
+	byName := map[string]eci.ContainerStatus{}
+	for _, c := range cloud {
+		byName[c.Name] = c
+	}
+	allReady := true
+	out := make([]corev1.ContainerStatus, 0, len(spec))
+	for _, c := range spec {
+		cs, ok := byName[c.Name]
+		st := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
+		if !ok {
+			st.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			allReady = false
+			out = append(out, st)
+			continue
 		}
-		if out.Terminated.Reason == "" {
-			out.Terminated.Reason = "Completed"
-			if out.Terminated.ExitCode != 0 {
-				out.Terminated.Reason = "Error"
+		st.ContainerID = "eci://" + groupID + "/" + c.Name
+		st.Ready = cs.Ready
+		st.RestartCount = cs.RestartCount
+		st.State = containerState(cs.CurrentState)
+		st.LastTerminationState = containerState(cs.PreviousState)
+		if st.State.Waiting == nil && st.State.Running == nil && st.State.Terminated == nil {
+			st.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		}
+		started := st.State.Running != nil
+		st.Started = &started
+		if !st.Ready {
+			allReady = false
+		}
+		out = append(out, st)
+	}
+	return out, allReady
+}
+
+// containerState maps the cloud's container state (State Waiting, Running
+// or Terminated) to Kubernetes'.
+func containerState(s eci.ContainerState) corev1.ContainerState {
+	var out corev1.ContainerState
+	switch s.State {
+	case "Terminated":
+		t := &corev1.ContainerStateTerminated{
+			ExitCode: s.ExitCode, Signal: s.Signal, Reason: s.Reason, Message: s.Message,
+			StartedAt: parseTime(s.StartTime), FinishedAt: parseTime(s.FinishTime),
+		}
+		if t.Reason == "" {
+			t.Reason = "Completed"
+			if t.ExitCode != 0 {
+				t.Reason = "Error"
 			}
 		}
-	case s.Running != nil:
-		out.Running = &corev1.ContainerStateRunning{StartedAt: parseTime(s.Running.StartedAt)}
-	case s.Waiting != nil:
-		out.Waiting = &corev1.ContainerStateWaiting{Reason: s.Waiting.Reason, Message: s.Waiting.Message}
+		out.Terminated = t
+	case "Running":
+		out.Running = &corev1.ContainerStateRunning{StartedAt: parseTime(s.StartTime)}
+	case "Waiting":
+		reason := s.Reason
+		if reason == "" {
+			reason = s.DetailStatus
+		}
+		out.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: s.Message}
 	}
 	return out
 }

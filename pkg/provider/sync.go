@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
+	"hash/fnv"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -23,8 +25,9 @@ func (p *Provider) ownTags() []eci.Tag {
 
 // Run pushes status changes until ctx ends. Every StatusInterval it asks the
 // cloud only for groups whose status changed recently (SinceSecond), one
-// call per 200 groups with changes, whatever the pod count; every
-// ResyncInterval it lists all of this node's groups to notice lost ones.
+// call per 200 changed groups whatever the pod count, then describes just
+// those groups in batches of 20; every ResyncInterval it lists the status of
+// all of this node's groups to notice lost ones.
 func (p *Provider) Run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -61,24 +64,45 @@ func (p *Provider) Run(ctx context.Context) {
 	}
 }
 
+func signature(g *eci.GroupStatus) uint64 {
+	h := fnv.New64a()
+	b, _ := json.Marshal(g)
+	_, _ = h.Write(b)
+	return h.Sum64()
+}
+
 // syncStatus fetches group statuses (all of this node's, or those changed
-// in the last sinceSecond seconds) and pushes the pods whose status changed.
+// in the last sinceSecond seconds), describes the groups whose status
+// changed and pushes the pods whose status changed.
 func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 	seen := map[string]bool{}
+	changed := map[string]uint64{}
 	req := &eci.DescribeContainerGroupStatusRequest{Tags: p.ownTags(), SinceSecond: sinceSecond, Limit: eci.MaxStatusLimit}
 	for {
 		resp, err := p.opts.Cloud.DescribeContainerGroupStatus(ctx, req)
 		if err != nil {
 			return err
 		}
+		p.mu.RLock()
 		for i := range resp.Data {
-			seen[resp.Data[i].ContainerGroupId] = true
-			p.apply(&resp.Data[i])
+			g := &resp.Data[i]
+			seen[g.ContainerGroupId] = true
+			k, ok := p.byGroup[g.ContainerGroupId]
+			if !ok {
+				continue
+			}
+			if sig := signature(g); sig != p.pods[k].statusSig {
+				changed[g.ContainerGroupId] = sig
+			}
 		}
+		p.mu.RUnlock()
 		if resp.NextToken == "" || len(resp.Data) == 0 {
 			break
 		}
 		req.NextToken = resp.NextToken
+	}
+	if err := p.refresh(ctx, changed); err != nil {
+		return err
 	}
 	if sinceSecond == 0 {
 		p.markLost(seen)
@@ -86,8 +110,33 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 	return nil
 }
 
-// apply merges one group status into its pod and pushes it if it changed.
-func (p *Provider) apply(g *eci.GroupStatus) {
+// refresh describes the given groups in batches of 20 and applies them; a
+// group's signature is recorded only once its full description is applied,
+// so a failed batch is retried on the next poll.
+func (p *Provider) refresh(ctx context.Context, sigs map[string]uint64) error {
+	ids := make([]string, 0, len(sigs))
+	for id := range sigs {
+		ids = append(ids, id)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), eci.MaxIDsPerCall)
+		batch := ids[:n]
+		ids = ids[n:]
+		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit})
+		if err != nil {
+			return err
+		}
+		for i := range resp.ContainerGroups {
+			g := &resp.ContainerGroups[i]
+			p.apply(g, sigs[g.ContainerGroupId])
+		}
+	}
+	return nil
+}
+
+// apply merges one group into its pod, forwards new cloud events and
+// pushes the pod if its status changed.
+func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	p.mu.Lock()
 	k, ok := p.byGroup[g.ContainerGroupId]
 	if !ok {
@@ -95,16 +144,48 @@ func (p *Provider) apply(g *eci.GroupStatus) {
 		return
 	}
 	e := p.pods[k]
+	e.statusSig = sig
+	events := p.newEvents(e, g.Events)
 	next := podStatus(e.pod, g, e.created)
 	keepTransitions(&next, &e.pod.Status)
-	if equality.Semantic.DeepEqual(next, e.pod.Status) {
-		p.mu.Unlock()
-		return
+	var out *corev1.Pod
+	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
+		e.pod.Status = next
+		out = e.pod.DeepCopy()
 	}
-	e.pod.Status = next
-	out := e.pod.DeepCopy()
+	pod := e.pod
 	p.mu.Unlock()
-	p.push(out)
+	for _, ev := range events {
+		typ := corev1.EventTypeNormal
+		if ev.Type == "Warning" {
+			typ = corev1.EventTypeWarning
+		}
+		reason := ev.Reason
+		if reason == "" {
+			reason = "ContainerInstanceEvent"
+		}
+		p.event(pod, typ, reason, "%s", ev.Message)
+	}
+	if out != nil {
+		p.push(out)
+	}
+}
+
+// newEvents returns the cloud events not yet forwarded for this pod, or
+// whose count grew; the caller holds p.mu.
+func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
+	if e.events == nil {
+		e.events = map[string]int{}
+	}
+	var out []eci.Event
+	for _, ev := range evs {
+		id := ev.Name + "|" + ev.Reason + "|" + ev.FirstTimestamp + "|" + ev.Message
+		if ev.Count > e.events[id] || (ev.Count == 0 && e.events[id] == 0) {
+			e.events[id] = max(ev.Count, 1)
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // markLost fails pods whose group no longer exists in the cloud (host

@@ -2,20 +2,16 @@ package provider
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Tags written on every container group we create. They let the provider
@@ -32,12 +28,8 @@ const (
 	ManagedByValue = "ack-virtual-node"
 )
 
-// Annotations the provider writes back on the pod, as the vendor's product
-// does.
-const (
-	AnnotationInstanceID = "k8s.aliyun.com/eci-instance-id"
-	AnnotationRequestID  = "k8s.aliyun.com/eci-request-id"
-)
+// GPUResource is the extended resource that asks for GPUs.
+const GPUResource corev1.ResourceName = "nvidia.com/gpu"
 
 // InvalidPodError says which pod field ECI cannot honour and what to do.
 // It becomes the pod's status message and a Warning event.
@@ -71,10 +63,29 @@ func groupName(pod *corev1.Pod) string {
 	return n
 }
 
+// translation is the result of mapping a pod: the request, the instance
+// specs to try in order (from eci-use-specs), and notes on fields that were
+// adapted rather than copied, which become Normal events.
+type translation struct {
+	req   *eci.CreateContainerGroupRequest
+	specs []instanceSpec
+	notes []string
+}
+
 // buildRequest translates a pod into CreateContainerGroup parameters. The
-// pod's env valueFrom references are already resolved by the
-// virtual-kubelet core.
-func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*eci.CreateContainerGroupRequest, error) {
+// virtual-kubelet core has already resolved env valueFrom and envFrom into
+// plain values; fieldRefs the group only knows once it exists
+// (status.podIP) are restored from the original pod (see fieldRefs).
+//
+// Resource rules (documented in the README):
+//   - a container's Cpu/Memory is its limit, else its request: the group is
+//     sized once and cannot burst, so limits above requests are honoured,
+//     never refused;
+//   - the group's Cpu/Memory is the larger of the containers' sum and the
+//     largest init container (init containers run one at a time), and is
+//     left to the cloud's default when no container says anything;
+//   - eci-use-specs / eci-instance-type replace that computed size.
+func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translation, error) {
 	req := &eci.CreateContainerGroupRequest{
 		SecurityGroupId:    p.opts.SecurityGroup,
 		VSwitchId:          strings.Join(p.opts.VSwitches, ","),
@@ -94,36 +105,108 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*eci.Crea
 		TerminationGracePeriodSeconds: pod.Spec.TerminationGracePeriodSeconds,
 		ActiveDeadlineSeconds:         pod.Spec.ActiveDeadlineSeconds,
 	}
+	tr := &translation{req: req}
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)
+	}
+	if err := checkPodSpec(pod); err != nil {
+		return nil, err
 	}
 	volumes, err := p.buildVolumes(ctx, pod)
 	if err != nil {
 		return nil, err
 	}
 	req.Volumes = volumes
+	refs := p.fieldRefs(ctx, pod)
+
+	var initCPU, initMem float64
 	for i := range pod.Spec.InitContainers {
-		c, err := buildContainer(&pod.Spec.InitContainers[i], fmt.Sprintf("spec.initContainers[%d]", i))
+		c, notes, err := buildContainer(&pod.Spec.InitContainers[i], fmt.Sprintf("spec.initContainers[%d]", i), refs)
 		if err != nil {
 			return nil, err
 		}
+		tr.notes = append(tr.notes, notes...)
+		initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
 		req.InitContainers = append(req.InitContainers, c)
 	}
+	var sumCPU, sumMem float64
 	for i := range pod.Spec.Containers {
-		c, err := buildContainer(&pod.Spec.Containers[i], fmt.Sprintf("spec.containers[%d]", i))
+		c, notes, err := buildContainer(&pod.Spec.Containers[i], fmt.Sprintf("spec.containers[%d]", i), refs)
 		if err != nil {
 			return nil, err
 		}
-		req.Cpu += c.Cpu
-		req.Memory += c.Memory
+		tr.notes = append(tr.notes, notes...)
+		sumCPU += c.Cpu
+		sumMem += c.Memory
 		req.Containers = append(req.Containers, c)
 	}
-	return req, nil
+	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
+
+	if err := p.podLevel(ctx, pod, req); err != nil {
+		return nil, err
+	}
+	if err := applyAnnotations(pod, tr); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
-// buildContainer maps one container. Limits win over requests because the
-// group is sized once and cannot burst above what it was created with.
-func buildContainer(c *corev1.Container, field string) (eci.Container, error) {
+// checkPodSpec refuses pod-level fields ECI has no equivalent for, naming
+// the field and what to do instead.
+func checkPodSpec(pod *corev1.Pod) error {
+	switch {
+	case pod.Spec.HostNetwork:
+		return &InvalidPodError{Field: "spec.hostNetwork", Reason: "an ECI pod has no host network to share",
+			Fix: "remove hostNetwork or run the pod on a real node"}
+	case pod.Spec.HostPID || pod.Spec.HostIPC:
+		return &InvalidPodError{Field: "spec.hostPID/hostIPC", Reason: "an ECI pod has no host namespaces to share",
+			Fix: "remove hostPID/hostIPC or run the pod on a real node"}
+	case len(pod.Spec.EphemeralContainers) > 0:
+		return &InvalidPodError{Field: "spec.ephemeralContainers", Reason: "ECI cannot add containers to a running group",
+			Fix: "use kubectl exec instead of kubectl debug"}
+	case len(pod.Spec.Containers) > 20 || len(pod.Spec.InitContainers) > 20:
+		return &InvalidPodError{Field: "spec.containers", Reason: "ECI allows at most 20 containers and 20 init containers per pod",
+			Fix: "split the pod"}
+	case len(pod.Spec.Volumes) > 20:
+		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows at most 20 volumes per pod", Fix: "merge volumes (e.g. with a projected volume)"}
+	}
+	return nil
+}
+
+// fieldRefs finds env vars the core resolved too early: status.podIP,
+// status.podIPs and status.hostIP are empty before the group exists, so the
+// cloud must fill them in through FieldRef.FieldPath. The core's copy has
+// lost the valueFrom, so the pod object as stored is consulted.
+func (p *Provider) fieldRefs(ctx context.Context, pod *corev1.Pod) map[string]map[string]string {
+	orig := p.originalPod(ctx, pod)
+	if orig == nil {
+		return nil
+	}
+	out := map[string]map[string]string{}
+	collect := func(cs []corev1.Container) {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+					continue
+				}
+				switch e.ValueFrom.FieldRef.FieldPath {
+				case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs":
+					if out[c.Name] == nil {
+						out[c.Name] = map[string]string{}
+					}
+					out[c.Name][e.Name] = e.ValueFrom.FieldRef.FieldPath
+				}
+			}
+		}
+	}
+	collect(orig.Spec.InitContainers)
+	collect(orig.Spec.Containers)
+	return out
+}
+
+// buildContainer maps one container; it returns notes on adapted fields.
+func buildContainer(c *corev1.Container, field string, refs map[string]map[string]string) (eci.Container, []string, error) {
+	var notes []string
 	out := eci.Container{
 		Name:            c.Name,
 		Image:           c.Image,
@@ -136,7 +219,7 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, error) {
 		Tty:             c.TTY,
 	}
 	if c.Image == "" {
-		return out, &InvalidPodError{Field: field + ".image", Reason: "is empty", Fix: "set the container image"}
+		return out, nil, &InvalidPodError{Field: field + ".image", Reason: "is empty", Fix: "set the container image"}
 	}
 	if q, ok := pick(c.Resources, corev1.ResourceCPU); ok {
 		out.Cpu = float64(q.MilliValue()) / 1000
@@ -144,24 +227,75 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, error) {
 	if q, ok := pick(c.Resources, corev1.ResourceMemory); ok {
 		out.Memory = float64(q.Value()) / (1 << 30)
 	}
+	if q, ok := pick(c.Resources, GPUResource); ok {
+		out.Gpu = int(q.Value())
+	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, eci.Port{Port: p.ContainerPort, Protocol: string(p.Protocol)})
 	}
-	for _, e := range c.Env {
+	// The core hands env over in map order; sort it so the same pod always
+	// sends the same parameters (ClientToken idempotency compares them).
+	env := append([]corev1.EnvVar(nil), c.Env...)
+	sort.SliceStable(env, func(i, j int) bool { return env[i].Name < env[j].Name })
+	for _, e := range env {
+		if path, ok := refs[c.Name][e.Name]; ok {
+			out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, FieldPath: strings.TrimSuffix(path, "s")})
+			continue
+		}
 		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-			// Only fields the group itself knows (status.podIP) remain
-			// unresolved here; the cloud fills them in.
 			out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, FieldPath: e.ValueFrom.FieldRef.FieldPath})
 			continue
 		}
 		out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, Value: e.Value})
 	}
-	for _, m := range c.VolumeMounts {
+	for i, m := range c.VolumeMounts {
+		if m.SubPathExpr != "" {
+			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].subPathExpr", field, i),
+				Reason: "is not supported on ECI", Fix: "use a fixed subPath"}
+		}
+		if m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
+			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", field, i),
+				Reason: "ECI mounts are private", Fix: "remove mountPropagation"}
+		}
 		out.VolumeMounts = append(out.VolumeMounts, eci.VolumeMount{
 			Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly, SubPath: m.SubPath,
 		})
 	}
-	return out, nil
+	var err error
+	if out.ReadinessProbe, err = buildProbe(c, c.ReadinessProbe, field+".readinessProbe"); err != nil {
+		return out, nil, err
+	}
+	if out.LivenessProbe, err = buildProbe(c, c.LivenessProbe, field+".livenessProbe"); err != nil {
+		return out, nil, err
+	}
+	if c.StartupProbe != nil {
+		// ECI has no startup probe. Its purpose, keeping liveness from
+		// killing a slow starter, is kept by delaying liveness by the
+		// startup probe's whole budget.
+		budget := startupBudget(c.StartupProbe)
+		if out.LivenessProbe != nil {
+			out.LivenessProbe.InitialDelaySeconds += budget
+		}
+		notes = append(notes, fmt.Sprintf("%s.startupProbe: ECI has no startup probe; the liveness probe starts %ds later instead", field, budget))
+	}
+	if err := buildLifecycle(c, field, &out); err != nil {
+		return out, nil, err
+	}
+	if err := buildSecurityContext(c, field, &out); err != nil {
+		return out, nil, err
+	}
+	return out, notes, nil
+}
+
+func startupBudget(p *corev1.Probe) int32 {
+	period, failures := p.PeriodSeconds, p.FailureThreshold
+	if period == 0 {
+		period = 10
+	}
+	if failures == 0 {
+		failures = 3
+	}
+	return p.InitialDelaySeconds + period*failures
 }
 
 func pick(r corev1.ResourceRequirements, name corev1.ResourceName) (resource.Quantity, bool) {
@@ -174,206 +308,127 @@ func pick(r corev1.ResourceRequirements, name corev1.ResourceName) (resource.Qua
 	return resource.Quantity{}, false
 }
 
-// buildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
-// projected with the service-account token) become ConfigFileVolumes whose
-// content is resolved now; anything ECI cannot mount is refused with the
-// field and the fix, never dropped.
-func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, error) {
-	var out []eci.Volume
-	for i, v := range pod.Spec.Volumes {
-		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
-		vol := eci.Volume{Name: v.Name}
-		switch {
-		case v.EmptyDir != nil:
-			vol.Type = eci.VolumeEmptyDir
-			if v.EmptyDir.Medium == corev1.StorageMediumMemory {
-				vol.EmptyDirMedium = "memory"
-			}
-			if v.EmptyDir.SizeLimit != nil {
-				vol.EmptyDirSizeLimit = v.EmptyDir.SizeLimit.String()
-			}
-		case v.NFS != nil:
-			vol.Type = eci.VolumeNFS
-			vol.NFSServer, vol.NFSPath, vol.NFSReadOnly = v.NFS.Server, v.NFS.Path, v.NFS.ReadOnly
-		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
-			files, mode, err := p.volumeFiles(ctx, pod, v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", field, err)
-			}
-			vol.Type = eci.VolumeConfigFile
-			vol.ConfigFileDefaultMode = mode
-			for _, f := range files {
-				vol.ConfigFileToPaths = append(vol.ConfigFileToPaths, eci.ConfigFileToPath{
-					Path: f.path, Content: base64.StdEncoding.EncodeToString(f.data), Mode: f.mode,
-				})
-			}
-		default:
-			return nil, &InvalidPodError{Field: field, Reason: "this volume type is not supported on ECI",
-				Fix: "use emptyDir, configMap, secret, downwardAPI, projected or nfs, or run the pod on a real node"}
-		}
-		out = append(out, vol)
+// resolvePort turns a probe or hook port (number or named container port)
+// into a number.
+func resolvePort(c *corev1.Container, port intstr.IntOrString, field string) (int32, error) {
+	if port.Type == intstr.Int {
+		return port.IntVal, nil
 	}
-	return out, nil
+	for _, p := range c.Ports {
+		if p.Name == port.StrVal {
+			return p.ContainerPort, nil
+		}
+	}
+	if n, err := strconv.Atoi(port.StrVal); err == nil {
+		return int32(n), nil
+	}
+	return 0, &InvalidPodError{Field: field + ".port", Reason: fmt.Sprintf("names port %q, which the container does not declare", port.StrVal),
+		Fix: "declare the port in ports[] or use its number"}
 }
 
-type file struct {
-	path string
-	data []byte
-	mode *int32
-}
-
-// volumeFiles resolves the files of a configMap, secret, downwardAPI or
-// projected volume.
-func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
+// buildProbe maps a readiness or liveness probe.
+func buildProbe(c *corev1.Container, p *corev1.Probe, field string) (*eci.Probe, error) {
+	if p == nil {
+		return nil, nil
+	}
+	out := &eci.Probe{
+		InitialDelaySeconds: p.InitialDelaySeconds, PeriodSeconds: p.PeriodSeconds, TimeoutSeconds: p.TimeoutSeconds,
+		SuccessThreshold: p.SuccessThreshold, FailureThreshold: p.FailureThreshold,
+	}
 	switch {
-	case v.ConfigMap != nil:
-		files, err := p.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional)
-		return files, v.ConfigMap.DefaultMode, err
-	case v.Secret != nil:
-		files, err := p.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional)
-		return files, v.Secret.DefaultMode, err
-	case v.DownwardAPI != nil:
-		files, err := downwardFiles(pod, v.DownwardAPI.Items)
-		return files, v.DownwardAPI.DefaultMode, err
-	}
-	var all []file
-	for _, src := range v.Projected.Sources {
-		var files []file
-		var err error
-		switch {
-		case src.ConfigMap != nil:
-			files, err = p.configMapFiles(ctx, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, src.ConfigMap.Optional)
-		case src.Secret != nil:
-			files, err = p.secretFiles(ctx, pod.Namespace, src.Secret.Name, src.Secret.Items, src.Secret.Optional)
-		case src.DownwardAPI != nil:
-			files, err = downwardFiles(pod, src.DownwardAPI.Items)
-		case src.ServiceAccountToken != nil:
-			files, err = p.tokenFile(ctx, pod, src.ServiceAccountToken)
-		default:
-			err = &InvalidPodError{Field: "projected source", Reason: "only configMap, secret, downwardAPI and serviceAccountToken sources are supported on ECI"}
-		}
+	case p.Exec != nil:
+		out.ExecCommands = p.Exec.Command
+	case p.HTTPGet != nil:
+		port, err := resolvePort(c, p.HTTPGet.Port, field+".httpGet")
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		all = append(all, files...)
+		out.HTTPGetPath, out.HTTPGetPort, out.HTTPGetScheme = p.HTTPGet.Path, port, string(p.HTTPGet.Scheme)
+		if len(p.HTTPGet.HTTPHeaders) > 0 {
+			return nil, &InvalidPodError{Field: field + ".httpGet.httpHeaders", Reason: "ECI probes cannot send headers", Fix: "remove the headers or use an exec probe"}
+		}
+	case p.TCPSocket != nil:
+		port, err := resolvePort(c, p.TCPSocket.Port, field+".tcpSocket")
+		if err != nil {
+			return nil, err
+		}
+		out.TCPSocketPort = port
+	case p.GRPC != nil:
+		return nil, &InvalidPodError{Field: field + ".grpc", Reason: "ECI has no gRPC probes", Fix: "use an exec probe running grpc_health_probe, or tcpSocket"}
+	default:
+		return nil, &InvalidPodError{Field: field, Reason: "has no handler", Fix: "set exec, httpGet or tcpSocket"}
 	}
-	return all, v.Projected.DefaultMode, nil
+	return out, nil
 }
 
-func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	cm, err := p.opts.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && ptr.Deref(optional, false) {
-		return nil, nil
+// buildLifecycle maps postStart and preStop hooks onto ECI's flat
+// parameters.
+func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error {
+	if c.Lifecycle == nil {
+		return nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("configMap %s/%s: %w", ns, name, err)
+	type hook struct {
+		h                  *corev1.LifecycleHandler
+		name               string
+		exec               *[]string
+		path, scheme, host *string
+		httpPort, tcpPort  *int32
+		tcpHost            *string
 	}
-	data := map[string][]byte{}
-	for k, v := range cm.Data {
-		data[k] = []byte(v)
-	}
-	for k, v := range cm.BinaryData {
-		data[k] = v
-	}
-	return keyFiles("configMap "+name, data, items, optional)
-}
-
-func (p *Provider) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	s, err := p.opts.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && ptr.Deref(optional, false) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %w", ns, name, err)
-	}
-	return keyFiles("secret "+name, s.Data, items, optional)
-}
-
-// keyFiles selects the files of a configMap or secret: every key, or only
-// the listed items with their paths and modes.
-func keyFiles(what string, data map[string][]byte, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	var out []file
-	if len(items) == 0 {
-		keys := make([]string, 0, len(data))
-		for k := range data {
-			keys = append(keys, k)
+	for _, hk := range []hook{
+		{c.Lifecycle.PostStart, "postStart", &out.PostStartExec, &out.PostStartHTTPPath, &out.PostStartHTTPScheme, &out.PostStartHTTPHost, &out.PostStartHTTPPort, &out.PostStartTCPPort, &out.PostStartTCPHost},
+		{c.Lifecycle.PreStop, "preStop", &out.PreStopExec, &out.PreStopHTTPPath, &out.PreStopHTTPScheme, &out.PreStopHTTPHost, &out.PreStopHTTPPort, &out.PreStopTCPPort, &out.PreStopTCPHost},
+	} {
+		if hk.h == nil {
+			continue
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = append(out, file{path: k, data: data[k]})
-		}
-		return out, nil
-	}
-	for _, it := range items {
-		d, ok := data[it.Key]
-		if !ok {
-			if ptr.Deref(optional, false) {
-				continue
+		f := field + ".lifecycle." + hk.name
+		switch {
+		case hk.h.Exec != nil:
+			*hk.exec = hk.h.Exec.Command
+		case hk.h.HTTPGet != nil:
+			port, err := resolvePort(c, hk.h.HTTPGet.Port, f+".httpGet")
+			if err != nil {
+				return err
 			}
-			return nil, &InvalidPodError{Field: what, Reason: fmt.Sprintf("has no key %q", it.Key), Fix: "add the key or mark the volume optional"}
-		}
-		out = append(out, file{path: it.Path, data: d, mode: it.Mode})
-	}
-	return out, nil
-}
-
-// downwardFiles renders the metadata fields a downwardAPI volume may hold.
-func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile) ([]file, error) {
-	var out []file
-	for _, it := range items {
-		if it.FieldRef == nil {
-			return nil, &InvalidPodError{Field: "downwardAPI item " + it.Path, Reason: "resourceFieldRef is not supported on ECI yet", Fix: "use fieldRef or an env var"}
-		}
-		var val string
-		switch it.FieldRef.FieldPath {
-		case "metadata.name":
-			val = pod.Name
-		case "metadata.namespace":
-			val = pod.Namespace
-		case "metadata.uid":
-			val = string(pod.UID)
-		case "metadata.labels":
-			val = formatMap(pod.Labels)
-		case "metadata.annotations":
-			val = formatMap(pod.Annotations)
+			*hk.path, *hk.scheme, *hk.host, *hk.httpPort = hk.h.HTTPGet.Path, string(hk.h.HTTPGet.Scheme), hk.h.HTTPGet.Host, port
+		case hk.h.TCPSocket != nil:
+			port, err := resolvePort(c, hk.h.TCPSocket.Port, f+".tcpSocket")
+			if err != nil {
+				return err
+			}
+			*hk.tcpPort, *hk.tcpHost = port, hk.h.TCPSocket.Host
+		case hk.h.Sleep != nil:
+			*hk.exec = []string{"sleep", strconv.FormatInt(hk.h.Sleep.Seconds, 10)}
 		default:
-			return nil, &InvalidPodError{Field: "downwardAPI item " + it.Path, Reason: fmt.Sprintf("fieldPath %q is not supported in volumes", it.FieldRef.FieldPath)}
+			return &InvalidPodError{Field: f, Reason: "has no handler", Fix: "set exec, httpGet or tcpSocket"}
 		}
-		out = append(out, file{path: it.Path, data: []byte(val), mode: it.Mode})
 	}
-	return out, nil
+	return nil
 }
 
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// buildSecurityContext keeps what ECI honours and refuses what would make
+// a promise it cannot keep.
+func buildSecurityContext(c *corev1.Container, field string, out *eci.Container) error {
+	sc := c.SecurityContext
+	if sc == nil {
+		return nil
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
+	f := field + ".securityContext"
+	if sc.Privileged != nil && *sc.Privileged {
+		return &InvalidPodError{Field: f + ".privileged", Reason: "ECI does not run privileged containers", Fix: "remove privileged or add only the capabilities you need"}
 	}
-	return b.String()
-}
-
-// tokenFile mints a service-account token bound to the pod with the
-// TokenRequest API, as the kubelet does; never a legacy token Secret.
-func (p *Provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
-	sa := pod.Spec.ServiceAccountName
-	if sa == "" {
-		sa = "default"
+	ecs := &eci.ContainerSecurityContext{RunAsUser: sc.RunAsUser}
+	if sc.ReadOnlyRootFilesystem != nil {
+		ecs.ReadOnlyRootFilesystem = *sc.ReadOnlyRootFilesystem
 	}
-	tr := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{
-		ExpirationSeconds: src.ExpirationSeconds,
-		BoundObjectRef:    &authv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-	}}
-	if src.Audience != "" {
-		tr.Spec.Audiences = []string{src.Audience}
+	if sc.Capabilities != nil {
+		for _, cp := range sc.Capabilities.Add {
+			ecs.CapabilityAdd = append(ecs.CapabilityAdd, string(cp))
+		}
 	}
-	out, err := p.opts.Kube.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("service account token for %s/%s: %w", pod.Namespace, sa, err)
+	if ecs.RunAsUser != nil || ecs.ReadOnlyRootFilesystem || len(ecs.CapabilityAdd) > 0 {
+		out.SecurityContext = ecs
 	}
-	return []file{{path: path.Clean(src.Path), data: []byte(out.Status.Token)}}, nil
+	return nil
 }

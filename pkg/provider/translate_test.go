@@ -7,9 +7,15 @@ import (
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 func testPod(mut func(*corev1.Pod)) *corev1.Pod {
@@ -34,8 +40,25 @@ func testPod(mut func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-func TestBuildRequest(t *testing.T) {
+// testProvider returns a provider whose pod lister holds the given
+// original pods and whose cluster DNS address is known, so translation
+// needs no apiserver.
+func testProvider(t *testing.T, originals ...*corev1.Pod) *Provider {
+	t.Helper()
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, p := range originals {
+		if err := idx.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1"}}
+	prov.podLister = corev1listers.NewPodLister(idx)
+	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
+	return prov
+}
+
+func TestBuildRequest(t *testing.T) {
+	prov := testProvider(t, testPod(nil))
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod
@@ -121,7 +144,7 @@ func TestBuildRequest(t *testing.T) {
 			pod: testPod(func(p *corev1.Pod) {
 				p.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var"}}}}
 			}),
-			wantErr: "spec.volumes[0] (host): this volume type is not supported on ECI",
+			wantErr: "spec.volumes[0] (host).hostPath: hostPath volumes are not supported on ECI",
 		},
 		{
 			name:    "empty image refused",
@@ -131,7 +154,7 @@ func TestBuildRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := prov.buildRequest(context.Background(), tt.pod)
+			tr, err := prov.buildRequest(context.Background(), tt.pod)
 			if tt.wantErr != "" {
 				var inv *InvalidPodError
 				if err == nil || !errors.As(err, &inv) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -142,7 +165,7 @@ func TestBuildRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.check(t, r)
+			tt.check(t, tr.req)
 		})
 	}
 }
@@ -175,5 +198,169 @@ func TestDownwardFiles(t *testing.T) {
 	}
 	if _, err := downwardFiles(pod, []corev1.DownwardAPIVolumeFile{{Path: "x", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}); err == nil {
 		t.Error("unsupported fieldPath accepted")
+	}
+}
+
+func TestTranslateFields(t *testing.T) {
+	podIPEnv := func(p *corev1.Pod) {
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MY_IP",
+			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
+	}
+	tests := []struct {
+		name     string
+		pod      func(*corev1.Pod)
+		original func(*corev1.Pod) // the pod as stored, when it differs
+		wantErr  string
+		wantNote string
+		check    func(t *testing.T, tr *translation)
+	}{
+		{
+			name: "status.podIP restored as FieldRef after the core resolved it to empty",
+			pod: func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MY_IP", Value: ""}, corev1.EnvVar{Name: "B", Value: "x"})
+			},
+			original: podIPEnv,
+			check: func(t *testing.T, tr *translation) {
+				env := tr.req.Containers[0].EnvironmentVars
+				if len(env) != 3 || env[0].Key != "A" || env[1].Key != "B" || env[2].Key != "MY_IP" || env[2].FieldPath != "status.podIP" || env[2].Value != "" {
+					t.Errorf("env = %+v, want sorted with MY_IP from status.podIP", env)
+				}
+			},
+		},
+		{
+			name: "probes, named ports and lifecycle hooks",
+			pod: func(p *corev1.Pod) {
+				c := &p.Spec.Containers[0]
+				c.Ports = append(c.Ports, corev1.ContainerPort{Name: "http", ContainerPort: 8080})
+				c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}}, PeriodSeconds: 5}
+				c.LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(80)}}, InitialDelaySeconds: 3}
+				c.StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}, PeriodSeconds: 2, FailureThreshold: 10}
+				c.Lifecycle = &corev1.Lifecycle{
+					PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo started"}}},
+					PreStop:   &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/stop", Port: intstr.FromString("http")}},
+				}
+			},
+			wantNote: "startupProbe: ECI has no startup probe; the liveness probe starts 20s later",
+			check: func(t *testing.T, tr *translation) {
+				c := tr.req.Containers[0]
+				if r := c.ReadinessProbe; r == nil || r.HTTPGetPath != "/ready" || r.HTTPGetPort != 8080 || r.PeriodSeconds != 5 {
+					t.Errorf("readiness = %+v", r)
+				}
+				if l := c.LivenessProbe; l == nil || l.TCPSocketPort != 80 || l.InitialDelaySeconds != 23 {
+					t.Errorf("liveness = %+v (initial delay must include the startup budget)", l)
+				}
+				if len(c.PostStartExec) != 3 || c.PreStopHTTPPath != "/stop" || c.PreStopHTTPPort != 8080 {
+					t.Errorf("hooks = %+v %q %d", c.PostStartExec, c.PreStopHTTPPath, c.PreStopHTTPPort)
+				}
+			},
+		},
+		{
+			name: "probe naming an undeclared port is refused",
+			pod: func(p *corev1.Pod) {
+				p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString("metrics")}}}
+			},
+			wantErr: `spec.containers[0].readinessProbe.httpGet.port: names port "metrics"`,
+		},
+		{
+			name: "privileged refused",
+			pod: func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+			},
+			wantErr: "securityContext.privileged",
+		},
+		{
+			name: "security context, sysctls, GPU, DNS and host aliases",
+			pod: func(p *corev1.Pod) {
+				p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), Sysctls: []corev1.Sysctl{{Name: "net.core.somaxconn", Value: "1024"}}}
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
+				p.Spec.Containers[0].Resources.Limits[GPUResource] = resource.MustParse("2")
+				p.Spec.HostAliases = []corev1.HostAlias{{IP: "10.0.0.1", Hostnames: []string{"db"}}}
+				p.Spec.DNSConfig = &corev1.PodDNSConfig{Searches: []string{"corp.example"}}
+			},
+			check: func(t *testing.T, tr *translation) {
+				c := tr.req.Containers[0]
+				if c.SecurityContext == nil || *c.SecurityContext.RunAsUser != 1000 || c.SecurityContext.CapabilityAdd[0] != "NET_ADMIN" {
+					t.Errorf("security context = %+v", c.SecurityContext)
+				}
+				if c.Gpu != 2 {
+					t.Errorf("gpu = %d", c.Gpu)
+				}
+				if len(tr.req.Sysctls) != 1 || tr.req.HostAliases[0].Hostnames[0] != "db" {
+					t.Errorf("sysctls %+v aliases %+v", tr.req.Sysctls, tr.req.HostAliases)
+				}
+				d := tr.req.DNSConfig
+				if tr.req.DnsPolicy != "None" || d == nil || d.NameServers[0] != "10.96.0.10" || d.Searches[0] != "default.svc.cluster.local" || d.Searches[3] != "corp.example" {
+					t.Errorf("dns policy %q config %+v", tr.req.DnsPolicy, d)
+				}
+			},
+		},
+		{
+			name: "spec annotations and placement overrides",
+			pod: func(p *corev1.Pod) {
+				p.Annotations = map[string]string{
+					AnnotationUseSpecs: "2-4Gi, ecs.c6.xlarge", AnnotationVSwitch: "vsw-x,vsw-y", AnnotationSecurityGroup: "sg-9",
+					AnnotationScheduleStrategy: "VSwitchRandom", AnnotationSpotStrategy: "SpotAsPriceGo", AnnotationCustomTags: "team:a,env:prod",
+					AnnotationWithEIP: "true", AnnotationNTPServer: "100.100.3.1", AnnotationAutoIMC: "true", AnnotationMaxPendingMinute: "30",
+					AnnotationComputeCategory: "economy", AnnotationRAMRoleName: "role-1",
+				}
+			},
+			check: func(t *testing.T, tr *translation) {
+				r := tr.req
+				if len(tr.specs) != 2 || tr.specs[0].String() != "2-4Gi" || tr.specs[1].String() != "ecs.c6.xlarge" || r.Cpu != 2 || r.Memory != 4 {
+					t.Errorf("specs %v cpu %v mem %v", tr.specs, r.Cpu, r.Memory)
+				}
+				if r.VSwitchId != "vsw-x,vsw-y" || r.SecurityGroupId != "sg-9" || r.ScheduleStrategy != "VSwitchRandom" || r.SpotStrategy != "SpotAsPriceGo" {
+					t.Errorf("placement %+v", r)
+				}
+				if !r.AutoCreateEip || r.NtpServers[0] != "100.100.3.1" || !r.AutoMatchImageCache || r.MaxPendingMinute != 30 || r.ComputeCategories[0] != "economy" || r.RamRoleName != "role-1" {
+					t.Errorf("annotations not applied: %+v", r)
+				}
+				if r.Tags[len(r.Tags)-1] != (eci.Tag{Key: "env", Value: "prod"}) {
+					t.Errorf("custom tags = %+v", r.Tags)
+				}
+			},
+		},
+		{name: "bad spec annotation", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationUseSpecs: "big"} }, wantErr: "metadata.annotations[k8s.aliyun.com/eci-use-specs]"},
+		{name: "too many custom tags", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationCustomTags: "a:1,b:2,c:3,d:4"} }, wantErr: "eci-custom-tags]: has 4 tags"},
+		{name: "custom tag clashing with ours", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationCustomTags: "PodName:x"} }, wantErr: "used by the virtual node"},
+		{name: "bad fail strategy", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationFailStrategy: "retry"} }, wantErr: "eci-fail-strategy"},
+		{name: "max pending out of range", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationMaxPendingMinute: "5"} }, wantErr: "eci-max-pending-minute"},
+		{name: "spot price required", pod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationSpotStrategy: "SpotWithPriceLimit"} }, wantErr: "eci-spot-price-limit"},
+		{name: "host network refused", pod: func(p *corev1.Pod) { p.Spec.HostNetwork = true }, wantErr: "spec.hostNetwork"},
+		{
+			name: "init containers size the group when larger",
+			pod: func(p *corev1.Pod) {
+				p.Spec.InitContainers = []corev1.Container{{Name: "big", Image: "busybox", Resources: corev1.ResourceRequirements{
+					Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}
+			},
+			check: func(t *testing.T, tr *translation) {
+				if tr.req.Cpu != 4 || tr.req.Memory != 2 {
+					t.Errorf("group cpu %v mem %v, want max(init, sum) = 4 / 2", tr.req.Cpu, tr.req.Memory)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := testPod(tt.pod)
+			orig := pod
+			if tt.original != nil {
+				orig = testPod(tt.original)
+			}
+			tr, err := testProvider(t, orig).buildRequest(context.Background(), pod)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantNote != "" && !strings.Contains(strings.Join(tr.notes, "\n"), tt.wantNote) {
+				t.Errorf("notes %q lack %q", tr.notes, tt.wantNote)
+			}
+			tt.check(t, tr)
+		})
 	}
 }

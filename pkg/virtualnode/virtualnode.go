@@ -126,7 +126,10 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	spec := NodeSpec(cfg, sv)
 	vn, err := nodeutil.NewNode(cfg.NodeName,
-		func(nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) { return prov, nil, nil },
+		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+			prov.SetPodLister(pc.Pods)
+			return prov, nil, nil
+		},
 		nodeutil.WithClient(kube),
 		tlsOpt,
 		nodeutil.AttachProviderRoutes(mux),

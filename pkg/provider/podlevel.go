@@ -20,30 +20,12 @@ import (
 // ClusterDomain is the DNS domain of Services in the cluster.
 const ClusterDomain = "cluster.local"
 
-// SetPodLister lets the provider read pods from the virtual-kubelet
-// informer cache instead of the apiserver.
-func (p *Provider) SetPodLister(l corev1listers.PodLister) {
+// SetListers lets the provider read ConfigMaps, Secrets and Services from
+// the virtual-kubelet informer caches instead of the apiserver.
+func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
 	p.mu.Lock()
-	p.podLister = l
+	p.configMaps, p.secrets, p.services = cm, sec, svc
 	p.mu.Unlock()
-}
-
-// originalPod returns the pod as stored in the apiserver (the core's copy
-// has its env already resolved), or nil if it cannot be read.
-func (p *Provider) originalPod(ctx context.Context, pod *corev1.Pod) *corev1.Pod {
-	p.mu.RLock()
-	l := p.podLister
-	p.mu.RUnlock()
-	if l != nil {
-		if got, err := l.Pods(pod.Namespace).Get(pod.Name); err == nil && got.UID == pod.UID {
-			return got
-		}
-	}
-	got, err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	if err != nil || got.UID != pod.UID {
-		return nil
-	}
-	return got
 }
 
 // clusterDNS caches the cluster DNS Service address; a lookup per pod

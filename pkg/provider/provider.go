@@ -53,8 +53,10 @@ type Provider struct {
 	notify  func(*corev1.Pod)
 	ready   chan struct{}
 
-	podLister corev1listers.PodLister
-	dns       clusterDNS
+	configMaps corev1listers.ConfigMapLister
+	secrets    corev1listers.SecretLister
+	services   corev1listers.ServiceLister
+	dns        clusterDNS
 }
 
 // entry is what the provider knows of one pod.

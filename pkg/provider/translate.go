@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -72,10 +71,8 @@ type translation struct {
 	notes []string
 }
 
-// buildRequest translates a pod into CreateContainerGroup parameters. The
-// virtual-kubelet core has already resolved env valueFrom and envFrom into
-// plain values; fieldRefs the group only knows once it exists
-// (status.podIP) are restored from the original pod (see fieldRefs).
+// buildRequest translates a pod into CreateContainerGroup parameters,
+// resolving env, volumes and pull secrets from the cluster.
 //
 // Resource rules (documented in the README):
 //   - a container's Cpu/Memory is its limit, else its request: the group is
@@ -117,12 +114,14 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		return nil, err
 	}
 	req.Volumes = volumes
-	refs := p.fieldRefs(ctx, pod)
-
 	var initCPU, initMem float64
 	for i := range pod.Spec.InitContainers {
-		c, notes, err := buildContainer(&pod.Spec.InitContainers[i], fmt.Sprintf("spec.initContainers[%d]", i), refs)
+		field := fmt.Sprintf("spec.initContainers[%d]", i)
+		c, notes, err := buildContainer(&pod.Spec.InitContainers[i], field)
 		if err != nil {
+			return nil, err
+		}
+		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.InitContainers[i], field); err != nil {
 			return nil, err
 		}
 		tr.notes = append(tr.notes, notes...)
@@ -131,8 +130,12 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 	}
 	var sumCPU, sumMem float64
 	for i := range pod.Spec.Containers {
-		c, notes, err := buildContainer(&pod.Spec.Containers[i], fmt.Sprintf("spec.containers[%d]", i), refs)
+		field := fmt.Sprintf("spec.containers[%d]", i)
+		c, notes, err := buildContainer(&pod.Spec.Containers[i], field)
 		if err != nil {
+			return nil, err
+		}
+		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.Containers[i], field); err != nil {
 			return nil, err
 		}
 		tr.notes = append(tr.notes, notes...)
@@ -173,39 +176,10 @@ func checkPodSpec(pod *corev1.Pod) error {
 	return nil
 }
 
-// fieldRefs finds env vars the core resolved too early: status.podIP,
-// status.podIPs and status.hostIP are empty before the group exists, so the
-// cloud must fill them in through FieldRef.FieldPath. The core's copy has
-// lost the valueFrom, so the pod object as stored is consulted.
-func (p *Provider) fieldRefs(ctx context.Context, pod *corev1.Pod) map[string]map[string]string {
-	orig := p.originalPod(ctx, pod)
-	if orig == nil {
-		return nil
-	}
-	out := map[string]map[string]string{}
-	collect := func(cs []corev1.Container) {
-		for _, c := range cs {
-			for _, e := range c.Env {
-				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
-					continue
-				}
-				switch e.ValueFrom.FieldRef.FieldPath {
-				case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs":
-					if out[c.Name] == nil {
-						out[c.Name] = map[string]string{}
-					}
-					out[c.Name][e.Name] = e.ValueFrom.FieldRef.FieldPath
-				}
-			}
-		}
-	}
-	collect(orig.Spec.InitContainers)
-	collect(orig.Spec.Containers)
-	return out
-}
-
 // buildContainer maps one container; it returns notes on adapted fields.
-func buildContainer(c *corev1.Container, field string, refs map[string]map[string]string) (eci.Container, []string, error) {
+// Its environment is resolved separately (resolveEnv), as it needs the
+// cluster.
+func buildContainer(c *corev1.Container, field string) (eci.Container, []string, error) {
 	var notes []string
 	out := eci.Container{
 		Name:            c.Name,
@@ -232,21 +206,6 @@ func buildContainer(c *corev1.Container, field string, refs map[string]map[strin
 	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, eci.Port{Port: p.ContainerPort, Protocol: string(p.Protocol)})
-	}
-	// The core hands env over in map order; sort it so the same pod always
-	// sends the same parameters (ClientToken idempotency compares them).
-	env := append([]corev1.EnvVar(nil), c.Env...)
-	sort.SliceStable(env, func(i, j int) bool { return env[i].Name < env[j].Name })
-	for _, e := range env {
-		if path, ok := refs[c.Name][e.Name]; ok {
-			out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, FieldPath: strings.TrimSuffix(path, "s")})
-			continue
-		}
-		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-			out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, FieldPath: e.ValueFrom.FieldRef.FieldPath})
-			continue
-		}
-		out.EnvironmentVars = append(out.EnvironmentVars, eci.EnvVar{Key: e.Name, Value: e.Value})
 	}
 	for i, m := range c.VolumeMounts {
 		if m.SubPathExpr != "" {

@@ -3,11 +3,13 @@ package provider
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -40,25 +42,39 @@ func testPod(mut func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-// testProvider returns a provider whose pod lister holds the given
-// original pods and whose cluster DNS address is known, so translation
-// needs no apiserver.
-func testProvider(t *testing.T, originals ...*corev1.Pod) *Provider {
+// testProvider returns a provider whose informer caches hold the given
+// objects and whose cluster DNS address is known, so translation needs no
+// apiserver.
+func testProvider(t *testing.T, objs ...any) *Provider {
 	t.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	for _, p := range originals {
-		if err := idx.Add(p); err != nil {
+	newIdx := func() cache.Indexer {
+		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}
+	cms, secs, svcs := newIdx(), newIdx(), newIdx()
+	for _, o := range objs {
+		var err error
+		switch o.(type) {
+		case *corev1.ConfigMap:
+			err = cms.Add(o)
+		case *corev1.Secret:
+			err = secs.Add(o)
+		case *corev1.Service:
+			err = svcs.Add(o)
+		default:
+			t.Fatalf("unexpected object %T", o)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1"}}
-	prov.podLister = corev1listers.NewPodLister(idx)
+	prov.SetListers(corev1listers.NewConfigMapLister(cms), corev1listers.NewSecretLister(secs), corev1listers.NewServiceLister(svcs))
 	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
 	return prov
 }
 
 func TestBuildRequest(t *testing.T) {
-	prov := testProvider(t, testPod(nil))
+	prov := testProvider(t)
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod
@@ -202,10 +218,6 @@ func TestDownwardFiles(t *testing.T) {
 }
 
 func TestTranslateFields(t *testing.T) {
-	podIPEnv := func(p *corev1.Pod) {
-		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MY_IP",
-			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
-	}
 	tests := []struct {
 		name     string
 		pod      func(*corev1.Pod)
@@ -215,15 +227,38 @@ func TestTranslateFields(t *testing.T) {
 		check    func(t *testing.T, tr *translation)
 	}{
 		{
-			name: "status.podIP restored as FieldRef after the core resolved it to empty",
+			name: "env: valueFrom, envFrom, $(VAR), status.podIP and Service links",
 			pod: func(p *corev1.Pod) {
-				p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MY_IP", Value: ""}, corev1.EnvVar{Name: "B", Value: "x"})
+				c := &p.Spec.Containers[0]
+				c.EnvFrom = []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}
+				c.Env = append(c.Env,
+					corev1.EnvVar{Name: "MY_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+					corev1.EnvVar{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+					corev1.EnvVar{Name: "PASS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "sec"}, Key: "pw"}}},
+					corev1.EnvVar{Name: "MEM", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
+					corev1.EnvVar{Name: "URL", Value: "http://$(POD):$(CFG_port)/$(MISSING)$$(ESC)"},
+				)
 			},
-			original: podIPEnv,
 			check: func(t *testing.T, tr *translation) {
-				env := tr.req.Containers[0].EnvironmentVars
-				if len(env) != 3 || env[0].Key != "A" || env[1].Key != "B" || env[2].Key != "MY_IP" || env[2].FieldPath != "status.podIP" || env[2].Value != "" {
-					t.Errorf("env = %+v, want sorted with MY_IP from status.podIP", env)
+				env := map[string]eci.EnvVar{}
+				var order []string
+				for _, e := range tr.req.Containers[0].EnvironmentVars {
+					env[e.Key] = e
+					order = append(order, e.Key)
+				}
+				if !sort.StringsAreSorted(order) {
+					t.Errorf("env not sorted: %v", order)
+				}
+				want := map[string]string{"A": "1", "CFG_port": "8080", "POD": "web-0", "PASS": "pw1", "MEM": "2048",
+					"URL": "http://web-0:8080/$(MISSING)$(ESC)", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",
+					"KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1"}
+				for k, v := range want {
+					if env[k].Value != v {
+						t.Errorf("env %s = %q, want %q", k, env[k].Value, v)
+					}
+				}
+				if e := env["MY_IP"]; e.FieldPath != "status.podIP" || e.Value != "" {
+					t.Errorf("MY_IP = %+v, want FieldRef status.podIP", e)
 				}
 			},
 		},
@@ -343,11 +378,12 @@ func TestTranslateFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := testPod(tt.pod)
-			orig := pod
-			if tt.original != nil {
-				orig = testPod(tt.original)
-			}
-			tr, err := testProvider(t, orig).buildRequest(context.Background(), pod)
+			tr, err := testProvider(t,
+				&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg"}, Data: map[string]string{"port": "8080"}},
+				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "sec"}, Data: map[string][]byte{"pw": []byte("pw1")}},
+				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"},
+					Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}}}},
+			).buildRequest(context.Background(), pod)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)

@@ -12,7 +12,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -112,32 +111,23 @@ func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Vo
 }
 
 func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	cm, err := p.opts.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && ptr.Deref(optional, false) {
-		return nil, nil
-	}
+	d, err := p.configMapData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
-		return nil, fmt.Errorf("configMap %s/%s: %w", ns, name, err)
+		return nil, err
 	}
-	data := map[string][]byte{}
-	for k, v := range cm.Data {
+	data := make(map[string][]byte, len(d))
+	for k, v := range d {
 		data[k] = []byte(v)
-	}
-	for k, v := range cm.BinaryData {
-		data[k] = v
 	}
 	return keyFiles("configMap "+name, data, items, optional)
 }
 
 func (p *Provider) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	s, err := p.opts.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && ptr.Deref(optional, false) {
-		return nil, nil
-	}
+	data, err := p.secretData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %w", ns, name, err)
+		return nil, err
 	}
-	return keyFiles("secret "+name, s.Data, items, optional)
+	return keyFiles("secret "+name, data, items, optional)
 }
 
 // keyFiles selects the files of a configMap or secret: every key, or only

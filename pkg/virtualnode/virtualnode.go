@@ -127,7 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 	spec := NodeSpec(cfg, sv)
 	vn, err := nodeutil.NewNode(cfg.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-			prov.SetPodLister(pc.Pods)
+			prov.SetListers(pc.ConfigMaps, pc.Secrets, pc.Services)
 			return prov, nil, nil
 		},
 		nodeutil.WithClient(kube),
@@ -139,6 +139,9 @@ func Run(ctx context.Context, opts Options) error {
 			c.Handler = nodeutil.WithAuth(auth, mux)
 			c.EventRecorder = recorder
 			c.NumWorkers = 8
+			// The core's env resolution fails on status.podIP, which only
+			// the cloud knows; the provider resolves env itself.
+			c.SkipDownwardAPIResolution = true
 			return nil
 		},
 	)

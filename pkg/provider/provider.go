@@ -53,6 +53,7 @@ type Provider struct {
 	notify  func(*corev1.Pod)
 	ready   chan struct{}
 
+	runCtx     context.Context // the context of Run, for background retries
 	configMaps corev1listers.ConfigMapLister
 	secrets    corev1listers.SecretLister
 	services   corev1listers.ServiceLister
@@ -69,6 +70,11 @@ type entry struct {
 	statusSig uint64
 	// events counts the cloud events already forwarded, by identity.
 	events map[string]int
+	// pendingSince and attempts describe a pod still waiting for its
+	// group (stock-out, throttling, cloud errors): the time of the first
+	// attempt and how many were made.
+	pendingSince time.Time
+	attempts     int
 }
 
 // New returns a Provider; call Run to start status synchronisation.
@@ -119,64 +125,6 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 	if p.opts.Recorder != nil {
 		p.opts.Recorder.Eventf(pod, typ, reason, format, args...)
 	}
-}
-
-// CreatePod creates the pod's container group. The ClientToken is the pod
-// UID (with the spec index when eci-use-specs offers several sizes), so a
-// retry after a lost response returns the same group instead of a second.
-func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
-	k := key(pod.Namespace, pod.Name)
-	logger := klog.FromContext(ctx).WithValues("pod", k, "uid", pod.UID)
-	tr, err := p.buildRequest(ctx, pod)
-	if err != nil {
-		var inv *InvalidPodError
-		if errors.As(err, &inv) {
-			p.event(pod, corev1.EventTypeWarning, "UnsupportedPodSpec", "%s", err.Error())
-			return errdefs.AsInvalidInput(err)
-		}
-		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
-		return err
-	}
-	for _, n := range tr.notes {
-		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
-	}
-	resp, spec, err := p.create(ctx, pod, tr)
-	if err != nil {
-		reason := "ContainerGroupCreateFailed"
-		if eci.ClassOf(err) == eci.ClassStockOut {
-			reason = "NoStock"
-		}
-		p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
-		logger.Error(err, "create container group failed", "class", eci.ClassOf(err))
-		if eci.ClassOf(err) == eci.ClassInvalid {
-			return errdefs.AsInvalidInput(err)
-		}
-		return err
-	}
-	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
-	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
-
-	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
-	stored := pod.DeepCopy()
-	if stored.Annotations == nil {
-		stored.Annotations = map[string]string{}
-	}
-	for a, v := range marks {
-		stored.Annotations[a] = v
-	}
-	now := time.Now()
-	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
-	p.mu.Lock()
-	p.pods[k] = &entry{pod: stored, groupID: resp.ContainerGroupId, created: now}
-	p.byGroup[resp.ContainerGroupId] = k
-	p.mu.Unlock()
-
-	if err := p.annotate(ctx, pod, marks); err != nil {
-		// The group exists and is tracked; the annotation is informative.
-		logger.Error(err, "could not annotate pod with its container group")
-	}
-	p.push(stored.DeepCopy())
-	return nil
 }
 
 // create sends CreateContainerGroup, trying each eci-use-specs size in turn
@@ -258,11 +206,16 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if !ok {
 		return errdefs.NotFoundf("pod %s is not known to the provider", k)
 	}
-	if err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID); err != nil && !eci.IsNotFound(err) {
-		p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
-		return err
+	// A pod that never got a group (waiting or refused) has nothing to
+	// delete in the cloud; its pending retry sees the entry gone and stops.
+	if e.groupID != "" {
+		err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID)
+		if err != nil && !eci.IsNotFound(err) {
+			p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+			return err
+		}
+		klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
 	}
-	klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
 	p.mu.Lock()
 	delete(p.pods, k)
 	delete(p.byGroup, e.groupID)
@@ -336,6 +289,9 @@ func (p *Provider) groupOf(namespace, name string) (string, *corev1.Pod, error) 
 	e, ok := p.pods[key(namespace, name)]
 	if !ok {
 		return "", nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
+	}
+	if e.groupID == "" {
+		return "", nil, errdefs.NotFoundf("pod %s/%s has no ECI container group yet: %s", namespace, name, e.pod.Status.Message)
 	}
 	return e.groupID, e.pod.DeepCopy(), nil
 }

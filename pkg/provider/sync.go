@@ -34,6 +34,9 @@ func (p *Provider) Run(ctx context.Context) {
 		return
 	case <-p.ready:
 	}
+	p.mu.Lock()
+	p.runCtx = ctx
+	p.mu.Unlock()
 	logger := klog.FromContext(ctx).WithName("status")
 	tick := time.NewTicker(p.opts.StatusInterval)
 	defer tick.Stop()

@@ -1,0 +1,221 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+)
+
+// Reasons a pod waiting for, or refused, its group shows.
+const (
+	ReasonScheduleFailed = "ContainerInstanceScheduleFailed"
+	ReasonNoStock        = "ContainerGroup.NoStock"
+	ReasonCreateRetrying = "ContainerGroupCreateRetrying"
+	retryBackoffBase     = 5 * time.Second
+	retryBackoffCap      = 2 * time.Minute
+)
+
+// CreatePod creates the pod's container group. The ClientToken is the pod
+// UID (with the spec index when eci-use-specs offers several sizes), so a
+// retry after a lost response returns the same group instead of a second.
+//
+// A pod the cloud cannot take right now (stock-out under fail-back,
+// throttling, cloud errors, credentials being rotated) stays Pending with a
+// condition that says why and is retried with backoff until
+// eci-max-pending-minute; the virtual-kubelet core would otherwise leave it
+// Pending forever after one failure.
+func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
+	tr, err := p.buildRequest(ctx, pod)
+	if err != nil {
+		var inv *InvalidPodError
+		if errors.As(err, &inv) {
+			p.event(pod, corev1.EventTypeWarning, "UnsupportedPodSpec", "%s", err.Error())
+			return errdefs.AsInvalidInput(err)
+		}
+		// Reading the cluster failed (a missing ConfigMap, an unbound
+		// PVC): the pod can still start once that is fixed.
+		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
+		return p.wait(ctx, pod, time.Now(), 1, "ContainerGroupPrepareFailed", err)
+	}
+	for _, n := range tr.notes {
+		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
+	}
+	return p.attempt(ctx, pod, tr, time.Now(), 1, false)
+}
+
+// attempt sends the create and decides what a failure means for the pod.
+func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation, since time.Time, n int, retry bool) error {
+	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", n)
+	resp, spec, err := p.create(ctx, pod, tr)
+	if err == nil {
+		p.created(ctx, pod, resp, spec, retry)
+		return nil
+	}
+	class := eci.ClassOf(err)
+	logger.Error(err, "create container group failed", "class", class)
+	strategy, _ := FailStrategy(pod) // validated during translation
+	switch {
+	case class == eci.ClassInvalid:
+		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
+		return errdefs.AsInvalidInput(err)
+	case class == eci.ClassStockOut && strategy == FailStrategyFailFast:
+		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
+		p.fail(pod, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
+		return nil
+	case class.Retryable() || class == eci.ClassAuth:
+		reason := ReasonCreateRetrying
+		if class == eci.ClassStockOut {
+			reason = ReasonNoStock
+			p.event(pod, corev1.EventTypeWarning, "NoStock", "%s; retrying (eci-fail-strategy fail-back)", err.Error())
+		} else {
+			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", err.Error())
+		}
+		return p.wait(ctx, pod, since, n, reason, err)
+	default:
+		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
+		return err
+	}
+}
+
+// maxPending is how long a pod may wait for its group.
+func maxPending(pod *corev1.Pod) time.Duration {
+	if v, err := strconv.Atoi(pod.Annotations[AnnotationMaxPendingMinute]); err == nil && v > 0 {
+		return time.Duration(v) * time.Minute
+	}
+	return defaultMaxPendingMinutes * time.Minute
+}
+
+// wait records a pod that has no group yet, shows why, and schedules the
+// next attempt; past eci-max-pending-minute the pod fails instead.
+func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n int, reason string, cause error) error {
+	if time.Since(since) >= maxPending(pod) {
+		p.fail(pod, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
+		return nil
+	}
+	k := key(pod.Namespace, pod.Name)
+	stored := pod.DeepCopy()
+	stored.Status = initialStatus(stored, "", since)
+	stored.Status.Reason = reason
+	stored.Status.Message = cause.Error()
+	for i, c := range stored.Status.Conditions {
+		if c.Type == ConditionContainerInstanceCreated {
+			stored.Status.Conditions[i].Reason = reason
+			stored.Status.Conditions[i].Message = cause.Error()
+		}
+	}
+	p.mu.Lock()
+	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
+	p.mu.Unlock()
+	p.push(stored.DeepCopy())
+
+	delay := min(retryBackoffBase<<min(n-1, 10), retryBackoffCap)
+	delay = delay/2 + rand.N(delay/2+1) // jitter spreads retries of a burst
+	uid := pod.UID
+	time.AfterFunc(delay, func() { p.retry(k, uid) })
+	return nil
+}
+
+// retry makes the next attempt for a waiting pod, unless it was deleted,
+// replaced or got its group meanwhile.
+func (p *Provider) retry(k string, uid types.UID) {
+	p.mu.RLock()
+	e, ok := p.pods[k]
+	ctx := p.runCtx
+	p.mu.RUnlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !ok || e.groupID != "" || e.pod.UID != uid || isTerminal(e.pod.Status.Phase) || ctx.Err() != nil {
+		return
+	}
+	pod := e.pod.DeepCopy()
+	tr, err := p.buildRequest(ctx, pod)
+	if err != nil {
+		var inv *InvalidPodError
+		if errors.As(err, &inv) {
+			p.fail(pod, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
+			return
+		}
+		_ = p.wait(ctx, pod, e.pendingSince, e.attempts+1, "ContainerGroupPrepareFailed", err)
+		return
+	}
+	if err := p.attempt(ctx, pod, tr, e.pendingSince, e.attempts+1, true); err != nil {
+		p.fail(pod, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
+	}
+}
+
+// fail records a pod that will not get a group and reports it Failed, so
+// its controller replaces it.
+func (p *Provider) fail(pod *corev1.Pod, reason, condReason, msg string) {
+	stored := pod.DeepCopy()
+	stored.Status = initialStatus(stored, "", time.Now())
+	stored.Status.Phase = corev1.PodFailed
+	stored.Status.Reason = reason
+	stored.Status.Message = msg
+	for i, c := range stored.Status.Conditions {
+		if c.Type == ConditionContainerInstanceCreated {
+			stored.Status.Conditions[i].Reason = condReason
+			stored.Status.Conditions[i].Message = msg
+		}
+	}
+	for i := range stored.Status.ContainerStatuses {
+		stored.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 1, Reason: reason, Message: msg, FinishedAt: metav1.Now()}}
+	}
+	p.mu.Lock()
+	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, created: time.Now()}
+	p.mu.Unlock()
+	p.event(pod, corev1.EventTypeWarning, reason, "%s", msg)
+	p.push(stored.DeepCopy())
+}
+
+// created records a new group on the pod. A retry runs beside the pod
+// controller, so the pod may have been deleted while its create was in
+// flight: then the group is deleted at once instead of leaking.
+func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, retry bool) {
+	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
+	k := key(pod.Namespace, pod.Name)
+	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
+	stored := pod.DeepCopy()
+	if stored.Annotations == nil {
+		stored.Annotations = map[string]string{}
+	}
+	for a, v := range marks {
+		stored.Annotations[a] = v
+	}
+	now := time.Now()
+	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
+
+	p.mu.Lock()
+	prev, tracked := p.pods[k]
+	if retry && (!tracked || prev.pod.UID != pod.UID || prev.groupID != "") {
+		p.mu.Unlock()
+		logger.Info("pod deleted while its group was created; deleting the group", "group", resp.ContainerGroupId)
+		if err := p.opts.Cloud.DeleteContainerGroup(ctx, resp.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
+			logger.Error(err, "delete group of deleted pod failed; the orphan sweep at start-up will retry", "group", resp.ContainerGroupId)
+		}
+		return
+	}
+	p.pods[k] = &entry{pod: stored, groupID: resp.ContainerGroupId, created: now}
+	p.byGroup[resp.ContainerGroupId] = k
+	p.mu.Unlock()
+
+	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
+	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
+	if err := p.annotate(ctx, pod, marks); err != nil && !apierrors.IsNotFound(err) {
+		// The group exists and is tracked; the annotation is informative.
+		logger.Error(err, "could not annotate pod with its container group")
+	}
+	p.push(stored.DeepCopy())
+}

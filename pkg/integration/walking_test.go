@@ -2,7 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -325,5 +328,49 @@ func TestVirtualNode(t *testing.T) {
 			g, gerr := ownGroups(ctx, env.Cloud, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
 			return apierrors.IsNotFound(err) && gerr == nil && len(g) == 0, gerr
 		})
+	})
+
+	t.Run("read-only port serves metrics, health, pods and stats", func(t *testing.T) {
+		base := "http://" + cfg.MetricsAddr
+		get := func(path string) string {
+			t.Helper()
+			resp, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s = %d: %s", path, resp.StatusCode, b)
+			}
+			return string(b)
+		}
+		if got := get("/healthz"); got != "ok" {
+			t.Errorf("/healthz = %q", got)
+		}
+		m := get("/metrics")
+		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{queue="sync_pods_from_kubernetes"}`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		var pods corev1.PodList
+		if err := json.Unmarshal([]byte(get("/pods")), &pods); err != nil {
+			t.Fatalf("/pods: %v", err)
+		}
+		found := false
+		for _, p := range pods.Items {
+			found = found || strings.HasPrefix(p.Name, "job-ok-")
+		}
+		if !found {
+			t.Errorf("/pods lists %d pods, none of Job job-ok", len(pods.Items))
+		}
+		var summary map[string]any
+		if err := json.Unmarshal([]byte(get("/stats/summary")), &summary); err != nil {
+			t.Fatalf("/stats/summary: %v", err)
+		}
+		if n, _ := summary["node"].(map[string]any); n == nil || n["nodeName"] != nodeName {
+			t.Errorf("/stats/summary node = %v", summary["node"])
+		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -149,7 +150,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("virtual node: %w", err)
 	}
 
-	metricsSrv := serveMetrics(cfg.MetricsAddr, vn)
+	metricsSrv := serveMetrics(cfg.MetricsAddr, vn, prov)
 	defer metricsSrv.Close()
 
 	go prov.Run(ctx)
@@ -320,9 +321,10 @@ func kubeletAuth(kube kubernetes.Interface, cfg *config.Config, restCfg *rest.Co
 	return nodeutil.WebhookAuth(kube, cfg.NodeName, opts...)
 }
 
-// serveMetrics serves Prometheus metrics (ECI calls, pod queues) and a
-// health check on the metrics address.
-func serveMetrics(addr string, vn *nodeutil.Node) *http.Server {
+// serveMetrics serves the kubelet's read-only port: Prometheus metrics (ECI
+// calls, pod queues), a health check, and the unauthenticated read-only
+// views a kubelet offers there (/pods, /stats/summary, /metrics/resource).
+func serveMetrics(addr string, vn *nodeutil.Node, prov *provider.Provider) *http.Server {
 	// Queue depths live in a registry of this node so several nodes (tests,
 	// one process serving many) never collide in the default registry.
 	reg := prometheus.NewRegistry()
@@ -339,6 +341,9 @@ func serveMetrics(addr string, vn *nodeutil.Node) *http.Server {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+	mux.Handle("/pods", api.HandleRunningPods(prov.GetPods))
+	mux.Handle("/stats/summary", api.PodStatsSummaryHandler(prov.GetStatsSummary))
+	mux.Handle(api.MetricsResourceRouteSuffix, api.PodMetricsResourceHandler(prov.GetMetricsResource))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		select {
 		case <-vn.Ready():

@@ -31,6 +31,10 @@ type Options struct {
 	// VSwitches and SecurityGroup place new groups.
 	VSwitches     []string
 	SecurityGroup string
+	// Defaults, if set, returns the vSwitches and security group that
+	// override VSwitches/SecurityGroup for new pods (the eci-profile
+	// ConfigMap); ok false means "use the controller's own".
+	Defaults func() (vswitches []string, securityGroup string, ok bool)
 	// Cloud is the ECI API.
 	Cloud Cloud
 	// Kube is the cluster client (pod annotations, tokens, volumes).

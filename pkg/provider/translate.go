@@ -83,9 +83,20 @@ type translation struct {
 //     left to the cloud's default when no container says anything;
 //   - eci-use-specs / eci-instance-type replace that computed size.
 func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translation, error) {
+	vswitches, sg := p.opts.VSwitches, p.opts.SecurityGroup
+	if p.opts.Defaults != nil {
+		if v, g, ok := p.opts.Defaults(); ok {
+			if len(v) > 0 {
+				vswitches = v
+			}
+			if g != "" {
+				sg = g
+			}
+		}
+	}
 	req := &eci.CreateContainerGroupRequest{
-		SecurityGroupId:    p.opts.SecurityGroup,
-		VSwitchId:          strings.Join(p.opts.VSwitches, ","),
+		SecurityGroupId:    sg,
+		VSwitchId:          strings.Join(vswitches, ","),
 		ScheduleStrategy:   "VSwitchOrdered",
 		ContainerGroupName: groupName(pod),
 		RestartPolicy:      string(pod.Spec.RestartPolicy),

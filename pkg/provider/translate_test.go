@@ -400,3 +400,34 @@ func TestTranslateFields(t *testing.T) {
 		})
 	}
 }
+
+func TestProfileDefaultsOverrideEnv(t *testing.T) {
+	tests := []struct {
+		name            string
+		defaults        func() ([]string, string, bool)
+		annotations     map[string]string
+		wantVSW, wantSG string
+	}{
+		{name: "no profile", wantVSW: "vsw-a,vsw-b", wantSG: "sg-1"},
+		{name: "profile not usable", defaults: func() ([]string, string, bool) { return nil, "", false }, wantVSW: "vsw-a,vsw-b", wantSG: "sg-1"},
+		{name: "profile wins over env", defaults: func() ([]string, string, bool) { return []string{"vsw-p"}, "sg-p", true }, wantVSW: "vsw-p", wantSG: "sg-p"},
+		{name: "profile sets only the security group", defaults: func() ([]string, string, bool) { return nil, "sg-p", true }, wantVSW: "vsw-a,vsw-b", wantSG: "sg-p"},
+		{
+			name: "pod annotation wins over profile", defaults: func() ([]string, string, bool) { return []string{"vsw-p"}, "sg-p", true },
+			annotations: map[string]string{AnnotationVSwitch: "vsw-pod"}, wantVSW: "vsw-pod", wantSG: "sg-p",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := testProvider(t)
+			prov.opts.Defaults = tt.defaults
+			tr, err := prov.buildRequest(context.Background(), testPod(func(p *corev1.Pod) { p.Annotations = tt.annotations }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.req.VSwitchId != tt.wantVSW || tr.req.SecurityGroupId != tt.wantSG {
+				t.Errorf("vswitch %q sg %q, want %q %q", tr.req.VSwitchId, tr.req.SecurityGroupId, tt.wantVSW, tt.wantSG)
+			}
+		})
+	}
+}

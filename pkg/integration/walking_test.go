@@ -49,7 +49,9 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx contex
 	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
 		if err != nil {
-			last = err
+			if ctx.Err() == nil { // keep the last real error, not the deadline
+				last = err
+			}
 			return false, nil
 		}
 		return ok, nil
@@ -216,6 +218,21 @@ func TestVirtualNode(t *testing.T) {
 				t.Errorf("group %s status %s", id, g.Status)
 			}
 		}
+
+		poll(t, "zone, vSwitch and VPC recorded on the pods", 20*time.Second, func(ctx context.Context) (bool, error) {
+			l, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+			if err != nil {
+				return false, err
+			}
+			for _, p := range l.Items {
+				g := byID[p.Annotations[provider.AnnotationInstanceID]]
+				if p.Annotations[provider.AnnotationZoneID] != g.ZoneId || g.ZoneId == "" ||
+					p.Annotations[provider.AnnotationVSwitchID] != g.VSwitchId || p.Annotations[provider.AnnotationVPC] != g.VpcId {
+					return false, fmt.Errorf("pod %s annotations %v, group in %s/%s", p.Name, p.Annotations, g.ZoneId, g.VSwitchId)
+				}
+			}
+			return true, nil
+		})
 
 		scale, err := kube.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
 		if err != nil {

@@ -79,6 +79,8 @@ type entry struct {
 	// attempt and how many were made.
 	pendingSince time.Time
 	attempts     int
+	// placed says the zone and vSwitch are recorded on the pod.
+	placed bool
 }
 
 // New returns a Provider; call Run to start status synchronisation.

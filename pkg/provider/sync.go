@@ -149,6 +149,23 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	e := p.pods[k]
 	e.statusSig = sig
 	events := p.newEvents(e, g.Events)
+	var placement map[string]string
+	if !e.placed && g.ZoneId != "" {
+		// Where the group landed is only known once the cloud placed it;
+		// record it on the pod once, as users look for it there.
+		e.placed = true
+		placement = map[string]string{AnnotationZoneID: g.ZoneId, AnnotationVSwitchID: g.VSwitchId, AnnotationVPC: g.VpcId}
+		// The core writes status with the whole stored pod, and the
+		// apiserver keeps its metadata: the stored copy must carry the
+		// annotations too or the next status write drops them.
+		e.pod = e.pod.DeepCopy()
+		if e.pod.Annotations == nil {
+			e.pod.Annotations = map[string]string{}
+		}
+		for k, v := range placement {
+			e.pod.Annotations[k] = v
+		}
+	}
 	next := podStatus(e.pod, g, e.created)
 	keepTransitions(&next, &e.pod.Status)
 	var out *corev1.Pod
@@ -158,6 +175,11 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	}
 	pod := e.pod
 	p.mu.Unlock()
+	if placement != nil {
+		if err := p.annotate(context.Background(), pod, placement); err != nil {
+			klog.ErrorS(err, "could not record the group's placement on the pod", "pod", k)
+		}
+	}
 	for _, ev := range events {
 		typ := corev1.EventTypeNormal
 		if ev.Type == "Warning" {

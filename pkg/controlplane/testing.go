@@ -15,6 +15,9 @@ import (
 // test fails, the end of every component log is written to its output.
 func StartForTest(t testing.TB, opts Options) *ControlPlane {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane: skipped with -short")
+	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}

@@ -35,11 +35,17 @@ type Config struct {
 	MaxAttempts int
 	// Backoff is the first retry delay, doubled per attempt (default 200ms).
 	Backoff time.Duration
+	// Concurrency bounds the calls in flight at once (default 16).
+	Concurrency int
 }
 
-// Client calls the ECI OpenAPI through the SDK core.
+// Client calls the ECI OpenAPI through the SDK core. It is safe for
+// concurrent use.
 type Client struct {
-	sdk         *sdk.Client
+	// sdks holds one SDK client per call in flight: sdk.Client rewrites
+	// its shared HTTP timeout and dialer on every request, which races
+	// when one client serves several goroutines.
+	sdks        chan *sdk.Client
 	region      string
 	scheme      string
 	domain      string
@@ -64,16 +70,23 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("eci client: credentials: %w", err)
 		}
 	}
-	sdkCfg := sdk.NewConfig()
-	sdkCfg.Scheme = strings.ToUpper(scheme)
-	sdkCfg.AutoRetry = false // we retry ourselves, classified and bounded
-	c, err := sdk.NewClientWithOptions(cfg.RegionId, sdkCfg, credentialProvider{cred: cred})
-	if err != nil {
-		return nil, fmt.Errorf("eci client: %w", err)
+	n := cfg.Concurrency
+	if n <= 0 {
+		n = 16
 	}
 	out := &Client{
-		sdk: c, region: cfg.RegionId, scheme: scheme, domain: domain,
+		sdks: make(chan *sdk.Client, n), region: cfg.RegionId, scheme: scheme, domain: domain,
 		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
+	}
+	for i := 0; i < n; i++ {
+		sdkCfg := sdk.NewConfig()
+		sdkCfg.Scheme = strings.ToUpper(scheme)
+		sdkCfg.AutoRetry = false // we retry ourselves, classified and bounded
+		c, err := sdk.NewClientWithOptions(cfg.RegionId, sdkCfg, credentialProvider{cred: cred})
+		if err != nil {
+			return nil, fmt.Errorf("eci client: %w", err)
+		}
+		out.sdks <- c
 	}
 	if out.timeout <= 0 {
 		out.timeout = 10 * time.Second
@@ -115,7 +128,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		if err := ctx.Err(); err != nil {
 			return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
 		}
-		body, err := c.once(action, params)
+		body, err := c.once(ctx, action, params)
 		if err == nil {
 			apiCalls.WithLabelValues(action, "OK").Inc()
 			if out == nil {
@@ -147,7 +160,14 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	}
 }
 
-func (c *Client) once(action string, params map[string]string) ([]byte, *Error) {
+func (c *Client) once(ctx context.Context, action string, params map[string]string) ([]byte, *Error) {
+	var sc *sdk.Client
+	select {
+	case sc = <-c.sdks:
+		defer func() { c.sdks <- sc }()
+	case <-ctx.Done():
+		return nil, &Error{Action: action, Message: ctx.Err().Error(), Class: ClassTransient, Err: ctx.Err()}
+	}
 	req := requests.NewCommonRequest()
 	req.Method = "POST"
 	req.Scheme = c.scheme
@@ -162,7 +182,7 @@ func (c *Client) once(action string, params map[string]string) ([]byte, *Error) 
 		req.QueryParams[k] = v
 	}
 	start := time.Now()
-	resp, err := c.sdk.ProcessCommonRequest(req)
+	resp, err := sc.ProcessCommonRequest(req)
 	apiLatency.WithLabelValues(action).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, toError(action, err)

@@ -239,3 +239,23 @@ func TestClientRetriesTransientErrors(t *testing.T) {
 		t.Errorf("simulator saw %d failed creates, want 2", got)
 	}
 }
+
+// TestClientConcurrentCalls runs calls from many goroutines at once; under
+// `go test -race` (part of make test) it guards the SDK client pool.
+func TestClientConcurrentCalls(t *testing.T) {
+	_, url := startSim(t)
+	c := newClient(t, url, simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
+	ctx := context.Background()
+	errs := make(chan error, 32)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			_, err := c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{})
+			errs <- err
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent call %d: %v", i, err)
+		}
+	}
+}

@@ -390,7 +390,9 @@ type DescribeContainerLogRequest struct {
 	SinceSeconds     int    `eci:"SinceSeconds"`
 	LimitBytes       int64  `eci:"LimitBytes"`
 	Timestamps       bool   `eci:"Timestamps"`
-	StartTime        string `eci:"StartTime"`
+	// LastTime selects the previous run of the container (kubectl logs -p).
+	LastTime  bool   `eci:"LastTime"`
+	StartTime string `eci:"StartTime"`
 }
 
 // DescribeContainerLogResponse carries the log text.

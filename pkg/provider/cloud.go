@@ -14,7 +14,12 @@ type Cloud interface {
 	DescribeContainerGroups(ctx context.Context, req *eci.DescribeContainerGroupsRequest) (*eci.DescribeContainerGroupsResponse, error)
 	DescribeContainerGroupStatus(ctx context.Context, req *eci.DescribeContainerGroupStatusRequest) (*eci.DescribeContainerGroupStatusResponse, error)
 	DeleteContainerGroup(ctx context.Context, id string) error
+
+	// The kubelet API: logs (the current and the previous run), exec and
+	// the metrics behind /stats/summary and /metrics/resource.
 	DescribeContainerLog(ctx context.Context, req *eci.DescribeContainerLogRequest) (*eci.DescribeContainerLogResponse, error)
+	ExecContainerCommand(ctx context.Context, req *eci.ExecContainerCommandRequest) (*eci.ExecContainerCommandResponse, error)
+	DescribeMultiContainerGroupMetric(ctx context.Context, req *eci.DescribeMultiContainerGroupMetricRequest) (*eci.DescribeMultiContainerGroupMetricResponse, error)
 }
 
 var _ Cloud = (*eci.Client)(nil)

@@ -62,6 +62,9 @@ type Provider struct {
 	secrets    corev1listers.SecretLister
 	services   corev1listers.ServiceLister
 	dns        clusterDNS
+
+	kubeletOnce sync.Once
+	kubeletAPI  *kubeletState // logs, exec and stats (kubeletapi.go)
 }
 
 // entry is what the provider knows of one pod.

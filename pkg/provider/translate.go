@@ -101,7 +101,7 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		ContainerGroupName: groupName(pod),
 		RestartPolicy:      string(pod.Spec.RestartPolicy),
 		ClientToken:        string(pod.UID),
-		HostName:           pod.Spec.Hostname,
+		HostName:           hostName(pod),
 		Tags: []eci.Tag{
 			{Key: TagManagedBy, Value: ManagedByValue},
 			{Key: TagClusterID, Value: p.opts.ClusterID},
@@ -401,4 +401,17 @@ func buildSecurityContext(c *corev1.Container, field string, out *eci.Container)
 		out.SecurityContext = ecs
 	}
 	return nil
+}
+
+// hostName is the pod's hostname as the kubelet sets it: spec.hostname, or
+// the pod name (cut to the 63 characters a hostname may have).
+func hostName(pod *corev1.Pod) string {
+	if pod.Spec.Hostname != "" {
+		return pod.Spec.Hostname
+	}
+	n := pod.Name
+	if len(n) > 63 {
+		n = strings.TrimRight(n[:63], "-.")
+	}
+	return n
 }

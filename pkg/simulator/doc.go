@@ -68,6 +68,11 @@
 //	false           status 1
 //	while C; do BODY; done   repeat BODY while C succeeds ("until" too)
 //	hostname, pwd, whoami, date, env, printenv [VAR]   print what you expect
+//	cat FILE...     print files of the ConfigFileVolumes mounted into the
+//	                container (MountPath + ConfigFileToPath.Path, or the
+//	                SubPath selection); a missing file prints
+//	                "cat: FILE: No such file or directory", status 1
+//	stty size       the TTY exec's terminal size "ROWS COLS"
 //	exec CMD        runs CMD
 //	set, export, cd, trap, ...   accepted and ignored
 //
@@ -82,7 +87,8 @@
 //
 // DescribeContainerLog returns the current run's lines (or the previous
 // run's while a container waits to restart), with Timestamps=true prefixing
-// each line with its RFC 3339 nano timestamp.
+// each line with its RFC 3339 nano timestamp. LastTime=true (a boolean, as
+// in the public reference) returns the previous run's lines.
 //
 // ExecContainerCommand runs the same language in the container's
 // environment. With Sync=true the command runs immediately, sleeps take no
@@ -93,6 +99,9 @@
 // time, treats client messages as stdin (a bare shell such as ["/bin/sh"]
 // reads command lines; with TTY it echoes input and prints a "# " prompt)
 // and finishes with a close frame (1000) whose reason is "exit code N".
+// Client text messages {"type":"resize","width":W,"height":H} and
+// {"type":"eof"} resize the terminal and close stdin; a client close
+// frame or a dropped connection is a hang-up.
 // HttpUrl returns the whole output as text/plain with an X-Exit-Code header.
 //
 // # Admin API

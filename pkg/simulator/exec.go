@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -58,7 +59,9 @@ func (s *Simulator) containerLookup(p params) (*group, *ctr, *apiError) {
 }
 
 // opLog implements DescribeContainerLog. It returns the current run's
-// output, or the previous run's while the container waits to restart.
+// output, or the previous run's while the container waits to restart;
+// LastTime=true asks for the previous run's output explicitly (empty when
+// the container never restarted).
 func (s *Simulator) opLog(rc *reqCtx) (response, *apiError) {
 	p := rc.p
 	_, c, err := s.containerLookup(p)
@@ -81,26 +84,29 @@ func (s *Simulator) opLog(rc *reqCtx) (response, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var from, to time.Time
+	// LastTime is, per the public API reference, a boolean: "query the
+	// previous container (if the container exited and restarted)".
+	previous, err := p.boolean("LastTime", false)
+	if err != nil {
+		return nil, err
+	}
+	var from time.Time
 	if since > 0 {
 		from = rc.now.Add(-time.Duration(since) * time.Second)
 	}
-	for _, b := range []struct {
-		key string
-		dst *time.Time
-	}{{"StartTime", &from}, {"LastTime", &to}} {
-		if v := p.str(b.key); v != "" {
-			t, perr := time.Parse(time.RFC3339, v)
-			if perr != nil {
-				return nil, errInvalid(b.key, "%q is not an RFC 3339 time", v)
-			}
-			if b.key == "LastTime" || t.After(from) {
-				*b.dst = t
-			}
+	if v := p.str("StartTime"); v != "" {
+		t, perr := time.Parse(time.RFC3339, v)
+		if perr != nil {
+			return nil, errInvalid("StartTime", "%q is not an RFC 3339 time", v)
+		}
+		if t.After(from) {
+			from = t
 		}
 	}
 	var buf *logBuffer
 	switch {
+	case previous:
+		buf = c.prevLogs
 	case c.run != nil:
 		buf = &c.run.logs
 	case c.prevLogs != nil:
@@ -109,7 +115,7 @@ func (s *Simulator) opLog(rc *reqCtx) (response, *apiError) {
 	var lines []logLine
 	if buf != nil {
 		for _, l := range buf.since(0) {
-			if (!from.IsZero() && l.at.Before(from)) || (!to.IsZero() && l.at.After(to)) {
+			if !from.IsZero() && l.at.Before(from) {
 				continue
 			}
 			lines = append(lines, l)
@@ -177,8 +183,11 @@ func (s *Simulator) opExec(rc *reqCtx) (response, *apiError) {
 	}
 	sess := &execSession{
 		argv: argv, prog: compileArgv(argv, c.prog.env, modeExec),
-		info: runInfo{hostname: g.hostname(), workdir: c.spec.WorkingDir},
+		info: runInfo{hostname: g.hostname(), workdir: c.spec.WorkingDir, files: c.files},
 		tty:  tty, stdin: stdin, expires: rc.now.Add(execTTL), groupID: g.id, name: c.spec.Name,
+	}
+	if tty {
+		sess.info.term = &termSize{}
 	}
 	if sync {
 		out := ""
@@ -272,21 +281,60 @@ func (s *Simulator) serveExecWS(w http.ResponseWriter, r *http.Request) {
 	s.streamExec(conn, sess)
 }
 
+// Exec stream control messages. A client text message that is one of
+// these JSON objects is a control message; any other message is stdin.
+//
+//	{"type":"resize","width":W,"height":H}   the terminal is now W x H
+//	{"type":"eof"}                            stdin is closed
+//
+// A close frame from the client (or the connection dropping) is a hang-up:
+// the running command is stopped. After "eof" an interactive shell runs
+// what it was sent and exits with the last status; other commands run on.
+type execControl struct {
+	Type   string `json:"type"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// control decodes a control message; ok is false for stdin data.
+func control(op byte, msg []byte) (execControl, bool) {
+	var c execControl
+	if op != wsText || len(msg) == 0 || msg[0] != '{' || json.Unmarshal(msg, &c) != nil {
+		return c, false
+	}
+	return c, c.Type == "resize" || c.Type == "eof"
+}
+
 // streamExec runs the session, sends the final close frame and returns
 // once its stdin reader goroutine has ended.
 func (s *Simulator) streamExec(conn *wsConn, sess *execSession) {
-	input := make(chan []byte)
-	gone := make(chan struct{})
+	cl := execIO{input: make(chan []byte), gone: make(chan struct{}), eof: make(chan struct{})}
+	done := make(chan struct{})
 	stop := make(chan struct{})
 	go func() {
-		defer close(gone)
+		defer close(done)
+		defer close(cl.gone)
+		eof := false
 		for {
-			msg, err := conn.readMessage()
+			op, msg, err := conn.readMessage()
 			if err != nil {
 				return
 			}
+			if c, ok := control(op, msg); ok {
+				switch {
+				case c.Type == "resize" && sess.info.term != nil:
+					sess.info.term.set(c.Height, c.Width)
+				case c.Type == "eof" && !eof:
+					eof = true
+					close(cl.eof)
+				}
+				continue
+			}
+			if eof {
+				continue // data after "eof" has nowhere to go
+			}
 			select {
-			case input <- msg:
+			case cl.input <- msg:
 			case <-stop:
 				return
 			case <-s.closeCh:
@@ -294,15 +342,23 @@ func (s *Simulator) streamExec(conn *wsConn, sess *execSession) {
 			}
 		}
 	}()
-	code := s.execute(conn, sess, input, gone)
+	code := s.execute(conn, sess, cl)
 	conn.closeWith(1000, "exit code "+strconv.Itoa(code))
 	close(stop)
 	_ = conn.c.Close() // unblocks the reader
-	<-gone
+	<-done
+}
+
+// execIO is what a running exec session hears from its client: stdin
+// messages, stdin closed (eof) and the client gone (hang-up).
+type execIO struct {
+	input chan []byte
+	eof   chan struct{}
+	gone  chan struct{}
 }
 
 // execute runs the session's command and returns its exit code.
-func (s *Simulator) execute(conn *wsConn, sess *execSession, input <-chan []byte, gone <-chan struct{}) int {
+func (s *Simulator) execute(conn *wsConn, sess *execSession, cl execIO) int {
 	send := func(lines []logLine, sep string) bool {
 		var b strings.Builder
 		for _, l := range lines {
@@ -316,12 +372,14 @@ func (s *Simulator) execute(conn *wsConn, sess *execSession, input <-chan []byte
 		nl = "\r\n"
 	}
 	if sess.interactive() {
-		return s.interactiveShell(conn, sess, input, gone, send, nl)
+		return s.interactiveShell(conn, sess, cl, send, nl)
 	}
-	return s.runStreamed(sess.prog, sess.info, input, gone, send, nl)
+	return s.runStreamed(sess.prog, sess.info, cl.input, cl.gone, send, nl)
 }
 
 // runStreamed runs prog in real time, sending output as it is produced.
+// Messages on input are discarded (commands do not read stdin); a nil
+// input leaves stdin queued for the caller.
 func (s *Simulator) runStreamed(prog *program, info runInfo, input <-chan []byte, gone <-chan struct{},
 	send func([]logLine, string) bool, nl string) int {
 	r := newRun(prog, time.Now(), info)
@@ -361,22 +419,44 @@ func (s *Simulator) runStreamed(prog *program, info runInfo, input <-chan []byte
 }
 
 // interactiveShell reads command lines from stdin and runs each as a
-// script; "exit" (or the client closing) ends it. With TTY the input is
-// echoed and a "# " prompt is shown, like a terminal.
-func (s *Simulator) interactiveShell(conn *wsConn, sess *execSession, input <-chan []byte, gone <-chan struct{},
+// script; "exit", stdin closing ("eof") or the client going away ends it.
+// With TTY the input is echoed and a "# " prompt is shown, like a
+// terminal. Input typed while a command runs waits for the next prompt.
+func (s *Simulator) interactiveShell(conn *wsConn, sess *execSession, cl execIO,
 	send func([]logLine, string) bool, nl string) int {
 	prompt := func() {
 		if sess.tty {
 			_ = conn.write(wsBinary, []byte("# "))
 		}
 	}
+	// run executes one command line; done reports that the shell ends
+	// with code.
+	last := 0
+	run := func(line string) (code int, done bool) {
+		prog := compileScript(line, sess.prog.env, modeExec)
+		if len(prog.code) > 0 && prog.code[len(prog.code)-1].op == opExit && strings.HasPrefix(line, "exit") {
+			_, code := runSync(prog, time.Now(), sess.info)
+			return code, true
+		}
+		last = s.runStreamed(prog, sess.info, nil, cl.gone, send, nl)
+		return last, last == 130 || last == 137
+	}
 	prompt()
 	var pending strings.Builder
 	for {
 		var msg []byte
 		select {
-		case msg = <-input:
-		case <-gone:
+		case msg = <-cl.input:
+		case <-cl.eof:
+			// Like sh at end of input: run an unterminated last line,
+			// then exit with the last status.
+			if line := strings.TrimSpace(pending.String()); line != "" {
+				if code, done := run(line); done {
+					return code
+				}
+			}
+			return last
+		case <-cl.gone:
 			return 0
 		case <-s.closeCh:
 			return 137
@@ -398,13 +478,7 @@ func (s *Simulator) interactiveShell(conn *wsConn, sess *execSession, input <-ch
 				prompt()
 				continue
 			}
-			prog := compileScript(line, sess.prog.env, modeExec)
-			if len(prog.code) > 0 && prog.code[len(prog.code)-1].op == opExit && strings.HasPrefix(line, "exit") {
-				_, code := runSync(prog, time.Now(), sess.info)
-				return code
-			}
-			code := s.runStreamed(prog, sess.info, input, gone, send, nl)
-			if code == 130 || code == 137 {
+			if code, done := run(line); done {
 				return code
 			}
 			prompt()

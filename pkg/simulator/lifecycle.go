@@ -55,6 +55,8 @@ type ctr struct {
 	prevLogs  *logBuffer
 	pullFail  bool
 	pullBOEvt bool
+	// files are the ConfigFileVolume files mounted into the container.
+	files map[string]string
 }
 
 // group is a container group with its runtime state.
@@ -362,7 +364,7 @@ func (s *Simulator) startRun(g *group, c *ctr, at time.Time) {
 	c.started = true
 	g.addEvent(at, "Normal", "Created", fmt.Sprintf("Created container %s", c.spec.Name))
 	g.addEvent(at, "Normal", "Started", fmt.Sprintf("Started container %s", c.spec.Name))
-	c.run = newRun(c.prog, at, runInfo{hostname: g.hostname(), workdir: c.spec.WorkingDir})
+	c.run = newRun(c.prog, at, runInfo{hostname: g.hostname(), workdir: c.spec.WorkingDir, files: c.files})
 	c.nextStart = time.Time{}
 	g.touch(at)
 }

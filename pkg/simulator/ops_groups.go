@@ -104,7 +104,7 @@ func (s *Simulator) parseVSwitches(p params) ([]string, *apiError) {
 // restart counts and history of containers that keep their name.
 func (s *Simulator) buildContainers(g *group, old map[string]*ctr) {
 	mk := func(spec Container, init bool) *ctr {
-		c := &ctr{spec: spec, init: init}
+		c := &ctr{spec: spec, init: init, files: mountedFiles(g.spec.volumes, spec.VolumeMounts)}
 		if o := old[spec.Name]; o != nil {
 			c.started, c.restarts, c.last, c.prev, c.prevLogs = o.started, o.restarts, o.last, o.prev, o.prevLogs
 		}

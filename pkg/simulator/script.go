@@ -39,7 +39,7 @@ const (
 	opJump                     // jump to n
 	opJumpIfFail               // jump to n if the last status != 0
 	opJumpIfOK                 // jump to n if the last status == 0
-	opBuiltin                  // hostname/env/printenv/pwd/date/whoami
+	opBuiltin                  // hostname/env/printenv/pwd/date/whoami/cat/stty
 )
 
 type instr struct {
@@ -484,7 +484,8 @@ func (c *compiler) simple(argv []string) {
 		}
 	case noops[name]:
 		c.emit(instr{op: opStatus, n: 0})
-	case name == "hostname" || name == "env" || name == "printenv" || name == "pwd" || name == "date" || name == "whoami":
+	case name == "hostname" || name == "env" || name == "printenv" || name == "pwd" || name == "date" || name == "whoami" ||
+		name == "cat" || name == "stty":
 		c.emit(instr{op: opBuiltin, text: name, args: args})
 	default:
 		if c.mode == modeContainer {
@@ -593,10 +594,15 @@ type run struct {
 	info         runInfo
 }
 
-// runInfo is what builtins like hostname and pwd report.
+// runInfo is what builtins like hostname, pwd, cat and stty report.
 type runInfo struct {
 	hostname string
 	workdir  string
+	// files are the container's mounted ConfigFileVolume files by
+	// absolute path (see mountedFiles); cat reads them.
+	files map[string]string
+	// term is the exec session's terminal, nil without a TTY.
+	term *termSize
 }
 
 func newRun(p *program, start time.Time, info runInfo) *run {
@@ -735,6 +741,18 @@ func (r *run) builtin(in instr) {
 		if len(lines) > 0 {
 			out(strings.Join(lines, "\n"))
 		}
+	case "cat":
+		lines, status := catFiles(in.args, r.info.files, r.info.workdir)
+		if len(lines) > 0 {
+			out(strings.Join(lines, "\n"))
+		}
+		r.status = status
+	case "stty":
+		lines, status := sttyOutput(in.args, r.info.term)
+		if len(lines) > 0 {
+			out(strings.Join(lines, "\n"))
+		}
+		r.status = status
 	case "printenv":
 		if len(in.args) == 0 {
 			r.builtin(instr{text: "env"})

@@ -186,14 +186,16 @@ func (c *wsConn) closeWith(code uint16, reason string) {
 	_ = c.write(wsClose, append(payload, reason...))
 }
 
-// readMessage returns the next data message, answering pings and
-// returning io.EOF when the peer closes.
-func (c *wsConn) readMessage() ([]byte, error) {
+// readMessage returns the next data message with the opcode of its first
+// frame (wsText or wsBinary), answering pings and returning io.EOF when
+// the peer closes.
+func (c *wsConn) readMessage() (byte, []byte, error) {
 	var msg []byte
+	var first byte
 	for {
 		fin, op, payload, err := readWSFrame(c.br)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		switch op {
 		case wsPing:
@@ -203,17 +205,20 @@ func (c *wsConn) readMessage() ([]byte, error) {
 			continue
 		case wsClose:
 			_ = c.write(wsClose, payload)
-			return nil, io.EOF
+			return 0, nil, io.EOF
 		case wsText, wsBinary, wsContinuation:
+			if op != wsContinuation {
+				first = op
+			}
 			msg = append(msg, payload...)
 			if len(msg) > wsMaxMessage {
-				return nil, errors.New("websocket message too large")
+				return 0, nil, errors.New("websocket message too large")
 			}
 			if fin {
-				return msg, nil
+				return first, msg, nil
 			}
 		default:
-			return nil, fmt.Errorf("unknown websocket opcode %d", op)
+			return 0, nil, fmt.Errorf("unknown websocket opcode %d", op)
 		}
 	}
 }

@@ -59,6 +59,9 @@ type Config struct {
 	StatusInterval time.Duration `envconfig:"ECI_STATUS_INTERVAL" default:"2s"`
 	// ResyncInterval is how often all groups are listed to find lost ones.
 	ResyncInterval time.Duration `envconfig:"ECI_RESYNC_INTERVAL" default:"60s"`
+	// TokenRefreshFraction is the share of a projected service-account
+	// token's lifetime after which it is renewed in the group.
+	TokenRefreshFraction float64 `envconfig:"SA_TOKEN_REFRESH_FRACTION" default:"0.8"`
 }
 
 var (
@@ -134,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ResyncInterval < c.StatusInterval {
 		add("ECI_RESYNC_INTERVAL: %s must not be shorter than ECI_STATUS_INTERVAL (%s)", c.ResyncInterval, c.StatusInterval)
+	}
+	if c.TokenRefreshFraction <= 0 || c.TokenRefreshFraction >= 1 {
+		add("SA_TOKEN_REFRESH_FRACTION: %v must be between 0 and 1 (e.g. 0.8 renews tokens at 80%% of their lifetime)", c.TokenRefreshFraction)
 	}
 	if (c.ServingCert == "") != (c.ServingKey == "") {
 		add("KUBELET_SERVING_CERT and KUBELET_SERVING_KEY must be set together")

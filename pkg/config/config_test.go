@@ -38,6 +38,7 @@ func TestLoad(t *testing.T) {
 		{name: "missing region", env: map[string]string{"ECI_REGION": ""}, wantErr: "ECI_REGION"},
 		{name: "bad kube proxy", env: map[string]string{"ECI_KUBE_PROXY": "maybe"}, wantErr: "ECI_KUBE_PROXY"},
 		{name: "bad node name", env: map[string]string{"VIRTUAL_NODE_NAME": "Bad_Name"}, wantErr: "VIRTUAL_NODE_NAME"},
+		{name: "token refresh fraction out of range", env: map[string]string{"SA_TOKEN_REFRESH_FRACTION": "1.5"}, wantErr: "SA_TOKEN_REFRESH_FRACTION"},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},
 	}
 	for _, tt := range tests {

@@ -81,7 +81,12 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	stored.Status = podStatus(stored, g, created)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
+	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
+	if vols := tokenVolumes(pod); len(vols) > 0 {
+		// When the adopted group's tokens expire is unknown: renew soon.
+		e.tokens = tokenRefresh{at: time.Now().Add(time.Minute), volumes: vols}
+	}
+	p.pods[key(pod.Namespace, pod.Name)] = e
 	p.byGroup[g.ContainerGroupId] = key(pod.Namespace, pod.Name)
 }
 

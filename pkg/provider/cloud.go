@@ -14,6 +14,8 @@ type Cloud interface {
 	DescribeContainerGroups(ctx context.Context, req *eci.DescribeContainerGroupsRequest) (*eci.DescribeContainerGroupsResponse, error)
 	DescribeContainerGroupStatus(ctx context.Context, req *eci.DescribeContainerGroupStatusRequest) (*eci.DescribeContainerGroupStatusResponse, error)
 	DeleteContainerGroup(ctx context.Context, id string) error
+	// UpdateContainerGroup refreshes projected token files in place.
+	UpdateContainerGroup(ctx context.Context, req *eci.UpdateContainerGroupRequest) error
 
 	// The kubelet API: logs (the current and the previous run), exec and
 	// the metrics behind /stats/summary and /metrics/resource.

@@ -45,6 +45,9 @@ type Options struct {
 	StatusInterval time.Duration
 	// ResyncInterval is the period of the full listing that finds lost groups.
 	ResyncInterval time.Duration
+	// TokenRefreshFraction is the share of a projected token's lifetime
+	// after which it is renewed (default DefaultTokenRefreshFraction).
+	TokenRefreshFraction float64
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -84,6 +87,8 @@ type entry struct {
 	attempts     int
 	// placed says the zone and vSwitch are recorded on the pod.
 	placed bool
+	// tokens says when the pod's service-account tokens are renewed.
+	tokens tokenRefresh
 }
 
 // New returns a Provider; call Run to start status synchronisation.

@@ -50,6 +50,7 @@ func (p *Provider) Run(ctx context.Context) {
 			// for clock skew and call latency.
 			since = int(time.Since(lastOK).Seconds()) + 5
 		}
+		p.refreshTokens(ctx)
 		start := time.Now()
 		if err := p.syncStatus(ctx, since); err != nil {
 			logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))

@@ -66,9 +66,10 @@ func groupName(pod *corev1.Pod) string {
 // specs to try in order (from eci-use-specs), and notes on fields that were
 // adapted rather than copied, which become Normal events.
 type translation struct {
-	req   *eci.CreateContainerGroupRequest
-	specs []instanceSpec
-	notes []string
+	req    *eci.CreateContainerGroupRequest
+	specs  []instanceSpec
+	notes  []string
+	tokens tokenRefresh
 }
 
 // buildRequest translates a pod into CreateContainerGroup parameters,
@@ -120,11 +121,12 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
-	volumes, err := p.buildVolumes(ctx, pod)
+	volumes, refresh, err := p.buildVolumes(ctx, pod)
 	if err != nil {
 		return nil, err
 	}
 	req.Volumes = volumes
+	tr.tokens = refresh
 	var initCPU, initMem float64
 	for i := range pod.Spec.InitContainers {
 		field := fmt.Sprintf("spec.initContainers[%d]", i)

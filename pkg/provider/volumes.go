@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	authv1 "k8s.io/api/authentication/v1"
@@ -20,8 +21,9 @@ import (
 // projected with the service-account token) become ConfigFileVolumes whose
 // content is resolved now; anything ECI cannot mount is refused with the
 // field and the fix, never dropped.
-func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, error) {
+func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, tokenRefresh, error) {
 	var out []eci.Volume
+	var refresh tokenRefresh
 	for i, v := range pod.Spec.Volumes {
 		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
 		vol := eci.Volume{Name: v.Name}
@@ -40,7 +42,12 @@ func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Vol
 		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
 			files, mode, err := p.volumeFiles(ctx, pod, v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", field, err)
+				return nil, refresh, fmt.Errorf("%s: %w", field, err)
+			}
+			for _, f := range files {
+				if !f.expires.IsZero() {
+					refresh.add(v.Name, p.refreshTime(f.expires))
+				}
 			}
 			vol.Type = eci.VolumeConfigFile
 			vol.ConfigFileDefaultMode = mode
@@ -52,24 +59,26 @@ func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Vol
 		case v.PersistentVolumeClaim != nil:
 			pv, err := p.claimVolume(ctx, pod.Namespace, v.PersistentVolumeClaim, field)
 			if err != nil {
-				return nil, err
+				return nil, refresh, err
 			}
 			pv.Name = v.Name
 			vol = *pv
 		default:
 			typ := volumeType(v.VolumeSource)
-			return nil, &InvalidPodError{Field: field + "." + typ, Reason: typ + " volumes are not supported on ECI",
+			return nil, refresh, &InvalidPodError{Field: field + "." + typ, Reason: typ + " volumes are not supported on ECI",
 				Fix: "use emptyDir, configMap, secret, downwardAPI, projected, nfs or a PVC backed by NAS/NFS or a cloud disk, or run the pod on a real node"}
 		}
 		out = append(out, vol)
 	}
-	return out, nil
+	return out, refresh, nil
 }
 
 type file struct {
 	path string
 	data []byte
 	mode *int32
+	// expires is set for service-account tokens, which must be renewed.
+	expires time.Time
 }
 
 // volumeFiles resolves the files of a configMap, secret, downwardAPI or
@@ -216,7 +225,7 @@ func (p *Provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.S
 	if err != nil {
 		return nil, fmt.Errorf("service account token for %s/%s: %w", pod.Namespace, sa, err)
 	}
-	return []file{{path: path.Clean(src.Path), data: []byte(out.Status.Token)}}, nil
+	return []file{{path: path.Clean(src.Path), data: []byte(out.Status.Token), expires: out.Status.ExpirationTimestamp.Time}}, nil
 }
 
 // volumeType names the volume source a pod uses, as written in YAML.

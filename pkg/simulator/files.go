@@ -27,7 +27,7 @@ func mountedFiles(volumes []Volume, mounts []VolumeMount) map[string]string {
 	files := map[string]string{}
 	for _, m := range mounts {
 		v := byName[m.Name]
-		if v == nil || v.Type != "ConfigFileVolume" {
+		if v == nil || v.Type != volumeTypeConfigFile {
 			continue
 		}
 		sub := strings.Trim(path.Clean("/"+m.SubPath), "/")

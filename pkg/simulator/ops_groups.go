@@ -453,15 +453,23 @@ func (s *Simulator) opUpdate(rc *reqCtx) (response, *apiError) {
 		return nil, newError(http.StatusForbidden, CodeNoStock,
 			"The resource (%v vCPU, %v GiB) is out of stock in zone %s. Zones tried: %s.", cpu, mem, g.zoneID, g.zoneID)
 	}
+	volumesChanged := !reflect.DeepEqual(ns.volumes, g.spec.volumes)
+	filesOnly := volumesChanged && onlyConfigFilesChanged(g.spec.volumes, ns.volumes)
 	respec := !reflect.DeepEqual(ns.containers, g.spec.containers) ||
 		!reflect.DeepEqual(ns.initContainers, g.spec.initContainers) ||
-		!reflect.DeepEqual(ns.volumes, g.spec.volumes) ||
+		(volumesChanged && !filesOnly) ||
 		!reflect.DeepEqual(ns.credentials, g.spec.credentials) ||
 		!reflect.DeepEqual(ns.dnsConfig, g.spec.dnsConfig) ||
 		cpu != g.cpu || mem != g.memory
 	g.spec = ns
 	g.cpu, g.memory = cpu, mem
 	g.touch(rc.now)
+	if filesOnly && !respec {
+		for _, c := range g.containers() {
+			c.files = mountedFiles(g.spec.volumes, c.spec.VolumeMounts)
+		}
+		g.addEvent(rc.now, "Normal", "ConfigFilesUpdated", "Config file volume contents updated in place")
+	}
 	if !respec {
 		return response{}, nil
 	}
@@ -506,6 +514,27 @@ func mergeTags(base, patch []Tag) []Tag {
 	return out
 }
 
+// onlyConfigFilesChanged reports whether an update changes nothing but the
+// files of existing ConfigFileVolumes. The simulator applies such an update
+// in place, without restarting the group, the way a kubelet refreshes
+// configMap and projected token files; the real cloud's behaviour here is
+// not documented, and this is the one place that assumes it.
+func onlyConfigFilesChanged(old, updated []Volume) bool {
+	if len(old) != len(updated) {
+		return false
+	}
+	for i := range old {
+		a, b := old[i], updated[i]
+		if a.Type == volumeTypeConfigFile && b.Type == volumeTypeConfigFile && a.Name == b.Name {
+			a.ConfigFileVolumeConfigFileToPaths, b.ConfigFileVolumeConfigFileToPaths = nil, nil
+		}
+		if !reflect.DeepEqual(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
 func mergeVolumes(base, patch []Volume) []Volume {
 	out := append([]Volume(nil), base...)
 	for _, v := range patch {
@@ -521,3 +550,6 @@ func mergeVolumes(base, patch []Volume) []Volume {
 	}
 	return out
 }
+
+// volumeTypeConfigFile is the Volume.N.Type of config file volumes.
+const volumeTypeConfigFile = "ConfigFileVolume"

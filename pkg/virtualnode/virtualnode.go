@@ -17,6 +17,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -101,11 +102,20 @@ func Run(ctx context.Context, opts Options) error {
 	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: kube.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ack-virtual-node", Host: cfg.NodeName})
 
+	// The eci-profile ConfigMap overrides the vSwitches and security group
+	// of new pods; edits apply without a restart.
+	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder})
+	if err := profiles.Start(ctx); err != nil {
+		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
+	}
+
 	prov, err := provider.New(provider.Options{
+		Defaults: profiles.Defaults,
 		NodeName: cfg.NodeName, ClusterID: clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup,
 		Cloud: cloud, Kube: kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, ResyncInterval: cfg.ResyncInterval,
+		TokenRefreshFraction: cfg.TokenRefreshFraction,
 	})
 	if err != nil {
 		return err

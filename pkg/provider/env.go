@@ -120,34 +120,36 @@ func (p *Provider) envFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 		return &envValue{value: v}, nil
 	case src.ConfigMapKeyRef != nil:
 		ref := src.ConfigMapKeyRef
-		data, err := p.configMapData(ctx, pod.Namespace, ref.Name, ptr.Deref(ref.Optional, false))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
-		}
-		v, ok := data[ref.Key]
-		if !ok {
-			if ptr.Deref(ref.Optional, false) {
-				return nil, nil
-			}
-			return nil, &InvalidPodError{Field: field, Reason: fmt.Sprintf("configMap %s has no key %q", ref.Name, ref.Key), Fix: "add the key or mark it optional"}
-		}
-		return &envValue{value: v}, nil
+		optional := ptr.Deref(ref.Optional, false)
+		data, err := p.configMapData(ctx, pod.Namespace, ref.Name, optional)
+		return keyRef(field, "configMap "+ref.Name, ref.Key, optional, data, err)
 	case src.SecretKeyRef != nil:
 		ref := src.SecretKeyRef
-		data, err := p.secretData(ctx, pod.Namespace, ref.Name, ptr.Deref(ref.Optional, false))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
+		optional := ptr.Deref(ref.Optional, false)
+		raw, err := p.secretData(ctx, pod.Namespace, ref.Name, optional)
+		data := make(map[string]string, len(raw))
+		for k, v := range raw {
+			data[k] = string(v)
 		}
-		v, ok := data[ref.Key]
-		if !ok {
-			if ptr.Deref(ref.Optional, false) {
-				return nil, nil
-			}
-			return nil, &InvalidPodError{Field: field, Reason: fmt.Sprintf("secret %s has no key %q", ref.Name, ref.Key), Fix: "add the key or mark it optional"}
-		}
-		return &envValue{value: string(v)}, nil
+		return keyRef(field, "secret "+ref.Name, ref.Key, optional, data, err)
 	}
 	return nil, &InvalidPodError{Field: field + ".valueFrom", Reason: "names no source"}
+}
+
+// keyRef picks one key of a ConfigMap's or Secret's data for an env var;
+// nil means an optional key is absent.
+func keyRef(field, what, key string, optional bool, data map[string]string, err error) (*envValue, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	v, ok := data[key]
+	if !ok {
+		if optional {
+			return nil, nil
+		}
+		return nil, &InvalidPodError{Field: field, Reason: fmt.Sprintf("%s has no key %q", what, key), Fix: "add the key or mark it optional"}
+	}
+	return &envValue{value: v}, nil
 }
 
 // podField resolves the metadata and spec fields of the downward API.

@@ -56,8 +56,9 @@ func (p *Provider) clusterDNSIP(ctx context.Context) string {
 
 // podLevel maps DNS, host aliases, sysctls, the pod's default runAsUser and
 // image pull secrets.
-func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, req *eci.CreateContainerGroupRequest) error {
-	if err := p.buildDNS(ctx, pod, req); err != nil {
+func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translation) error {
+	req := tr.req
+	if err := p.buildDNS(ctx, pod, tr); err != nil {
 		return err
 	}
 	for _, h := range pod.Spec.HostAliases {
@@ -92,7 +93,8 @@ func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, req *eci.Creat
 
 // buildDNS gives ClusterFirst pods the cluster DNS Service as resolver, as
 // the kubelet does; Default uses the VPC resolver; None uses dnsConfig only.
-func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, req *eci.CreateContainerGroupRequest) error {
+func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, tr *translation) error {
+	req := tr.req
 	cfg := &eci.DNSConfig{}
 	switch pod.Spec.DNSPolicy {
 	case corev1.DNSDefault:
@@ -103,7 +105,10 @@ func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, req *eci.Creat
 			return &InvalidPodError{Field: "spec.dnsConfig", Reason: "is required with dnsPolicy None", Fix: "set nameservers in spec.dnsConfig"}
 		}
 	default: // ClusterFirst, ClusterFirstWithHostNet
-		if ip := p.clusterDNSIP(ctx); ip != "" {
+		if !p.opts.KubeProxy {
+			req.DnsPolicy = "Default"
+			tr.notes = append(tr.notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
+		} else if ip := p.clusterDNSIP(ctx); ip != "" {
 			req.DnsPolicy = "None"
 			cfg.NameServers = []string{ip}
 			cfg.Searches = []string{pod.Namespace + ".svc." + ClusterDomain, "svc." + ClusterDomain, ClusterDomain}

@@ -31,6 +31,10 @@ type Options struct {
 	// VSwitches and SecurityGroup place new groups.
 	VSwitches     []string
 	SecurityGroup string
+	// KubeProxy (ECI_KUBE_PROXY) says pods can reach ClusterIP Services;
+	// without it the cluster DNS Service is unreachable, so ClusterFirst
+	// pods use the VPC resolver.
+	KubeProxy bool
 	// Defaults, if set, returns the vSwitches and security group that
 	// override VSwitches/SecurityGroup for new pods (the eci-profile
 	// ConfigMap); ok false means "use the controller's own".

@@ -158,7 +158,7 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 	}
 	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
 
-	if err := p.podLevel(ctx, pod, req); err != nil {
+	if err := p.podLevel(ctx, pod, tr); err != nil {
 		return nil, err
 	}
 	if err := applyAnnotations(pod, tr); err != nil {

@@ -67,7 +67,7 @@ func testProvider(t *testing.T, objs ...any) *Provider {
 			t.Fatal(err)
 		}
 	}
-	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1"}}
+	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1", KubeProxy: true}}
 	prov.SetListers(corev1listers.NewConfigMapLister(cms), corev1listers.NewSecretLister(secs), corev1listers.NewServiceLister(svcs))
 	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
 	return prov
@@ -429,5 +429,20 @@ func TestProfileDefaultsOverrideEnv(t *testing.T) {
 				t.Errorf("vswitch %q sg %q, want %q %q", tr.req.VSwitchId, tr.req.SecurityGroupId, tt.wantVSW, tt.wantSG)
 			}
 		})
+	}
+}
+
+func TestKubeProxyOffUsesVPCResolver(t *testing.T) {
+	prov := testProvider(t)
+	prov.opts.KubeProxy = false
+	tr, err := prov.buildRequest(context.Background(), testPod(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.req.DnsPolicy != "Default" || tr.req.DNSConfig != nil {
+		t.Errorf("dns policy %q config %+v, want the VPC resolver", tr.req.DnsPolicy, tr.req.DNSConfig)
+	}
+	if !strings.Contains(strings.Join(tr.notes, "\n"), "ECI_KUBE_PROXY is false") {
+		t.Errorf("no note explains the DNS change: %q", tr.notes)
 	}
 }

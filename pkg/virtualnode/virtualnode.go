@@ -112,7 +112,7 @@ func Run(ctx context.Context, opts Options) error {
 	prov, err := provider.New(provider.Options{
 		Defaults: profiles.Defaults,
 		NodeName: cfg.NodeName, ClusterID: clusterID,
-		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup,
+		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		Cloud: cloud, Kube: kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction,

@@ -62,6 +62,7 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 				return adopted, deleted, fmt.Errorf("delete orphaned container group %s: %w", g.ContainerGroupId, err)
 			}
 			deleted++
+			orphansDeleted.Inc()
 			logger.Info("deleted orphaned container group", "pod", key(ns, name), "group", g.ContainerGroupId)
 		default:
 			return adopted, deleted, fmt.Errorf("look up pod %s of group %s: %w", key(ns, name), g.ContainerGroupId, err)

@@ -59,7 +59,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", n)
 	resp, spec, err := p.create(ctx, pod, tr)
 	if err == nil {
-		p.created(ctx, pod, resp, spec, tr.tokens, retry)
+		p.created(ctx, pod, resp, spec, tr, retry)
 		return nil
 	}
 	class := eci.ClassOf(err)
@@ -183,7 +183,8 @@ func (p *Provider) fail(pod *corev1.Pod, reason, condReason, msg string) {
 // created records a new group on the pod. A retry runs beside the pod
 // controller, so the pod may have been deleted while its create was in
 // flight: then the group is deleted at once instead of leaking.
-func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tokens tokenRefresh, retry bool) {
+func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tr *translation, retry bool) {
+	tokens, requested := tr.tokens, tr.req
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
@@ -207,7 +208,11 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 		}
 		return
 	}
-	p.pods[k] = &entry{pod: stored, groupID: resp.ContainerGroupId, created: now, tokens: tokens}
+	e := &entry{pod: stored, groupID: resp.ContainerGroupId, created: now, tokens: tokens}
+	if requested.ScheduleStrategy == "VSwitchOrdered" {
+		e.requested = requested.VSwitchId
+	}
+	p.pods[k] = e
 	p.byGroup[resp.ContainerGroupId] = k
 	p.mu.Unlock()
 

@@ -49,6 +49,9 @@ type Options struct {
 	StatusInterval time.Duration
 	// ResyncInterval is the period of the full listing that finds lost groups.
 	ResyncInterval time.Duration
+	// ZoneCooldown is how long a vSwitch skipped for lack of stock goes
+	// to the back of the list (default DefaultZoneCooldown).
+	ZoneCooldown time.Duration
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
@@ -69,6 +72,8 @@ type Provider struct {
 	secrets    corev1listers.SecretLister
 	services   corev1listers.ServiceLister
 	dns        clusterDNS
+
+	zones *zoneMemory // vSwitches recently out of stock
 
 	kubeletOnce sync.Once
 	kubeletAPI  *kubeletState // logs, exec and stats (kubeletapi.go)
@@ -91,6 +96,9 @@ type entry struct {
 	attempts     int
 	// placed says the zone and vSwitch are recorded on the pod.
 	placed bool
+	// requested is the ordered vSwitch list the group was created with,
+	// to learn from where it landed (zoneMemory).
+	requested string
 	// tokens says when the pod's service-account tokens are renewed.
 	tokens tokenRefresh
 }
@@ -116,6 +124,7 @@ func New(opts Options) (*Provider, error) {
 		pods:    map[string]*entry{},
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
+		zones:   newZoneMemory(opts.ZoneCooldown),
 	}, nil
 }
 

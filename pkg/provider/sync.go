@@ -9,6 +9,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
@@ -81,6 +82,7 @@ func signature(g *eci.GroupStatus) uint64 {
 func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 	seen := map[string]bool{}
 	changed := map[string]uint64{}
+	var untracked []eci.GroupStatus
 	req := &eci.DescribeContainerGroupStatusRequest{Tags: p.ownTags(), SinceSecond: sinceSecond, Limit: eci.MaxStatusLimit}
 	for {
 		resp, err := p.opts.Cloud.DescribeContainerGroupStatus(ctx, req)
@@ -93,6 +95,7 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 			seen[g.ContainerGroupId] = true
 			k, ok := p.byGroup[g.ContainerGroupId]
 			if !ok {
+				untracked = append(untracked, *g)
 				continue
 			}
 			if sig := signature(g); sig != p.pods[k].statusSig {
@@ -110,8 +113,41 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 	}
 	if sinceSecond == 0 {
 		p.markLost(seen)
+		p.sweep(ctx, untracked)
 	}
 	return nil
+}
+
+// sweep deletes this node's groups whose pod no longer exists (deleted
+// while the controller was down or between a create and its record), so
+// nothing is left running and billed. A group whose pod still exists is
+// left to the pod controller, which adopts or creates it.
+func (p *Provider) sweep(ctx context.Context, groups []eci.GroupStatus) {
+	for _, g := range groups {
+		if g.Namespace == "" || g.Name == "" {
+			continue
+		}
+		pod, err := p.opts.Kube.CoreV1().Pods(g.Namespace).Get(ctx, g.Name, metav1.GetOptions{})
+		if err == nil && string(pod.UID) == g.UID {
+			continue
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			klog.FromContext(ctx).Error(err, "orphan sweep: cannot look up pod", "pod", key(g.Namespace, g.Name))
+			continue
+		}
+		p.mu.RLock()
+		_, tracked := p.byGroup[g.ContainerGroupId]
+		p.mu.RUnlock()
+		if tracked {
+			continue
+		}
+		if err := p.opts.Cloud.DeleteContainerGroup(ctx, g.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
+			klog.FromContext(ctx).Error(err, "orphan sweep: delete failed", "group", g.ContainerGroupId)
+			continue
+		}
+		orphansDeleted.Inc()
+		klog.FromContext(ctx).Info("deleted orphaned container group", "group", g.ContainerGroupId, "pod", key(g.Namespace, g.Name))
+	}
 }
 
 // refresh describes the given groups in batches of 20 and applies them; a
@@ -152,6 +188,9 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	events := p.newEvents(e, g.Events)
 	var placement map[string]string
 	if !e.placed && g.ZoneId != "" {
+		if e.requested != "" {
+			p.zones.landed(e.requested, g.VSwitchId)
+		}
 		// Where the group landed is only known once the cloud placed it;
 		// record it on the pod once, as users look for it there.
 		e.placed = true

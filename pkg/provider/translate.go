@@ -95,6 +95,7 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 			}
 		}
 	}
+	vswitches = p.zones.order(vswitches)
 	req := &eci.CreateContainerGroupRequest{
 		SecurityGroupId:    sg,
 		VSwitchId:          strings.Join(vswitches, ","),

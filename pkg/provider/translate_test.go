@@ -68,6 +68,7 @@ func testProvider(t *testing.T, objs ...any) *Provider {
 		}
 	}
 	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1", KubeProxy: true}}
+	prov.zones = newZoneMemory(0)
 	prov.SetListers(corev1listers.NewConfigMapLister(cms), corev1listers.NewSecretLister(secs), corev1listers.NewServiceLister(svcs))
 	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
 	return prov

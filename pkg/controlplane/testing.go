@@ -3,8 +3,14 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // StartForTest starts a control plane for t and stops it in t.Cleanup.
@@ -40,4 +46,68 @@ func StartForTest(t testing.TB, opts Options) *ControlPlane {
 		cp.Stop()
 	})
 	return cp
+}
+
+// Shared is one control plane for all the tests of a package: a start costs
+// seconds, so packages whose tests each need only an apiserver share one and
+// isolate themselves with namespaces and object names of their own. The
+// zero value is ready; the package's TestMain calls Stop after m.Run.
+type Shared struct {
+	// Options are passed to Start by the first Get.
+	Options Options
+
+	once sync.Once
+	cp   *ControlPlane
+	err  error
+}
+
+// Get returns the shared control plane, starting it on first use. Like
+// StartForTest it skips under -short, and skips when the binaries are
+// missing unless CI=true, where that fails the test.
+func (s *Shared) Get(t testing.TB) *ControlPlane {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane: skipped with -short")
+	}
+	s.once.Do(func() { s.cp, s.err = Start(context.Background(), s.Options) })
+	if errors.Is(s.err, ErrBinariesMissing) {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(s.err)
+		}
+		t.Skip(s.err.Error())
+	}
+	if s.err != nil {
+		t.Fatalf("start control plane: %v", s.err)
+	}
+	return s.cp
+}
+
+// Stop stops the control plane if a test started it. With failed (m.Run
+// returned non-zero) it first writes the end of every component log to
+// stderr, since no single test owns them.
+func (s *Shared) Stop(failed bool) {
+	if s.cp == nil {
+		return
+	}
+	if failed {
+		for _, c := range []string{Etcd, KubeAPIServer, KubeControllerManager, KubeScheduler} {
+			fmt.Fprintf(os.Stderr, "--- %s log tail (%s):\n%s\n", c, s.cp.LogFile(c), s.cp.LogTail(c, 40))
+		}
+	}
+	s.cp.Stop()
+}
+
+// TestNamespace creates a namespace named after prefix for t, deleted when
+// t ends.
+func TestNamespace(t testing.TB, kube kubernetes.Interface, prefix string) string {
+	t.Helper()
+	ns, err := kube.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	return ns.Name
 }

@@ -9,16 +9,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 )
 
 func TestStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kube := fake.NewClientset()
+	kube := controlPlane(t).Clientset()
+	ns := testNamespace(t, kube)
 	rec := record.NewFakeRecorder(10)
-	s := NewStore(StoreOptions{Kube: kube, Recorder: rec})
+	s := NewStore(StoreOptions{Kube: kube, Recorder: rec, Namespace: ns})
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -28,19 +28,20 @@ func TestStore(t *testing.T) {
 	if _, _, ok := s.Defaults(); ok {
 		t.Error("Defaults ok without a ConfigMap")
 	}
-	cms := kube.CoreV1().ConfigMaps("kube-system")
+	cms := kube.CoreV1().ConfigMaps(ns)
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "eci-profile", Namespace: "kube-system", ResourceVersion: "1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "eci-profile", Namespace: ns},
 		Data: map[string]string{"vSwitchIds": "vsw-a,vsw-b", "securityGroupId": "sg-1",
 			"selectors": `[{"name":"a","objectSelector":{"matchLabels":{"x":"y"}}}]`},
 	}
 	// Another ConfigMap of the namespace must not be mistaken for it.
-	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "kube-system"},
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: ns},
 		Data: map[string]string{"securityGroupId": "bad"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ch := s.Changed()
-	if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+	cm, err := cms.Create(ctx, cm, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitChanged(t, ch)
@@ -56,16 +57,15 @@ func TestStore(t *testing.T) {
 	// A malformed edit keeps the last good profile and says why.
 	good := s.Current()
 	bad := cm.DeepCopy()
-	bad.ResourceVersion = "2"
 	bad.Data["selectors"] = `[{"name":`
 	bad.Data["securityGroupId"] = "sg-2"
-	if _, err := cms.Update(ctx, bad, metav1.UpdateOptions{}); err != nil {
+	if bad, err = cms.Update(ctx, bad, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case ev := <-rec.Events:
 		if !strings.HasPrefix(ev, "Warning "+ReasonInvalidProfile) || !strings.Contains(ev, "selectors") ||
-			!strings.Contains(ev, "resourceVersion 1") {
+			!strings.Contains(ev, "resourceVersion "+cm.ResourceVersion+")") {
 			t.Errorf("event = %q, want a Warning naming selectors and the profile kept", ev)
 		}
 	case <-time.After(10 * time.Second):
@@ -78,13 +78,12 @@ func TestStore(t *testing.T) {
 	// Fixing it applies the new version.
 	ch = s.Changed()
 	fixed := bad.DeepCopy()
-	fixed.ResourceVersion = "3"
 	fixed.Data["selectors"] = `[]`
-	if _, err := cms.Update(ctx, fixed, metav1.UpdateOptions{}); err != nil {
+	if fixed, err = cms.Update(ctx, fixed, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitChanged(t, ch)
-	if p := s.Current(); p.SecurityGroupID != "sg-2" || len(p.Selectors) != 0 || p.ResourceVersion != "3" {
+	if p := s.Current(); p.SecurityGroupID != "sg-2" || len(p.Selectors) != 0 || p.ResourceVersion != fixed.ResourceVersion {
 		t.Errorf("fixed profile not applied: %+v", p)
 	}
 
@@ -110,12 +109,16 @@ func TestStore(t *testing.T) {
 func TestStoreFirstVersionInvalid(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kube := fake.NewClientset(&corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "eci-profile", Namespace: "kube-system", ResourceVersion: "7"},
+	kube := controlPlane(t).Clientset()
+	ns := testNamespace(t, kube)
+	if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "eci-profile", Namespace: ns},
 		Data:       map[string]string{"vSwitchIds": "subnet-1"},
-	})
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	rec := record.NewFakeRecorder(10)
-	s := NewStore(StoreOptions{Kube: kube, Recorder: rec})
+	s := NewStore(StoreOptions{Kube: kube, Recorder: rec, Namespace: ns})
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

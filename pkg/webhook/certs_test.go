@@ -4,15 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/kubernetes"
 )
 
 // fakeClock is an injectable clock tests move forward.
@@ -35,13 +35,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 const day = 24 * time.Hour
 
-func newTestCerts(t *testing.T, kube *fake.Clientset, clock *fakeClock, hosts ...string) *CertManager {
+// newTestCerts returns a manager of the Secret "cert" in namespace ns.
+func newTestCerts(t *testing.T, kube kubernetes.Interface, ns string, clock *fakeClock, hosts ...string) *CertManager {
 	t.Helper()
 	if len(hosts) == 0 {
 		hosts = []string{"svc", "svc.ns.svc", "127.0.0.1"}
 	}
 	m, err := NewCertManager(CertOptions{
-		Kube: kube, Namespace: "ns", SecretName: "cert", Hosts: hosts,
+		Kube: kube, Namespace: ns, SecretName: "cert", Hosts: hosts,
 		CAValidity: 365 * day, CertValidity: 90 * day, RenewBefore: 30 * day, Now: clock.Now,
 	})
 	if err != nil {
@@ -59,9 +60,9 @@ func servingLeaf(t *testing.T, m *CertManager) *x509.Certificate {
 	return c.Leaf
 }
 
-func secretData(t *testing.T, kube *fake.Clientset) map[string][]byte {
+func secretData(t *testing.T, kube kubernetes.Interface, ns string) map[string][]byte {
 	t.Helper()
-	s, err := kube.CoreV1().Secrets("ns").Get(context.Background(), "cert", metav1.GetOptions{})
+	s, err := kube.CoreV1().Secrets(ns).Get(context.Background(), "cert", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +72,9 @@ func secretData(t *testing.T, kube *fake.Clientset) map[string][]byte {
 func TestCertManager(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Now()}
-	kube := fake.NewClientset()
-	m := newTestCerts(t, kube, clock)
+	kube := controlPlane(t).Clientset()
+	ns := testNamespace(t, kube)
+	m := newTestCerts(t, kube, ns, clock)
 	if _, err := m.GetCertificate(nil); err == nil {
 		t.Error("certificate served before Ensure")
 	}
@@ -95,10 +97,10 @@ func TestCertManager(t *testing.T) {
 	if got := leaf.NotAfter.Sub(clock.Now()); got < 89*day || got > 90*day {
 		t.Errorf("serving certificate lifetime %s", got)
 	}
-	first := secretData(t, kube)
+	first := secretData(t, kube, ns)
 
 	// Reuses: a second manager (another replica, or a restart) adopts it.
-	m2 := newTestCerts(t, kube, clock)
+	m2 := newTestCerts(t, kube, ns, clock)
 	if _, err := m2.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestCertManager(t *testing.T) {
 	if _, err := renewed.Verify(x509.VerifyOptions{DNSName: "svc", Roots: roots, CurrentTime: clock.Now()}); err != nil {
 		t.Errorf("renewed certificate not trusted by the old bundle: %v", err)
 	}
-	if string(secretData(t, kube)[SecretKeyCABundle]) != string(first[SecretKeyCABundle]) {
+	if string(secretData(t, kube, ns)[SecretKeyCABundle]) != string(first[SecretKeyCABundle]) {
 		t.Error("CA replaced for a serving-certificate renewal")
 	}
 	// The other replica picks the renewal up at its next Ensure.
@@ -174,6 +176,8 @@ func TestCertManager(t *testing.T) {
 func TestCertManagerRepairs(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Now()}
+	cp := controlPlane(t)
+	kube := cp.Clientset()
 	tests := []struct {
 		name    string
 		breakIt func(data map[string][]byte)
@@ -184,44 +188,49 @@ func TestCertManagerRepairs(t *testing.T) {
 				d[k] = []byte("garbage")
 			}
 		}, newCA: true},
-		{name: "missing serving pair", breakIt: func(d map[string][]byte) { delete(d, SecretKeyCert) }},
+		// The apiserver refuses a kubernetes.io/tls Secret without the
+		// tls.crt key, so a broken serving pair is an emptied one.
+		{name: "missing serving pair", breakIt: func(d map[string][]byte) { d[SecretKeyCert] = []byte{} }},
 		{name: "CA key of another CA", breakIt: func(d map[string][]byte) {
-			d[SecretKeyCAKey] = newTestCertsData(t, clock)[SecretKeyCAKey]
+			d[SecretKeyCAKey] = newTestCertsData(t, kube, clock)[SecretKeyCAKey]
 		}, newCA: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kube := fake.NewClientset()
-			m := newTestCerts(t, kube, clock)
+			ns := testNamespace(t, kube)
+			m := newTestCerts(t, kube, ns, clock)
 			if _, err := m.Ensure(ctx); err != nil {
 				t.Fatal(err)
 			}
 			oldBundle := m.CABundle()
-			sec, _ := kube.CoreV1().Secrets("ns").Get(ctx, "cert", metav1.GetOptions{})
-			tt.breakIt(sec.Data)
-			if _, err := kube.CoreV1().Secrets("ns").Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+			sec, err := kube.CoreV1().Secrets(ns).Get(ctx, "cert", metav1.GetOptions{})
+			if err != nil {
 				t.Fatal(err)
 			}
-			m2 := newTestCerts(t, kube, clock)
+			tt.breakIt(sec.Data)
+			if _, err := kube.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			m2 := newTestCerts(t, kube, ns, clock)
 			if _, err := m2.Ensure(ctx); err != nil {
 				t.Fatalf("Ensure on a broken Secret: %v", err)
 			}
 			if got := string(m2.CABundle()) != string(oldBundle); got != tt.newCA {
 				t.Errorf("new CA = %v, want %v", got, tt.newCA)
 			}
-			if why := m2.check(secretData(t, kube)); why != "" {
+			if why := m2.check(secretData(t, kube, ns)); why != "" {
 				t.Errorf("repaired Secret still bad: %s", why)
 			}
 		})
 	}
 
 	t.Run("new host names re-issue the serving certificate", func(t *testing.T) {
-		kube := fake.NewClientset()
-		m := newTestCerts(t, kube, clock, "a.ns.svc")
+		ns := testNamespace(t, kube)
+		m := newTestCerts(t, kube, ns, clock, "a.ns.svc")
 		if _, err := m.Ensure(ctx); err != nil {
 			t.Fatal(err)
 		}
-		m2 := newTestCerts(t, kube, clock, "b.ns.svc")
+		m2 := newTestCerts(t, kube, ns, clock, "b.ns.svc")
 		if _, err := m2.Ensure(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -231,25 +240,30 @@ func TestCertManagerRepairs(t *testing.T) {
 	})
 
 	t.Run("a Secret created by another replica meanwhile is adopted", func(t *testing.T) {
-		kube := fake.NewClientset()
-		other := newTestCerts(t, kube, clock)
-		if _, err := other.Ensure(ctx); err != nil {
-			t.Fatal(err)
-		}
-		stored := secretData(t, kube)
-		// This replica saw no Secret, then lost the race to create one.
-		kube2 := fake.NewClientset()
-		data := map[string][]byte{}
-		for k, v := range stored {
-			data[k] = v
-		}
-		m := newTestCerts(t, kube2, clock)
-		kube2.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
-			_ = kube2.Tracker().Add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cert", Namespace: "ns"}, Data: data})
-			return false, nil, nil
+		stored := newTestCertsData(t, kube, clock)
+		// This replica finds no Secret, then loses the race to create one:
+		// the other replica's Secret is created for real between its read
+		// and its create, which the apiserver then refuses.
+		ns := testNamespace(t, kube)
+		var raced atomic.Bool
+		racing := clientWith(t, cp, func(r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/"+ns+"/secrets" && raced.CompareAndSwap(false, true) {
+				_, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+					ObjectMeta: metav1.ObjectMeta{Name: "cert", Namespace: ns},
+					Type:       corev1.SecretTypeTLS,
+					Data:       stored,
+				}, metav1.CreateOptions{})
+				if err != nil {
+					t.Errorf("other replica's create: %v", err)
+				}
+			}
 		})
+		m := newTestCerts(t, racing, ns, clock)
 		if _, err := m.Ensure(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if !raced.Load() {
+			t.Fatal("the manager never tried to create the Secret")
 		}
 		if string(m.CABundle()) != string(stored[SecretKeyCABundle]) {
 			t.Error("did not adopt the Secret the other replica created")
@@ -257,19 +271,21 @@ func TestCertManagerRepairs(t *testing.T) {
 	})
 }
 
-// newTestCertsData returns the Secret data of a fresh manager.
-func newTestCertsData(t *testing.T, clock *fakeClock) map[string][]byte {
+// newTestCertsData returns the Secret data of a fresh manager, in a
+// namespace of its own.
+func newTestCertsData(t *testing.T, kube kubernetes.Interface, clock *fakeClock) map[string][]byte {
 	t.Helper()
-	kube := fake.NewClientset()
-	m := newTestCerts(t, kube, clock)
+	ns := testNamespace(t, kube)
+	m := newTestCerts(t, kube, ns, clock)
 	if _, err := m.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return secretData(t, kube)
+	return secretData(t, kube, ns)
 }
 
 func TestNewCertManagerValidates(t *testing.T) {
-	kube := fake.NewClientset()
+	// Validation happens before any API call.
+	kube := noAPIServer(t)
 	for name, o := range map[string]CertOptions{
 		"no client":            {Namespace: "ns", SecretName: "s", Hosts: []string{"h"}, CAValidity: 3, CertValidity: 2, RenewBefore: 1},
 		"no hosts":             {Kube: kube, Namespace: "ns", SecretName: "s", CAValidity: 3, CertValidity: 2, RenewBefore: 1},

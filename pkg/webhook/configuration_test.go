@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
 func testConfig() *Config {
@@ -102,17 +103,33 @@ func TestDesiredWebhooks(t *testing.T) {
 
 func TestEnsureConfiguration(t *testing.T) {
 	ctx := context.Background()
-	kube := fake.NewClientset()
-	spec := SpecFor(testConfig(), []byte("ca-1"), nil)
-	writes := func() int {
-		n := 0
-		for _, a := range kube.Actions() {
-			if a.GetVerb() == "create" || a.GetVerb() == "update" {
-				n++
-			}
+	cp := controlPlane(t)
+	admin := cp.Clientset()
+	cfg := testConfig()
+	// The configuration is cluster-scoped: a name of this test's own, and
+	// removed at the end so it routes no pod of other tests.
+	cfg.ConfigurationName = "test-ensure-configuration"
+	t.Cleanup(func() {
+		_ = admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, cfg.ConfigurationName, metav1.DeleteOptions{})
+	})
+	// EnsureConfiguration's client counts the writes it sends to the
+	// apiserver: a no-op update would not change the stored object, so
+	// only the requests show whether it wrote.
+	var mu sync.Mutex
+	n := 0
+	kube := clientWith(t, cp, func(r *http.Request) {
+		if strings.Contains(r.URL.Path, "/mutatingwebhookconfigurations") && r.Method != http.MethodGet {
+			mu.Lock()
+			n++
+			mu.Unlock()
 		}
+	})
+	writes := func() int {
+		mu.Lock()
+		defer mu.Unlock()
 		return n
 	}
+	spec := SpecFor(cfg, []byte("ca-1"), nil)
 	if err := EnsureConfiguration(ctx, kube, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -128,28 +145,33 @@ func TestEnsureConfiguration(t *testing.T) {
 	}
 	// A new CA bundle and a selector are written.
 	prof, _ := profile.Parse(map[string]string{"selectors": `[{"name":"a","objectSelector":{"matchLabels":{"x":"y"}}}]`})
-	spec = SpecFor(testConfig(), []byte("ca-2"), prof)
+	spec = SpecFor(cfg, []byte("ca-2"), prof)
 	if err := EnsureConfiguration(ctx, kube, spec); err != nil {
 		t.Fatal(err)
 	}
-	got, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "vnode-affinity", metav1.GetOptions{})
+	got, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, cfg.ConfigurationName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got.Webhooks) != 6 || string(got.Webhooks[0].ClientConfig.CABundle) != "ca-2" || got.Labels[managedByLabel] != component {
 		t.Errorf("updated configuration: %d entries, caBundle %q, labels %v", len(got.Webhooks), got.Webhooks[0].ClientConfig.CABundle, got.Labels)
 	}
-	// A manual edit is repaired.
+	// A manual edit is repaired. The apiserver defaults the removed
+	// failurePolicy to Fail, so the repair must bring back Ignore.
 	got.Webhooks[0].FailurePolicy = nil
 	got.Webhooks = got.Webhooks[:2]
-	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+	edited, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, got, metav1.UpdateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(edited.Webhooks) != 2 || edited.Webhooks[0].FailurePolicy == nil || *edited.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
+		t.Fatalf("manual edit stored as %+v", edited.Webhooks)
 	}
 	if err := EnsureConfiguration(ctx, kube, spec); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "vnode-affinity", metav1.GetOptions{})
-	if len(got.Webhooks) != 6 || got.Webhooks[0].FailurePolicy == nil {
+	got, _ = admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, cfg.ConfigurationName, metav1.GetOptions{})
+	if len(got.Webhooks) != 6 || got.Webhooks[0].FailurePolicy == nil || *got.Webhooks[0].FailurePolicy != admissionregistrationv1.Ignore {
 		t.Errorf("manual edit not repaired: %+v", got.Webhooks)
 	}
 	if err := EnsureConfiguration(ctx, kube, ConfigurationSpec{Name: "x"}); err == nil {

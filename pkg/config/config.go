@@ -6,7 +6,9 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,8 +32,33 @@ type Config struct {
 	// ClusterID tags every container group so that groups of different
 	// clusters never mix; empty means the UID of the kube-system namespace.
 	ClusterID string `envconfig:"CLUSTER_ID"`
-	// NodeName is the name of the virtual node.
-	NodeName string `envconfig:"VIRTUAL_NODE_NAME" default:"virtual-kubelet"`
+	// NodeName is the name of the virtual node, or with VIRTUAL_NODE_COUNT
+	// above 1 the prefix of the names <name>-0..<name>-N-1. Unset, it is
+	// the pod name when that is a StatefulSet ordinal pod (the seeds'
+	// virtual-node-eci-0..N-1 form: pod virtual-node-eci-2 serves node
+	// virtual-node-eci-2), else DefaultNodeName.
+	NodeName string `envconfig:"VIRTUAL_NODE_NAME"`
+	// NodeCount is how many virtual nodes the replicas of this controller
+	// share (VIRTUAL_NODE_COUNT): each node is run by exactly one replica
+	// at a time, the holder of its Lease, so replicas share the load and
+	// take over the nodes of a replica that died.
+	NodeCount int `envconfig:"VIRTUAL_NODE_COUNT" default:"1"`
+	// PodName is this replica's identity in the node Leases (POD_NAME,
+	// from the downward API); empty means the hostname, which in a pod is
+	// the pod name. Two live replicas must never share one.
+	PodName string `envconfig:"POD_NAME"`
+	// PodNamespace is the namespace of the ownership Leases
+	// (POD_NAMESPACE, the controller's own namespace).
+	PodNamespace string `envconfig:"POD_NAMESPACE" default:"kube-system"`
+	// LeaseDuration is how long a node's ownership Lease stays valid
+	// without renewal: a dead replica's nodes are taken over after it.
+	LeaseDuration time.Duration `envconfig:"VIRTUAL_NODE_LEASE_DURATION" default:"15s"`
+	// RenewDeadline is how long the owner keeps retrying a renewal before
+	// it stops the node; it must be shorter than LeaseDuration so the node
+	// is stopped before anyone else may take it.
+	RenewDeadline time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RENEW_DEADLINE" default:"10s"`
+	// RetryPeriod is how often Leases are renewed and free ones tried.
+	RetryPeriod time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RETRY_PERIOD" default:"2s"`
 	// NodeIP is the address the apiserver dials for logs and exec.
 	NodeIP string `envconfig:"VIRTUAL_NODE_IP" default:"127.0.0.1"`
 	// ListenIP restricts the kubelet API to one local address; empty means
@@ -69,7 +96,20 @@ var (
 	sgRE      = regexp.MustCompile(`^sg-[a-z0-9-]+$`)
 	regionRE  = regexp.MustCompile(`^[a-z]{2,}-[a-z0-9-]+$`)
 	nodeRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	nsRE      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 )
+
+// DefaultNodeName is the node name when VIRTUAL_NODE_NAME is unset and the
+// pod is not a StatefulSet ordinal pod.
+const DefaultNodeName = "virtual-kubelet"
+
+// MaxNodeCount bounds VIRTUAL_NODE_COUNT: every node costs informers and a
+// kubelet port in each replica that runs it.
+const MaxNodeCount = 100
+
+// statefulSetPodRE matches a StatefulSet pod name, <statefulset>-<ordinal>
+// (ordinals have no leading zeros).
+var statefulSetPodRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?-(0|[1-9][0-9]*)$`)
 
 // Load reads the environment and validates the result.
 func Load() (*Config, error) {
@@ -77,7 +117,23 @@ func Load() (*Config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	if err := c.Validate(); err != nil {
+	// In a pod the hostname is the pod name; outside one (a developer's
+	// machine) a hostname such as ip-10-0-0-1 must not become a node name.
+	_, inPod := os.LookupEnv("KUBERNETES_SERVICE_HOST")
+	inPod = inPod && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
+	explicitPod := c.PodName != ""
+	if c.PodName == "" {
+		c.PodName, _ = os.Hostname()
+	}
+	if c.NodeName == "" {
+		c.NodeName = DefaultNodeName
+		if (explicitPod || inPod) && c.NodeCount == 1 {
+			if n, ok := StatefulSetNodeName(c.PodName); ok {
+				c.NodeName = n
+			}
+		}
+	}
+	if err := c.validate(true); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -85,7 +141,11 @@ func Load() (*Config, error) {
 
 // Validate checks every value and names the environment variable and the fix
 // in its error.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(false) }
+
+// validate checks c; fromEnv says every field came through envconfig (its
+// defaults applied), so a zero is the user's and is reported, not replaced.
+func (c *Config) validate(fromEnv bool) error {
 	var errs []string
 	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 
@@ -123,11 +183,50 @@ func (c *Config) Validate() error {
 	} else if !regionRE.MatchString(c.Region) {
 		add("ECI_REGION: %q is not a region id (expected e.g. cn-hangzhou)", c.Region)
 	}
+	// Configs built in code (tests) leave the HA settings zero: one node,
+	// this host's identity, the default lease timings.
+	if !fromEnv {
+		if c.NodeCount == 0 {
+			c.NodeCount = 1
+		}
+		if c.PodName == "" {
+			c.PodName, _ = os.Hostname()
+		}
+		if c.PodNamespace == "" {
+			c.PodNamespace = "kube-system"
+		}
+		if c.LeaseDuration == 0 && c.RenewDeadline == 0 && c.RetryPeriod == 0 {
+			c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
+		}
+	}
 	if !nodeRE.MatchString(c.NodeName) {
 		add("VIRTUAL_NODE_NAME: %q is not a valid node name (lower-case letters, digits, '-' and '.')", c.NodeName)
+	} else if c.NodeCount > 1 && len(c.NodeName)+1+len(strconv.Itoa(c.NodeCount-1)) > 253 {
+		add("VIRTUAL_NODE_NAME: %q is too long to append -<index> for VIRTUAL_NODE_COUNT=%d (node names have at most 253 characters)", c.NodeName, c.NodeCount)
+	}
+	if c.NodeCount < 1 || c.NodeCount > MaxNodeCount {
+		add("VIRTUAL_NODE_COUNT: %d is out of range: set 1-%d (more nodes for more pods; about 3,000 pods per node)", c.NodeCount, MaxNodeCount)
+	}
+	if c.PodName == "" {
+		add("POD_NAME is empty and the hostname is unknown: set POD_NAME from the downward API (fieldRef metadata.name)")
+	} else if len(c.PodName) > 253 {
+		add("POD_NAME: %q is longer than 253 characters", c.PodName)
+	}
+	if !nsRE.MatchString(c.PodNamespace) {
+		add("POD_NAMESPACE: %q is not a namespace name (lower-case letters, digits and '-'); set it from the downward API (fieldRef metadata.namespace)", c.PodNamespace)
+	}
+	switch {
+	case c.LeaseDuration < time.Second:
+		add("VIRTUAL_NODE_LEASE_DURATION: %s is too short (minimum 1s; Leases count whole seconds)", c.LeaseDuration)
+	case c.RenewDeadline <= 0 || c.RenewDeadline >= c.LeaseDuration:
+		add("VIRTUAL_NODE_LEASE_RENEW_DEADLINE: %s must be positive and shorter than VIRTUAL_NODE_LEASE_DURATION (%s), so a replica that cannot renew stops its nodes before another may take them", c.RenewDeadline, c.LeaseDuration)
+	case c.RetryPeriod <= 0 || float64(c.RetryPeriod)*1.2 >= float64(c.RenewDeadline):
+		add("VIRTUAL_NODE_LEASE_RETRY_PERIOD: %s must be positive and below VIRTUAL_NODE_LEASE_RENEW_DEADLINE (%s) / 1.2, so a renewal can be retried before the deadline", c.RetryPeriod, c.RenewDeadline)
 	}
 	if c.KubeletPort < 1 || c.KubeletPort > 65535 {
 		add("KUBELET_PORT: %d is not a TCP port", c.KubeletPort)
+	} else if c.NodeCount > 1 && c.KubeletPort+c.NodeCount-1 > 65535 {
+		add("KUBELET_PORT: %d + VIRTUAL_NODE_COUNT (%d) runs past port 65535 (node i listens on KUBELET_PORT+i)", c.KubeletPort, c.NodeCount)
 	}
 	if c.PodCapacity < 1 {
 		add("ECI_POD_CAPACITY: must be at least 1, got %d", c.PodCapacity)
@@ -148,4 +247,39 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// StatefulSetNodeName returns the node a StatefulSet ordinal pod serves: its
+// own name (pod virtual-node-eci-2 serves node virtual-node-eci-2), as the
+// seeds' `kubectl -n kube-system scale statefulset virtual-node-eci` form
+// expects. ok is false for names that are not <name>-<ordinal>.
+func StatefulSetNodeName(podName string) (string, bool) {
+	if len(podName) > 253 || !statefulSetPodRE.MatchString(podName) {
+		return "", false
+	}
+	return podName, true
+}
+
+// NodeNames are the virtual nodes the replicas share: NodeName itself when
+// NodeCount is 1, else NodeName-0 .. NodeName-<NodeCount-1>.
+func (c *Config) NodeNames() []string {
+	if c.NodeCount <= 1 {
+		return []string{c.NodeName}
+	}
+	names := make([]string, c.NodeCount)
+	for i := range names {
+		names[i] = c.NodeName + "-" + strconv.Itoa(i)
+	}
+	return names
+}
+
+// ForNode returns a copy of c for the index-th of NodeNames: its name and
+// kubelet port (KUBELET_PORT + index, advertised in the node's
+// daemonEndpoints, so nodes run by one replica never share a port).
+func (c *Config) ForNode(index int) *Config {
+	n := *c
+	n.NodeName = c.NodeNames()[index]
+	n.KubeletPort = c.KubeletPort + index
+	n.NodeCount = 1
+	return &n
 }

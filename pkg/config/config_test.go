@@ -1,8 +1,10 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoad(t *testing.T) {
@@ -40,9 +42,68 @@ func TestLoad(t *testing.T) {
 		{name: "bad node name", env: map[string]string{"VIRTUAL_NODE_NAME": "Bad_Name"}, wantErr: "VIRTUAL_NODE_NAME"},
 		{name: "token refresh fraction out of range", env: map[string]string{"SA_TOKEN_REFRESH_FRACTION": "1.5"}, wantErr: "SA_TOKEN_REFRESH_FRACTION"},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},
+		{name: "statefulset ordinal pod names the node", env: map[string]string{"POD_NAME": "virtual-node-eci-2"}, check: func(t *testing.T, c *Config) {
+			if c.NodeName != "virtual-node-eci-2" || len(c.NodeNames()) != 1 || c.NodeNames()[0] != "virtual-node-eci-2" {
+				t.Errorf("NodeName = %q, NodeNames = %q, want virtual-node-eci-2", c.NodeName, c.NodeNames())
+			}
+			if c.PodName != "virtual-node-eci-2" || c.PodNamespace != "kube-system" {
+				t.Errorf("identity = %s/%s", c.PodNamespace, c.PodName)
+			}
+		}},
+		{name: "statefulset ordinal 0", env: map[string]string{"POD_NAME": "virtual-node-eci-0"}, check: func(t *testing.T, c *Config) {
+			if c.NodeName != "virtual-node-eci-0" {
+				t.Errorf("NodeName = %q, want virtual-node-eci-0", c.NodeName)
+			}
+		}},
+		{name: "deployment pod keeps the default node name", env: map[string]string{"POD_NAME": "ack-virtual-node-controller-7d9f8b-xk2lp"}, check: func(t *testing.T, c *Config) {
+			if c.NodeName != DefaultNodeName {
+				t.Errorf("NodeName = %q, want %s", c.NodeName, DefaultNodeName)
+			}
+		}},
+		{name: "leading zero is not an ordinal", env: map[string]string{"POD_NAME": "web-01"}, check: func(t *testing.T, c *Config) {
+			if c.NodeName != DefaultNodeName {
+				t.Errorf("NodeName = %q, want %s", c.NodeName, DefaultNodeName)
+			}
+		}},
+		{name: "explicit node name beats the ordinal", env: map[string]string{"POD_NAME": "virtual-node-eci-3", "VIRTUAL_NODE_NAME": "vn"}, check: func(t *testing.T, c *Config) {
+			if c.NodeName != "vn" {
+				t.Errorf("NodeName = %q, want vn", c.NodeName)
+			}
+		}},
+		{name: "several nodes", env: map[string]string{"VIRTUAL_NODE_NAME": "vn", "VIRTUAL_NODE_COUNT": "3", "POD_NAME": "ctl-abc", "POD_NAMESPACE": "vk-system"}, check: func(t *testing.T, c *Config) {
+			if got := strings.Join(c.NodeNames(), ","); got != "vn-0,vn-1,vn-2" {
+				t.Errorf("NodeNames = %s", got)
+			}
+			n := c.ForNode(2)
+			if n.NodeName != "vn-2" || n.KubeletPort != 10252 || c.KubeletPort != 10250 {
+				t.Errorf("ForNode(2) = %s:%d (base %d)", n.NodeName, n.KubeletPort, c.KubeletPort)
+			}
+			if c.PodNamespace != "vk-system" || c.LeaseDuration != 15*time.Second || c.RenewDeadline != 10*time.Second || c.RetryPeriod != 2*time.Second {
+				t.Errorf("lease settings = %s %s %s %s", c.PodNamespace, c.LeaseDuration, c.RenewDeadline, c.RetryPeriod)
+			}
+		}},
+		{name: "several nodes do not take the ordinal name", env: map[string]string{"POD_NAME": "virtual-node-eci-1", "VIRTUAL_NODE_COUNT": "2"}, check: func(t *testing.T, c *Config) {
+			if got := strings.Join(c.NodeNames(), ","); got != DefaultNodeName+"-0,"+DefaultNodeName+"-1" {
+				t.Errorf("NodeNames = %s", got)
+			}
+		}},
+		{name: "node count zero", env: map[string]string{"VIRTUAL_NODE_COUNT": "0"}, wantErr: "VIRTUAL_NODE_COUNT: 0"},
+		{name: "node count too high", env: map[string]string{"VIRTUAL_NODE_COUNT": "101"}, wantErr: "VIRTUAL_NODE_COUNT: 101"},
+		{name: "node count not a number", env: map[string]string{"VIRTUAL_NODE_COUNT": "three"}, wantErr: "VIRTUAL_NODE_COUNT"},
+		{name: "bad lease namespace", env: map[string]string{"POD_NAMESPACE": "Kube_System"}, wantErr: "POD_NAMESPACE"},
+		{name: "lease too short", env: map[string]string{"VIRTUAL_NODE_LEASE_DURATION": "500ms"}, wantErr: "VIRTUAL_NODE_LEASE_DURATION"},
+		{name: "renew deadline not below lease", env: map[string]string{"VIRTUAL_NODE_LEASE_DURATION": "10s", "VIRTUAL_NODE_LEASE_RENEW_DEADLINE": "10s"}, wantErr: "VIRTUAL_NODE_LEASE_RENEW_DEADLINE"},
+		{name: "retry period too long", env: map[string]string{"VIRTUAL_NODE_LEASE_RETRY_PERIOD": "9s"}, wantErr: "VIRTUAL_NODE_LEASE_RETRY_PERIOD"},
+		{name: "kubelet ports run out", env: map[string]string{"KUBELET_PORT": "65534", "VIRTUAL_NODE_COUNT": "3"}, wantErr: "KUBELET_PORT: 65534"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The machine's own environment must not leak in (a CI runner
+			// in a pod has these set).
+			for _, k := range []string{"POD_NAME", "POD_NAMESPACE", "KUBERNETES_SERVICE_HOST", "VIRTUAL_NODE_NAME", "VIRTUAL_NODE_COUNT"} {
+				t.Setenv(k, "") // restored when the test ends
+				os.Unsetenv(k)
+			}
 			for k, v := range base {
 				t.Setenv(k, v)
 			}

@@ -37,6 +37,17 @@ type Config struct {
 	Backoff time.Duration
 	// Concurrency bounds the calls in flight at once (default 16).
 	Concurrency int
+	// Limits overrides the client-side token bucket of an operation
+	// (keyed by action, e.g. CreateContainerGroup); operations not listed
+	// keep DefaultLimits, the published quotas. A Limit with PerSecond 0
+	// turns the client-side limit of that operation off.
+	Limits map[string]Limit
+	// ThrottleBackoff is the first pause of an operation after the cloud
+	// answers Throttling, doubled per further throttled answer up to
+	// MaxThrottleBackoff and jittered (defaults 1s and 30s). Every caller
+	// of the operation waits it out, not only the one refused.
+	ThrottleBackoff    time.Duration
+	MaxThrottleBackoff time.Duration
 }
 
 // Client calls the ECI OpenAPI through the SDK core. It is safe for
@@ -52,6 +63,7 @@ type Client struct {
 	timeout     time.Duration
 	maxAttempts int
 	backoff     time.Duration
+	limiters    *limiterSet
 }
 
 // NewClient builds a Client. It resolves no credentials yet: they are asked
@@ -74,9 +86,24 @@ func NewClient(cfg Config) (*Client, error) {
 	if n <= 0 {
 		n = 16
 	}
+	lims, err := limits(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	tb, tmax := cfg.ThrottleBackoff, cfg.MaxThrottleBackoff
+	if tb <= 0 {
+		tb = defaultThrottleBackoff
+	}
+	if tmax <= 0 {
+		tmax = defaultMaxThrottleBackoff
+	}
+	if tmax < tb {
+		return nil, fmt.Errorf("eci client: MaxThrottleBackoff (%s) must not be below ThrottleBackoff (%s)", tmax, tb)
+	}
 	out := &Client{
 		sdks: make(chan *sdk.Client, n), region: cfg.RegionId, scheme: scheme, domain: domain,
 		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
+		limiters: newLimiterSet(lims, tb, tmax),
 	}
 	for i := 0; i < n; i++ {
 		sdkCfg := sdk.NewConfig()
@@ -118,18 +145,32 @@ func parseEndpoint(endpoint, region string) (scheme, domain string, err error) {
 // Region returns the region the client is bound to.
 func (c *Client) Region() string { return c.region }
 
-// call sends one action with its parameters, retrying retryable failures
-// with exponential backoff, and decodes the JSON body into out. Each attempt
-// is signed anew (fresh nonce and timestamp), as the cloud requires.
+// call sends one action with its parameters, retrying retryable failures,
+// and decodes the JSON body into out. Each attempt first waits for the
+// operation's token bucket (and for its cool-down after a Throttling
+// answer), then is signed anew (fresh nonce and timestamp), as the cloud
+// requires. Server errors and lost responses are retried after a jittered
+// exponential delay; a throttled call waits out the operation's cool-down.
 func (c *Client) call(ctx context.Context, action string, params map[string]string, out any) error {
 	var lastErr *Error
+	lim := c.limiters.get(action)
 	delay := c.backoff
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
+		waited, werr := lim.wait(ctx)
+		limiterWait.WithLabelValues(action).Observe(waited.Seconds())
+		if werr == nil {
+			werr = ctx.Err()
 		}
+		if werr != nil {
+			if lastErr != nil {
+				return lastErr
+			}
+			return &Error{Action: action, Message: werr.Error(), Class: ClassTransient, Err: werr}
+		}
+		sent := time.Now()
 		body, err := c.once(ctx, action, params)
 		if err == nil {
+			lim.succeeded()
 			apiCalls.WithLabelValues(action, "OK").Inc()
 			if out == nil {
 				return nil
@@ -145,16 +186,27 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 			outcome = "NoResponse"
 		}
 		apiCalls.WithLabelValues(action, outcome).Inc()
+		var pause time.Duration
+		if err.Class == ClassThrottled {
+			// The pause applies to the whole operation and is waited
+			// out by lim.wait before the next attempt of any caller.
+			pause = lim.throttled(sent, c.limiters.base, c.limiters.ceil)
+		}
 		// A stock-out is retried by the caller across zones, not here.
 		if !(err.Class == ClassTransient || err.Class == ClassThrottled) || attempt >= c.maxAttempts {
 			return lastErr
 		}
 		apiRetries.WithLabelValues(action, err.Class.String()).Inc()
-		klog.V(2).InfoS("retrying ECI call", "action", action, "attempt", attempt, "class", err.Class, "code", err.Code, "delay", delay)
+		if err.Class == ClassThrottled {
+			klog.V(2).InfoS("ECI call throttled; pausing the operation", "action", action, "attempt", attempt, "code", err.Code, "pause", pause)
+			continue
+		}
+		d := jitter(delay)
+		klog.V(2).InfoS("retrying ECI call", "action", action, "attempt", attempt, "class", err.Class, "code", err.Code, "delay", d)
 		select {
 		case <-ctx.Done():
 			return lastErr
-		case <-time.After(delay):
+		case <-time.After(d):
 		}
 		delay *= 2
 	}

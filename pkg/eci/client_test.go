@@ -33,7 +33,8 @@ func newClient(t *testing.T, url, id, secret string) *eci.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred, Backoff: 10 * time.Millisecond})
+	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred,
+		Backoff: 10 * time.Millisecond, ThrottleBackoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

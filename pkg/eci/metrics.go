@@ -14,6 +14,12 @@ var (
 		Help:      "Latency of ECI OpenAPI calls, one sample per HTTP attempt.",
 		Buckets:   prometheus.ExponentialBuckets(0.005, 2, 12),
 	}, []string{"action"})
+	limiterWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "eci",
+		Name:      "rate_limiter_wait_seconds",
+		Help:      "Time an ECI call waited for its operation's client-side token bucket and throttling pause before being sent, one sample per attempt.",
+		Buckets:   []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"action"})
 	apiRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "eci",
 		Name:      "api_retries_total",
@@ -22,5 +28,5 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(apiCalls, apiLatency, apiRetries)
+	prometheus.MustRegister(apiCalls, apiLatency, apiRetries, limiterWait)
 }

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ func TestAdminFaults(t *testing.T) {
 		{"bad rate", `{"action":"*","errorRate":2}`, 400},
 		{"unknown field", `{"action":"*","rate":1}`, 400},
 		{"bad status", `{"action":"*","errorRate":1,"httpStatus":200}`, 400},
+		{"negative throttle rate", `{"action":"*","throttleRate":-0.1}`, 400},
+		{"rates above one", `{"action":"*","errorRate":0.6,"throttleRate":0.5}`, 400},
 	}
 	for _, tc := range tests {
 		if got := e.admin("POST", "/admin/faults", tc.body, nil); got != tc.status {
@@ -156,5 +159,37 @@ func TestAdminStateAndReset(t *testing.T) {
 	e.admin("POST", "/admin/reset", "", &st)
 	if len(st.Groups) != 0 || st.Zones[0].Used.Cpu != 0 || st.Zones[0].VSwitches[0].IpsInUse != 0 {
 		t.Fatalf("after reset %+v", st)
+	}
+}
+
+// TestErrorStormFault shows that one rule expresses "30 % 5xx plus
+// throttling": both outcomes occur in about their share, throttled calls
+// never take effect even with afterSuccess, and failed creates do.
+func TestErrorStormFault(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Seed = 7; c.QuotaScale = 0 })
+	if err := e.sim.InjectFault(Fault{Action: "*", ErrorRate: 0.3, ThrottleRate: 0.2, AfterSuccess: true}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200 // fewer than the IPs of one vSwitch
+	for i := 0; i < n; i++ {
+		_ = e.call("CreateContainerGroup", createParams(fmt.Sprintf("storm-%d", i), nil), nil)
+	}
+	calls := e.sim.Calls()["CreateContainerGroup"]
+	t.Logf("outcomes: %v", calls)
+	tests := []struct {
+		outcome  string
+		min, max int
+	}{
+		{CodeThrottling, n * 12 / 100, n * 28 / 100},
+		{CodeInternalError, n * 22 / 100, n * 38 / 100},
+		{"OK", n * 42 / 100, n * 58 / 100},
+	}
+	for _, tt := range tests {
+		if got := calls[tt.outcome]; got < tt.min || got > tt.max {
+			t.Errorf("%s: %d of %d calls, want %d..%d", tt.outcome, got, n, tt.min, tt.max)
+		}
+	}
+	if got, want := len(e.sim.Groups()), calls["OK"]+calls[CodeInternalError]; got != want {
+		t.Errorf("%d groups exist, want %d (every call but the throttled ones takes effect)", got, want)
 	}
 }

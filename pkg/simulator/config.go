@@ -114,6 +114,9 @@ type Config struct {
 	// (default 15m; negative disables the check). The wall clock is used,
 	// not Clock, because the SDK stamps requests with real time.
 	MaxClockSkew time.Duration
+	// RequestLog is how many recent requests Requests keeps (default
+	// 1000); long fault tests that check the spacing of retries need more.
+	RequestLog int
 	// Seed makes generated ids and fault sampling reproducible; 0 = random.
 	Seed uint64
 	// Logger receives structured logs (default slog.Default()).
@@ -177,6 +180,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = defaultMaxClockSkew
+	}
+	if c.RequestLog <= 0 {
+		c.RequestLog = maxRecordedRequests
 	}
 	if c.StartDelay < 0 {
 		return c, fmt.Errorf("simulator: StartDelay must not be negative")

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 )
@@ -13,8 +14,15 @@ type Fault struct {
 	// Action is the OpenAPI action, or "*" for every action. A rule for a
 	// specific action takes precedence over "*".
 	Action string `json:"action"`
-	// ErrorRate is the probability (0..1) that a call fails.
+	// ErrorRate is the probability (0..1) that a call fails with Code.
 	ErrorRate float64 `json:"errorRate,omitempty"`
+	// ThrottleRate is the probability (0..1) that a call is refused with
+	// Throttling.User (HTTP 400), as if the account's quota were used up by
+	// someone else; with ErrorRate it models an error storm (e.g. 30 %
+	// InternalError and 20 % throttling). ErrorRate + ThrottleRate ≤ 1; the
+	// two outcomes never hit the same call, and a throttled call never
+	// takes effect, even with AfterSuccess.
+	ThrottleRate float64 `json:"throttleRate,omitempty"`
 	// Times, if > 0, fails exactly the next Times calls (ErrorRate is then
 	// ignored); the error part of the rule ends afterwards.
 	Times int `json:"times,omitempty"`
@@ -43,7 +51,8 @@ type faultDecision struct {
 }
 
 // InjectFault installs (or replaces) the rule for f.Action. A rule with
-// no error (ErrorRate 0, Times 0) and no latency removes the rule.
+// no error (ErrorRate, ThrottleRate and Times 0) and no latency removes the
+// rule.
 func (s *Simulator) InjectFault(f Fault) error {
 	if f.Action == "" {
 		return fmt.Errorf("fault: action is required (an OpenAPI action or \"*\")")
@@ -55,6 +64,9 @@ func (s *Simulator) InjectFault(f Fault) error {
 	}
 	if f.ErrorRate < 0 || f.ErrorRate > 1 {
 		return fmt.Errorf("fault: errorRate must be within [0, 1]")
+	}
+	if f.ThrottleRate < 0 || f.ErrorRate+f.ThrottleRate > 1 {
+		return fmt.Errorf("fault: throttleRate must be within [0, 1 - errorRate]")
 	}
 	if f.Times < 0 || f.LatencyMs < 0 {
 		return fmt.Errorf("fault: times and latencyMs must not be negative")
@@ -78,7 +90,7 @@ func (s *Simulator) InjectFault(f Fault) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f.ErrorRate == 0 && f.Times == 0 && f.LatencyMs == 0 {
+	if f.ErrorRate == 0 && f.ThrottleRate == 0 && f.Times == 0 && f.LatencyMs == 0 {
 		delete(s.faults, f.Action)
 		return nil
 	}
@@ -132,6 +144,14 @@ func (s *Simulator) decideFault(action string) faultDecision {
 	d := faultDecision{latency: time.Duration(r.LatencyMs) * time.Millisecond, afterSuccess: r.AfterSuccess}
 	fail := false
 	switch {
+	case r.Times == 0 && r.ThrottleRate > 0:
+		u := s.rng.Float64()
+		if u < r.ThrottleRate {
+			d.err = newError(http.StatusBadRequest, CodeThrottling, "%s", msgThrottling)
+			d.afterSuccess = false
+			return d
+		}
+		fail = u < r.ThrottleRate+r.ErrorRate
 	case r.Times > 0:
 		if r.remaining > 0 {
 			r.remaining--

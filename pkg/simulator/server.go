@@ -18,7 +18,8 @@ import (
 // APIVersion is the only OpenAPI version served.
 const APIVersion = "2018-08-08"
 
-// maxRecordedRequests bounds the request log kept for Requests().
+// maxRecordedRequests is the default bound of the request log kept for
+// Requests() (Config.RequestLog).
 const maxRecordedRequests = 1000
 
 // idempotencyTTL is how long a ClientToken result is remembered.
@@ -434,8 +435,8 @@ func (s *Simulator) record(raw map[string]string, action, outcome string, status
 	s.calls[action][outcome]++
 	s.requests = append(s.requests, RecordedRequest{Time: s.now(), Action: action, Params: params,
 		Code: outcome, HTTPStatus: status, RequestId: requestID})
-	if len(s.requests) > maxRecordedRequests {
-		s.requests = append([]RecordedRequest(nil), s.requests[len(s.requests)-maxRecordedRequests:]...)
+	if len(s.requests) > s.cfg.RequestLog {
+		s.requests = append([]RecordedRequest(nil), s.requests[len(s.requests)-s.cfg.RequestLog:]...)
 	}
 }
 

@@ -1,0 +1,187 @@
+package eci
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limit is the client-side token bucket of one ECI operation: Burst calls
+// at once, refilled at PerSecond. The client waits for a token before every
+// HTTP attempt, retries included, so it stays inside the account's quota
+// instead of learning about it from Throttling answers.
+type Limit struct {
+	// PerSecond is the refill rate; 0 or less disables the client-side
+	// limit of the operation.
+	PerSecond float64
+	// Burst is how many calls may go at once after a quiet period (at
+	// least 1 when PerSecond > 0).
+	Burst int
+}
+
+// perMinute turns a published "n calls per minute" quota into a bucket
+// refilled at n/60 per second that holds five seconds' worth of calls: a
+// bucket holding a whole minute would allow 2n calls in a sliding minute,
+// which a cloud counting that way would throttle.
+func perMinute(n int) Limit {
+	return Limit{PerSecond: float64(n) / 60, Burst: max(1, n/12)}
+}
+
+// DefaultLimits are the published per-account quotas (see
+// shared/reference/eci-openapi.md): Create and Delete are a bucket of 100
+// refilled at 20/s; the others are calls per minute. Operations not listed
+// have no published quota and are not limited on the client.
+var DefaultLimits = map[string]Limit{
+	"CreateContainerGroup":              {PerSecond: 20, Burst: 100},
+	"DeleteContainerGroup":              {PerSecond: 20, Burst: 100},
+	"DescribeContainerGroups":           perMinute(2000),
+	"DescribeContainerGroupStatus":      perMinute(10000),
+	"DescribeContainerGroupMetric":      perMinute(2000),
+	"DescribeMultiContainerGroupMetric": perMinute(2000),
+	"ExecContainerCommand":              perMinute(500),
+	"DescribeContainerLog":              perMinute(500),
+	"UpdateContainerGroup":              perMinute(500),
+	"RestartContainerGroup":             perMinute(500),
+	"CreateImageCache":                  perMinute(200),
+}
+
+// Defaults of the throttling back-off (Config.ThrottleBackoff and
+// Config.MaxThrottleBackoff).
+const (
+	defaultThrottleBackoff    = time.Second
+	defaultMaxThrottleBackoff = 30 * time.Second
+)
+
+// limits merges overrides over DefaultLimits and checks them.
+func limits(overrides map[string]Limit) (map[string]Limit, error) {
+	out := make(map[string]Limit, len(DefaultLimits)+len(overrides))
+	for a, l := range DefaultLimits {
+		out[a] = l
+	}
+	for a, l := range overrides {
+		if a == "" {
+			return nil, fmt.Errorf("eci client: Limits: an operation name is required")
+		}
+		if l.PerSecond > 0 && l.Burst < 1 {
+			return nil, fmt.Errorf("eci client: Limits[%s]: Burst must be at least 1 when PerSecond > 0 (got %d)", a, l.Burst)
+		}
+		out[a] = l
+	}
+	return out, nil
+}
+
+// opLimiter paces one operation: its token bucket, and a cool-down shared by
+// every caller of the operation once the cloud answers Throttling. A
+// throttled answer means the account's quota is used by someone else too
+// (another controller, the user's scripts), so the whole operation slows
+// down, not just the caller that happened to be refused.
+type opLimiter struct {
+	bucket *rate.Limiter // nil: no client-side quota
+
+	mu      sync.Mutex
+	until   time.Time // no call of the operation before this
+	since   time.Time // when the current pause was decided
+	strikes int       // pauses since the last success
+}
+
+// limiterSet holds one opLimiter per operation, created on first use.
+type limiterSet struct {
+	limits      map[string]Limit
+	base, ceil  time.Duration
+	mu          sync.Mutex
+	byOperation map[string]*opLimiter
+}
+
+func newLimiterSet(l map[string]Limit, base, ceil time.Duration) *limiterSet {
+	return &limiterSet{limits: l, base: base, ceil: ceil, byOperation: map[string]*opLimiter{}}
+}
+
+func (s *limiterSet) get(action string) *opLimiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.byOperation[action]
+	if l == nil {
+		l = &opLimiter{}
+		if q, ok := s.limits[action]; ok && q.PerSecond > 0 {
+			l.bucket = rate.NewLimiter(rate.Limit(q.PerSecond), q.Burst)
+		}
+		s.byOperation[action] = l
+	}
+	return l
+}
+
+// wait blocks until the operation's cool-down has passed and a token is
+// available, and reports how long that took.
+func (l *opLimiter) wait(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	for {
+		l.mu.Lock()
+		d := time.Until(l.until)
+		l.mu.Unlock()
+		if d <= 0 {
+			break
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return time.Since(start), ctx.Err()
+		case <-t.C:
+		}
+	}
+	if l.bucket != nil {
+		if err := l.bucket.Wait(ctx); err != nil {
+			return time.Since(start), err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// throttled records a Throttling answer to a call sent at sent and pauses
+// the operation for a jittered delay that doubles with each pause since the
+// last success, up to ceil; it returns the time left to wait. A call sent
+// before the current pause began brings no news (the calls in flight
+// together are refused together), so it does not lengthen the pause.
+func (l *opLimiter) throttled(sent time.Time, base, ceil time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if sent.Before(l.since) {
+		return max(0, l.until.Sub(now))
+	}
+	l.strikes++
+	l.since = now
+	if until := now.Add(jitter(backoff(base, ceil, l.strikes))); until.After(l.until) {
+		l.until = until
+	}
+	return l.until.Sub(now)
+}
+
+// succeeded resets the throttling back-off of the operation.
+func (l *opLimiter) succeeded() {
+	l.mu.Lock()
+	l.strikes = 0
+	l.mu.Unlock()
+}
+
+// backoff is base doubled n-1 times, capped at ceil.
+func backoff(base, ceil time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < ceil; i++ {
+		d *= 2
+	}
+	return min(d, ceil)
+}
+
+// jitter picks a delay in [d/2, d], so callers refused together do not come
+// back together.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}

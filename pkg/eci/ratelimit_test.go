@@ -1,0 +1,188 @@
+package eci_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// simWithQuotaScale serves a simulator whose published quotas are scaled,
+// so a test can reach them with a handful of calls.
+func simWithQuotaScale(t *testing.T, scale float64) (*simulator.Simulator, string) {
+	t.Helper()
+	cfg := simulator.DefaultConfig()
+	cfg.QuotaScale = scale
+	sim, err := simulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	return sim, srv.URL
+}
+
+// limiterWaitSeconds reads eci_rate_limiter_wait_seconds for action from
+// the default registry: the sum of waits and the number of samples.
+func limiterWaitSeconds(t *testing.T, action string) (float64, uint64) {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "eci_rate_limiter_wait_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if labelIs(m, "action", action) {
+				return m.GetHistogram().GetSampleSum(), m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0, 0
+}
+
+func labelIs(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// TestClientTokenBuckets sends more calls than the simulator's scaled
+// quota allows at once. Without a client-side bucket the cloud refuses the
+// excess with Throttling; with a bucket matched (with a margin for network
+// jitter) to the quota the client waits instead and nothing is refused.
+func TestClientTokenBuckets(t *testing.T) {
+	// Scale 0.05 turns DescribeContainerGroups' 2,000/min into a bucket
+	// of 100 refilled at 1.67/s, and Create's 100 + 20/s into 5 + 1/s.
+	tests := []struct {
+		name          string
+		action        string
+		limit         eci.Limit
+		calls         int
+		wantThrottled bool
+	}{
+		{"no client limit: the cloud throttles", "CreateContainerGroup", eci.Limit{}, 8, true},
+		{"client bucket under the quota: no throttling", "CreateContainerGroup", eci.Limit{PerSecond: 0.8, Burst: 4}, 8, false},
+		{"per-minute quota, client bucket under it: no throttling", "DescribeContainerGroups", eci.Limit{PerSecond: 1.5, Burst: 90}, 96, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, url := simWithQuotaScale(t, 0.05)
+			cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred,
+				MaxAttempts: 1, Limits: map[string]eci.Limit{tt.action: tt.limit}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sumBefore, _ := limiterWaitSeconds(t, tt.action)
+			ctx := context.Background()
+			for i := 0; i < tt.calls; i++ {
+				switch tt.action {
+				case "CreateContainerGroup":
+					_, err = c.CreateContainerGroup(ctx, createReq(""))
+				default:
+					_, err = c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{})
+				}
+				if err != nil && eci.ClassOf(err) != eci.ClassThrottled {
+					t.Fatalf("call %d: %v", i, err)
+				}
+			}
+			throttled := sim.Calls()[tt.action][simulator.CodeThrottling]
+			if (throttled > 0) != tt.wantThrottled {
+				t.Errorf("%d of %d calls throttled by the cloud, want throttling %v", throttled, tt.calls, tt.wantThrottled)
+			}
+			sumAfter, _ := limiterWaitSeconds(t, tt.action)
+			if waited := sumAfter - sumBefore; tt.limit.PerSecond > 0 && waited <= 0 {
+				t.Errorf("eci_rate_limiter_wait_seconds{action=%q} did not grow (%v): the bucket never made a call wait", tt.action, waited)
+			}
+		})
+	}
+}
+
+// TestClientThrottlingPausesTheOperation shows the back-off on
+// Throttling.User: the refused call is sent again only after the pause, and
+// a call of the same operation from another caller waits it out too
+// instead of hammering a cloud that just said "slow down".
+func TestClientThrottlingPausesTheOperation(t *testing.T) {
+	const pause = 400 * time.Millisecond
+	sim, url := startSim(t)
+	cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred, ThrottleBackoff: pause})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(simulator.Fault{Action: "DescribeContainerGroups", Times: 1, Code: simulator.CodeThrottling}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { _, err := c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{}); first <- err }()
+	// Wait until the throttled answer was given, then call from elsewhere.
+	deadline := time.Now().Add(10 * time.Second)
+	for sim.Calls()["DescribeContainerGroups"][simulator.CodeThrottling] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the injected throttling was never answered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{}); err != nil {
+		t.Fatalf("second caller: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("throttled caller: %v", err)
+	}
+	reqs := sim.Requests("DescribeContainerGroups")
+	if len(reqs) != 3 || reqs[0].Code != simulator.CodeThrottling {
+		t.Fatalf("requests %+v, want one throttled then two OK", reqs)
+	}
+	for _, r := range reqs[1:] {
+		// The pause is jittered within [pause/2, pause].
+		if gap := r.Time.Sub(reqs[0].Time); gap < pause/2 {
+			t.Errorf("a call went out %v after the Throttling answer, before the pause of at least %v", gap, pause/2)
+		}
+	}
+}
+
+// TestClientConfigErrors shows bad limits are refused naming the field.
+func TestClientConfigErrors(t *testing.T) {
+	cred, err := eci.StaticCredential("id", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  eci.Config
+		want string
+	}{
+		{"burst zero", eci.Config{Limits: map[string]eci.Limit{"CreateContainerGroup": {PerSecond: 5}}}, "Limits[CreateContainerGroup]: Burst"},
+		{"empty operation", eci.Config{Limits: map[string]eci.Limit{"": {PerSecond: 5, Burst: 1}}}, "operation name"},
+		{"ceiling below the first pause", eci.Config{ThrottleBackoff: time.Minute, MaxThrottleBackoff: time.Second}, "MaxThrottleBackoff"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.RegionId, cfg.Credential = simulator.DefaultRegionID, cred
+			_, err := eci.NewClient(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewClient = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

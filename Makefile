@@ -6,7 +6,7 @@ BIN       := bin
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode.Version=$(VERSION)
-COMMANDS  := virtual-node vnode-webhook vnode-approver eci-simulator devcluster
+COMMANDS  := virtual-node vnode-webhook vnode-approver vnodectl eci-simulator devcluster
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build test unit-test deps etcd kube-binaries demo demo-down vet fmt clean

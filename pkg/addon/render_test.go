@@ -1,0 +1,709 @@
+package addon
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/approver"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/webhook"
+	"github.com/kelseyhightower/envconfig"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// minimal are the values an install cannot do without.
+func minimal() map[string]any {
+	return map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-aaa"}, "securityGroup": "sg-aaa"}
+}
+
+func with(base map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+// objects is a rendered release, keyed by "Kind/name" (plus the hooks).
+type objects map[string]string
+
+func render(t *testing.T, values map[string]any) (objects, *Rendered) {
+	t.Helper()
+	r, err := Render(values, RenderOptions{})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	objs := objects{}
+	docs := releaseutil.SplitManifests(r.Manifest)
+	for _, h := range r.Hooks {
+		docs["hook-"+h.Name] = h.Manifest
+	}
+	for _, doc := range docs {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("rendered document is not YAML: %v\n%s", err, doc)
+		}
+		if head.Kind == "" {
+			continue
+		}
+		key := head.Kind + "/" + head.Metadata.Name
+		if head.Metadata.Namespace != "" {
+			key = head.Kind + "/" + head.Metadata.Namespace + "/" + head.Metadata.Name
+		}
+		if _, dup := objs[key]; dup {
+			t.Fatalf("%s rendered twice", key)
+		}
+		objs[key] = doc
+	}
+	return objs, r
+}
+
+func (o objects) get(t *testing.T, key string, into any) {
+	t.Helper()
+	doc, ok := o[key]
+	if !ok {
+		t.Fatalf("%s not rendered; have %v", key, o.keys())
+	}
+	if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+		t.Fatalf("%s: %v\n%s", key, err, doc)
+	}
+}
+
+func (o objects) keys() []string {
+	var k []string
+	for key := range o {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return k
+}
+
+func containerEnv(c corev1.Container) map[string]corev1.EnvVar {
+	m := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		m[e.Name] = e
+	}
+	return m
+}
+
+// envTags are the variables a config struct reads.
+func envTags(v any) map[string]bool {
+	out := map[string]bool{}
+	rt := reflect.TypeOf(v)
+	for i := 0; i < rt.NumField(); i++ {
+		if tag := rt.Field(i).Tag.Get("envconfig"); tag != "" {
+			out[tag] = true
+		}
+	}
+	return out
+}
+
+// loadFromEnv runs envconfig over the plain values of env, like the
+// process would see them.
+func loadFromEnv(t *testing.T, env []corev1.EnvVar, extra map[string]string, into any) {
+	t.Helper()
+	for _, e := range env {
+		if e.ValueFrom == nil {
+			t.Setenv(e.Name, e.Value)
+		}
+	}
+	for k, v := range extra {
+		t.Setenv(k, v)
+	}
+	if err := envconfig.Process("", into); err != nil {
+		t.Fatalf("envconfig: %v", err)
+	}
+}
+
+func TestRenderDefaults(t *testing.T) {
+	objs, r := render(t, minimal())
+	for _, key := range []string{
+		"Deployment/kube-system/ack-virtual-node-controller",
+		"ServiceAccount/kube-system/ack-virtual-node-controller",
+		"ClusterRole/ack-virtual-node:controller",
+		"ClusterRoleBinding/ack-virtual-node:controller",
+		"Role/kube-node-lease/ack-virtual-node:controller",
+		"RoleBinding/kube-node-lease/ack-virtual-node:controller",
+		"Deployment/kube-system/ack-virtual-node-webhook",
+		"Service/kube-system/virtual-node-affinity-admission-controller",
+		"MutatingWebhookConfiguration/virtual-node-affinity-admission-controller",
+		"ClusterRole/ack-virtual-node:webhook",
+		"Role/kube-system/ack-virtual-node:webhook",
+		"Role/kube-system/ack-virtual-node:webhook-eci-profile",
+		"ConfigMap/kube-system/eci-profile",
+		"PodDisruptionBudget/kube-system/ack-virtual-node-controller",
+		"PodDisruptionBudget/kube-system/ack-virtual-node-webhook",
+		"Job/kube-system/ack-virtual-node-drain",
+	} {
+		if _, ok := objs[key]; !ok {
+			t.Errorf("%s not rendered", key)
+		}
+	}
+	for key := range objs {
+		if strings.Contains(key, "approver") || key == "Secret/kube-system/alibaba-addon-secret" {
+			t.Errorf("%s rendered by default", key)
+		}
+	}
+
+	var d appsv1.Deployment
+	objs.get(t, "Deployment/kube-system/ack-virtual-node-controller", &d)
+	pod := d.Spec.Template.Spec
+	if pod.ServiceAccountName != ControllerServiceAccount || len(pod.Containers) != 1 || pod.Containers[0].Name != ControllerContainer {
+		t.Fatalf("controller pod: sa %q containers %v", pod.ServiceAccountName, pod.Containers)
+	}
+	c := pod.Containers[0]
+	if c.Image != "registry.example.com/ack-virtual-node/virtual-node:0.1.0" {
+		t.Errorf("image %q, want the appVersion tag", c.Image)
+	}
+	env := containerEnv(c)
+	for name, want := range map[string]string{
+		"ECI_REGION": "cn-hangzhou", "ECI_VSWITCH": "vsw-aaa", "ECI_SECURITY_GROUP": "sg-aaa",
+		"ECI_KUBE_PROXY": "true", "VIRTUAL_NODE_NAME": "virtual-kubelet", "METRICS_ADDR": ":10255", "KUBELET_PORT": "10250",
+	} {
+		if env[name].Value != want {
+			t.Errorf("env %s = %q, want %q", name, env[name].Value, want)
+		}
+	}
+	for name, key := range map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": "access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "access-key-secret"} {
+		ref := env[name].ValueFrom
+		if ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "alibaba-addon-secret" || ref.SecretKeyRef.Key != key {
+			t.Errorf("env %s = %+v, want secretKeyRef alibaba-addon-secret/%s", name, env[name], key)
+		}
+	}
+	for name, path := range map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "VIRTUAL_NODE_IP": "status.podIP"} {
+		if ref := env[name].ValueFrom; ref == nil || ref.FieldRef == nil || ref.FieldRef.FieldPath != path {
+			t.Errorf("env %s = %+v, want the downward API %s", name, env[name], path)
+		}
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" {
+		t.Error("no checksum/config annotation on the controller pod template")
+	}
+	for what, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.StrVal != "metrics" {
+			t.Errorf("%s probe %+v, want GET /healthz on the metrics port", what, p)
+		}
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+		t.Errorf("controller resource requests %v", c.Resources.Requests)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("controller security context %+v is not non-root without privilege escalation", sc)
+	}
+
+	// values → env → the controller's own validation: the chart's plain
+	// env (plus what the kubelet would resolve) is a valid configuration.
+	var cfg config.Config
+	loadFromEnv(t, c.Env, map[string]string{"VIRTUAL_NODE_IP": "10.0.0.5"}, &cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("controller config from the rendered env: %v", err)
+	}
+	// Every variable the chart sets is one the programs read (a typo would
+	// be silently ignored).
+	known := envTags(config.Config{})
+	for _, name := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "POD_NAME", "POD_NAMESPACE"} {
+		known[name] = true
+	}
+	for name := range env {
+		if !known[name] {
+			t.Errorf("controller env %s is read by nothing in pkg/config", name)
+		}
+	}
+
+	var wd appsv1.Deployment
+	objs.get(t, "Deployment/kube-system/ack-virtual-node-webhook", &wd)
+	wenv := wd.Spec.Template.Spec.Containers[0].Env
+	wknown := envTags(webhook.Config{})
+	for _, e := range wenv {
+		if !wknown[e.Name] {
+			t.Errorf("webhook env %s is read by nothing in pkg/webhook", e.Name)
+		}
+	}
+	var wcfg webhook.Config
+	loadFromEnv(t, wenv, nil, &wcfg)
+	if err := wcfg.Validate(); err != nil {
+		t.Errorf("webhook config from the rendered env: %v", err)
+	}
+	var svc corev1.Service
+	objs.get(t, "Service/kube-system/virtual-node-affinity-admission-controller", &svc)
+	if svc.Name != wcfg.ServiceName || svc.Spec.Ports[0].Port != wcfg.ServicePort || svc.Spec.Ports[0].TargetPort.StrVal != "https" {
+		t.Errorf("webhook Service %s:%d does not match WEBHOOK_SERVICE_NAME/PORT %s:%d", svc.Name, svc.Spec.Ports[0].Port, wcfg.ServiceName, wcfg.ServicePort)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	objs.get(t, "MutatingWebhookConfiguration/virtual-node-affinity-admission-controller", &mwc)
+	if mwc.Name != wcfg.ConfigurationName || len(mwc.Webhooks) != 0 {
+		t.Errorf("MutatingWebhookConfiguration %s with %d entries: want the webhook's own name and no entries (the webhook owns them)", mwc.Name, len(mwc.Webhooks))
+	}
+
+	var cm corev1.ConfigMap
+	objs.get(t, "ConfigMap/kube-system/eci-profile", &cm)
+	if cm.Annotations["helm.sh/resource-policy"] != "keep" {
+		t.Errorf("eci-profile annotations %v, want helm.sh/resource-policy: keep", cm.Annotations)
+	}
+	for _, k := range []string{"vSwitchIds", "securityGroupId", "selectors"} {
+		if v, ok := cm.Data[k]; !ok || v != "" {
+			t.Errorf("eci-profile %s = %q (present %v): the default profile must override nothing", k, v, ok)
+		}
+	}
+
+	var job batchv1.Job
+	objs.get(t, "Job/kube-system/ack-virtual-node-drain", &job)
+	if job.Annotations["helm.sh/hook"] != "pre-delete" {
+		t.Errorf("drain Job hook %q, want pre-delete", job.Annotations["helm.sh/hook"])
+	}
+	jc := job.Spec.Template.Spec.Containers[0]
+	if !reflect.DeepEqual(jc.Args, []string{"drain"}) || jc.Image != c.Image || job.Spec.Template.Spec.ServiceAccountName != ControllerServiceAccount {
+		t.Errorf("drain Job runs %v %v as %s; want the controller image with [drain] as the controller SA", jc.Image, jc.Args, job.Spec.Template.Spec.ServiceAccountName)
+	}
+	if job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 600 {
+		t.Errorf("drain Job deadline %v, want 600 (bounded)", job.Spec.ActiveDeadlineSeconds)
+	}
+	jenv := containerEnv(jc)
+	for name, e := range env {
+		if !reflect.DeepEqual(jenv[name], e) {
+			t.Errorf("drain Job env %s = %+v, controller has %+v", name, jenv[name], e)
+		}
+	}
+	var pdb policyv1.PodDisruptionBudget
+	objs.get(t, "PodDisruptionBudget/kube-system/ack-virtual-node-controller", &pdb)
+	if !reflect.DeepEqual(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
+		t.Errorf("PDB selects %v, controller pods are %v", pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
+	}
+	for _, want := range []string{"alibabacloud.com/eci=true", "kubectl -n kube-system edit deployment ack-virtual-node-controller", "virtual-kubelet"} {
+		if !strings.Contains(r.Notes, want) {
+			t.Errorf("NOTES.txt does not mention %q:\n%s", want, r.Notes)
+		}
+	}
+}
+
+// everyValue sets every value of values.yaml to something other than its
+// default; TestValuesDocumented checks that no value is missing here.
+func everyValue() map[string]any {
+	return map[string]any{
+		"region":        "cn-shanghai",
+		"vSwitches":     []any{"vsw-one", "vsw-two"},
+		"securityGroup": "sg-custom",
+		"kubeProxy":     false,
+		"clusterId":     "c-123",
+		"eciEndpoint":   "eci-vpc.cn-shanghai.aliyuncs.com",
+		"credentials": map[string]any{
+			"mode": "secret", "secretName": "my-ak", "create": true, "accessKeyId": "LTAIid", "accessKeySecret": "s3cr3t",
+			"rrsa":    map[string]any{"roleArn": "acs:ram::1:role/x", "oidcProviderArn": "acs:ram::1:oidc-provider/y", "audience": "aud"},
+			"ramRole": map[string]any{"roleName": "role-x"},
+		},
+		"image": map[string]any{"repository": "reg.local/vn/", "tag": "9.9.9", "pullPolicy": "Always", "pullSecrets": []any{"regcred"}},
+		"controller": map[string]any{
+			"nodeName": "vnode-a", "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
+			"statusInterval": "5s", "resyncInterval": "2m", "kubeletPort": 11250, "metricsPort": 11255, "replicas": 2,
+			"extraEnv":  []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
+			"resources": map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}, "limits": map[string]any{"memory": "2Gi"}},
+			"nodeSelector": map[string]any{"pool": "system"}, "tolerations": []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
+			"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
+				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
+			"priorityClassName": "system-cluster-critical", "podAnnotations": map[string]any{"prometheus.io/scrape": "true"},
+			"podDisruptionBudget": map[string]any{"enabled": true, "maxUnavailable": 0},
+		},
+		"webhook": map[string]any{
+			"enabled": true, "replicas": 3, "name": "vn-webhook", "certSecretName": "vn-webhook-cert", "timeoutSeconds": 10,
+			"port": 10443, "metricsPort": 18080, "extraEnv": []any{map[string]any{"name": "WEBHOOK_RESYNC_INTERVAL", "value": "30s"}},
+			"resources":    map[string]any{"requests": map[string]any{"cpu": "200m", "memory": "100Mi"}, "limits": map[string]any{"memory": "300Mi"}},
+			"nodeSelector": map[string]any{"pool": "web"}, "tolerations": []any{map[string]any{"key": "web", "operator": "Exists"}},
+			"affinity":            map[string]any{"podAntiAffinity": map[string]any{}},
+			"podDisruptionBudget": map[string]any{"enabled": true, "maxUnavailable": 2},
+		},
+		"approver": map[string]any{
+			"enabled": true, "organization": "system:vnodes-x", "cnPrefix": "vn:", "metricsPort": 18081,
+			"resources": map[string]any{"requests": map[string]any{"cpu": "30m", "memory": "40Mi"}, "limits": map[string]any{"memory": "64Mi"}},
+		},
+		"eciProfile": map[string]any{"create": true, "data": map[string]any{
+			"vSwitchIds": "vsw-p", "securityGroupId": "sg-p", "vpcId": "vpc-p", "selectors": "[]"}},
+		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120},
+		"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false},
+	}
+}
+
+func TestRenderEveryValue(t *testing.T) {
+	objs, _ := render(t, everyValue())
+	var d appsv1.Deployment
+	objs.get(t, "Deployment/kube-system/ack-virtual-node-controller", &d)
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	env := containerEnv(c)
+	for name, want := range map[string]string{
+		"ECI_REGION": "cn-shanghai", "ECI_VSWITCH": "vsw-one,vsw-two", "ECI_SECURITY_GROUP": "sg-custom", "ECI_KUBE_PROXY": "false",
+		"CLUSTER_ID": "c-123", "ECI_ENDPOINT": "eci-vpc.cn-shanghai.aliyuncs.com", "VIRTUAL_NODE_NAME": "vnode-a",
+		"ECI_POD_CAPACITY": "500", "ECI_CPU_CAPACITY": "100", "ECI_MEMORY_CAPACITY": "1Ti", "ECI_STATUS_INTERVAL": "5s",
+		"ECI_RESYNC_INTERVAL": "2m", "KUBELET_PORT": "11250", "METRICS_ADDR": ":11255", "SA_TOKEN_REFRESH_FRACTION": "0.5",
+	} {
+		if env[name].Value != want {
+			t.Errorf("env %s = %q, want %q", name, env[name].Value, want)
+		}
+	}
+	if ref := env["ALIBABA_CLOUD_ACCESS_KEY_ID"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "my-ak" {
+		t.Errorf("AccessKey id env %+v, want from secret my-ak", env["ALIBABA_CLOUD_ACCESS_KEY_ID"])
+	}
+	var cfg config.Config
+	loadFromEnv(t, c.Env, nil, &cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("controller config from the rendered env: %v", err)
+	}
+	checks := map[string]bool{
+		"image":             c.Image == "reg.local/vn/virtual-node:9.9.9",
+		"pullPolicy":        c.ImagePullPolicy == corev1.PullAlways,
+		"pullSecrets":       len(pod.ImagePullSecrets) == 1 && pod.ImagePullSecrets[0].Name == "regcred",
+		"replicas":          *d.Spec.Replicas == 2,
+		"resources":         c.Resources.Requests.Cpu().String() == "1" && c.Resources.Limits.Memory().String() == "2Gi",
+		"nodeSelector":      pod.NodeSelector["pool"] == "system",
+		"tolerations":       len(pod.Tolerations) == 1 && pod.Tolerations[0].Key == "dedicated",
+		"affinity":          pod.Affinity != nil && pod.Affinity.NodeAffinity != nil,
+		"priorityClassName": pod.PriorityClassName == "system-cluster-critical",
+		"podAnnotations":    d.Spec.Template.Annotations["prometheus.io/scrape"] == "true",
+		"ports":             c.Ports[0].ContainerPort == 11250 && c.Ports[1].ContainerPort == 11255,
+		"securityContext":   c.SecurityContext.RunAsUser != nil && *c.SecurityContext.RunAsUser == 1000,
+	}
+	var sec corev1.Secret
+	objs.get(t, "Secret/kube-system/my-ak", &sec)
+	checks["credentials.create"] = sec.StringData["access-key-id"] == "LTAIid" && sec.StringData["access-key-secret"] == "s3cr3t"
+
+	var wd appsv1.Deployment
+	objs.get(t, "Deployment/kube-system/ack-virtual-node-webhook", &wd)
+	wc := wd.Spec.Template.Spec.Containers[0]
+	wenv := containerEnv(wc)
+	var wcfg webhook.Config
+	loadFromEnv(t, wc.Env, nil, &wcfg)
+	if err := wcfg.Validate(); err != nil {
+		t.Errorf("webhook config: %v", err)
+	}
+	checks["webhook.replicas"] = *wd.Spec.Replicas == 3
+	checks["webhook.name"] = wcfg.ServiceName == "vn-webhook" && wcfg.ConfigurationName == "vn-webhook"
+	checks["webhook.certSecretName"] = wcfg.CertSecretName == "vn-webhook-cert"
+	checks["webhook.timeoutSeconds"] = wcfg.TimeoutSeconds == 10
+	checks["webhook.port"] = wcfg.ListenAddr == ":10443"
+	checks["webhook.metricsPort"] = wcfg.MetricsAddr == ":18080"
+	checks["webhook.extraEnv"] = wenv["WEBHOOK_RESYNC_INTERVAL"].Value == "30s"
+	checks["webhook.image"] = wc.Image == "reg.local/vn/vnode-webhook:9.9.9"
+	checks["webhook.scheduling"] = wd.Spec.Template.Spec.NodeSelector["pool"] == "web" && len(wd.Spec.Template.Spec.Tolerations) == 1 && wd.Spec.Template.Spec.Affinity != nil
+	checks["webhook.resources"] = wc.Resources.Requests.Cpu().String() == "200m"
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	objs.get(t, "MutatingWebhookConfiguration/vn-webhook", &mwc)
+	var wrole rbacv1.ClusterRole
+	objs.get(t, "ClusterRole/ack-virtual-node:webhook", &wrole)
+	checks["webhook RBAC names its configuration"] = strings.Contains(objs["ClusterRole/ack-virtual-node:webhook"], "resourceNames: [vn-webhook]")
+	checks["webhook RBAC names its cert Secret"] = strings.Contains(objs["Role/kube-system/ack-virtual-node:webhook"], "resourceNames: [vn-webhook-cert]")
+
+	var ad appsv1.Deployment
+	objs.get(t, "Deployment/kube-system/ack-virtual-node-approver", &ad)
+	ac := ad.Spec.Template.Spec.Containers[0]
+	var acfg approver.Config
+	loadFromEnv(t, ac.Env, nil, &acfg)
+	if err := acfg.Validate(); err != nil {
+		t.Errorf("approver config: %v", err)
+	}
+	checks["approver"] = acfg.Organization == "system:vnodes-x" && acfg.CNPrefix == "vn:" && acfg.MetricsAddr == ":18081" &&
+		ac.Image == "reg.local/vn/vnode-approver:9.9.9" && ac.Resources.Requests.Cpu().String() == "30m"
+
+	var cm corev1.ConfigMap
+	objs.get(t, "ConfigMap/kube-system/eci-profile", &cm)
+	checks["eciProfile.data"] = cm.Data["vSwitchIds"] == "vsw-p" && cm.Data["securityGroupId"] == "sg-p" && cm.Data["vpcId"] == "vpc-p"
+	var job batchv1.Job
+	objs.get(t, "Job/kube-system/ack-virtual-node-drain", &job)
+	checks["drain.timeoutSeconds"] = *job.Spec.ActiveDeadlineSeconds == 120 && containerEnv(job.Spec.Template.Spec.Containers[0])["DRAIN_TIMEOUT"].Value == "120s"
+	var pdb, wpdb policyv1.PodDisruptionBudget
+	objs.get(t, "PodDisruptionBudget/kube-system/ack-virtual-node-controller", &pdb)
+	objs.get(t, "PodDisruptionBudget/kube-system/ack-virtual-node-webhook", &wpdb)
+	checks["podDisruptionBudget"] = pdb.Spec.MaxUnavailable.IntValue() == 0 && wpdb.Spec.MaxUnavailable.IntValue() == 2
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("%s not rendered as set", what)
+		}
+	}
+}
+
+// TestRenderSwitches covers the values that change which objects exist.
+func TestRenderSwitches(t *testing.T) {
+	cases := []struct {
+		name    string
+		values  map[string]any
+		present []string
+		absent  []string
+		env     map[string]string // controller env name → value ("" = must be absent)
+	}{
+		{
+			name:   "rrsa replaces the AccessKey with a projected OIDC token",
+			values: with(minimal(), "credentials", map[string]any{"mode": "rrsa", "rrsa": map[string]any{"roleArn": "acs:ram::1:role/vn", "oidcProviderArn": "acs:ram::1:oidc-provider/c"}}),
+			env: map[string]string{"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/vn", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/c",
+				"ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""},
+		},
+		{
+			name:   "ramRole uses the instance role",
+			values: with(minimal(), "credentials", map[string]any{"mode": "ramRole", "ramRole": map[string]any{"roleName": "VNodeRole"}}),
+			env:    map[string]string{"ALIBABA_CLOUD_ECS_METADATA": "VNodeRole", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""},
+		},
+		{
+			name:   "webhook, drain, profile and PDBs off",
+			values: with(minimal(), "webhook", map[string]any{"enabled": false}, "drain", map[string]any{"enabled": false}, "eciProfile", map[string]any{"create": false}, "controller", map[string]any{"podDisruptionBudget": map[string]any{"enabled": false}}),
+			present: []string{"Deployment/kube-system/ack-virtual-node-controller"},
+			absent: []string{"Deployment/kube-system/ack-virtual-node-webhook", "MutatingWebhookConfiguration/virtual-node-affinity-admission-controller",
+				"Job/kube-system/ack-virtual-node-drain", "ConfigMap/kube-system/eci-profile", "PodDisruptionBudget/kube-system/ack-virtual-node-controller",
+				"PodDisruptionBudget/kube-system/ack-virtual-node-webhook", "ClusterRole/ack-virtual-node:webhook"},
+		},
+		{
+			name:    "approver on",
+			values:  with(minimal(), "approver", map[string]any{"enabled": true}),
+			present: []string{"Deployment/kube-system/ack-virtual-node-approver", "ClusterRole/ack-virtual-node:vnode-approver", "ServiceAccount/kube-system/ack-virtual-node-approver"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, _ := render(t, tc.values)
+			for _, k := range tc.present {
+				if _, ok := objs[k]; !ok {
+					t.Errorf("%s not rendered", k)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := objs[k]; ok {
+					t.Errorf("%s rendered", k)
+				}
+			}
+			if len(tc.env) == 0 {
+				return
+			}
+			var d appsv1.Deployment
+			objs.get(t, "Deployment/kube-system/ack-virtual-node-controller", &d)
+			env := containerEnv(d.Spec.Template.Spec.Containers[0])
+			for name, want := range tc.env {
+				got, ok := env[name]
+				if want == "" {
+					if ok {
+						t.Errorf("env %s is set (%+v)", name, got)
+					}
+					continue
+				}
+				if got.Value != want {
+					t.Errorf("env %s = %q, want %q", name, got.Value, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRenderRejects: the schema and the required checks stop a bad install
+// with a message that names the value.
+func TestRenderRejects(t *testing.T) {
+	cases := []struct {
+		name   string
+		values map[string]any
+		want   []string
+	}{
+		{"vSwitch not an id", with(minimal(), "vSwitches", []any{"subnet-1"}), []string{"/vSwitches/0", "'subnet-1' does not match pattern"}},
+		{"more than 10 vSwitches", with(minimal(), "vSwitches", []any{"vsw-1", "vsw-2", "vsw-3", "vsw-4", "vsw-5", "vsw-6", "vsw-7", "vsw-8", "vsw-9", "vsw-10", "vsw-11"}), []string{"/vSwitches", "maxItems"}},
+		{"kubeProxy not a boolean", with(minimal(), "kubeProxy", "perhaps"), []string{"/kubeProxy", "want boolean"}},
+		{"security group not an id", with(minimal(), "securityGroup", "default"), []string{"/securityGroup", "does not match pattern"}},
+		{"unknown credentials mode", with(minimal(), "credentials", map[string]any{"mode": "password"}), []string{"/credentials/mode", "value must be one of"}},
+		{"misspelt value", with(minimal(), "vSwitch", []any{"vsw-a"}), []string{"additional properties 'vSwitch' not allowed"}},
+		{"webhook timeout above 30s", with(minimal(), "webhook", map[string]any{"timeoutSeconds": 31}), []string{"/webhook/timeoutSeconds", "maximum"}},
+		{"approver for a privileged group", with(minimal(), "approver", map[string]any{"organization": "system:masters"}), []string{"/approver/organization"}},
+		{"vSwitches missing", with(minimal(), "vSwitches", []any{}), []string{"vSwitches is required", "vsw-aaa,vsw-bbb", "ECI_VSWITCH"}},
+		{"security group missing", with(minimal(), "securityGroup", ""), []string{"securityGroup is required", "sg-xxx", "ECI_SECURITY_GROUP"}},
+		{"region missing", with(minimal(), "region", ""), []string{"region is required", "cn-hangzhou", "ECI_REGION"}},
+		{"rrsa without a role", with(minimal(), "credentials", map[string]any{"mode": "rrsa"}), []string{"credentials.rrsa.roleArn is required"}},
+		{"created secret without a key", with(minimal(), "credentials", map[string]any{"create": true}), []string{"credentials.accessKeyId is required"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Render(tc.values, RenderOptions{})
+			if err == nil {
+				t.Fatal("rendered without error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRenderRBAC: no wildcard, no built-in admin role, no escalation verbs,
+// and the approver's rules are the ones pkg/approver declares.
+func TestRenderRBAC(t *testing.T) {
+	objs, _ := render(t, with(minimal(), "approver", map[string]any{"enabled": true}))
+	n := 0
+	for key, doc := range objs {
+		kind := strings.SplitN(key, "/", 2)[0]
+		switch kind {
+		case "ClusterRole", "Role":
+			n++
+			var r rbacv1.ClusterRole
+			if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+				t.Fatal(err)
+			}
+			for _, rule := range r.Rules {
+				for _, list := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs, rule.NonResourceURLs} {
+					for _, v := range list {
+						if strings.Contains(v, "*") {
+							t.Errorf("%s has a wildcard rule %+v", key, rule)
+						}
+					}
+				}
+				for _, v := range rule.Verbs {
+					if v == "escalate" || v == "bind" || v == "impersonate" {
+						t.Errorf("%s grants %s", key, v)
+					}
+				}
+			}
+			if r.AggregationRule != nil {
+				t.Errorf("%s aggregates other roles", key)
+			}
+		case "ClusterRoleBinding", "RoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			if err := yaml.Unmarshal([]byte(doc), &b); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(b.RoleRef.Name, "system:") || b.RoleRef.Name == "cluster-admin" || b.RoleRef.Name == "admin" || b.RoleRef.Name == "edit" {
+				t.Errorf("%s binds the built-in role %s", key, b.RoleRef.Name)
+			}
+			if !strings.HasPrefix(b.RoleRef.Name, "ack-virtual-node:") {
+				t.Errorf("%s binds %s, not a role of this chart", key, b.RoleRef.Name)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d roles rendered", n)
+	}
+	var ar rbacv1.ClusterRole
+	objs.get(t, "ClusterRole/"+approver.ClusterRoleName, &ar)
+	if !reflect.DeepEqual(ar.Rules, approver.ClusterRole().Rules) {
+		t.Errorf("chart approver rules\n%+v\ndiffer from approver.ClusterRole()\n%+v", ar.Rules, approver.ClusterRole().Rules)
+	}
+}
+
+// TestChecksumRollsOnConfigChange: the pod-template checksum follows the
+// controller's configuration, so `helm upgrade` restarts it exactly when
+// its environment changes.
+func TestChecksumRollsOnConfigChange(t *testing.T) {
+	sum := func(values map[string]any) string {
+		objs, _ := render(t, values)
+		var d appsv1.Deployment
+		objs.get(t, "Deployment/kube-system/ack-virtual-node-controller", &d)
+		return d.Spec.Template.Annotations["checksum/config"]
+	}
+	base := sum(minimal())
+	cases := []struct {
+		name   string
+		values map[string]any
+		same   bool
+	}{
+		{"same values", minimal(), true},
+		{"webhook-only change", with(minimal(), "webhook", map[string]any{"replicas": 2}), true},
+		{"vSwitch change", with(minimal(), "vSwitches", []any{"vsw-bbb"}), false},
+		{"security group change", with(minimal(), "securityGroup", "sg-bbb"), false},
+		{"kube-proxy change", with(minimal(), "kubeProxy", false), false},
+		{"AccessKey change", with(minimal(), "credentials", map[string]any{"create": true, "accessKeyId": "a", "accessKeySecret": "b"}), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sum(tc.values); (got == base) != tc.same {
+				t.Errorf("checksum %s vs %s: same=%v, want %v", got, base, got == base, tc.same)
+			}
+		})
+	}
+}
+
+// TestValuesDocumented: every value in values.yaml has a `# --` comment
+// and is exercised by everyValue.
+func TestValuesDocumented(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "charts", "ack-virtual-node", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	type frame struct {
+		indent int
+		key    string
+	}
+	var stack []frame
+	var leaves []string
+	documented := map[string]bool{}
+	comment := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		switch {
+		case strings.HasPrefix(trimmed, "# --"):
+			comment = true
+			continue
+		case strings.HasPrefix(trimmed, "#"), trimmed == "":
+			continue
+		case indent > 0 && len(stack) > 0 && stack[len(stack)-1].indent >= 0 && !strings.Contains(trimmed, ":"):
+			continue // a continuation of a block value
+		}
+		if strings.HasPrefix(trimmed, "- ") {
+			continue
+		}
+		key, rest, _ := strings.Cut(trimmed, ":")
+		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
+			stack = stack[:len(stack)-1]
+		}
+		parent := ""
+		if len(stack) > 0 {
+			parent = stack[len(stack)-1].key + "."
+		}
+		path := parent + key
+		// A value documented with `# --` is a leaf for this check even if
+		// it is a map (resources, securityContext), and its children are
+		// its example content.
+		if len(stack) > 0 && documented[stack[len(stack)-1].key] {
+			continue
+		}
+		stack = append(stack, frame{indent, path})
+		if comment {
+			documented[path] = true
+			leaves = append(leaves, path)
+		} else if strings.TrimSpace(rest) != "" {
+			t.Errorf("value %s has no `# --` comment", path)
+		}
+		comment = false
+	}
+	if len(leaves) < 40 {
+		t.Fatalf("found only %d documented values: the parser is off", len(leaves))
+	}
+	all := everyValue()
+	for _, p := range leaves {
+		var cur any = all
+		for _, k := range strings.Split(p, ".") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				cur = nil
+				break
+			}
+			cur = m[k]
+		}
+		if cur == nil {
+			t.Errorf("value %s is not set by everyValue (TestRenderEveryValue would not cover it)", p)
+		}
+	}
+}

@@ -31,7 +31,8 @@ type Config struct {
 	Credential credentials.Credential
 	// Timeout bounds one HTTP attempt (default 10s).
 	Timeout time.Duration
-	// MaxAttempts bounds attempts of a retryable call (default 4).
+	// MaxAttempts bounds attempts of a retryable call (default
+	// DefaultMaxAttempts).
 	MaxAttempts int
 	// Backoff is the first retry delay, doubled per attempt (default 200ms).
 	Backoff time.Duration
@@ -49,6 +50,17 @@ type Config struct {
 	ThrottleBackoff    time.Duration
 	MaxThrottleBackoff time.Duration
 }
+
+// Retry defaults of Config.
+const (
+	// DefaultMaxAttempts is how many times one call is sent at most.
+	DefaultMaxAttempts = 4
+	// DefaultBackoff is the first retry delay after a server error or a
+	// lost response (jittered, doubled per attempt).
+	DefaultBackoff = 200 * time.Millisecond
+	// DefaultThrottleBackoff is the first pause after a Throttling answer.
+	DefaultThrottleBackoff = time.Second
+)
 
 // Client calls the ECI OpenAPI through the SDK core. It is safe for
 // concurrent use.
@@ -92,7 +104,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	tb, tmax := cfg.ThrottleBackoff, cfg.MaxThrottleBackoff
 	if tb <= 0 {
-		tb = defaultThrottleBackoff
+		tb = DefaultThrottleBackoff
 	}
 	if tmax <= 0 {
 		tmax = defaultMaxThrottleBackoff
@@ -119,10 +131,10 @@ func NewClient(cfg Config) (*Client, error) {
 		out.timeout = 10 * time.Second
 	}
 	if out.maxAttempts <= 0 {
-		out.maxAttempts = 4
+		out.maxAttempts = DefaultMaxAttempts
 	}
 	if out.backoff <= 0 {
-		out.backoff = 200 * time.Millisecond
+		out.backoff = DefaultBackoff
 	}
 	return out, nil
 }
@@ -188,8 +200,8 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		apiCalls.WithLabelValues(action, outcome).Inc()
 		var pause time.Duration
 		if err.Class == ClassThrottled {
-			// The pause applies to the whole operation and is waited
-			// out by lim.wait before the next attempt of any caller.
+			// The operation's pause is waited out by lim.wait before the
+			// next attempt of any caller, this one included.
 			pause = lim.throttled(sent, c.limiters.base, c.limiters.ceil)
 		}
 		// A stock-out is retried by the caller across zones, not here.
@@ -197,18 +209,19 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 			return lastErr
 		}
 		apiRetries.WithLabelValues(action, err.Class.String()).Inc()
+		d := pause
 		if err.Class == ClassThrottled {
 			klog.V(2).InfoS("ECI call throttled; pausing the operation", "action", action, "attempt", attempt, "code", err.Code, "pause", pause)
-			continue
+		} else {
+			d = jitter(delay)
+			delay *= 2
+			klog.V(2).InfoS("retrying ECI call", "action", action, "attempt", attempt, "class", err.Class, "code", err.Code, "delay", d)
 		}
-		d := jitter(delay)
-		klog.V(2).InfoS("retrying ECI call", "action", action, "attempt", attempt, "class", err.Class, "code", err.Code, "delay", d)
 		select {
 		case <-ctx.Done():
 			return lastErr
 		case <-time.After(d):
 		}
-		delay *= 2
 	}
 }
 

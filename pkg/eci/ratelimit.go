@@ -49,12 +49,8 @@ var DefaultLimits = map[string]Limit{
 	"CreateImageCache":                  perMinute(200),
 }
 
-// Defaults of the throttling back-off (Config.ThrottleBackoff and
-// Config.MaxThrottleBackoff).
-const (
-	defaultThrottleBackoff    = time.Second
-	defaultMaxThrottleBackoff = 30 * time.Second
-)
+// defaultMaxThrottleBackoff caps the throttling pause (Config.MaxThrottleBackoff).
+const defaultMaxThrottleBackoff = 30 * time.Second
 
 // limits merges overrides over DefaultLimits and checks them.
 func limits(overrides map[string]Limit) (map[string]Limit, error) {
@@ -142,20 +138,22 @@ func (l *opLimiter) wait(ctx context.Context) (time.Duration, error) {
 }
 
 // throttled records a Throttling answer to a call sent at sent and pauses
-// the operation for a jittered delay that doubles with each pause since the
-// last success, up to ceil; it returns the time left to wait. A call sent
-// before the current pause began brings no news (the calls in flight
-// together are refused together), so it does not lengthen the pause.
+// the operation: for a jittered delay that doubles with each pause since
+// the last success, up to ceil. A call sent before the current pause began
+// brings no news (calls in flight together are refused together), so it
+// does not double the pause; it only makes sure the operation waits at
+// least a jittered base delay from this answer. It returns the time left.
 func (l *opLimiter) throttled(sent time.Time, base, ceil time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	if sent.Before(l.since) {
-		return max(0, l.until.Sub(now))
+	d := jitter(base)
+	if !sent.Before(l.since) {
+		l.strikes++
+		l.since = now
+		d = jitter(backoff(base, ceil, l.strikes))
 	}
-	l.strikes++
-	l.since = now
-	if until := now.Add(jitter(backoff(base, ceil, l.strikes))); until.After(l.until) {
+	if until := now.Add(d); until.After(l.until) {
 		l.until = until
 	}
 	return l.until.Sub(now)

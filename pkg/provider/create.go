@@ -119,11 +119,25 @@ func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n
 	p.mu.Unlock()
 	p.push(stored.DeepCopy())
 
-	delay := min(retryBackoffBase<<min(n-1, 10), retryBackoffCap)
-	delay = delay/2 + rand.N(delay/2+1) // jitter spreads retries of a burst
 	uid := pod.UID
-	time.AfterFunc(delay, func() { p.retry(k, uid) })
+	time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })
 	return nil
+}
+
+// createRetryDelay is the wait before create attempt n+1 of a pod: 5 s
+// doubled per attempt up to 2 minutes, jittered within [d/2, d] so the
+// retries of a burst of pods spread out.
+func createRetryDelay(n int) time.Duration {
+	d := min(retryBackoffBase<<min(n-1, 10), retryBackoffCap)
+	return d/2 + rand.N(d/2+1)
+}
+
+// MinCreateRetryDelay is the shortest wait before create attempt n+1 of a
+// pod. With eci.DefaultMaxAttempts it bounds how many CreateContainerGroup
+// calls one pod can cause in a given time, which the error-storm test
+// checks against the simulator's counters.
+func MinCreateRetryDelay(n int) time.Duration {
+	return min(retryBackoffBase<<min(n-1, 10), retryBackoffCap) / 2
 }
 
 // retry makes the next attempt for a waiting pod, unless it was deleted,

@@ -366,7 +366,7 @@ func TestVirtualNode(t *testing.T) {
 			t.Errorf("/healthz = %q", got)
 		}
 		m := get("/metrics")
-		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{queue="sync_pods_from_kubernetes"}`} {
+		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{node="` + nodeName + `",queue="sync_pods_from_kubernetes"}`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

@@ -11,12 +11,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/kubernetes"
@@ -53,14 +57,36 @@ type Options struct {
 	RESTConfig *rest.Config
 	// Cloud overrides the SDK-backed ECI client (unit tests only).
 	Cloud provider.Cloud
-	// Ready, if set, is closed once the node is registered and Ready.
+	// Ready, if set, is closed once the first node this replica runs is
+	// registered and Ready (with one node and one replica: the node).
 	Ready chan<- struct{}
 }
 
-// Run runs the virtual node until ctx ends or a controller fails.
+// shared is what every node run by this process uses: one kube client,
+// one ECI client, one eci-profile store, one event broadcaster, one
+// read-only port.
+type shared struct {
+	cfg       *config.Config
+	restCfg   *rest.Config
+	kube      kubernetes.Interface
+	sv        *version.Info
+	clusterID string
+	cloud     provider.Cloud
+	events    record.EventBroadcaster
+	profiles  *profile.Store
+	nodes     *nodeRegistry
+}
+
+// Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
+// package ownership: one Lease per node, shared with the other replicas)
+// until ctx ends, then stops them without touching their pods or container
+// groups and releases their Leases. It returns an error when the shared
+// parts (kube client, cluster id, ECI client, eci-profile) cannot start; a
+// node that fails is released for another replica and retried with backoff.
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
-	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
+	logger := klog.FromContext(ctx).WithValues("replica", cfg.PodName)
+	ctx = klog.NewContext(ctx, logger)
 	restCfg := opts.RESTConfig
 	if restCfg == nil {
 		var err error
@@ -71,6 +97,14 @@ func Run(ctx context.Context, opts Options) error {
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	// Lease renewals get a client (and rate limiter) of their own: queued
+	// behind pod traffic they would miss the renew deadline and stop nodes.
+	leaseCfg := rest.CopyConfig(restCfg)
+	leaseCfg.QPS, leaseCfg.Burst = 20, 40
+	leaseKube, err := kubernetes.NewForConfig(leaseCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client for Leases: %w", err)
 	}
 	sv, err := ServerVersion(kube)
 	if err != nil {
@@ -100,7 +134,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer broadcaster.Shutdown()
 	broadcaster.StartStructuredLogging(2)
 	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: kube.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ack-virtual-node", Host: cfg.NodeName})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ack-virtual-node", Host: cfg.PodName})
 
 	// The eci-profile ConfigMap overrides the vSwitches and security group
 	// of new pods; edits apply without a restart.
@@ -109,11 +143,45 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
+	sh := &shared{cfg: cfg, restCfg: restCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
+		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
+	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes)
+	defer metricsSrv.Close()
+
+	names := cfg.NodeNames()
+	index := make(map[string]int, len(names))
+	for i, n := range names {
+		index[n] = i
+	}
+	var readyOnce sync.Once
+	return ownership.Run(ctx, ownership.Options{
+		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
+		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
+		Recorder: recorder,
+		Run: func(ctx context.Context, name string) error {
+			return sh.runNode(ctx, cfg.ForNode(index[name]), func() {
+				if opts.Ready != nil {
+					readyOnce.Do(func() { close(opts.Ready) })
+				}
+			})
+		},
+	})
+}
+
+// runNode runs one virtual node until ctx ends: it adopts the node's
+// existing container groups (a node taken over from another replica keeps
+// its pods and groups), registers or updates the Node with this replica's
+// address and the node's kubelet port, and runs the pod and node
+// controllers. Stopping leaves pods and groups alone for the next owner.
+func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func()) error {
+	logger := klog.FromContext(ctx).WithValues("node", cfg.NodeName)
+	ctx = klog.NewContext(ctx, logger)
+	recorder := sh.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ack-virtual-node", Host: cfg.NodeName})
 	prov, err := provider.New(provider.Options{
-		Defaults: profiles.Defaults,
-		NodeName: cfg.NodeName, ClusterID: clusterID,
+		Defaults: sh.profiles.Defaults,
+		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
-		Cloud: cloud, Kube: kube, Recorder: recorder,
+		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction,
 	})
@@ -124,24 +192,24 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("adopt existing container groups: %w", err)
 	}
-	logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", clusterID)
+	logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", sh.clusterID)
 
 	tlsOpt, err := servingTLS(cfg)
 	if err != nil {
 		return err
 	}
-	auth, err := kubeletAuth(kube, cfg, restCfg)
+	auth, err := kubeletAuth(sh.kube, cfg, sh.restCfg)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	spec := NodeSpec(cfg, sv)
+	spec := NodeSpec(cfg, sh.sv)
 	vn, err := nodeutil.NewNode(cfg.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 			prov.SetListers(pc.ConfigMaps, pc.Secrets, pc.Services)
 			return prov, nil, nil
 		},
-		nodeutil.WithClient(kube),
+		nodeutil.WithClient(sh.kube),
 		tlsOpt,
 		nodeutil.AttachProviderRoutes(mux),
 		func(c *nodeutil.NodeConfig) error {
@@ -159,27 +227,49 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)
 	}
+	sh.nodes.add(cfg.NodeName, vn, prov)
+	defer sh.nodes.remove(cfg.NodeName)
 
-	metricsSrv := serveMetrics(cfg.MetricsAddr, vn, prov)
-	defer metricsSrv.Close()
-
-	go prov.Run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	provDone := make(chan struct{})
+	go func() {
+		defer close(provDone)
+		prov.Run(ctx)
+	}()
+	// The provider's status loop must be over before the Lease is
+	// released, so two owners never write one pod's status.
+	defer func() {
+		cancel()
+		<-provDone
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- vn.Run(ctx) }()
 	select {
 	case <-vn.Ready():
-		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "vSwitches", cfg.VSwitches)
-		if opts.Ready != nil {
-			close(opts.Ready)
-		}
+		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
+		ready()
 	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "VirtualNodeStartFailed",
+			"replica %s could not start the virtual node: %v", cfg.PodName, err)
 		return fmt.Errorf("virtual node stopped before it was ready: %w", err)
 	}
 	err = <-errc
-	if errors.Is(err, context.Canceled) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return nil
 	}
+	recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "VirtualNodeFailed",
+		"virtual node stopped on replica %s: %v", cfg.PodName, err)
 	return err
+}
+
+// nodeRef is the object reference events about a Node attach to (the
+// kubelet's form: the node name as UID, no namespace).
+func nodeRef(name string) *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name)}
 }
 
 func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
@@ -331,36 +421,139 @@ func kubeletAuth(kube kubernetes.Interface, cfg *config.Config, restCfg *rest.Co
 	return nodeutil.WebhookAuth(kube, cfg.NodeName, opts...)
 }
 
-// serveMetrics serves the kubelet's read-only port: Prometheus metrics (ECI
-// calls, pod queues), a health check, and the unauthenticated read-only
-// views a kubelet offers there (/pods, /stats/summary, /metrics/resource).
-func serveMetrics(addr string, vn *nodeutil.Node, prov *provider.Provider) *http.Server {
-	// Queue depths live in a registry of this node so several nodes (tests,
-	// one process serving many) never collide in the default registry.
-	reg := prometheus.NewRegistry()
-	pc := vn.PodController()
-	for name, f := range map[string]func() int{
-		"sync_pods_from_kubernetes":     pc.SyncPodsFromKubernetesQueueLen,
-		"delete_pods_from_kubernetes":   pc.DeletePodsFromKubernetesQueueLen,
-		"sync_pod_status_from_provider": pc.SyncPodStatusFromProviderQueueLen,
-	} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "vnode", Name: "queue_depth", Help: "Items waiting in a pod controller queue.",
-			ConstLabels: prometheus.Labels{"queue": name},
-		}, func() float64 { return float64(f()) }))
+// nodeRegistry is the nodes this process runs now, for the read-only port.
+type nodeRegistry struct {
+	mu    sync.RWMutex
+	nodes map[string]*runningNode
+}
+
+type runningNode struct {
+	vn   *nodeutil.Node
+	prov *provider.Provider
+}
+
+func newNodeRegistry() *nodeRegistry { return &nodeRegistry{nodes: map[string]*runningNode{}} }
+
+func (r *nodeRegistry) add(name string, vn *nodeutil.Node, prov *provider.Provider) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodes[name] = &runningNode{vn: vn, prov: prov}
+}
+
+func (r *nodeRegistry) remove(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodes, name)
+}
+
+// snapshot returns the running nodes sorted by name.
+func (r *nodeRegistry) snapshot() ([]string, []*runningNode) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.nodes))
+	for n := range r.nodes {
+		names = append(names, n)
 	}
+	sort.Strings(names)
+	out := make([]*runningNode, len(names))
+	for i, n := range names {
+		out[i] = r.nodes[n]
+	}
+	return names, out
+}
+
+var queueDepthDesc = prometheus.NewDesc("vnode_queue_depth", "Items waiting in a pod controller queue of a virtual node run by this process.",
+	[]string{"node", "queue"}, nil)
+
+// Describe implements prometheus.Collector.
+func (r *nodeRegistry) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+
+// Collect reports the queue depths of the nodes running now: nodes come and
+// go with their Leases, so the series are made at scrape time.
+func (r *nodeRegistry) Collect(ch chan<- prometheus.Metric) {
+	names, nodes := r.snapshot()
+	for i, n := range nodes {
+		pc := n.vn.PodController()
+		for _, q := range []struct {
+			name string
+			f    func() int
+		}{
+			{"sync_pods_from_kubernetes", pc.SyncPodsFromKubernetesQueueLen},
+			{"delete_pods_from_kubernetes", pc.DeletePodsFromKubernetesQueueLen},
+			{"sync_pod_status_from_provider", pc.SyncPodStatusFromProviderQueueLen},
+		} {
+			ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(q.f()), names[i], q.name)
+		}
+	}
+}
+
+// pick chooses the node a read-only request is about: the one named by
+// ?node=, or the only node running here.
+func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNode {
+	names, nodes := r.snapshot()
+	want := req.URL.Query().Get("node")
+	for i, n := range names {
+		if n == want || (want == "" && len(names) == 1) {
+			return nodes[i]
+		}
+	}
+	switch {
+	case want != "":
+		http.Error(w, fmt.Sprintf("virtual node %q does not run on this replica (running: %s)", want, strings.Join(names, ", ")), http.StatusNotFound)
+	case len(names) == 0:
+		http.Error(w, "no virtual node runs on this replica now", http.StatusServiceUnavailable)
+	default:
+		http.Error(w, fmt.Sprintf("this replica runs several virtual nodes: add ?node= with one of %s", strings.Join(names, ", ")), http.StatusBadRequest)
+	}
+	return nil
+}
+
+// serveMetrics serves the kubelet's read-only port: Prometheus metrics (ECI
+// calls, pod queues, ownership), a health check, and the unauthenticated
+// read-only views a kubelet offers there (/pods of every node run here;
+// /stats/summary and /metrics/resource of one node, ?node= when several).
+func serveMetrics(addr string, nodes *nodeRegistry) *http.Server {
+	// Queue depths live in a registry of this process so several processes'
+	// worth of nodes in one test binary never collide in the default one.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
-	mux.Handle("/pods", api.HandleRunningPods(prov.GetPods))
-	mux.Handle("/stats/summary", api.PodStatsSummaryHandler(prov.GetStatsSummary))
-	mux.Handle(api.MetricsResourceRouteSuffix, api.PodMetricsResourceHandler(prov.GetMetricsResource))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case <-vn.Ready():
-			_, _ = w.Write([]byte("ok"))
-		default:
-			http.Error(w, "virtual node not ready", http.StatusServiceUnavailable)
+	mux.Handle("/pods", api.HandleRunningPods(func(ctx context.Context) ([]*corev1.Pod, error) {
+		var all []*corev1.Pod
+		_, running := nodes.snapshot()
+		for _, n := range running {
+			pods, err := n.prov.GetPods(ctx)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, pods...)
 		}
+		return all, nil
+	}))
+	mux.HandleFunc("/stats/summary", func(w http.ResponseWriter, req *http.Request) {
+		if n := nodes.pick(w, req); n != nil {
+			api.PodStatsSummaryHandler(n.prov.GetStatsSummary).ServeHTTP(w, req)
+		}
+	})
+	mux.HandleFunc(api.MetricsResourceRouteSuffix, func(w http.ResponseWriter, req *http.Request) {
+		if n := nodes.pick(w, req); n != nil {
+			api.PodMetricsResourceHandler(n.prov.GetMetricsResource).ServeHTTP(w, req)
+		}
+	})
+	// Healthy when every node running here is Ready; a standby replica
+	// that runs none is healthy too (it takes nodes over when needed).
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		names, running := nodes.snapshot()
+		for i, n := range running {
+			select {
+			case <-n.vn.Ready():
+			default:
+				http.Error(w, "virtual node "+names[i]+" not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok"))
 	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

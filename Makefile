@@ -9,7 +9,7 @@ LDFLAGS   := -X github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode.Ver
 COMMANDS  := virtual-node vnode-webhook vnode-approver vnodectl eci-simulator devcluster
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build test unit-test deps etcd kube-binaries demo demo-down vet fmt clean
+.PHONY: all build test unit-test bench kwok deps etcd kube-binaries demo demo-down vet fmt clean
 
 all: build
 
@@ -38,6 +38,17 @@ test: deps
 ## unit-test: only the tests that need no control plane
 unit-test:
 	$(GO) test -count=1 -short ./...
+
+## bench: scale benchmark of one virtual node beside kwok (BENCH_FLAGS, e.g. -pods 10000)
+BENCH_FLAGS ?=
+bench: deps kwok
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/virtual-node ./cmd/vnode-bench
+	$(BIN)/vnode-bench $(BENCH_FLAGS)
+
+## kwok: the pinned kwok (benchmark baseline) into bin/ (cached)
+kwok:
+	@./ci/build-kwok.sh
 
 ## demo: local control plane + simulator + virtual node + a sample Deployment
 demo: deps build

@@ -1,0 +1,44 @@
+// Command vnode-bench is `make bench`: it runs one virtual node against the
+// ECI simulator on a real control plane at scale, beside kwok on the same
+// control plane, and prints the figures (see pkg/bench).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/bench"
+)
+
+func main() {
+	var o bench.Options
+	flag.StringVar(&o.Workload, "workload", bench.WorkloadBurst, "burst (Deployments, then scale to zero), churn (create and delete at -churn-rate) or jobs (Job pods that exit 0)")
+	flag.IntVar(&o.Pods, "pods", 3000, "pods to create (burst, jobs)")
+	flag.IntVar(&o.Namespaces, "namespaces", 10, "namespaces the workload is spread over")
+	flag.Float64Var(&o.ChurnRate, "churn-rate", 20, "pods created (and deleted) per second (churn)")
+	flag.DurationVar(&o.ChurnDuration, "churn-duration", 0, "how long churn runs (default 60s)")
+	flag.DurationVar(&o.SimLatency, "sim-latency", 0, "the simulator's own create→Running latency")
+	flag.Float64Var(&o.QuotaScale, "quota-scale", 1, "multiplier of the simulator's published API quotas (0 disables throttling)")
+	flag.BoolVar(&o.Baseline, "kwok", true, "also run the workload against kwok on the same control plane")
+	flag.DurationVar(&o.SteadyWindow, "steady-window", 0, "how long steady-state ECI calls are counted once all pods run (default 20s)")
+	flag.StringVar(&o.BinDir, "bin", "bin", "directory with virtual-node and kwok")
+	flag.StringVar(&o.OutDir, "out", "bench-results", "directory for the JSON results and the PNG plot")
+	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each target's workload (default 20m)")
+	flag.BoolVar(&o.KeepDir, "keep", false, "keep the control plane's and the targets' logs (the directory is printed)")
+	flag.Parse()
+	o.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vnode-bench:", err)
+		os.Exit(1)
+	}
+	rep.WriteTable(os.Stdout)
+	fmt.Printf("\nresults: %s/latest-results.json, plot: %s/latest-running.png\n", rep.Options.OutDir, rep.Options.OutDir)
+}

@@ -1,0 +1,216 @@
+// Package bench measures one virtual node at scale: how many pods it holds,
+// how fast they reach Running, what it adds to the cloud's own latency, how
+// many ECI calls and apiserver requests it makes, and what it costs in
+// memory and CPU. The same workload runs against kwok, the zero-cost
+// kubelet, on the same control plane, so every figure has a baseline that
+// is the limit of the control-plane path on the machine at hand.
+//
+// It is a program (cmd/vnode-bench, `make bench`), not a test: figures are
+// reported, and a missed target is a finding rather than a failure.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Workloads a run can drive.
+const (
+	// WorkloadBurst creates all pods at once through Deployments spread
+	// over namespaces, waits until they run, then scales them to zero.
+	WorkloadBurst = "burst"
+	// WorkloadChurn creates pods at a steady rate and deletes each one as
+	// soon as it runs.
+	WorkloadChurn = "churn"
+	// WorkloadJobs fans out Jobs whose pods exit 0.
+	WorkloadJobs = "jobs"
+)
+
+// Options configure a run. Zero values take the defaults in Defaults.
+type Options struct {
+	// Workload is burst, churn or jobs.
+	Workload string
+	// Pods is how many pods burst and jobs create.
+	Pods int
+	// Namespaces spreads the workload's Deployments or Jobs.
+	Namespaces int
+	// ChurnRate (pods/s) and ChurnDuration shape the churn workload.
+	ChurnRate     float64
+	ChurnDuration time.Duration
+	// SimLatency is the simulator's own create→Running delay, subtracted
+	// from bound→Running to give the node's overhead.
+	SimLatency time.Duration
+	// QuotaScale multiplies the simulator's published API quotas (1 keeps
+	// them, 0 disables throttling).
+	QuotaScale float64
+	// Baseline also runs the workload against kwok.
+	Baseline bool
+	// SteadyWindow is how long status calls are counted once every pod
+	// runs, to report the steady-state rate.
+	SteadyWindow time.Duration
+	// BinDir holds virtual-node and kwok; the kube binaries come from the
+	// control plane's own defaults.
+	BinDir string
+	// OutDir receives results.json and running.png.
+	OutDir string
+	// Timeout bounds each target's workload.
+	Timeout time.Duration
+	// Log receives progress lines.
+	Log io.Writer `json:"-"`
+	// KeepDir keeps the control plane's and the targets' logs.
+	KeepDir bool
+}
+
+// Defaults fills the zero fields of o.
+func (o *Options) Defaults() {
+	if o.Workload == "" {
+		o.Workload = WorkloadBurst
+	}
+	if o.Pods == 0 {
+		o.Pods = 3000
+	}
+	if o.Namespaces == 0 {
+		o.Namespaces = 10
+	}
+	if o.ChurnRate == 0 {
+		o.ChurnRate = 20
+	}
+	if o.ChurnDuration == 0 {
+		o.ChurnDuration = 60 * time.Second
+	}
+	if o.SteadyWindow == 0 {
+		o.SteadyWindow = 20 * time.Second
+	}
+	if o.BinDir == "" {
+		o.BinDir = "bin"
+	}
+	if o.OutDir == "" {
+		o.OutDir = "bench-results"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 20 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Validate names the flag of every bad option.
+func (o *Options) Validate() error {
+	var errs []error
+	switch o.Workload {
+	case WorkloadBurst, WorkloadChurn, WorkloadJobs:
+	default:
+		errs = append(errs, fmt.Errorf("-workload %q: use burst, churn or jobs", o.Workload))
+	}
+	if o.Pods < 1 {
+		errs = append(errs, fmt.Errorf("-pods %d: must be at least 1", o.Pods))
+	}
+	if o.Namespaces < 1 || o.Namespaces > o.Pods {
+		errs = append(errs, fmt.Errorf("-namespaces %d: must be between 1 and -pods", o.Namespaces))
+	}
+	if o.ChurnRate <= 0 {
+		errs = append(errs, fmt.Errorf("-churn-rate %v: must be positive", o.ChurnRate))
+	}
+	if o.SimLatency < 0 {
+		errs = append(errs, fmt.Errorf("-sim-latency %v: must not be negative", o.SimLatency))
+	}
+	if o.QuotaScale < 0 {
+		errs = append(errs, fmt.Errorf("-quota-scale %v: must not be negative (0 disables throttling)", o.QuotaScale))
+	}
+	for _, b := range o.binaries() {
+		if _, err := os.Stat(b.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found (fix: %s)", b.path, b.fix))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type binary struct{ path, fix string }
+
+func (o *Options) binaries() []binary {
+	bins := []binary{{filepath.Join(o.BinDir, "virtual-node"), "run `make build`"}}
+	if o.Baseline {
+		bins = append(bins, binary{filepath.Join(o.BinDir, "kwok"), "run `ci/build-kwok.sh`"},
+			binary{filepath.Join(o.BinDir, "kwok-stages.yaml"), "run `ci/build-kwok.sh`"})
+	}
+	return bins
+}
+
+// Report is everything a run measured.
+type Report struct {
+	// Started is when the run began.
+	Started time.Time `json:"started"`
+	// Machine describes where it ran.
+	Machine Machine `json:"machine"`
+	// Options are the run's options after defaults.
+	Options Options `json:"options"`
+	// Targets holds the virtual node first, then kwok if run.
+	Targets []*Result `json:"targets"`
+}
+
+// Machine is the host the figures come from.
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpuModel"`
+	MemoryGi int    `json:"memoryGi"`
+	GoOS     string `json:"goos"`
+	GoArch   string `json:"goarch"`
+}
+
+// Run starts the control plane, runs the workload against the virtual node
+// (and kwok), and writes the report into opts.OutDir.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	opts.Defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Started: time.Now(), Machine: machine(), Options: opts}
+	logf(opts.Log, "starting control plane")
+	cl, err := startCluster(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.stop()
+
+	vn, err := runTarget(ctx, cl, &vnodeTarget{cl: cl, opts: opts}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("virtual node: %w", err)
+	}
+	rep.Targets = append(rep.Targets, vn)
+	if opts.Baseline {
+		kw, err := runTarget(ctx, cl, &kwokTarget{cl: cl, opts: opts}, opts)
+		if err != nil {
+			return nil, fmt.Errorf("kwok: %w", err)
+		}
+		rep.Targets = append(rep.Targets, kw)
+	}
+	if err := rep.write(opts.OutDir); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		m.CPUModel = procField(string(b), "model name")
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(procField(string(b), "MemTotal"), "%d", &kb); err == nil {
+			m.MemoryGi = (kb + 512*1024) / (1024 * 1024)
+		}
+	}
+	return m
+}
+
+func logf(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		n, k int
+		want []int
+	}{
+		{10, 3, []int{4, 3, 3}},
+		{3000, 10, []int{300, 300, 300, 300, 300, 300, 300, 300, 300, 300}},
+		{1, 1, []int{1}},
+		{5, 5, []int{1, 1, 1, 1, 1}},
+	} {
+		got := split(tc.n, tc.k)
+		sum := 0
+		for i := range got {
+			sum += got[i]
+			if got[i] != tc.want[i] {
+				t.Errorf("split(%d, %d) = %v, want %v", tc.n, tc.k, got, tc.want)
+				break
+			}
+		}
+		if sum != tc.n {
+			t.Errorf("split(%d, %d) sums to %d", tc.n, tc.k, sum)
+		}
+	}
+}
+
+func TestDist(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		ds = append(ds, time.Duration(i)*time.Second)
+	}
+	d := dist(ds)
+	if d.N != 100 || d.P50 != 50 || d.P90 != 90 || d.P99 != 99 || d.Max != 100 || d.Mean != 50.5 {
+		t.Errorf("dist = %+v", d)
+	}
+	if (dist(nil) != Dist{}) {
+		t.Error("dist(nil) not zero")
+	}
+	if d := dist([]time.Duration{3 * time.Second}); d.P50 != 3 || d.P99 != 3 {
+		t.Errorf("single value: %+v", d)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"virtual-node", "kwok", "kwok-stages.yaml"} {
+		if err := os.WriteFile(dir+"/"+name, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Options)
+		want string // empty: valid
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"workload", func(o *Options) { o.Workload = "soak" }, "-workload"},
+		{"namespaces", func(o *Options) { o.Pods, o.Namespaces = 5, 10 }, "-namespaces"},
+		{"quota", func(o *Options) { o.QuotaScale = -1 }, "-quota-scale"},
+		{"binary", func(o *Options) { o.BinDir = t.TempDir() }, "make build"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{BinDir: dir, Baseline: true}
+			tc.edit(&o)
+			o.Defaults()
+			err := o.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProcUsage(t *testing.T) {
+	rss, cpu, err := procUsage(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if rss <= 0 || cpu < 0 {
+		t.Errorf("procUsage = %v MiB, %v s", rss, cpu)
+	}
+}
+
+func TestFillAndTable(t *testing.T) {
+	rec := newRecorder()
+	base := time.Now()
+	for i := 0; i < 10; i++ {
+		rec.pods[typesUID(i)] = &podTimes{
+			created: base, bound: base.Add(time.Second),
+			running: base.Add(time.Duration(2+i) * time.Second),
+		}
+	}
+	rec.pods["never"] = &podTimes{created: base}
+	r := &Result{Target: "virtual-node"}
+	r.fill(rec, Options{Workload: WorkloadBurst, SimLatency: time.Second}, nil)
+	if r.Pods != 11 || r.Running != 10 || r.Errors != 1 {
+		t.Errorf("counts %d/%d/%d, want 11/10/1", r.Pods, r.Running, r.Errors)
+	}
+	if r.Elapsed != 11 || r.BoundToRunning.Max != 10 || r.Overhead.Max != 9 {
+		t.Errorf("elapsed %v, bound→running max %v, overhead max %v", r.Elapsed, r.BoundToRunning.Max, r.Overhead.Max)
+	}
+	if last := r.Series[len(r.Series)-1]; last.Running != 10 || last.T != 11 {
+		t.Errorf("last point %+v", last)
+	}
+	var buf bytes.Buffer
+	(&Report{Targets: []*Result{r, {Target: "kwok", Throughput: r.Throughput * 2}}}).WriteTable(&buf)
+	if !strings.Contains(buf.String(), "vnode/kwok") || !strings.Contains(buf.String(), "0.50") {
+		t.Errorf("table lacks the ratio:\n%s", buf.String())
+	}
+}
+
+func typesUID(i int) types.UID { return types.UID(strings.Repeat("u", i+1)) }

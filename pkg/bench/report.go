@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Dist summarises durations, in seconds.
+type Dist struct {
+	N    int     `json:"n"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func dist(ds []time.Duration) Dist {
+	if len(ds) == 0 {
+		return Dist{}
+	}
+	ds = sortedDurations(ds)
+	q := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(ds)))) - 1
+		return ds[max(i, 0)].Seconds()
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return Dist{N: len(ds), P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: ds[len(ds)-1].Seconds(),
+		Mean: (sum / time.Duration(len(ds))).Seconds()}
+}
+
+// Point is the number of pods running at T seconds after the first pod was
+// created.
+type Point struct {
+	T       float64 `json:"t"`
+	Running int     `json:"running"`
+}
+
+// Result is what one target measured.
+type Result struct {
+	Target   string `json:"target"`
+	Workload string `json:"workload"`
+	// Pods seen, pods that reached Running (or Succeeded for jobs), pods
+	// that failed or never got there.
+	Pods    int      `json:"pods"`
+	Running int      `json:"running"`
+	Errors  int      `json:"errors"`
+	Failed  []string `json:"failedSamples,omitempty"`
+	// Elapsed is first pod created → last pod running; Throughput is pods
+	// running per second over it.
+	Elapsed    float64 `json:"elapsedSeconds"`
+	Throughput float64 `json:"podsPerSecond"`
+	// CreateToRunning, BoundToRunning and Overhead (bound→Running minus
+	// the simulator's configured latency) per pod.
+	CreateToRunning Dist `json:"createToRunning"`
+	BoundToRunning  Dist `json:"boundToRunning"`
+	Overhead        Dist `json:"nodeOverhead"`
+	// DeleteToGone is deletion requested → pod object gone;
+	// DeleteToGroupGone is deletion requested → container group gone.
+	DeleteToGone      Dist `json:"deleteToGone"`
+	DeleteToGroupGone Dist `json:"deleteToGroupGone"`
+	GroupsLeft        int  `json:"groupsLeft"`
+	// ECI calls: per pod by operation (all outcomes), throttled replies,
+	// and per second by operation over the steady window.
+	ECICallsPerPod    map[string]float64 `json:"eciCallsPerPod,omitempty"`
+	ECIThrottled      int                `json:"eciThrottled"`
+	SteadyCallsPerSec map[string]float64 `json:"steadyCallsPerSecond,omitempty"`
+	// PeakRSSMiB and CPUSeconds of the target's process.
+	PeakRSSMiB float64 `json:"peakRssMiB"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// Apiserver requests the target made (from the audit log).
+	APIRequests       int            `json:"apiRequests"`
+	APIRequestsPerPod float64        `json:"apiRequestsPerPod"`
+	APIRequestsByVerb map[string]int `json:"apiRequestsByVerb"`
+	Series            []Point        `json:"series"`
+}
+
+func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Time) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var c2r, b2r, over, del, delGroup []time.Duration
+	var first, last time.Time
+	var reached []time.Time
+	for uid, pt := range rec.pods {
+		r.Pods++
+		if first.IsZero() || pt.created.Before(first) {
+			first = pt.created
+		}
+		end := pt.running
+		if opts.Workload == WorkloadJobs {
+			end = pt.succeeded
+		}
+		if pt.failed != "" {
+			r.Errors++
+			if len(r.Failed) < 5 {
+				r.Failed = append(r.Failed, pt.failed)
+			}
+		}
+		if end.IsZero() {
+			if pt.failed == "" {
+				r.Errors++
+			}
+			continue
+		}
+		r.Running++
+		reached = append(reached, end)
+		if end.After(last) {
+			last = end
+		}
+		c2r = append(c2r, end.Sub(pt.created))
+		if !pt.bound.IsZero() {
+			b2r = append(b2r, end.Sub(pt.bound))
+			over = append(over, max(end.Sub(pt.bound)-opts.SimLatency, 0))
+		}
+		if !pt.deleting.IsZero() && !pt.gone.IsZero() {
+			del = append(del, pt.gone.Sub(pt.deleting))
+		}
+		if g, ok := groupsGone[string(uid)]; ok && !pt.deleting.IsZero() {
+			delGroup = append(delGroup, max(g.Sub(pt.deleting), 0))
+		}
+	}
+	r.CreateToRunning, r.BoundToRunning, r.Overhead = dist(c2r), dist(b2r), dist(over)
+	r.DeleteToGone, r.DeleteToGroupGone = dist(del), dist(delGroup)
+	if r.Running > 0 {
+		r.Elapsed = last.Sub(first).Seconds()
+		if r.Elapsed > 0 {
+			r.Throughput = float64(r.Running) / r.Elapsed
+		}
+	}
+	sort.Slice(reached, func(i, j int) bool { return reached[i].Before(reached[j]) })
+	// One point per 1% of pods (and the last), enough for the plot.
+	step := max(len(reached)/100, 1)
+	for i, t := range reached {
+		if i%step == 0 || i == len(reached)-1 {
+			r.Series = append(r.Series, Point{T: t.Sub(first).Seconds(), Running: i + 1})
+		}
+	}
+}
+
+func (r *Result) eciCalls(calls map[string]map[string]int, pods int) {
+	r.ECICallsPerPod = map[string]float64{}
+	for op, outcomes := range calls {
+		n := 0
+		for outcome, c := range outcomes {
+			n += c
+			if strings.HasPrefix(outcome, "Throttling") {
+				r.ECIThrottled += c
+			}
+		}
+		if pods > 0 {
+			r.ECICallsPerPod[op] = float64(n) / float64(pods)
+		}
+	}
+}
+
+func (r *Result) steadyCalls(before, after map[string]map[string]int, window time.Duration) {
+	r.SteadyCallsPerSec = map[string]float64{}
+	for op, outcomes := range after {
+		n := 0
+		for outcome, c := range outcomes {
+			n += c - before[op][outcome]
+		}
+		if n > 0 {
+			r.SteadyCallsPerSec[op] = float64(n) / window.Seconds()
+		}
+	}
+}
+
+// WriteTable prints the targets side by side, with kwok's figure over ours
+// as the ratio where both exist.
+func (rep *Report) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	head := "metric\t"
+	for _, t := range rep.Targets {
+		head += t.Target + "\t"
+	}
+	if len(rep.Targets) == 2 {
+		head += "vnode/kwok\t"
+	}
+	fmt.Fprintln(tw, head)
+	row := func(name string, f func(*Result) float64, format string) {
+		line := name + "\t"
+		vals := []float64{}
+		for _, t := range rep.Targets {
+			v := f(t)
+			vals = append(vals, v)
+			line += fmt.Sprintf(format, v) + "\t"
+		}
+		if len(vals) == 2 {
+			if vals[1] != 0 {
+				line += fmt.Sprintf("%.2f", vals[0]/vals[1]) + "\t"
+			} else {
+				line += "-\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	o := rep.Options
+	fmt.Fprintf(w, "workload %s: %d pods over %d namespaces, simulator latency %s, quota scale %g; %d CPUs (%s), %d GiB\n\n",
+		o.Workload, o.Pods, o.Namespaces, o.SimLatency, o.QuotaScale, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGi)
+	row("pods seen", func(r *Result) float64 { return float64(r.Pods) }, "%.0f")
+	row("pods running/done", func(r *Result) float64 { return float64(r.Running) }, "%.0f")
+	row("errors", func(r *Result) float64 { return float64(r.Errors) }, "%.0f")
+	row("elapsed s", func(r *Result) float64 { return r.Elapsed }, "%.1f")
+	row("throughput pods/s", func(r *Result) float64 { return r.Throughput }, "%.1f")
+	row("create→running p50 s", func(r *Result) float64 { return r.CreateToRunning.P50 }, "%.2f")
+	row("create→running p99 s", func(r *Result) float64 { return r.CreateToRunning.P99 }, "%.2f")
+	row("bound→running p50 s", func(r *Result) float64 { return r.BoundToRunning.P50 }, "%.3f")
+	row("bound→running p90 s", func(r *Result) float64 { return r.BoundToRunning.P90 }, "%.3f")
+	row("bound→running p99 s", func(r *Result) float64 { return r.BoundToRunning.P99 }, "%.3f")
+	row("bound→running max s", func(r *Result) float64 { return r.BoundToRunning.Max }, "%.3f")
+	row("node overhead p99 s", func(r *Result) float64 { return r.Overhead.P99 }, "%.3f")
+	row("delete→pod gone p50 s", func(r *Result) float64 { return r.DeleteToGone.P50 }, "%.2f")
+	row("delete→pod gone p99 s", func(r *Result) float64 { return r.DeleteToGone.P99 }, "%.2f")
+	row("delete→group gone p99 s", func(r *Result) float64 { return r.DeleteToGroupGone.P99 }, "%.2f")
+	row("groups left", func(r *Result) float64 { return float64(r.GroupsLeft) }, "%.0f")
+	row("peak RSS MiB", func(r *Result) float64 { return r.PeakRSSMiB }, "%.0f")
+	row("CPU s", func(r *Result) float64 { return r.CPUSeconds }, "%.1f")
+	row("apiserver requests/pod", func(r *Result) float64 { return r.APIRequestsPerPod }, "%.2f")
+	_ = tw.Flush()
+	for _, t := range rep.Targets {
+		if len(t.ECICallsPerPod) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s ECI calls per pod: %s (throttled replies: %d)\n", t.Target, formatMap(t.ECICallsPerPod, "%.2f"), t.ECIThrottled)
+		fmt.Fprintf(w, "%s steady-state ECI calls per second: %s\n", t.Target, formatMap(t.SteadyCallsPerSec, "%.2f"))
+		for _, f := range t.Failed {
+			fmt.Fprintf(w, "%s failure sample: %s\n", t.Target, f)
+		}
+	}
+}
+
+func formatMap(m map[string]float64, format string) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+fmt.Sprintf(format, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// write stores results.json and running.png in dir, named by start time
+// and also as latest-*.
+func (rep *Report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	stamp := rep.Started.Format("20060102-150405")
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	p, err := rep.plot()
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{stamp, "latest"} {
+		if err := os.WriteFile(filepath.Join(dir, name+"-results.json"), b, 0o644); err != nil {
+			return err
+		}
+		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, name+"-running.png")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rep *Report) plot() (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: %d pods, pods running over time", rep.Options.Workload, rep.Options.Pods)
+	p.X.Label.Text = "seconds since the first pod was created"
+	p.Y.Label.Text = "pods running"
+	p.Add(plotter.NewGrid())
+	colors := []color.Color{color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}}
+	for i, t := range rep.Targets {
+		pts := make(plotter.XYs, len(t.Series))
+		for j, pt := range t.Series {
+			pts[j].X, pts[j].Y = pt.T, float64(pt.Running)
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = colors[i%len(colors)]
+		line.Width = vg.Points(2)
+		p.Add(line)
+		p.Legend.Add(t.Target, line)
+	}
+	p.Legend.Top = false
+	p.Legend.Left = false
+	return p, nil
+}

@@ -89,6 +89,12 @@ type Config struct {
 	// TokenRefreshFraction is the share of a projected service-account
 	// token's lifetime after which it is renewed in the group.
 	TokenRefreshFraction float64 `envconfig:"SA_TOKEN_REFRESH_FRACTION" default:"0.8"`
+	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's requests to
+	// the apiserver. Each pod costs about ten requests (status updates,
+	// annotations, events, service-account tokens), so client-go's default
+	// of 5/s would cap a node at one new pod every two seconds.
+	KubeAPIQPS   float32 `envconfig:"KUBE_API_QPS" default:"100"`
+	KubeAPIBurst int     `envconfig:"KUBE_API_BURST" default:"200"`
 }
 
 var (
@@ -239,6 +245,12 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.TokenRefreshFraction <= 0 || c.TokenRefreshFraction >= 1 {
 		add("SA_TOKEN_REFRESH_FRACTION: %v must be between 0 and 1 (e.g. 0.8 renews tokens at 80%% of their lifetime)", c.TokenRefreshFraction)
+	}
+	if c.KubeAPIQPS <= 0 {
+		add("KUBE_API_QPS: %v must be positive (requests per second to the apiserver, e.g. 100)", c.KubeAPIQPS)
+	}
+	if c.KubeAPIBurst < 1 || float32(c.KubeAPIBurst) < c.KubeAPIQPS {
+		add("KUBE_API_BURST: %d must be at least 1 and not below KUBE_API_QPS (%v)", c.KubeAPIBurst, c.KubeAPIQPS)
 	}
 	if (c.ServingCert == "") != (c.ServingKey == "") {
 		add("KUBELET_SERVING_CERT and KUBELET_SERVING_KEY must be set together")

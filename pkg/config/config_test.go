@@ -41,6 +41,13 @@ func TestLoad(t *testing.T) {
 		{name: "bad kube proxy", env: map[string]string{"ECI_KUBE_PROXY": "maybe"}, wantErr: "ECI_KUBE_PROXY"},
 		{name: "bad node name", env: map[string]string{"VIRTUAL_NODE_NAME": "Bad_Name"}, wantErr: "VIRTUAL_NODE_NAME"},
 		{name: "token refresh fraction out of range", env: map[string]string{"SA_TOKEN_REFRESH_FRACTION": "1.5"}, wantErr: "SA_TOKEN_REFRESH_FRACTION"},
+		{name: "apiserver rate limit defaults", check: func(t *testing.T, c *Config) {
+			if c.KubeAPIQPS != 100 || c.KubeAPIBurst != 200 {
+				t.Errorf("KUBE_API_QPS/BURST = %v/%d, want 100/200", c.KubeAPIQPS, c.KubeAPIBurst)
+			}
+		}},
+		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
+		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},
 		{name: "statefulset ordinal pod names the node", env: map[string]string{"POD_NAME": "virtual-node-eci-2"}, check: func(t *testing.T, c *Config) {
 			if c.NodeName != "virtual-node-eci-2" || len(c.NodeNames()) != 1 || c.NodeNames()[0] != "virtual-node-eci-2" {

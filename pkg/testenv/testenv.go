@@ -126,6 +126,8 @@ func (e *Env) NodeConfig(t testing.TB, name string) *config.Config {
 		StatusInterval:       500 * time.Millisecond,
 		ResyncInterval:       10 * time.Second,
 		TokenRefreshFraction: 0.8,
+		KubeAPIQPS:           100,
+		KubeAPIBurst:         200,
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("test node config: %v", err)

@@ -144,6 +144,7 @@ func TestRenderDefaults(t *testing.T) {
 		"ClusterRole/ack-virtual-node:controller",
 		"ClusterRoleBinding/ack-virtual-node:controller",
 		"Role/kube-node-lease/ack-virtual-node:controller",
+		"Role/kube-system/ack-virtual-node:controller-leases",
 		"RoleBinding/kube-node-lease/ack-virtual-node:controller",
 		"Deployment/kube-system/ack-virtual-node-webhook",
 		"Service/kube-system/virtual-node-affinity-admission-controller",
@@ -221,7 +222,7 @@ func TestRenderDefaults(t *testing.T) {
 	// Every variable the chart sets is one the programs read (a typo would
 	// be silently ignored).
 	known := envTags(config.Config{})
-	for _, name := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "POD_NAME", "POD_NAMESPACE"} {
+	for _, name := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"} {
 		known[name] = true
 	}
 	for name := range env {
@@ -313,7 +314,7 @@ func everyValue() map[string]any {
 		},
 		"image": map[string]any{"repository": "reg.local/vn/", "tag": "9.9.9", "pullPolicy": "Always", "pullSecrets": []any{"regcred"}},
 		"controller": map[string]any{
-			"nodeName": "vnode-a", "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
+			"nodeName": "vnode-a", "nodeCount": 3, "kubeAPIQPS": 50, "kubeAPIBurst": 80, "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
 			"statusInterval": "5s", "resyncInterval": "2m", "kubeletPort": 11250, "metricsPort": 11255, "replicas": 2,
 			"extraEnv":  []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
 			"resources": map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}, "limits": map[string]any{"memory": "2Gi"}},
@@ -352,6 +353,7 @@ func TestRenderEveryValue(t *testing.T) {
 	for name, want := range map[string]string{
 		"ECI_REGION": "cn-shanghai", "ECI_VSWITCH": "vsw-one,vsw-two", "ECI_SECURITY_GROUP": "sg-custom", "ECI_KUBE_PROXY": "false",
 		"CLUSTER_ID": "c-123", "ECI_ENDPOINT": "eci-vpc.cn-shanghai.aliyuncs.com", "VIRTUAL_NODE_NAME": "vnode-a",
+		"VIRTUAL_NODE_COUNT": "3", "KUBE_API_QPS": "50", "KUBE_API_BURST": "80",
 		"ECI_POD_CAPACITY": "500", "ECI_CPU_CAPACITY": "100", "ECI_MEMORY_CAPACITY": "1Ti", "ECI_STATUS_INTERVAL": "5s",
 		"ECI_RESYNC_INTERVAL": "2m", "KUBELET_PORT": "11250", "METRICS_ADDR": ":11255", "SA_TOKEN_REFRESH_FRACTION": "0.5",
 	} {

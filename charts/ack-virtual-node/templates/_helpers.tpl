@@ -63,6 +63,12 @@ the same cloud account and node.
 {{- end }}
 - name: VIRTUAL_NODE_NAME
   value: {{ .Values.controller.nodeName | quote }}
+- name: VIRTUAL_NODE_COUNT
+  value: {{ .Values.controller.nodeCount | quote }}
+- name: KUBE_API_QPS
+  value: {{ .Values.controller.kubeAPIQPS | quote }}
+- name: KUBE_API_BURST
+  value: {{ .Values.controller.kubeAPIBurst | quote }}
 - name: ECI_POD_CAPACITY
   value: {{ .Values.controller.podCapacity | quote }}
 - name: ECI_CPU_CAPACITY

@@ -445,8 +445,8 @@ func (m *manager) mayAcquire(name string, rec *rl.LeaderElectionRecord) error {
 	} else if held < fair {
 		wait = 0
 	}
-	d := m.deferredAt[name]
-	if d.record != key {
+	d, ok := m.deferredAt[name]
+	if !ok || d.record != key {
 		d = deferral{record: key, since: now}
 		m.deferredAt[name] = d
 	}

@@ -1,0 +1,343 @@
+package ownership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+// shared is the one real control plane of this package's tests, started by
+// the first test that needs it and stopped by TestMain.
+var shared controlplane.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Stop(code != 0)
+	os.Exit(code)
+}
+
+// Test timings: short, with the renew deadline well below the Lease
+// duration so a cut-off replica stops before anyone may take over.
+const (
+	testLease = 4 * time.Second
+	testRenew = 2 * time.Second
+	testRetry = 300 * time.Millisecond
+)
+
+// tracker stands in for the virtual nodes: it records which replica runs
+// which node and fails the test if two ever run one node at once.
+type tracker struct {
+	t       *testing.T
+	mu      sync.Mutex
+	running map[string]string // node -> replica
+	starts  map[string]int    // node -> times started
+	fail    map[string]string // node -> replica on which Run fails
+}
+
+func newTracker(t *testing.T) *tracker {
+	return &tracker{t: t, running: map[string]string{}, starts: map[string]int{}, fail: map[string]string{}}
+}
+
+func (tr *tracker) run(id string) func(context.Context, string) error {
+	return func(ctx context.Context, name string) error {
+		tr.mu.Lock()
+		if o := tr.running[name]; o != "" {
+			tr.t.Errorf("node %s started on %s while %s runs it", name, id, o)
+		}
+		if tr.fail[name] == id {
+			tr.mu.Unlock()
+			return errors.New("cannot start here")
+		}
+		tr.running[name] = id
+		tr.starts[name]++
+		tr.mu.Unlock()
+		<-ctx.Done()
+		// Stopping takes a moment, like a real node's controllers.
+		time.Sleep(50 * time.Millisecond)
+		tr.mu.Lock()
+		if tr.running[name] == id {
+			delete(tr.running, name)
+		}
+		tr.mu.Unlock()
+		return nil
+	}
+}
+
+// perReplica counts running nodes by replica.
+func (tr *tracker) perReplica() map[string]int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := map[string]int{}
+	for _, r := range tr.running {
+		out[r]++
+	}
+	return out
+}
+
+func (tr *tracker) owner(name string) string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.running[name]
+}
+
+// cuttable is a client whose connection to the apiserver can be cut, as a
+// network partition would.
+type cuttable struct {
+	kube kubernetes.Interface
+	cut  atomic.Bool
+}
+
+func newCuttable(t *testing.T, cp *controlplane.ControlPlane) *cuttable {
+	c := &cuttable{}
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if c.cut.Load() {
+				return nil, errors.New("network cut by the test")
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	cfg.Timeout = 5 * time.Second
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.kube = kube
+	return c
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// replica runs one manager until stopped or the test ends.
+type replica struct {
+	id     string
+	client *cuttable
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+func startReplica(t *testing.T, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker) *replica {
+	t.Helper()
+	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.done <- Run(ctx, Options{
+			Kube: r.client.kube, Namespace: ns, Identity: id, Names: names,
+			LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry,
+			Run: tr.run(id),
+		})
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *replica) stop(t *testing.T) {
+	t.Helper()
+	r.once.Do(func() {
+		r.client.cut.Store(false)
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("replica %s: %v", r.id, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("replica %s did not stop within 20s", r.id)
+		}
+	})
+}
+
+func nodeNames(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+func holder(t *testing.T, kube kubernetes.Interface, ns, node string) string {
+	t.Helper()
+	l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), NodeLeaseName(node), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+func TestLeaseNames(t *testing.T) {
+	long := strings.Repeat("a", 250)
+	tests := []struct {
+		name, got, want string
+	}{
+		{"node", NodeLeaseName("virtual-node-eci-0"), "ack-virtual-node-virtual-node-eci-0"},
+		{"replica", ReplicaLeaseName("ack-virtual-node-controller-7d9f8-x2x4k"), "ack-virtual-node-replica-ack-virtual-node-controller-7d9f8-x2x4k"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+	for _, in := range []string{long, "My_Host", long + "b"} {
+		n := NodeLeaseName(in)
+		if len(n) > 253 || strings.ToLower(n) != n || strings.ContainsAny(n, "_") || strings.HasSuffix(n, "-") {
+			t.Errorf("NodeLeaseName(%q) = %q is not a valid name", in, n)
+		}
+	}
+	if NodeLeaseName(long) == NodeLeaseName(long+"b") {
+		t.Error("two long names map to one Lease")
+	}
+	if SetID([]string{"a", "b"}) != SetID([]string{"b", "a"}) || SetID([]string{"a"}) == SetID([]string{"a", "b"}) {
+		t.Error("SetID must depend on the set of names only")
+	}
+}
+
+// TestSpread: replicas that start together share the nodes evenly.
+func TestSpread(t *testing.T) {
+	cp := shared.Get(t)
+	ns := controlplane.TestNamespace(t, cp.Clientset(), "ownership-test")
+	names := nodeNames("spread", 6)
+	tr := newTracker(t)
+	for _, id := range []string{"r0", "r1", "r2"} {
+		startReplica(t, cp, ns, id, names, tr)
+	}
+	waitFor(t, "two nodes on each of three replicas", 60*time.Second, func() bool {
+		p := tr.perReplica()
+		return p["r0"] == 2 && p["r1"] == 2 && p["r2"] == 2
+	})
+}
+
+// TestLateReplicaGetsItsShare: a replica alone runs every node; a second
+// one joins and gets its fair share handed over.
+func TestLateReplicaGetsItsShare(t *testing.T) {
+	cp := shared.Get(t)
+	ns := controlplane.TestNamespace(t, cp.Clientset(), "ownership-test")
+	names := nodeNames("late", 4)
+	tr := newTracker(t)
+	startReplica(t, cp, ns, "first", names, tr)
+	waitFor(t, "the first replica runs all four nodes", 30*time.Second, func() bool { return tr.perReplica()["first"] == 4 })
+	startReplica(t, cp, ns, "second", names, tr)
+	waitFor(t, "two nodes on each replica", 60*time.Second, func() bool {
+		p := tr.perReplica()
+		return p["first"] == 2 && p["second"] == 2
+	})
+}
+
+// TestPartitionedReplica: a replica cut off from the apiserver stops its
+// nodes before the other takes them (never two owners), and gets its share
+// back once it can reach the apiserver again.
+func TestPartitionedReplica(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "ownership-test")
+	names := nodeNames("part", 2)
+	tr := newTracker(t)
+	a := startReplica(t, cp, ns, "a", names, tr)
+	startReplica(t, cp, ns, "b", names, tr)
+	waitFor(t, "one node on each replica", 60*time.Second, func() bool {
+		p := tr.perReplica()
+		return p["a"] == 1 && p["b"] == 1
+	})
+	var aNode string
+	for _, n := range names {
+		if tr.owner(n) == "a" {
+			aNode = n
+		}
+	}
+	a.client.cut.Store(true)
+	waitFor(t, "b runs both nodes", 60*time.Second, func() bool { return tr.perReplica()["b"] == 2 })
+	if h := holder(t, kube, ns, aNode); h != "b" {
+		t.Errorf("Lease of %s held by %q, want b", aNode, h)
+	}
+	a.client.cut.Store(false)
+	waitFor(t, "a gets one node back", 60*time.Second, func() bool {
+		p := tr.perReplica()
+		return p["a"] == 1 && p["b"] == 1
+	})
+}
+
+// TestFailingNodeMovesOn: a node that cannot start on one replica is
+// released there and runs on another.
+func TestFailingNodeMovesOn(t *testing.T) {
+	cp := shared.Get(t)
+	ns := controlplane.TestNamespace(t, cp.Clientset(), "ownership-test")
+	names := nodeNames("fail", 2)
+	tr := newTracker(t)
+	tr.fail["fail-0"] = "bad"
+	startReplica(t, cp, ns, "bad", names, tr)
+	waitFor(t, "bad runs fail-1 only", 30*time.Second, func() bool { return tr.owner("fail-1") == "bad" })
+	startReplica(t, cp, ns, "good", names, tr)
+	waitFor(t, "fail-0 runs on good", 60*time.Second, func() bool { return tr.owner("fail-0") == "good" })
+}
+
+// TestShutdownReleases: a replica stopped (SIGTERM) releases its node
+// Leases and deletes its membership Lease, so the others need not wait.
+func TestShutdownReleases(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "ownership-test")
+	names := nodeNames("stop", 3)
+	tr := newTracker(t)
+	r := startReplica(t, cp, ns, "only", names, tr)
+	waitFor(t, "all nodes run", 30*time.Second, func() bool { return tr.perReplica()["only"] == 3 })
+	r.stop(t)
+	if p := tr.perReplica(); len(p) != 0 {
+		t.Errorf("nodes still running after stop: %v", p)
+	}
+	for _, n := range names {
+		if h := holder(t, kube, ns, n); h != "" {
+			t.Errorf("Lease of %s still held by %q", n, h)
+		}
+	}
+	_, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ReplicaLeaseName("only"), metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("membership Lease after stop: %v, want NotFound", err)
+	}
+	leases, err := kube.CoordinationV1().Leases(ns).List(context.Background(), metav1.ListOptions{LabelSelector: LabelNodeSet + "=" + SetID(names) + "," + LabelLeaseKind + "=node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range leases.Items {
+		got = append(got, l.Name)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "ack-virtual-node-stop-0,ack-virtual-node-stop-1,ack-virtual-node-stop-2" {
+		t.Errorf("labelled node Leases = %v", got)
+	}
+}
+

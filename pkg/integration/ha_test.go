@@ -532,3 +532,40 @@ func TestStatefulSetNodeName(t *testing.T) {
 		t.Errorf("simulator saw %d successful creates, want 1", n)
 	}
 }
+
+// TestHAConfigErrors runs the controller binary with bad ownership
+// settings: each stops it with exit code 2 and a message naming the
+// variable and the fix, before anything is contacted.
+func TestHAConfigErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	bin := buildController(t)
+	base := []string{"ECI_VSWITCH=vsw-a", "ECI_SECURITY_GROUP=sg-a", "ECI_REGION=cn-hangzhou", "HOME=" + t.TempDir()}
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no nodes", []string{"VIRTUAL_NODE_COUNT=0"}, "VIRTUAL_NODE_COUNT: 0 is out of range: set 1-100"},
+		{"count not a number", []string{"VIRTUAL_NODE_COUNT=three"}, "VIRTUAL_NODE_COUNT"},
+		{"bad lease namespace", []string{"POD_NAMESPACE=Kube_System"}, "POD_NAMESPACE: \"Kube_System\" is not a namespace name"},
+		{"renew deadline not below the lease", []string{"VIRTUAL_NODE_LEASE_DURATION=5s", "VIRTUAL_NODE_LEASE_RENEW_DEADLINE=6s"}, "VIRTUAL_NODE_LEASE_RENEW_DEADLINE: 6s must be positive and shorter than VIRTUAL_NODE_LEASE_DURATION"},
+		{"retry period too long", []string{"VIRTUAL_NODE_LEASE_RETRY_PERIOD=9s"}, "VIRTUAL_NODE_LEASE_RETRY_PERIOD: 9s"},
+		{"ports run out", []string{"KUBELET_PORT=65534", "VIRTUAL_NODE_COUNT=3"}, "KUBELET_PORT: 65534 + VIRTUAL_NODE_COUNT (3) runs past port 65535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Env = append(append([]string{}, base...), tt.env...)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 {
+				t.Fatalf("exit = %v, want exit code 2; output: %s", err, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("output %q does not contain %q", out, tt.want)
+			}
+		})
+	}
+}

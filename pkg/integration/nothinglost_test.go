@@ -1,15 +1,23 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -87,6 +95,11 @@ func pollConverged(t *testing.T, kube kubernetes.Interface, sim *simulator.Simul
 	t.Helper()
 	start := time.Now()
 	last := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("last state: %s", last)
+		}
+	}()
 	poll(t, fmt.Sprintf("%d pods Running with one group each and no stray group", want), timeout, func(ctx context.Context) (bool, error) {
 		ok, why, err := converged(ctx, kube, sim, cluster, node, ns, want)
 		if why != "" {
@@ -94,9 +107,6 @@ func pollConverged(t *testing.T, kube kubernetes.Interface, sim *simulator.Simul
 		}
 		return ok, err
 	})
-	if t.Failed() {
-		t.Logf("last state: %s", last)
-	}
 	return time.Since(start)
 }
 
@@ -118,4 +128,111 @@ func deletePods(t *testing.T, kube kubernetes.Interface, ns, prefix string, from
 			t.Fatal(err)
 		}
 	}
+}
+
+// controllerProcess is cmd/virtual-node run as a process, as the chart's
+// Deployment runs it.
+type controllerProcess struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// controllerEnv is the environment the chart gives the controller: the
+// configuration of cfg and the simulator's AccessKey.
+func controllerEnv(t *testing.T, env *testenv.Env, cfg *config.Config) []string {
+	return []string{
+		"KUBECONFIG=" + cfg.Kubeconfig,
+		"ECI_ENDPOINT=" + env.SimulatorURL,
+		"ECI_REGION=" + cfg.Region,
+		"ECI_VSWITCH=" + strings.Join(cfg.VSwitches, ","),
+		"ECI_SECURITY_GROUP=" + cfg.SecurityGroup,
+		"CLUSTER_ID=" + cfg.ClusterID,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + testenv.SimAccessKeyID(env.SimulatorConfig),
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + env.SimulatorConfig.AccessKeys[testenv.SimAccessKeyID(env.SimulatorConfig)],
+		"VIRTUAL_NODE_NAME=" + cfg.NodeName,
+		"POD_NAME=controller-" + cfg.NodeName,
+		"KUBELET_LISTEN_IP=127.0.0.1",
+		"KUBELET_PORT=" + strconv.Itoa(cfg.KubeletPort),
+		"METRICS_ADDR=" + cfg.MetricsAddr,
+		"ECI_STATUS_INTERVAL=500ms",
+		"ECI_RESYNC_INTERVAL=10s",
+		"HOME=" + t.TempDir(), // no stray credential files
+	}
+}
+
+// startController starts bin with environ; the process is stopped (SIGINT,
+// then SIGKILL) when the test ends unless it already exited.
+func startController(t *testing.T, bin string, environ []string, args ...string) *controllerProcess {
+	t.Helper()
+	p := &controllerProcess{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = environ
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			out := p.out.String()
+			if len(out) > 100000 {
+				out = "..." + out[len(out)-100000:]
+			}
+			t.Logf("controller output:\n%s", out)
+		}
+	})
+	return p
+}
+
+// stop interrupts the process and waits for it, killing it after 20 s.
+func (p *controllerProcess) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Error("controller did not stop within 20s of SIGINT")
+		p.exited <- <-p.exited
+	}
+}
+
+// kill sends SIGKILL (kill -9) and waits until the process is gone.
+func (p *controllerProcess) kill(t *testing.T) {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-p.exited
+	p.exited <- err
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -78,8 +78,15 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	if created.IsZero() {
 		created = time.Now()
 	}
+	// The stored status starts as what the apiserver shows, not as what
+	// the cloud says: the first status sync then sees the difference and
+	// pushes it. A process killed between a group starting and its status
+	// being written would otherwise leave the pod Pending for good, since
+	// the cloud's status no longer changes.
 	stored := pod.DeepCopy()
-	stored.Status = podStatus(stored, g, created)
+	if stored.Status.Phase == "" {
+		stored.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}

@@ -150,6 +150,9 @@ func Run(ctx context.Context, o Options) *Report {
 				skipRest(2, "the CA does not verify the API server")
 			} else {
 				kc.rest.Timeout = o.Timeout
+				// One SelfSubjectAccessReview per permission: client-go's
+				// default 5 QPS would make doctor take seconds.
+				kc.rest.QPS, kc.rest.Burst = 50, 100
 				kube, err := kubernetes.NewForConfig(kc.rest)
 				if err != nil {
 					add(Result{Name: CheckVersion, Status: Fail, Message: err.Error(), Fix: fixRegenerate})

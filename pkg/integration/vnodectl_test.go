@@ -274,7 +274,7 @@ func TestVnodectlBootstrap(t *testing.T) {
 		}
 		// Every permission the running node needs is granted to it.
 		stdout, stderr, code := vnodectlRun(t, bin, nil, "doctor", "--kubeconfig", nodeKC, "--admin-kubeconfig", cp.Kubeconfig())
-		if code != 0 || !strings.Contains(stdout, "PASS  permissions  all 33 of the virtual node's permissions are granted") {
+		if code != 0 || !strings.Contains(stdout, "PASS  permissions  all 38 of the virtual node's permissions are granted") {
 			t.Fatalf("doctor with the issued certificate: exit %d\n%s%s", code, stdout, stderr)
 		}
 	})
@@ -487,14 +487,14 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 			edit: func(c *clientcmdapi.Config) { currentCluster(c).CertificateAuthorityData = otherCA.CertPEM }},
 		{name: "deleted token", check: doctor.CheckVersion, message: "401 Unauthorized", fix: "vnodectl kubeconfig",
 			edit: func(c *clientcmdapi.Config) { currentUser(c).Token = tokens[0][:len(tokens[0])-4] + "AAAA" }},
+		{name: "wrong ECI AccessKey secret", check: doctor.CheckECI, message: "SignatureDoesNotMatch", fix: "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+			env: []string{"ALIBABA_CLOUD_ACCESS_KEY_SECRET=not-the-secret"}},
 		{name: "removed permission", check: doctor.CheckPermissions, message: "update pods, patch pods", fix: "vnodectl kubeconfig",
 			beforeRun: func(t *testing.T) {
 				if err := kube.RbacV1().ClusterRoleBindings().Delete(ctx, "ack-virtual-node:vnode:extra", metav1.DeleteOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}},
-		{name: "wrong ECI AccessKey secret", check: doctor.CheckECI, message: "SignatureDoesNotMatch", fix: "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-			env: []string{"ALIBABA_CLOUD_ACCESS_KEY_SECRET=not-the-secret"}},
 	}
 	for _, b := range broken {
 		t.Run("doctor names the failure: "+b.name, func(t *testing.T) {

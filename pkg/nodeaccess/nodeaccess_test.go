@@ -62,7 +62,9 @@ func TestTokenUsable(t *testing.T) {
 		{"expires in an hour", secret(func(s *corev1.Secret) { s.Data[keyExpiration] = []byte(now.Add(time.Hour).Format(time.RFC3339)) }), true},
 		{"expires in 30s", secret(func(s *corev1.Secret) { s.Data[keyExpiration] = []byte(now.Add(30 * time.Second).Format(time.RFC3339)) }), false},
 		{"bad expiration", secret(func(s *corev1.Secret) { s.Data[keyExpiration] = []byte("tomorrow") }), false},
-		{"other group", secret(func(s *corev1.Secret) { s.Data[keyExtraGroups] = []byte("system:bootstrappers:kubeadm:default-node-token") }), false},
+		{"other group", secret(func(s *corev1.Secret) {
+			s.Data[keyExtraGroups] = []byte("system:bootstrappers:kubeadm:default-node-token")
+		}), false},
 		{"no authentication usage", secret(func(s *corev1.Secret) { delete(s.Data, keyUsageAuthentication) }), false},
 		{"name does not match id", secret(func(s *corev1.Secret) { s.Name = "bootstrap-token-zzzzzz" }), false},
 		{"wrong type", secret(func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque }), false},

@@ -56,6 +56,10 @@ const (
 	// ExtraRoleName is the ClusterRole with the permissions beyond the
 	// built-in roles.
 	ExtraRoleName = "ack-virtual-node:vnode"
+	// LeasesRoleName is the Role (and RoleBinding) in kube-system for the
+	// ownership and membership Leases replicas share nodes through
+	// (pkg/ownership, POD_NAMESPACE, default kube-system).
+	LeasesRoleName = "ack-virtual-node:vnode-leases"
 	// bindingPrefix prefixes every ClusterRoleBinding vnodectl creates.
 	bindingPrefix = "ack-virtual-node:vnode:"
 )
@@ -109,6 +113,17 @@ func ExtraRole(extraPrivilege bool) *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: ExtraRoleName, Labels: managedLabels()},
 		Rules:      rules,
+	}
+}
+
+// LeasesRole is the kube-system Role for pkg/ownership's Leases, kept out
+// of the ClusterRole so the node cannot touch Leases anywhere else.
+func LeasesRole() *rbacv1.Role {
+	return &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: LeasesRoleName, Namespace: Namespace, Labels: managedLabels()},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
+		},
 	}
 }
 
@@ -167,6 +182,9 @@ func NodePermissions(extraPrivilege bool) []Permission {
 		{Verb: "get", Resource: "namespaces", Name: metav1.NamespaceSystem},
 		{Verb: "create", Group: certificatesv1.GroupName, Resource: "certificatesigningrequests"},
 		{Verb: "create", Group: certificatesv1.GroupName, Resource: "certificatesigningrequests", Subresource: "selfnodeclient"},
+	}
+	for _, v := range LeasesRole().Rules[0].Verbs {
+		p = append(p, Permission{Verb: v, Group: "coordination.k8s.io", Resource: "leases", Namespace: Namespace})
 	}
 	if extraPrivilege {
 		p = append(p, Permission{Verb: "create", Resource: "endpoints"}, Permission{Verb: "update", Resource: "endpoints"})
@@ -258,6 +276,11 @@ func EnsureRBAC(ctx context.Context, kube kubernetes.Interface, mode Mode, extra
 			changes = append(changes, "updated ClusterRole "+want.Name)
 		}
 	}
+	more, err := ensureLeasesRole(ctx, kube, bindings(mode)[0].subject)
+	changes = append(changes, more...)
+	if err != nil {
+		return changes, err
+	}
 	crbs := kube.RbacV1().ClusterRoleBindings()
 	for _, b := range bindings(mode) {
 		cur, err := crbs.Get(ctx, b.name, metav1.GetOptions{})
@@ -287,6 +310,53 @@ func EnsureRBAC(ctx context.Context, kube kubernetes.Interface, mode Mode, extra
 			}
 			changes = append(changes, fmt.Sprintf("added %s %s to ClusterRoleBinding %s", b.subject.Kind, subjectName(b.subject), b.name))
 		}
+	}
+	return changes, nil
+}
+
+// ensureLeasesRole creates or updates the Leases Role and binds it to the
+// node's subject, keeping other subjects.
+func ensureLeasesRole(ctx context.Context, kube kubernetes.Interface, subject rbacv1.Subject) ([]string, error) {
+	var changes []string
+	want := LeasesRole()
+	roles := kube.RbacV1().Roles(Namespace)
+	cur, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if _, err := roles.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+			return changes, fmt.Errorf("create Role %s/%s: %w", Namespace, want.Name, err)
+		}
+		changes = append(changes, "created Role "+Namespace+"/"+want.Name)
+	case err != nil:
+		return changes, fmt.Errorf("get Role %s/%s: %w", Namespace, want.Name, err)
+	case !rulesEqual(cur.Rules, want.Rules):
+		cur.Rules = want.Rules
+		if _, err := roles.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return changes, fmt.Errorf("update Role %s/%s: %w", Namespace, want.Name, err)
+		}
+		changes = append(changes, "updated Role "+Namespace+"/"+want.Name)
+	}
+	rbs := kube.RbacV1().RoleBindings(Namespace)
+	rb, err := rbs.Get(ctx, want.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err := rbs.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: Namespace, Labels: managedLabels()},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: want.Name},
+			Subjects:   []rbacv1.Subject{subject},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return changes, fmt.Errorf("create RoleBinding %s/%s: %w", Namespace, want.Name, err)
+		}
+		changes = append(changes, fmt.Sprintf("created RoleBinding %s/%s (to %s %s)", Namespace, want.Name, subject.Kind, subjectName(subject)))
+	case err != nil:
+		return changes, fmt.Errorf("get RoleBinding %s/%s: %w", Namespace, want.Name, err)
+	case !slices.Contains(rb.Subjects, subject):
+		rb.Subjects = append(rb.Subjects, subject)
+		if _, err := rbs.Update(ctx, rb, metav1.UpdateOptions{}); err != nil {
+			return changes, fmt.Errorf("update RoleBinding %s/%s: %w", Namespace, want.Name, err)
+		}
+		changes = append(changes, fmt.Sprintf("added %s %s to RoleBinding %s/%s", subject.Kind, subjectName(subject), Namespace, want.Name))
 	}
 	return changes, nil
 }

@@ -248,7 +248,7 @@ func (m *manager) runNode(ctx context.Context, name string) {
 // was lost.
 func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 	logger := m.logger.WithValues("node", name, "lease", m.opts.Namespace+"/"+NodeLeaseName(name))
-	electCtx, cancelElect := context.WithCancel(klog.NewContext(ctx, logger))
+	electCtx, cancelElect := context.WithCancel(klog.NewContext(ctx, quietDeferrals(logger)))
 	defer cancelElect()
 	var (
 		reasonMu sync.Mutex

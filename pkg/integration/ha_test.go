@@ -569,3 +569,42 @@ func TestHAConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeStartFailure: a node that cannot start on a replica (its kubelet
+// port is taken) gets a Warning event naming the cause, its Lease is given
+// up, and it is retried with backoff until it runs.
+func TestNodeStartFailure(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	bin := buildController(t)
+	kube := env.Kube
+	ctx := context.Background()
+	const node = "vnode-busy"
+	port := haFreePortRange(t, 1, "127.0.0.1")
+	busy, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	haStartReplica(t, env, bin, "replica-busy", "127.0.0.1", port, "VIRTUAL_NODE_NAME="+node)
+	poll(t, "Warning event VirtualNodeFailed on node "+node, 60*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := kube.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + node + ",reason=VirtualNodeFailed"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "address already in use") && strings.Contains(e.Message, "replica-busy") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	busy.Close()
+	poll(t, "node "+node+" Ready once its port is free", 90*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err == nil && haNodeReady(n), nil
+	})
+	h, err := haHolders(ctx, kube, []string{node})
+	if err != nil || h[node] != "replica-busy" {
+		t.Errorf("Lease holder = %q (%v), want replica-busy", h[node], err)
+	}
+}

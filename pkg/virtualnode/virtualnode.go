@@ -150,6 +150,15 @@ func Run(ctx context.Context, opts Options) error {
 	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes)
 	defer metricsSrv.Close()
 
+	// Files every node needs are read once here: a bad path stops the
+	// controller with the variable's name instead of failing each node.
+	if _, err := servingTLS(cfg.ForNode(0)); err != nil {
+		return err
+	}
+	if _, err := kubeletAuth(kube, cfg.ForNode(0), restCfg); err != nil {
+		return err
+	}
+
 	names := cfg.NodeNames()
 	index := make(map[string]int, len(names))
 	for i, n := range names {
@@ -161,11 +170,16 @@ func Run(ctx context.Context, opts Options) error {
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
 		Recorder: recorder,
 		Run: func(ctx context.Context, name string) error {
-			return sh.runNode(ctx, cfg.ForNode(index[name]), func() {
+			err := sh.runNode(ctx, cfg.ForNode(index[name]), func() {
 				if opts.Ready != nil {
 					readyOnce.Do(func() { close(opts.Ready) })
 				}
 			})
+			if err != nil && ctx.Err() == nil {
+				recorder.Eventf(nodeRef(name), corev1.EventTypeWarning, "VirtualNodeFailed",
+					"virtual node failed on replica %s: %v; its Lease is released so another replica can run it, and this one retries with backoff", cfg.PodName, err)
+			}
+			return err
 		},
 	})
 }
@@ -255,16 +269,12 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		if ctx.Err() != nil {
 			return nil
 		}
-		recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "VirtualNodeStartFailed",
-			"replica %s could not start the virtual node: %v", cfg.PodName, err)
 		return fmt.Errorf("virtual node stopped before it was ready: %w", err)
 	}
 	err = <-errc
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return nil
 	}
-	recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "VirtualNodeFailed",
-		"virtual node stopped on replica %s: %v", cfg.PodName, err)
 	return err
 }
 

@@ -236,5 +236,26 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 		// The group exists and is tracked; the annotation is informative.
 		logger.Error(err, "could not annotate pod with its container group")
 	}
-	p.push(stored.DeepCopy())
+	p.pushLatest(k, e)
+}
+
+// pushLatest pushes the status the provider holds now for entry e of pod k,
+// unless the entry was replaced or removed. Pushes of one pod come from
+// the create path and the status loop at once; pushing a copy taken
+// earlier could deliver a stale Pending after the loop's Running, and the
+// core keeps the last status it was given, so the pod would stay Pending
+// while its group runs. Reading the entry and pushing under pushMu makes
+// the last push carry the latest status.
+func (p *Provider) pushLatest(k string, e *entry) {
+	p.pushMu.Lock()
+	defer p.pushMu.Unlock()
+	p.mu.RLock()
+	var out *corev1.Pod
+	if cur := p.pods[k]; cur == e {
+		out = e.pod.DeepCopy()
+	}
+	p.mu.RUnlock()
+	if out != nil {
+		p.push(out)
+	}
 }

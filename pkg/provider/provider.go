@@ -66,6 +66,9 @@ type Provider struct {
 	byGroup map[string]string // group id -> namespace/name
 	notify  func(*corev1.Pod)
 	ready   chan struct{}
+	// pushMu orders the pushes of pushLatest so the last one a pod gets
+	// carries its latest status (see pushLatest).
+	pushMu sync.Mutex
 
 	runCtx     context.Context // the context of Run, for background retries
 	configMaps corev1listers.ConfigMapLister

@@ -208,10 +208,10 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	}
 	next := podStatus(e.pod, g, e.created)
 	keepTransitions(&next, &e.pod.Status)
-	var out *corev1.Pod
+	changed := false
 	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
 		e.pod.Status = next
-		out = e.pod.DeepCopy()
+		changed = true
 	}
 	pod := e.pod
 	p.mu.Unlock()
@@ -231,8 +231,8 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 		}
 		p.event(pod, typ, reason, "%s", ev.Message)
 	}
-	if out != nil {
-		p.push(out)
+	if changed {
+		p.pushLatest(k, e)
 	}
 }
 

@@ -1,6 +1,9 @@
-// Command virtual-node is the ack-virtual-node-controller: it registers a
-// virtual node and runs every pod bound to it as an ECI container group.
-// Configuration comes from environment variables (see pkg/config).
+// Command virtual-node is the ack-virtual-node-controller: it registers the
+// virtual nodes this replica owns (one, or a share of VIRTUAL_NODE_COUNT
+// nodes held through Leases, see pkg/ownership) and runs every pod bound to
+// them as an ECI container group. SIGTERM stops the nodes and releases
+// their Leases for the other replicas. Configuration comes from environment
+// variables (see pkg/config).
 package main
 
 import (

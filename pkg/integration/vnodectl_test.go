@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/approver"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/daemonsets"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/doctor"
@@ -193,28 +192,7 @@ func TestVnodectlBootstrap(t *testing.T) {
 	})
 
 	t.Run("CSR from the bootstrap kubeconfig is approved and signed", func(t *testing.T) {
-		// vnode-approver as its own least-privilege identity.
-		if _, err := kube.RbacV1().ClusterRoles().Create(ctx, approver.ClusterRole(), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		approverBind(t, kube, "vnode-approver", approver.ClusterRoleName, "vnode-approver")
-		acfg, err := cp.RESTConfigFor("vnode-approver", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctrl, err := approver.New(approver.Options{Client: kubernetes.NewForConfigOrDie(acfg), Policy: approver.DefaultPolicy(), Workers: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- ctrl.Run(runCtx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("approver: %v", err)
-			}
-		}()
+		startApprover(t, cp) // as its own least-privilege identity
 
 		bootCfg, err := clientcmd.BuildConfigFromFlags("", first)
 		if err != nil {

@@ -307,6 +307,50 @@ func TestVnodectlBootstrap(t *testing.T) {
 		}
 	})
 
+	t.Run("--extra-privilege grants endpoints, a later run keeps it", func(t *testing.T) {
+		for _, args := range [][]string{{"--extra-privilege"}, nil} {
+			out := filepath.Join(dir, "vnode-config-extra")
+			stdout, stderr, code := vnodectlRun(t, bin, []string{"KUBECONFIG=" + adminCAPath}, append([]string{"kubeconfig", "--mode", "bootstrap", "-o", out}, args...)...)
+			if code != 0 {
+				t.Fatalf("%v: exit %d: %s %s", args, code, stdout, stderr)
+			}
+			role, err := kube.RbacV1().ClusterRoles().Get(ctx, nodeaccess.ExtraRoleName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var endpoints []string
+			for _, r := range role.Rules {
+				if slices.Contains(r.Resources, "endpoints") {
+					endpoints = r.Verbs
+				}
+			}
+			if !slices.Equal(endpoints, []string{"create", "update"}) {
+				t.Errorf("after kubeconfig %v: endpoints verbs %v, want [create update]", args, endpoints)
+			}
+		}
+		if s := managedTokenSecrets(t, kube, nodeaccess.ModeBootstrap); len(s) != 1 {
+			t.Errorf("%d bootstrap token Secrets, want 1", len(s))
+		}
+	})
+
+	t.Run("--help on each command", func(t *testing.T) {
+		for _, c := range []struct{ cmd, want string }{
+			{"", "[command]"},
+			{"kubeconfig", "kubeconfig --mode bootstrap|serviceaccount [-o vnode-config]"},
+			{"doctor", "doctor [--kubeconfig vnode-config] [-o json]"},
+			{"exclude-daemonsets", "exclude-daemonsets [--all] [--dry-run]"},
+		} {
+			args := []string{"--help"}
+			if c.cmd != "" {
+				args = []string{c.cmd, "--help"}
+			}
+			stdout, _, code := vnodectlRun(t, bin, nil, args...)
+			if code != 0 || !strings.Contains(stdout, "Usage:\n  vnodectl "+c.want) {
+				t.Errorf("vnodectl %v: exit %d\n%s", args, code, stdout)
+			}
+		}
+	})
+
 	t.Run("bad usage exits 2", func(t *testing.T) {
 		for _, args := range [][]string{{"kubeconfig"}, {"kubeconfig", "--mode", "admin"}, {"doctor", "-o", "yaml"}, {"exclude-daemonsets", "--bogus"}} {
 			if _, stderr, code := vnodectlRun(t, bin, nil, args...); code != 2 || stderr == "" {

@@ -21,6 +21,9 @@ import (
 
 func main() {
 	klog.InitFlags(nil)
+	if len(os.Args) > 1 && os.Args[1] == "drain" {
+		os.Exit(drainMain(os.Args[2:]))
+	}
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {

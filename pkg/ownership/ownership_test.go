@@ -137,13 +137,18 @@ type replica struct {
 
 func startReplica(t *testing.T, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker) *replica {
 	t.Helper()
+	return startReplicaTimed(t, cp, ns, id, names, tr, testLease, testRenew, testRetry)
+}
+
+func startReplicaTimed(t *testing.T, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration) *replica {
+	t.Helper()
 	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
 		r.done <- Run(ctx, Options{
 			Kube: r.client.kube, Namespace: ns, Identity: id, Names: names,
-			LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry,
+			LeaseDuration: lease, RenewDeadline: renew, RetryPeriod: retry,
 			Run: tr.run(id),
 		})
 	}()
@@ -341,3 +346,23 @@ func TestShutdownReleases(t *testing.T) {
 	}
 }
 
+
+// TestShutdownHandsOver: with a long Lease (60s), a replica shut down (a
+// rolling update's SIGTERM) hands its nodes to the other at once, far
+// sooner than the Lease would expire.
+func TestShutdownHandsOver(t *testing.T) {
+	cp := shared.Get(t)
+	ns := controlplane.TestNamespace(t, cp.Clientset(), "ownership-test")
+	names := nodeNames("roll", 2)
+	tr := newTracker(t)
+	const lease, renew, retry = 60 * time.Second, 40 * time.Second, 500 * time.Millisecond
+	old := startReplicaTimed(t, cp, ns, "old", names, tr, lease, renew, retry)
+	startReplicaTimed(t, cp, ns, "new", names, tr, lease, renew, retry)
+	waitFor(t, "one node on each replica", 60*time.Second, func() bool {
+		p := tr.perReplica()
+		return p["old"] == 1 && p["new"] == 1
+	})
+	old.stop(t)
+	// Half the Lease: only a released Lease can be taken this soon.
+	waitFor(t, "new runs both nodes", lease/2, func() bool { return tr.perReplica()["new"] == 2 })
+}

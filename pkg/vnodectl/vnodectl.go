@@ -83,6 +83,7 @@ func NewRootCommand(o Options) *cobra.Command {
   vnodectl kubeconfig          create the RBAC and a token, and write vnode-config
   vnodectl doctor              check vnode-config, the cluster and the ECI credentials
   vnodectl exclude-daemonsets  keep kube-proxy (and other DaemonSets) off virtual nodes
+  vnodectl addon ...           install, upgrade, uninstall or inspect the add-on (embedded chart)
 
 It uses the current kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/config) as admin.`,
 		SilenceUsage:  true,
@@ -92,7 +93,7 @@ It uses the current kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/con
 	root.SetOut(o.Stdout)
 	root.SetErr(o.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &ExitError{Code: 2, Err: err} })
-	root.AddCommand(kubeconfigCommand(o), doctorCommand(o), excludeCommand(o))
+	root.AddCommand(kubeconfigCommand(o), doctorCommand(o), excludeCommand(o), addonCommand(o))
 	return root
 }
 

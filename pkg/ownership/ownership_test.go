@@ -41,14 +41,14 @@ const (
 // tracker stands in for the virtual nodes: it records which replica runs
 // which node and fails the test if two ever run one node at once.
 type tracker struct {
-	t       *testing.T
+	t       testing.TB
 	mu      sync.Mutex
 	running map[string]string // node -> replica
 	starts  map[string]int    // node -> times started
 	fail    map[string]string // node -> replica on which Run fails
 }
 
-func newTracker(t *testing.T) *tracker {
+func newTracker(t testing.TB) *tracker {
 	return &tracker{t: t, running: map[string]string{}, starts: map[string]int{}, fail: map[string]string{}}
 }
 
@@ -101,7 +101,7 @@ type cuttable struct {
 	cut  atomic.Bool
 }
 
-func newCuttable(t *testing.T, cp *controlplane.ControlPlane) *cuttable {
+func newCuttable(t testing.TB, cp *controlplane.ControlPlane) *cuttable {
 	c := &cuttable{}
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 50, 100
@@ -140,7 +140,7 @@ func startReplica(t *testing.T, cp *controlplane.ControlPlane, ns, id string, na
 	return startReplicaTimed(t, cp, ns, id, names, tr, testLease, testRenew, testRetry)
 }
 
-func startReplicaTimed(t *testing.T, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration) *replica {
+func startReplicaTimed(t testing.TB, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration) *replica {
 	t.Helper()
 	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,7 +156,7 @@ func startReplicaTimed(t *testing.T, cp *controlplane.ControlPlane, ns, id strin
 	return r
 }
 
-func (r *replica) stop(t *testing.T) {
+func (r *replica) stop(t testing.TB) {
 	t.Helper()
 	r.once.Do(func() {
 		r.client.cut.Store(false)
@@ -180,7 +180,7 @@ func nodeNames(prefix string, n int) []string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		return cond(), nil
@@ -365,4 +365,41 @@ func TestShutdownHandsOver(t *testing.T) {
 	old.stop(t)
 	// Half the Lease: only a released Lease can be taken this soon.
 	waitFor(t, "new runs both nodes", lease/2, func() bool { return tr.perReplica()["new"] == 2 })
+}
+
+// BenchmarkTakeover measures how long after a replica stops renewing (cut
+// off from the apiserver, as kill -9 looks to the cluster) the other runs
+// its node, with a 4s Lease, 2s renew deadline and 300ms retry period.
+// Expected: about the Lease duration plus up to 2.2 retry periods.
+func BenchmarkTakeover(b *testing.B) {
+	cp := shared.Get(b)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ns := controlplane.TestNamespace(b, cp.Clientset(), "ownership-bench")
+		names := nodeNames(fmt.Sprintf("bench%d", i), 1)
+		tr := newTracker(b)
+		reps := map[string]*replica{
+			"x": startReplicaTimed(b, cp, ns, "x", names, tr, testLease, testRenew, testRetry),
+			"y": startReplicaTimed(b, cp, ns, "y", names, tr, testLease, testRenew, testRetry),
+		}
+		waitFor(b, "the node runs", 30*time.Second, func() bool { return tr.owner(names[0]) != "" })
+		// Let the holder renew a few times, as in steady state.
+		time.Sleep(2 * testRetry)
+		from := tr.owner(names[0])
+		b.StartTimer()
+		start := time.Now()
+		reps[from].client.cut.Store(true)
+		waitFor(b, "the other replica runs the node", 30*time.Second, func() bool {
+			o := tr.owner(names[0])
+			return o != "" && o != from
+		})
+		total += time.Since(start)
+		b.StopTimer()
+		for _, r := range reps {
+			r.stop(b)
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "takeover-s/op")
+	b.ReportMetric(testLease.Seconds(), "lease-s")
 }

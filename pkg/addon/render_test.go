@@ -273,7 +273,7 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("drain Job hook %q, want pre-delete", job.Annotations["helm.sh/hook"])
 	}
 	jc := job.Spec.Template.Spec.Containers[0]
-	if !reflect.DeepEqual(jc.Args, []string{"drain"}) || jc.Image != c.Image || job.Spec.Template.Spec.ServiceAccountName != ControllerServiceAccount {
+	if !reflect.DeepEqual(jc.Args, []string{"drain", "--pod-timeout=2m", "--group-timeout=1m"}) || jc.Image != c.Image || job.Spec.Template.Spec.ServiceAccountName != ControllerServiceAccount {
 		t.Errorf("drain Job runs %v %v as %s; want the controller image with [drain] as the controller SA", jc.Image, jc.Args, job.Spec.Template.Spec.ServiceAccountName)
 	}
 	if job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 600 {
@@ -338,7 +338,7 @@ func everyValue() map[string]any {
 		},
 		"eciProfile": map[string]any{"create": true, "data": map[string]any{
 			"vSwitchIds": "vsw-p", "securityGroupId": "sg-p", "vpcId": "vpc-p", "selectors": "[]"}},
-		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120},
+		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120, "podTimeout": "30s", "groupTimeout": "20s"},
 		"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false},
 	}
 }
@@ -429,7 +429,8 @@ func TestRenderEveryValue(t *testing.T) {
 	checks["eciProfile.data"] = cm.Data["vSwitchIds"] == "vsw-p" && cm.Data["securityGroupId"] == "sg-p" && cm.Data["vpcId"] == "vpc-p"
 	var job batchv1.Job
 	objs.get(t, "Job/kube-system/ack-virtual-node-drain", &job)
-	checks["drain.timeoutSeconds"] = *job.Spec.ActiveDeadlineSeconds == 120 && containerEnv(job.Spec.Template.Spec.Containers[0])["DRAIN_TIMEOUT"].Value == "120s"
+	checks["drain.timeoutSeconds"] = *job.Spec.ActiveDeadlineSeconds == 120
+	checks["drain.podTimeout/groupTimeout"] = reflect.DeepEqual(job.Spec.Template.Spec.Containers[0].Args, []string{"drain", "--pod-timeout=30s", "--group-timeout=20s"})
 	var pdb, wpdb policyv1.PodDisruptionBudget
 	objs.get(t, "PodDisruptionBudget/kube-system/ack-virtual-node-controller", &pdb)
 	objs.get(t, "PodDisruptionBudget/kube-system/ack-virtual-node-webhook", &wpdb)

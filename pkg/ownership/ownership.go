@@ -146,14 +146,14 @@ type manager struct {
 	logger klog.Logger
 
 	mu           sync.Mutex
-	owned        map[string]bool                 // reserved or running
-	running      map[string]func(stopReason)     // running nodes: stop with a reason
-	deferredAt   map[string]deferral             // first refusal of a free Lease, by node
-	backoffs     map[string]backoff              // nodes that failed here
-	handedOver   map[string]time.Time            // nodes this replica gave up to share the load
-	members      map[string]*member              // peers by identity
-	liveKey      string                          // the live peers, to see membership changes
-	liveSince    time.Time                       // when liveKey last changed
+	owned        map[string]bool             // reserved or running
+	running      map[string]func(stopReason) // running nodes: stop with a reason
+	deferredAt   map[string]deferral         // first refusal of a free Lease, by node
+	backoffs     map[string]backoff          // nodes that failed here
+	handedOver   map[string]time.Time        // nodes this replica gave up to share the load
+	members      map[string]*member          // peers by identity
+	liveKey      string                      // the live peers, to see membership changes
+	liveSince    time.Time                   // when liveKey last changed
 	lastHandover time.Time
 }
 

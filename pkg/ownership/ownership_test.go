@@ -346,7 +346,6 @@ func TestShutdownReleases(t *testing.T) {
 	}
 }
 
-
 // TestShutdownHandsOver: with a long Lease (60s), a replica shut down (a
 // rolling update's SIGTERM) hands its nodes to the other at once, far
 // sooner than the Lease would expire.

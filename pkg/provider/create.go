@@ -244,11 +244,11 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 // the create path and the status loop at once; pushing a copy taken
 // earlier could deliver a stale Pending after the loop's Running, and the
 // core keeps the last status it was given, so the pod would stay Pending
-// while its group runs. Reading the entry and pushing under pushMu makes
+// while its group runs. Reading the entry and pushing under e.pushMu makes
 // the last push carry the latest status.
 func (p *Provider) pushLatest(k string, e *entry) {
-	p.pushMu.Lock()
-	defer p.pushMu.Unlock()
+	e.pushMu.Lock()
+	defer e.pushMu.Unlock()
 	p.mu.RLock()
 	var out *corev1.Pod
 	if cur := p.pods[k]; cur == e {

@@ -66,9 +66,6 @@ type Provider struct {
 	byGroup map[string]string // group id -> namespace/name
 	notify  func(*corev1.Pod)
 	ready   chan struct{}
-	// pushMu orders the pushes of pushLatest so the last one a pod gets
-	// carries its latest status (see pushLatest).
-	pushMu sync.Mutex
 
 	runCtx     context.Context // the context of Run, for background retries
 	configMaps corev1listers.ConfigMapLister
@@ -104,6 +101,10 @@ type entry struct {
 	requested string
 	// tokens says when the pod's service-account tokens are renewed.
 	tokens tokenRefresh
+	// pushMu orders the pushes of pushLatest for this pod, so the last
+	// one carries its latest status; per pod, so a slow push of one pod
+	// never holds up the others.
+	pushMu sync.Mutex
 }
 
 // New returns a Provider; call Run to start status synchronisation.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,9 +13,13 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/bootstrap"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // TestTLSBootstrap: from the kubeconfig `vnodectl kubeconfig --mode
@@ -22,10 +27,12 @@ import (
 // vnode-approver and signed by kube-controller-manager (2-minute
 // certificates here), a restart with the same directory reuses it without
 // a new CSR, and the certificate is renewed (as selfnodeclient) before it
-// expires, the same client continuing to work after the first certificate
-// has expired.
+// expires. A real virtual node runs on the bootstrapped identity (RBAC
+// from vnodectl only), goes Ready, and through the rotation and past the
+// first certificate's expiry its Lease never lapses and it stays Ready.
 func TestTLSBootstrap(t *testing.T) {
-	cp := controlplane.StartForTest(t, controlplane.Options{ClusterSigningDuration: 2 * time.Minute})
+	env := testenv.Start(t, testenv.Options{ControlPlane: controlplane.Options{ClusterSigningDuration: 2 * time.Minute}})
+	cp := env.ControlPlane
 	kube := cp.Clientset()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -95,6 +102,70 @@ func TestTLSBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The virtual node on that identity (what the lead wires with
+	// TLS bootstrapping enabled).
+	const node = "vn-tls"
+	nodeCfg := env.NodeConfig(t, node)
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	ready, nodeDone := make(chan struct{}), make(chan error, 1)
+	go func() {
+		nodeDone <- virtualnode.Run(nodeCtx, virtualnode.Options{Config: nodeCfg, RESTConfig: rest.CopyConfig(second.Config), Cloud: env.Cloud, Ready: ready})
+	}()
+	t.Cleanup(func() {
+		stopNode()
+		select {
+		case err := <-nodeDone:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("virtual node: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("virtual node did not stop within 30s")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-nodeDone:
+		t.Fatalf("virtual node on the bootstrapped certificate exited: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("virtual node on the bootstrapped certificate not Ready within 60s")
+	}
+	// Watch the node's Lease and Ready condition (as admin) from now on.
+	type sample struct {
+		renew    time.Time
+		ready    bool
+		duration time.Duration
+	}
+	samples := make(chan sample, 1000)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-tk.C:
+			}
+			l, err1 := kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(watchCtx, node, metav1.GetOptions{})
+			n, err2 := kube.CoreV1().Nodes().Get(watchCtx, node, metav1.GetOptions{})
+			if err1 != nil || err2 != nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+				continue
+			}
+			s := sample{renew: l.Spec.RenewTime.Time, duration: time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					s.ready = c.Status == corev1.ConditionTrue
+				}
+			}
+			select {
+			case samples <- s:
+			default:
+			}
+		}
+	}()
+
 	// Rotation: a new certificate before the old one expires, requested
 	// with the old one (a renewal), and the same client keeps working once
 	// the old certificate has expired.
@@ -115,6 +186,30 @@ func TestTLSBootstrap(t *testing.T) {
 	u, err = whoami(client)
 	if err != nil || u.Username != "system:vnode:vn-tls" {
 		t.Fatalf("client after the old certificate expired: %+v, %v", u, err)
+	}
+	// The node renews its Lease after the old certificate expired, so it
+	// uses the new one.
+	poll(t, "node Lease renewed after the first certificate expired", time.Minute, func(ctx context.Context) (bool, error) {
+		l, err := kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node, metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(old.NotAfter), err
+	})
+	stopWatch()
+	<-watchDone
+	close(samples)
+	var prev time.Time
+	n := 0
+	for s := range samples {
+		n++
+		if !s.ready {
+			t.Errorf("node %s not Ready at a sample during rotation (lease renewed %s)", node, s.renew)
+		}
+		if !prev.IsZero() && s.renew.Sub(prev) > s.duration {
+			t.Errorf("Lease gap %s > lease duration %s (renewals %s -> %s): the node lost its identity", s.renew.Sub(prev), s.duration, prev, s.renew)
+		}
+		prev = s.renew
+	}
+	if n < 30 {
+		t.Errorf("only %d Lease samples during rotation", n)
 	}
 }
 

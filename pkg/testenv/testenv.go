@@ -46,6 +46,9 @@ type Env struct {
 type Options struct {
 	// Simulator edits the simulator configuration before it starts.
 	Simulator func(*simulator.Config)
+	// ControlPlane configures the control plane (e.g. a short
+	// ClusterSigningDuration for certificate rotation tests).
+	ControlPlane controlplane.Options
 }
 
 // Start starts the control plane and the simulator for t; both stop when
@@ -55,7 +58,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	cp := controlplane.StartForTest(t, controlplane.Options{})
+	cp := controlplane.StartForTest(t, opts.ControlPlane)
 	simCfg := simulator.DefaultConfig()
 	if opts.Simulator != nil {
 		opts.Simulator(&simCfg)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/addon"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/testenv"
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -43,6 +45,22 @@ type chartProcess struct {
 	out     *bytes.Buffer
 	exited  chan error
 	env     map[string]string
+}
+
+// buildCommand builds ./cmd/<name> the way its image does (static).
+func buildCommand(t *testing.T, name string) string {
+	t.Helper()
+	root, err := controlplane.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
+	}
+	return bin
 }
 
 // serviceAccountKubeconfig writes a kubeconfig holding a TokenRequest token
@@ -272,6 +290,32 @@ func TestAddonLifecycle(t *testing.T) {
 	proc := &chartProcess{t: t, bin: bin, kube: kube, kubecfg: serviceAccountKubeconfig(t, env, "kube-system", addon.ControllerServiceAccount)}
 	defer proc.stop()
 	proc.start(deploymentEnv(t, kube, 1))
+
+	// The webhook's Deployment, likewise, as its ServiceAccount: it fills
+	// the configuration the chart created empty and keeps its certificate
+	// Secret. Only its listen addresses move to free loopback ports.
+	wd, err := kube.AppsV1().Deployments("kube-system").Get(ctx, "ack-virtual-node-webhook", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wenv := resolvedEnv(t, kube, "kube-system", "ack-virtual-node-webhook-0", wd.Spec.Template.Spec.Containers[0])
+	wenv["WEBHOOK_LISTEN_ADDR"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	wenv["WEBHOOK_METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	wh := &chartProcess{t: t, bin: buildCommand(t, "vnode-webhook"), kube: kube, kubecfg: serviceAccountKubeconfig(t, env, "kube-system", "ack-virtual-node-webhook")}
+	defer wh.stop()
+	wh.start(wenv)
+	var caBundle []byte
+	poll(t, "webhook fills its MutatingWebhookConfiguration", 60*time.Second, func(ctx context.Context) (bool, error) {
+		m, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "virtual-node-affinity-admission-controller", metav1.GetOptions{})
+		if err != nil || len(m.Webhooks) == 0 {
+			return false, err
+		}
+		caBundle = m.Webhooks[0].ClientConfig.CABundle
+		return len(caBundle) > 0, nil
+	})
+	if _, err := kube.CoreV1().Secrets("kube-system").Get(ctx, "ack-virtual-node-webhook-cert", metav1.GetOptions{}); err != nil {
+		t.Errorf("webhook certificate Secret: %v", err)
+	}
 	waitNodeReady(t, kube)
 	if st, _ := ac.Status(ctx); st == nil || st.NodeReady != "True" {
 		t.Errorf("status does not report the node Ready: %+v", st)
@@ -342,6 +386,10 @@ func TestAddonLifecycle(t *testing.T) {
 	if before.Spec.Template.Annotations["checksum/config"] == after.Spec.Template.Annotations["checksum/config"] {
 		t.Error("upgrade changed ECI_VSWITCH but not the checksum: the pods would not roll")
 	}
+	if m, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "virtual-node-affinity-admission-controller", metav1.GetOptions{}); err != nil ||
+		len(m.Webhooks) == 0 || !bytes.Equal(m.Webhooks[0].ClientConfig.CABundle, caBundle) {
+		t.Errorf("helm upgrade touched the webhook's entries or caBundle: %v", err)
+	}
 	proc.stop()
 	proc.start(deploymentEnv(t, kube, 2))
 	if proc.env["ECI_VSWITCH"] != vsw[1] {
@@ -400,7 +448,7 @@ func TestAddonLifecycle(t *testing.T) {
 		if len(env.Simulator.Groups()) < 3 {
 			t.Fatalf("only %d groups before uninstall", len(env.Simulator.Groups()))
 		}
-		uninstallWithDrain(t, env, ac, bin, proc)
+		uninstallWithDrain(t, env, ac, bin, proc, wh)
 	})
 }
 
@@ -424,7 +472,7 @@ func waitNodeReady(t *testing.T, kube kubernetes.Interface) {
 // for the pre-delete hook: when the Job's pod appears, it runs the pod's
 // container (the controller image with args [drain]) as a process with the
 // pod's env and ServiceAccount, and reports its exit as the pod's status.
-func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin string, proc *chartProcess) {
+func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin string, running ...*chartProcess) {
 	kube := env.Kube
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -467,8 +515,10 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 	// Once the hook succeeds Helm deletes the Deployment and the RBAC
 	// together; a kubelet would stop the container at that moment, so
 	// stop it now, while its RBAC still exists (what it does after its
-	// RBAC is gone cannot succeed in any cluster).
-	proc.stop()
+	// RBAC is gone cannot succeed in any cluster). The same for the webhook.
+	for _, p := range running {
+		p.stop()
+	}
 	phase := corev1.PodSucceeded
 	if code != 0 {
 		phase = corev1.PodFailed
@@ -500,5 +550,8 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 	}
 	if _, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "eci-profile", metav1.GetOptions{}); err != nil {
 		t.Errorf("eci-profile not kept on uninstall: %v", err)
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "virtual-node-affinity-admission-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the webhook's MutatingWebhookConfiguration outlived the release: %v", err)
 	}
 }

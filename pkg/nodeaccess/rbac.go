@@ -210,7 +210,7 @@ type binding struct {
 	subject    rbacv1.Subject
 }
 
-// Bindings returns the ClusterRoleBindings a mode needs. The node's
+// bindings returns the ClusterRoleBindings a mode needs. The node's
 // permissions go to group system:vnodes (bootstrap) or the ServiceAccount
 // kube-system/vnode; the bootstrap token group gets only CSR creation and
 // nodeclient.

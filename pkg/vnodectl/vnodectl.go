@@ -26,8 +26,10 @@ import (
 // ExitError carries the process exit code for main: 1 for a failed
 // operation or failed doctor check, 2 for bad usage.
 type ExitError struct {
+	// Code is the process exit code.
 	Code int
-	Err  error
+	// Err is what went wrong, printed by Execute.
+	Err error
 }
 
 // Error returns the wrapped message.

@@ -51,6 +51,14 @@ func TestVnodectlAddon(t *testing.T) {
 		{
 			name: "install", args: append([]string{"addon", "install", "--vswitch", "vsw-aaa,vsw-bbb"}, base...),
 			before: func() {
+				// A profile the user made before the add-on: the release
+				// must leave it alone (not adopt, not overwrite, not delete).
+				if _, err := kube.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Name: "eci-profile"},
+					Data:       map[string]string{"vSwitchIds": "vsw-mine"},
+				}, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
 				if _, err := kube.CoreV1().Secrets("kube-system").Create(ctx, &corev1.Secret{
 					ObjectMeta: metav1.ObjectMeta{Name: "alibaba-addon-secret"},
 					Data:       map[string][]byte{"access-key-id": []byte("id"), "access-key-secret": []byte("secret")},
@@ -63,7 +71,7 @@ func TestVnodectlAddon(t *testing.T) {
 		{name: "install twice", args: append([]string{"addon", "install", "--vswitch", "vsw-aaa"}, base...), wantCode: 1, want: []string{"already installed in kube-system: use upgrade"}},
 		{name: "status", args: []string{"addon", "status", "-o", "json"}, want: []string{`"status": "deployed"`, `"ack-virtual-node-controller": "0/1"`}},
 		{name: "upgrade", args: []string{"addon", "upgrade", "--vswitch", "vsw-ccc"}, want: []string{"upgraded ack-virtual-node", "revision 2"}},
-		{name: "uninstall", args: []string{"addon", "uninstall"}, want: []string{"uninstalled ack-virtual-node", "eci-profile"}},
+		{name: "uninstall", args: []string{"addon", "uninstall"}, want: []string{"uninstalled ack-virtual-node"}},
 	}
 	for _, s := range steps {
 		if s.before != nil {
@@ -76,6 +84,13 @@ func TestVnodectlAddon(t *testing.T) {
 		for _, w := range s.want {
 			if !strings.Contains(stdout+stderr, w) {
 				t.Errorf("%s: output does not contain %q\nstdout: %s\nstderr: %s", s.name, w, stdout, stderr)
+			}
+		}
+		switch s.name {
+		case "install", "upgrade", "uninstall":
+			cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "eci-profile", metav1.GetOptions{})
+			if err != nil || cm.Data["vSwitchIds"] != "vsw-mine" || len(cm.Data) != 1 || cm.Annotations["meta.helm.sh/release-name"] != "" {
+				t.Errorf("%s: the user's eci-profile was changed: %v %v %v", s.name, err, cm.Data, cm.Annotations)
 			}
 		}
 		switch s.name {
@@ -105,7 +120,7 @@ func TestVnodectlAddon(t *testing.T) {
 				t.Errorf("MutatingWebhookConfiguration after uninstall: %v", err)
 			}
 			if _, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "eci-profile", metav1.GetOptions{}); err != nil {
-				t.Errorf("eci-profile must be kept on uninstall: %v", err)
+				t.Errorf("the user's eci-profile must survive uninstall: %v", err)
 			}
 		}
 	}

@@ -1,0 +1,77 @@
+package addon
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheckNetworkValues(t *testing.T) {
+	cases := []struct {
+		name string
+		vals map[string]any
+		want []string // substrings, one per expected problem; empty = valid
+	}{
+		{"valid", map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-a", "vsw-b"}, "securityGroup": "sg-a"}, nil},
+		{"comma-separated string", map[string]any{"region": "cn-hangzhou", "vSwitches": "vsw-a, vsw-b", "securityGroup": "sg-a"}, nil},
+		{"all empty", map[string]any{}, []string{"region is empty", "vSwitches is empty", "securityGroup is empty"}},
+		{"malformed", map[string]any{"region": "Hangzhou", "vSwitches": []any{"subnet-1"}, "securityGroup": "default"},
+			[]string{`region "Hangzhou" is not a region id`, `vSwitches: "subnet-1" is not a vSwitch id`, `securityGroup "default" is not a security group id`}},
+		{"too many vSwitches", map[string]any{"region": "cn-hangzhou", "securityGroup": "sg-a",
+			"vSwitches": []any{"vsw-1", "vsw-2", "vsw-3", "vsw-4", "vsw-5", "vsw-6", "vsw-7", "vsw-8", "vsw-9", "vsw-10", "vsw-11"}},
+			[]string{"vSwitches has 11 entries: ECI accepts at most 10"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := checkNetworkValues(tc.vals)
+			if len(got) != len(tc.want) {
+				t.Fatalf("problems %q, want %d matching %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestRenderedControllerEnv reads the controller env back from a rendered
+// release manifest, which is what Upgrade compares live edits against.
+func TestRenderedControllerEnv(t *testing.T) {
+	r, err := Render(map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-a", "vsw-b"}, "securityGroup": "sg-a", "kubeProxy": false}, RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := renderedControllerEnv(r.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"ECI_VSWITCH": "vsw-a,vsw-b", "ECI_SECURITY_GROUP": "sg-a", "ECI_KUBE_PROXY": "false", "ECI_REGION": "cn-hangzhou"} {
+		if e := env[name]; e == nil || e.Value != want {
+			t.Errorf("%s = %+v, want %q", name, e, want)
+		}
+		m, ok := editableEnv[name]
+		if !ok {
+			t.Errorf("%s is not an editable setting", name)
+			continue
+		}
+		// Each editable variable parses back to a value the chart renders
+		// to the same string.
+		v, err := m.parse(want)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		r2, err := Render(map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-a", "vsw-b"}, "securityGroup": "sg-a", "kubeProxy": false, m.value: v}, RenderOptions{})
+		if err != nil {
+			t.Fatalf("%s=%v: %v", m.value, v, err)
+		}
+		env2, _ := renderedControllerEnv(r2.Manifest)
+		if env2[name] == nil || env2[name].Value != want {
+			t.Errorf("%s: value %s=%v renders %+v, want %q", name, m.value, v, env2[name], want)
+		}
+	}
+	if env, err := renderedControllerEnv("---\nkind: ConfigMap\nmetadata: {name: x}\n"); err != nil || len(env) != 0 {
+		t.Errorf("manifest without the Deployment: %v %v", env, err)
+	}
+}

@@ -87,6 +87,17 @@ func TestErrorStorm(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls in all (%d failed) over %v of storm and %v of recovery", total, failed, stormEnd.Sub(stormStart).Round(time.Second), took.Round(time.Second))
+	// Status polling is one call (plus retries) per StatusInterval, not
+	// one per pod and not a tight loop when calls fail.
+	polls := 0
+	for _, n := range calls["DescribeContainerGroupStatus"] {
+		polls += n
+	}
+	elapsed := time.Since(stormStart)
+	if bound := (int(elapsed/cfg.StatusInterval) + 1) * eci.DefaultMaxAttempts; polls > bound {
+		t.Errorf("%d DescribeContainerGroupStatus calls in %v, the poll interval %v and %d attempts allow %d", polls, elapsed, cfg.StatusInterval, eci.DefaultMaxAttempts, bound)
+	}
+	t.Logf("%d status calls in %v (poll interval %v)", polls, elapsed.Round(time.Second), cfg.StatusInterval)
 	if calls["CreateContainerGroup"][simulator.CodeThrottling] == 0 || calls["CreateContainerGroup"]["InternalError"] == 0 {
 		t.Fatalf("the storm did not reach the creates: %v", calls["CreateContainerGroup"])
 	}

@@ -75,3 +75,21 @@ func TestRenderedControllerEnv(t *testing.T) {
 		t.Errorf("manifest without the Deployment: %v %v", env, err)
 	}
 }
+
+// TestChartKubeVersion: the supported range is what the chart's newest API
+// (policy/v1, 1.21) allows, and Render refuses older clusters.
+func TestChartKubeVersion(t *testing.T) {
+	cases := []struct {
+		version string
+		ok      bool
+	}{{"v1.20.15", false}, {"v1.21.0", true}, {"v1.30.14", true}, {"v1.33.1", true}}
+	for _, tc := range cases {
+		_, err := Render(map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-a"}, "securityGroup": "sg-a"}, RenderOptions{KubeVersion: tc.version})
+		if (err == nil) != tc.ok {
+			t.Errorf("Kubernetes %s: err %v, want ok=%v", tc.version, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "kubeVersion") {
+			t.Errorf("Kubernetes %s: error %q does not name kubeVersion", tc.version, err)
+		}
+	}
+}

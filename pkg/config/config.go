@@ -89,6 +89,15 @@ type Config struct {
 	// TokenRefreshFraction is the share of a projected service-account
 	// token's lifetime after which it is renewed in the group.
 	TokenRefreshFraction float64 `envconfig:"SA_TOKEN_REFRESH_FRACTION" default:"0.8"`
+	// TLSBootstrap (TLS_BOOTSTRAP_ENABLED, the console's TlsBootstrapEnabled)
+	// treats KUBECONFIG as a bootstrap kubeconfig (`vnodectl kubeconfig
+	// --mode bootstrap`): the controller asks for a client certificate
+	// (approved by vnode-approver), keeps it in CertDir so a restart does not
+	// bootstrap again, and renews it before it expires.
+	TLSBootstrap bool `envconfig:"TLS_BOOTSTRAP_ENABLED" default:"false"`
+	// CertDir keeps the bootstrapped client certificate; mount a volume
+	// there so restarts reuse it.
+	CertDir string `envconfig:"VNODE_CERT_DIR" default:"/var/lib/ack-virtual-node/pki"`
 	// KubeAPIQPS and KubeAPIBurst rate-limit the controller's requests to
 	// the apiserver. Each pod costs about ten requests (status updates,
 	// annotations, events, service-account tokens), so client-go's default
@@ -245,6 +254,12 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.TokenRefreshFraction <= 0 || c.TokenRefreshFraction >= 1 {
 		add("SA_TOKEN_REFRESH_FRACTION: %v must be between 0 and 1 (e.g. 0.8 renews tokens at 80%% of their lifetime)", c.TokenRefreshFraction)
+	}
+	if c.TLSBootstrap && c.Kubeconfig == "" {
+		add("TLS_BOOTSTRAP_ENABLED=true needs KUBECONFIG: set it to the bootstrap kubeconfig written by `vnodectl kubeconfig --mode bootstrap`")
+	}
+	if c.TLSBootstrap && strings.TrimSpace(c.CertDir) == "" {
+		add("VNODE_CERT_DIR is empty: set it to a writable directory (a volume) for the bootstrapped certificate")
 	}
 	if c.KubeAPIQPS <= 0 {
 		add("KUBE_API_QPS: %v must be positive (requests per second to the apiserver, e.g. 100)", c.KubeAPIQPS)

@@ -46,6 +46,12 @@ func TestLoad(t *testing.T) {
 				t.Errorf("KUBE_API_QPS/BURST = %v/%d, want 100/200", c.KubeAPIQPS, c.KubeAPIBurst)
 			}
 		}},
+		{name: "tls bootstrap without kubeconfig", env: map[string]string{"TLS_BOOTSTRAP_ENABLED": "true"}, wantErr: "TLS_BOOTSTRAP_ENABLED=true needs KUBECONFIG"},
+		{name: "tls bootstrap", env: map[string]string{"TLS_BOOTSTRAP_ENABLED": "true", "KUBECONFIG": "/etc/vnode/vnode-config"}, check: func(t *testing.T, c *Config) {
+			if !c.TLSBootstrap || c.CertDir != "/var/lib/ack-virtual-node/pki" {
+				t.Errorf("TLSBootstrap %v, CertDir %q", c.TLSBootstrap, c.CertDir)
+			}
+		}},
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/bootstrap"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
@@ -67,7 +68,7 @@ type Options struct {
 // read-only port.
 type shared struct {
 	cfg       *config.Config
-	restCfg   *rest.Config
+	restCfg   *rest.Config // its CA verifies the apiserver on the kubelet port
 	kube      kubernetes.Interface
 	sv        *version.Info
 	clusterID string
@@ -93,6 +94,20 @@ func Run(ctx context.Context, opts Options) error {
 		if restCfg, err = loadRESTConfig(cfg.Kubeconfig); err != nil {
 			return err
 		}
+	}
+	// caCfg carries the cluster CA that verifies the apiserver's kubelet
+	// client on the kubelet port; a bootstrapped config hides it in its
+	// transport, so it is taken from the bootstrap kubeconfig.
+	caCfg := restCfg
+	if cfg.TLSBootstrap && opts.RESTConfig == nil {
+		bc, err := bootstrap.ClientConfig(ctx, bootstrap.Options{
+			BootstrapKubeconfig: cfg.Kubeconfig, CertDir: cfg.CertDir, NodeName: cfg.PodName,
+		})
+		if err != nil {
+			return fmt.Errorf("TLS bootstrap (TLS_BOOTSTRAP_ENABLED) from KUBECONFIG %s: %w", cfg.Kubeconfig, err)
+		}
+		logger.Info("TLS bootstrap: using the issued client certificate", "certDir", cfg.CertDir)
+		restCfg = bc.Config
 	}
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.QPS, restCfg.Burst = cfg.KubeAPIQPS, cfg.KubeAPIBurst
@@ -145,7 +160,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	sh := &shared{cfg: cfg, restCfg: restCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
+	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
 	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes)
 	defer metricsSrv.Close()
@@ -155,7 +170,7 @@ func Run(ctx context.Context, opts Options) error {
 	if _, err := servingTLS(cfg.ForNode(0)); err != nil {
 		return err
 	}
-	if _, err := kubeletAuth(kube, cfg.ForNode(0), restCfg); err != nil {
+	if _, err := kubeletAuth(kube, cfg.ForNode(0), caCfg); err != nil {
 		return err
 	}
 

@@ -184,14 +184,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{}
 	// Cordon and ask every node's pods to go first, so the waits of
 	// several nodes overlap.
-	for _, node := range opts.Nodes {
+	// The groups are listed before the pods are deleted, so the report
+	// can tell the groups the controller deleted from those drain did.
+	initial := make([]map[string]Group, len(opts.Nodes))
+	for i, node := range opts.Nodes {
 		nr := NodeReport{Node: node}
 		nr.Cordoned = d.cordon(ctx, &nr)
+		var err error
+		if initial[i], err = d.groups(ctx, node); err != nil {
+			nr.Errors = append(nr.Errors, fmt.Sprintf("list container groups: %v", err))
+		}
 		d.deletePods(ctx, &nr)
 		rep.Nodes = append(rep.Nodes, nr)
 	}
 	for i := range rep.Nodes {
-		d.finish(ctx, &rep.Nodes[i])
+		d.finish(ctx, &rep.Nodes[i], initial[i])
 	}
 	return rep, nil
 }
@@ -288,13 +295,9 @@ func (d *drainer) wait(ctx context.Context, timeout time.Duration, cond func() b
 
 // finish waits for the node's pods and groups, deletes the groups left
 // and removes the pods nobody finished.
-func (d *drainer) finish(ctx context.Context, nr *NodeReport) {
+func (d *drainer) finish(ctx context.Context, nr *NodeReport, initial map[string]Group) {
 	logger := klog.FromContext(ctx).WithValues("node", nr.Node)
-	initial, err := d.groups(ctx, nr.Node)
-	if err != nil {
-		nr.Errors = append(nr.Errors, fmt.Sprintf("list container groups: %v", err))
-		return
-	}
+	var err error
 	// A running controller deletes each pod's group and then the pod.
 	d.wait(ctx, d.opts.PodTimeout, func() bool {
 		pods, err := d.podsOn(ctx, nr.Node)

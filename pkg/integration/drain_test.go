@@ -108,3 +108,46 @@ func TestDrainAfterUninstall(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainWithControllerRunning runs the clean-up the way a pre-delete
+// hook does, before the controller is deleted: the controller deletes the
+// pods' groups itself, the report says so, and nothing is left.
+func TestDrainWithControllerRunning(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	bin := buildController(t)
+	cfg := env.NodeConfig(t, "vnode-hook")
+	environ := controllerEnv(t, env, cfg)
+	kube, ctx, ns := env.Kube, context.Background(), "hook"
+	createNamespace(t, kube, ns)
+	startController(t, bin, environ)
+	poll(t, "node registered and Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := kube.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
+		return err == nil && nodeReady(n), err
+	})
+	const pods = 3
+	createPodsOn(t, kube, ns, "app", pods, cfg.NodeName)
+	pollConverged(t, kube, env.Simulator, cfg.ClusterID, cfg.NodeName, ns, pods, 2*time.Minute)
+	groups := groupsOfNode(env.Simulator, cfg.ClusterID, cfg.NodeName)
+
+	ctx2, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx2, bin, "drain", "--pod-timeout=60s", "--group-timeout=30s")
+	cmd.Env = environ
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	t.Logf("drain report:\n%s", out)
+	if err != nil {
+		t.Errorf("drain: %v", err)
+	}
+	for _, ids := range groups {
+		if !strings.Contains(out, "group deleted by its controller: "+ids[0]) {
+			t.Errorf("report does not say the controller deleted %s", ids[0])
+		}
+	}
+	if left := groupsOfNode(env.Simulator, cfg.ClusterID, cfg.NodeName); len(left) != 0 {
+		t.Errorf("groups left in the cloud: %v", left)
+	}
+	if n := env.Simulator.Calls()["DeleteContainerGroup"]["OK"]; n != pods {
+		t.Errorf("%d groups deleted, want %d (one per pod, by the controller)", n, pods)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/charts"
@@ -45,17 +44,12 @@ const (
 	ControllerServiceAccount = "ack-virtual-node-controller"
 )
 
-var (
-	chartOnce sync.Once
-	chartVal  *chart.Chart
-	chartErr  error
-)
-
-// Chart loads the embedded ack-virtual-node chart (once; callers must not
-// modify it).
+// Chart loads the embedded ack-virtual-node chart. Every call returns a
+// new copy: Helm's actions modify the chart they are given (an upgrade
+// with ReuseValues replaces its Values with the old release's), so a
+// shared copy would carry one release's values into the next operation.
 func Chart() (*chart.Chart, error) {
-	chartOnce.Do(func() { chartVal, chartErr = loadEmbedded(charts.FS, charts.AckVirtualNode) })
-	return chartVal, chartErr
+	return loadEmbedded(charts.FS, charts.AckVirtualNode)
 }
 
 func loadEmbedded(fsys fs.FS, dir string) (*chart.Chart, error) {

@@ -93,3 +93,22 @@ func TestChartKubeVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestChartIsFreshPerCall: Helm's upgrade with ReuseValues replaces the
+// Values of the chart it is given; a shared chart would carry one
+// release's values into the next install (found by running the CLI test
+// before the lifecycle test in one process).
+func TestChartIsFreshPerCall(t *testing.T) {
+	a, err := Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Values = map[string]any{"region": "cn-leaked"}
+	b, err := Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Values["region"] != "" {
+		t.Errorf("second Chart() sees region %v from the first one's Values", b.Values["region"])
+	}
+}

@@ -153,6 +153,7 @@ func TestRenderDefaults(t *testing.T) {
 		"Role/kube-system/ack-virtual-node:webhook",
 		"Role/kube-system/ack-virtual-node:webhook-eci-profile",
 		"ConfigMap/kube-system/eci-profile",
+		"Secret/kube-system/ack-virtual-node-webhook-cert",
 		"PodDisruptionBudget/kube-system/ack-virtual-node-controller",
 		"PodDisruptionBudget/kube-system/ack-virtual-node-webhook",
 		"Job/kube-system/ack-virtual-node-drain",
@@ -254,6 +255,12 @@ func TestRenderDefaults(t *testing.T) {
 	objs.get(t, "MutatingWebhookConfiguration/virtual-node-affinity-admission-controller", &mwc)
 	if mwc.Name != wcfg.ConfigurationName || len(mwc.Webhooks) != 0 {
 		t.Errorf("MutatingWebhookConfiguration %s with %d entries: want the webhook's own name and no entries (the webhook owns them)", mwc.Name, len(mwc.Webhooks))
+	}
+
+	var cert corev1.Secret
+	objs.get(t, "Secret/kube-system/ack-virtual-node-webhook-cert", &cert)
+	if cert.Name != wcfg.CertSecretName || cert.Type != corev1.SecretTypeTLS || len(cert.Data["tls.crt"]) != 0 {
+		t.Errorf("webhook cert Secret %s type %s data %v: want WEBHOOK_CERT_SECRET, TLS, empty until the webhook fills it", cert.Name, cert.Type, cert.Data)
 	}
 
 	var cm corev1.ConfigMap
@@ -411,6 +418,8 @@ func TestRenderEveryValue(t *testing.T) {
 	var wrole rbacv1.ClusterRole
 	objs.get(t, "ClusterRole/ack-virtual-node:webhook", &wrole)
 	checks["webhook RBAC names its configuration"] = strings.Contains(objs["ClusterRole/ack-virtual-node:webhook"], "resourceNames: [vn-webhook]")
+	_, certRendered := objs["Secret/kube-system/vn-webhook-cert"]
+	checks["webhook.certSecretName Secret"] = certRendered
 	checks["webhook RBAC names its cert Secret"] = strings.Contains(objs["Role/kube-system/ack-virtual-node:webhook"], "resourceNames: [vn-webhook-cert]")
 
 	var ad appsv1.Deployment

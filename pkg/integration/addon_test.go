@@ -313,8 +313,9 @@ func TestAddonLifecycle(t *testing.T) {
 		caBundle = m.Webhooks[0].ClientConfig.CABundle
 		return len(caBundle) > 0, nil
 	})
-	if _, err := kube.CoreV1().Secrets("kube-system").Get(ctx, "ack-virtual-node-webhook-cert", metav1.GetOptions{}); err != nil {
-		t.Errorf("webhook certificate Secret: %v", err)
+	certBefore, err := kube.CoreV1().Secrets("kube-system").Get(ctx, "ack-virtual-node-webhook-cert", metav1.GetOptions{})
+	if err != nil || len(certBefore.Data["tls.crt"]) == 0 || certBefore.Annotations["meta.helm.sh/release-name"] != "ack-virtual-node" {
+		t.Fatalf("webhook certificate Secret %v: want the release's Secret filled by the webhook", err)
 	}
 	waitNodeReady(t, kube)
 	if st, _ := ac.Status(ctx); st == nil || st.NodeReady != "True" {
@@ -389,6 +390,10 @@ func TestAddonLifecycle(t *testing.T) {
 	if m, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "virtual-node-affinity-admission-controller", metav1.GetOptions{}); err != nil ||
 		len(m.Webhooks) == 0 || !bytes.Equal(m.Webhooks[0].ClientConfig.CABundle, caBundle) {
 		t.Errorf("helm upgrade touched the webhook's entries or caBundle: %v", err)
+	}
+	if c, err := kube.CoreV1().Secrets("kube-system").Get(ctx, "ack-virtual-node-webhook-cert", metav1.GetOptions{}); err != nil ||
+		!bytes.Equal(c.Data["tls.crt"], certBefore.Data["tls.crt"]) || !bytes.Equal(c.Data["ca.key"], certBefore.Data["ca.key"]) {
+		t.Errorf("helm upgrade reset the webhook's certificate Secret: %v", err)
 	}
 	proc.stop()
 	proc.start(deploymentEnv(t, kube, 2))
@@ -553,5 +558,8 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 	}
 	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "virtual-node-affinity-admission-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the webhook's MutatingWebhookConfiguration outlived the release: %v", err)
+	}
+	if _, err := kube.CoreV1().Secrets("kube-system").Get(ctx, "ack-virtual-node-webhook-cert", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the webhook's certificate Secret outlived the release: %v", err)
 	}
 }

@@ -323,7 +323,8 @@ func everyValue() map[string]any {
 		"controller": map[string]any{
 			"nodeName": "vnode-a", "nodeCount": 3, "kubeAPIQPS": 50, "kubeAPIBurst": 80, "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
 			"statusInterval": "5s", "resyncInterval": "2m", "kubeletPort": 11250, "metricsPort": 11255, "replicas": 2,
-			"extraEnv":  []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
+			"tlsBootstrap": map[string]any{"enabled": true, "kubeconfigSecret": "vnode-bootstrap"},
+			"extraEnv":     []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
 			"resources": map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}, "limits": map[string]any{"memory": "2Gi"}},
 			"nodeSelector": map[string]any{"pool": "system"}, "tolerations": []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
 			"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
@@ -363,6 +364,7 @@ func TestRenderEveryValue(t *testing.T) {
 		"VIRTUAL_NODE_COUNT": "3", "KUBE_API_QPS": "50", "KUBE_API_BURST": "80",
 		"ECI_POD_CAPACITY": "500", "ECI_CPU_CAPACITY": "100", "ECI_MEMORY_CAPACITY": "1Ti", "ECI_STATUS_INTERVAL": "5s",
 		"ECI_RESYNC_INTERVAL": "2m", "KUBELET_PORT": "11250", "METRICS_ADDR": ":11255", "SA_TOKEN_REFRESH_FRACTION": "0.5",
+		"TLS_BOOTSTRAP_ENABLED": "true", "KUBECONFIG": "/etc/ack-virtual-node/bootstrap/kubeconfig", "VNODE_CERT_DIR": "/var/lib/ack-virtual-node/pki",
 	} {
 		if env[name].Value != want {
 			t.Errorf("env %s = %q, want %q", name, env[name].Value, want)
@@ -390,6 +392,16 @@ func TestRenderEveryValue(t *testing.T) {
 		"ports":             c.Ports[0].ContainerPort == 11250 && c.Ports[1].ContainerPort == 11255,
 		"securityContext":   c.SecurityContext.RunAsUser != nil && *c.SecurityContext.RunAsUser == 1000,
 	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		vols[v.Name] = v
+	}
+	checks["controller.tlsBootstrap"] = mounts["bootstrap-kubeconfig"] == "/etc/ack-virtual-node/bootstrap" && mounts["pki"] == "/var/lib/ack-virtual-node/pki" &&
+		vols["bootstrap-kubeconfig"].Secret != nil && vols["bootstrap-kubeconfig"].Secret.SecretName == "vnode-bootstrap" && vols["pki"].EmptyDir != nil
 	var sec corev1.Secret
 	objs.get(t, "Secret/kube-system/my-ak", &sec)
 	checks["credentials.create"] = sec.StringData["access-key-id"] == "LTAIid" && sec.StringData["access-key-secret"] == "s3cr3t"
@@ -438,6 +450,13 @@ func TestRenderEveryValue(t *testing.T) {
 	checks["eciProfile.data"] = cm.Data["vSwitchIds"] == "vsw-p" && cm.Data["securityGroupId"] == "sg-p" && cm.Data["vpcId"] == "vpc-p"
 	var job batchv1.Job
 	objs.get(t, "Job/kube-system/ack-virtual-node-drain", &job)
+	// The drain Job shares the controller's env, so it needs the same
+	// files: every volume the controller mounts is mounted there too.
+	jmounts := map[string]string{}
+	for _, m := range job.Spec.Template.Spec.Containers[0].VolumeMounts {
+		jmounts[m.Name] = m.MountPath
+	}
+	checks["drain Job mounts what the controller mounts"] = reflect.DeepEqual(jmounts, mounts)
 	checks["drain.timeoutSeconds"] = *job.Spec.ActiveDeadlineSeconds == 120
 	checks["drain.podTimeout/groupTimeout"] = reflect.DeepEqual(job.Spec.Template.Spec.Containers[0].Args, []string{"drain", "--pod-timeout=30s", "--group-timeout=20s"})
 	var pdb, wpdb policyv1.PodDisruptionBudget
@@ -540,6 +559,7 @@ func TestRenderRejects(t *testing.T) {
 		{"security group missing", with(minimal(), "securityGroup", ""), []string{"securityGroup is required", "sg-xxx", "ECI_SECURITY_GROUP"}},
 		{"region missing", with(minimal(), "region", ""), []string{"region is required", "cn-hangzhou", "ECI_REGION"}},
 		{"rrsa without a role", with(minimal(), "credentials", map[string]any{"mode": "rrsa"}), []string{"credentials.rrsa.roleArn is required"}},
+		{"TLS bootstrap without its kubeconfig", with(minimal(), "controller", map[string]any{"tlsBootstrap": map[string]any{"enabled": true}}), []string{"controller.tlsBootstrap.kubeconfigSecret is required"}},
 		{"created secret without a key", with(minimal(), "credentials", map[string]any{"create": true}), []string{"credentials.accessKeyId is required"}},
 	}
 	for _, tc := range cases {

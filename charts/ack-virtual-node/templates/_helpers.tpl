@@ -119,8 +119,39 @@ the same cloud account and node.
   value: {{ . | quote }}
 {{- end }}
 {{- end }}
+{{- if .Values.controller.tlsBootstrap.enabled }}
+- name: TLS_BOOTSTRAP_ENABLED
+  value: "true"
+- name: KUBECONFIG
+  value: /etc/ack-virtual-node/bootstrap/kubeconfig
+- name: VNODE_CERT_DIR
+  value: /var/lib/ack-virtual-node/pki
+{{- end }}
 {{- with .Values.controller.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes and mounts of TLS bootstrapping: the bootstrap kubeconfig and a writable directory for the
+client certificate (an emptyDir: it survives container restarts; a new pod bootstraps again).
+*/}}
+{{- define "ack-virtual-node.bootstrapVolume" -}}
+{{- if .Values.controller.tlsBootstrap.enabled }}
+- name: bootstrap-kubeconfig
+  secret:
+    secretName: {{ required "controller.tlsBootstrap.kubeconfigSecret is required with controller.tlsBootstrap.enabled: create a Secret with key kubeconfig from `vnodectl kubeconfig --mode bootstrap`" .Values.controller.tlsBootstrap.kubeconfigSecret }}
+- name: pki
+  emptyDir: {}
+{{- end }}
+{{- end }}
+{{- define "ack-virtual-node.bootstrapMount" -}}
+{{- if .Values.controller.tlsBootstrap.enabled }}
+- name: bootstrap-kubeconfig
+  mountPath: /etc/ack-virtual-node/bootstrap
+  readOnly: true
+- name: pki
+  mountPath: /var/lib/ack-virtual-node/pki
 {{- end }}
 {{- end }}
 

@@ -84,6 +84,11 @@ type Config struct {
 	MemoryCapacity string `envconfig:"ECI_MEMORY_CAPACITY" default:"80Ti"`
 	// StatusInterval is how often changed group statuses are fetched.
 	StatusInterval time.Duration `envconfig:"ECI_STATUS_INTERVAL" default:"2s"`
+	// FastStatusInterval replaces StatusInterval while any pod of the node
+	// waits for its group to start, so a new pod is seen Running soon after
+	// the cloud starts it; a node with nothing starting polls at the slow
+	// rate whatever its pod count.
+	FastStatusInterval time.Duration `envconfig:"ECI_STATUS_FAST_INTERVAL" default:"250ms"`
 	// ResyncInterval is how often all groups are listed to find lost ones.
 	ResyncInterval time.Duration `envconfig:"ECI_RESYNC_INTERVAL" default:"60s"`
 	// TokenRefreshFraction is the share of a projected service-account
@@ -248,6 +253,9 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.StatusInterval < 100*time.Millisecond {
 		add("ECI_STATUS_INTERVAL: %s is too short (minimum 100ms)", c.StatusInterval)
+	}
+	if c.FastStatusInterval < 100*time.Millisecond || c.FastStatusInterval > c.StatusInterval {
+		add("ECI_STATUS_FAST_INTERVAL: %s must be between 100ms and ECI_STATUS_INTERVAL (%s)", c.FastStatusInterval, c.StatusInterval)
 	}
 	if c.ResyncInterval < c.StatusInterval {
 		add("ECI_RESYNC_INTERVAL: %s must not be shorter than ECI_STATUS_INTERVAL (%s)", c.ResyncInterval, c.StatusInterval)

@@ -52,6 +52,7 @@ func TestLoad(t *testing.T) {
 				t.Errorf("TLSBootstrap %v, CertDir %q", c.TLSBootstrap, c.CertDir)
 			}
 		}},
+		{name: "fast status interval above the slow one", env: map[string]string{"ECI_STATUS_INTERVAL": "1s", "ECI_STATUS_FAST_INTERVAL": "2s"}, wantErr: "ECI_STATUS_FAST_INTERVAL"},
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},

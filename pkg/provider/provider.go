@@ -47,6 +47,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	// StatusInterval is the period of the changed-status poll.
 	StatusInterval time.Duration
+	// FastStatusInterval is the period of that poll while a pod waits for
+	// its group to start (default: StatusInterval, i.e. no fast polling).
+	FastStatusInterval time.Duration
 	// ResyncInterval is the period of the full listing that finds lost groups.
 	ResyncInterval time.Duration
 	// ZoneCooldown is how long a vSwitch skipped for lack of stock goes
@@ -119,6 +122,9 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = 2 * time.Second
+	}
+	if opts.FastStatusInterval <= 0 || opts.FastStatusInterval > opts.StatusInterval {
+		opts.FastStatusInterval = opts.StatusInterval
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute

@@ -39,8 +39,8 @@ func (p *Provider) Run(ctx context.Context) {
 	p.runCtx = ctx
 	p.mu.Unlock()
 	logger := klog.FromContext(ctx).WithName("status")
-	tick := time.NewTicker(p.opts.StatusInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(p.opts.StatusInterval)
+	defer timer.Stop()
 	lastFull := time.Time{}
 	lastOK := time.Time{}
 	for {
@@ -61,12 +61,35 @@ func (p *Provider) Run(ctx context.Context) {
 				lastFull = start
 			}
 		}
-		select {
-		case <-ctx.Done():
+		interval := p.opts.StatusInterval
+		if p.starting() {
+			interval = p.opts.FastStatusInterval
+		}
+		if wait := interval - time.Since(start); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
 			return
-		case <-tick.C:
 		}
 	}
+}
+
+// starting reports whether a pod of this node has a group that has not
+// started yet (its pod is still Pending): only then is the fast poll worth
+// its calls.
+func (p *Provider) starting() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, e := range p.pods {
+		if e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "") {
+			return true
+		}
+	}
+	return false
 }
 
 func signature(g *eci.GroupStatus) uint64 {

@@ -127,6 +127,7 @@ func (e *Env) NodeConfig(t testing.TB, name string) *config.Config {
 		CPUCapacity:          "2000",
 		MemoryCapacity:       "8Ti",
 		StatusInterval:       500 * time.Millisecond,
+		FastStatusInterval:   250 * time.Millisecond,
 		ResyncInterval:       10 * time.Second,
 		TokenRefreshFraction: 0.8,
 		KubeAPIQPS:           100,

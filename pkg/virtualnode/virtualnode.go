@@ -213,7 +213,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
-		StatusInterval: cfg.StatusInterval, ResyncInterval: cfg.ResyncInterval,
+		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction,
 	})
 	if err != nil {

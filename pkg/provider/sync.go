@@ -19,6 +19,10 @@ import (
 // the create returned cannot contain it.
 const lostGrace = 30 * time.Second
 
+// fullListSpacing is the interval between full status listings per call
+// one listing takes (see Run).
+const fullListSpacing = 5 * time.Second
+
 // ownTags select the groups of this cluster and node.
 func (p *Provider) ownTags() []eci.Tag {
 	return []eci.Tag{{Key: TagClusterID, Value: p.opts.ClusterID}, {Key: TagNodeName, Value: p.opts.NodeName}}
@@ -43,8 +47,9 @@ func (p *Provider) Run(ctx context.Context) {
 	defer timer.Stop()
 	lastFull := time.Time{}
 	lastOK := time.Time{}
+	resync := p.opts.ResyncInterval
 	for {
-		full := time.Since(lastFull) >= p.opts.ResyncInterval
+		full := time.Since(lastFull) >= resync
 		since := 0
 		if !full {
 			// Cover the time since the last successful poll, with slack
@@ -53,12 +58,17 @@ func (p *Provider) Run(ctx context.Context) {
 		}
 		p.refreshTokens(ctx)
 		start := time.Now()
-		if err := p.syncStatus(ctx, since); err != nil {
+		if calls, err := p.syncStatus(ctx, since); err != nil {
 			logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
 		} else {
 			lastOK = start
 			if full {
 				lastFull = start
+				// A full listing costs one call per 200 groups; spacing
+				// listings by fullListSpacing per call keeps a node with
+				// 10,000 pods within the same status-call budget as a
+				// small one, at the price of noticing a lost group later.
+				resync = max(p.opts.ResyncInterval, time.Duration(calls)*fullListSpacing)
 			}
 		}
 		interval := p.opts.StatusInterval
@@ -102,15 +112,16 @@ func signature(g *eci.GroupStatus) uint64 {
 // syncStatus fetches group statuses (all of this node's, or those changed
 // in the last sinceSecond seconds), describes the groups whose status
 // changed and pushes the pods whose status changed.
-func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
+func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, err error) {
 	seen := map[string]bool{}
 	changed := map[string]uint64{}
 	var untracked []eci.GroupStatus
 	req := &eci.DescribeContainerGroupStatusRequest{Tags: p.ownTags(), SinceSecond: sinceSecond, Limit: eci.MaxStatusLimit}
 	for {
 		resp, err := p.opts.Cloud.DescribeContainerGroupStatus(ctx, req)
+		calls++
 		if err != nil {
-			return err
+			return calls, err
 		}
 		p.mu.RLock()
 		for i := range resp.Data {
@@ -132,13 +143,13 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) error {
 		req.NextToken = resp.NextToken
 	}
 	if err := p.refresh(ctx, changed); err != nil {
-		return err
+		return calls, err
 	}
 	if sinceSecond == 0 {
 		p.markLost(seen)
 		p.sweep(ctx, untracked)
 	}
-	return nil
+	return calls, nil
 }
 
 // sweep deletes this node's groups whose pod no longer exists (deleted

@@ -150,7 +150,17 @@ func Run(ctx context.Context, opts Options) error {
 	broadcaster := record.NewBroadcaster()
 	defer broadcaster.Shutdown()
 	broadcaster.StartStructuredLogging(2)
-	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	// Events get a client of their own too, like the kubelet's
+	// eventRecordQPS: a busy node posts several per pod (the cloud's
+	// Pulling/Pulled/Started...), and sharing the pod client's rate limit
+	// they halved the rate at which new pods were created (make bench).
+	eventCfg := rest.CopyConfig(restCfg)
+	eventCfg.QPS, eventCfg.Burst = 50, 100
+	eventKube, err := kubernetes.NewForConfig(eventCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client for events: %w", err)
+	}
+	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: eventKube.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ack-virtual-node", Host: cfg.PodName})
 
 	// The eci-profile ConfigMap overrides the vSwitches and security group

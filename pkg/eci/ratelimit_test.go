@@ -142,6 +142,11 @@ func TestClientThrottlingPausesTheOperation(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The simulator counts the call before its answer reaches the client;
+	// a call sent in that window cannot know of the pause yet. Give the
+	// answer time to arrive (a fraction of the shortest jittered pause, so
+	// the second call still starts inside it).
+	time.Sleep(pause / 4)
 	if _, err := c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{}); err != nil {
 		t.Fatalf("second caller: %v", err)
 	}

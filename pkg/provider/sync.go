@@ -265,7 +265,12 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 		}
 		p.event(pod, typ, reason, "%s", ev.Message)
 	}
-	if changed {
+	// A new placement is pushed even when the status did not change: the
+	// core writes status with the last pod it was given, metadata included
+	// (resourceVersion 0, a blind overwrite), so an earlier push without
+	// the placement annotations, written after the patch above, would
+	// remove them again.
+	if changed || placement != nil {
 		p.pushLatest(k, e)
 	}
 }

@@ -227,10 +227,30 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	if !ok {
 		return errdefs.NotFoundf("pod %s is not known to the provider", k)
 	}
-	status := e.pod.Status
+	status, prev := e.pod.Status, e.pod.Annotations
 	e.pod = pod.DeepCopy()
 	e.pod.Status = status
+	// The core calls this with its informer's copy, which can predate the
+	// provider's own annotation patches; the core's next status write
+	// sends this copy's metadata whole, so annotations the provider wrote
+	// are carried over or that write would remove them.
+	for _, a := range providerAnnotations {
+		if v, ok := prev[a]; ok {
+			if _, has := e.pod.Annotations[a]; !has {
+				if e.pod.Annotations == nil {
+					e.pod.Annotations = map[string]string{}
+				}
+				e.pod.Annotations[a] = v
+			}
+		}
+	}
 	return nil
+}
+
+// providerAnnotations are the annotations the provider writes on pods.
+var providerAnnotations = []string{
+	AnnotationInstanceID, AnnotationRequestID, AnnotationInstanceSpec,
+	AnnotationZoneID, AnnotationVSwitchID, AnnotationVPC,
 }
 
 // DeletePod deletes the pod's group and reports the pod terminated, so the

@@ -191,9 +191,19 @@ func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translation)
 		if eci.ClassOf(err) == eci.ClassConflict {
 			// An earlier attempt for this pod UID created the group (its
 			// parameters, e.g. a freshly minted token, differ): take it.
-			if g, gerr := p.groupOfPod(ctx, string(pod.UID)); gerr == nil && g != nil {
+			g, gerr := p.groupOfPod(ctx, string(pod.UID))
+			if gerr == nil && g != nil {
 				return &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, s.String(), nil
 			}
+			// The group could not be found yet (the lookup failed, or the
+			// listing lags the create): that is worth another attempt, not
+			// a failed pod, so the retryable lookup error (or a transient
+			// one) is returned instead of the conflict.
+			if gerr == nil {
+				gerr = &eci.Error{Action: "DescribeContainerGroups", Class: eci.ClassTransient,
+					Message: "the group an earlier create made for this pod is not listed yet", Err: err}
+			}
+			return nil, "", fmt.Errorf("find the group of an earlier create (%v): %w", err, gerr)
 		}
 		if err == nil {
 			return resp, s.String(), nil

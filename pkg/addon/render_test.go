@@ -325,7 +325,7 @@ func everyValue() map[string]any {
 			"statusInterval": "5s", "resyncInterval": "2m", "kubeletPort": 11250, "metricsPort": 11255, "replicas": 2,
 			"tlsBootstrap": map[string]any{"enabled": true, "kubeconfigSecret": "vnode-bootstrap"},
 			"extraEnv":     []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
-			"resources": map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}, "limits": map[string]any{"memory": "2Gi"}},
+			"resources":    map[string]any{"requests": map[string]any{"cpu": "1", "memory": "1Gi"}, "limits": map[string]any{"memory": "2Gi"}},
 			"nodeSelector": map[string]any{"pool": "system"}, "tolerations": []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
 			"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
 				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
@@ -491,8 +491,8 @@ func TestRenderSwitches(t *testing.T) {
 			env:    map[string]string{"ALIBABA_CLOUD_ECS_METADATA": "VNodeRole", "ALIBABA_CLOUD_ACCESS_KEY_ID": ""},
 		},
 		{
-			name:   "webhook, drain, profile and PDBs off",
-			values: with(minimal(), "webhook", map[string]any{"enabled": false}, "drain", map[string]any{"enabled": false}, "eciProfile", map[string]any{"create": false}, "controller", map[string]any{"podDisruptionBudget": map[string]any{"enabled": false}}),
+			name:    "webhook, drain, profile and PDBs off",
+			values:  with(minimal(), "webhook", map[string]any{"enabled": false}, "drain", map[string]any{"enabled": false}, "eciProfile", map[string]any{"create": false}, "controller", map[string]any{"podDisruptionBudget": map[string]any{"enabled": false}}),
 			present: []string{"Deployment/kube-system/ack-virtual-node-controller"},
 			absent: []string{"Deployment/kube-system/ack-virtual-node-webhook", "MutatingWebhookConfiguration/virtual-node-affinity-admission-controller",
 				"Job/kube-system/ack-virtual-node-drain", "ConfigMap/kube-system/eci-profile", "PodDisruptionBudget/kube-system/ack-virtual-node-controller",

@@ -246,7 +246,7 @@ func TestAddonLifecycle(t *testing.T) {
 	akID := testenv.SimAccessKeyID(env.SimulatorConfig)
 	if _, err := kube.CoreV1().Secrets("kube-system").Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "alibaba-addon-secret"},
-		Data: map[string][]byte{"access-key-id": []byte(akID), "access-key-secret": []byte(env.SimulatorConfig.AccessKeys[akID])},
+		Data:       map[string][]byte{"access-key-id": []byte(akID), "access-key-secret": []byte(env.SimulatorConfig.AccessKeys[akID])},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // StartForTest starts a control plane for t and stops it in t.Cleanup.
@@ -111,3 +113,26 @@ func TestNamespace(t testing.TB, kube kubernetes.Interface, prefix string) strin
 	})
 	return ns.Name
 }
+
+// NoAPIServer returns client-go's real clientset for code that must not
+// call the apiserver at all: any request fails t. Nothing answers, so it is
+// not a stand-in for an apiserver, and tests of code paths that need none
+// keep running under -short.
+func NoAPIServer(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(&rest.Config{
+		Host: "https://apiserver.invalid",
+		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			t.Errorf("unexpected apiserver call: %s %s", r.Method, r.URL.Path)
+			return nil, fmt.Errorf("no apiserver here: %s %s", r.Method, r.URL.Path)
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -3,19 +3,16 @@ package provider
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // apiEnv is a provider whose cloud is the simulator on a fake clock. Pods
@@ -51,38 +48,16 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Options{NodeName: "vk", ClusterID: "test", Cloud: cloud, Kube: noAPIServer(t)})
+	p, err := New(Options{NodeName: "vk", ClusterID: "test", Cloud: cloud, Kube: controlplane.NoAPIServer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &apiEnv{t: t, sim: sim, clock: clock, cloud: cloud, p: p}
 }
 
-// noAPIServer is the Kube of apiEnv. The kubelet API handlers (logs,
-// exec, attach, port-forward, stats) work from the provider's pod table and
-// the cloud alone and must not call the apiserver, so this is client-go's
-// real clientset with nothing behind it: any request fails the test. (A
-// control-plane client would also satisfy New, but would prove less, since
-// a stray call would then succeed unnoticed, and would need -short off.)
-func noAPIServer(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	kube, err := kubernetes.NewForConfig(&rest.Config{
-		Host: "https://apiserver.invalid",
-		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			t.Errorf("kubelet API handler called the apiserver: %s %s", r.Method, r.URL.Path)
-			return nil, fmt.Errorf("no apiserver in kubelet API tests: %s %s", r.Method, r.URL.Path)
-		}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kube
-}
-
-// roundTripFunc adapts a function to http.RoundTripper.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// apiEnv's Kube is controlplane.NoAPIServer: the kubelet API handlers
+// (logs, exec, attach, port-forward, stats) work from the provider's pod
+// table and the cloud alone, so any apiserver request fails the test.
 
 // container is a test container running `sh -c script` (image busybox
 // unless set; an init container if init).

@@ -1,14 +1,12 @@
 package webhook
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // shared is the one real control plane of this package's tests, started by
@@ -53,21 +51,5 @@ func clientWith(t *testing.T, cp *controlplane.ControlPlane, hook func(*http.Req
 	return kube
 }
 
-// noAPIServer returns client-go's real clientset for code that must not
-// call the apiserver at all: any request fails the test. It is not a
-// stand-in for an apiserver (nothing answers), so tests of pure validation
-// keep running under -short.
-func noAPIServer(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	kube, err := kubernetes.NewForConfig(&rest.Config{
-		Host: "https://apiserver.invalid",
-		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			t.Errorf("unexpected apiserver call: %s %s", r.Method, r.URL.Path)
-			return nil, fmt.Errorf("no apiserver here: %s %s", r.Method, r.URL.Path)
-		}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kube
-}
+// noAPIServer is a client for code that must not call the apiserver.
+func noAPIServer(t *testing.T) kubernetes.Interface { return controlplane.NoAPIServer(t) }

@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&o.OutDir, "out", "bench-results", "directory for the JSON results and the PNG plot")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each target's workload (default 20m)")
 	flag.BoolVar(&o.KeepDir, "keep", false, "keep the control plane's and the targets' logs (the directory is printed)")
+	flag.IntVar(&o.ProfileSeconds, "profile-seconds", 30, "length of the virtual node's CPU profile, taken from the first pod on and saved with its heap profile and metrics (0: none)")
 	flag.Parse()
 	o.Log = os.Stderr
 

@@ -63,6 +63,9 @@ type Options struct {
 	Timeout time.Duration
 	// Log receives progress lines.
 	Log io.Writer `json:"-"`
+	// ProfileSeconds is the length of the virtual node's CPU profile,
+	// taken from the first pod on (0: none).
+	ProfileSeconds int
 	// KeepDir keeps the control plane's and the targets' logs.
 	KeepDir bool
 }
@@ -120,6 +123,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SimLatency < 0 {
 		errs = append(errs, fmt.Errorf("-sim-latency %v: must not be negative", o.SimLatency))
+	}
+	if o.ProfileSeconds < 0 {
+		errs = append(errs, fmt.Errorf("-profile-seconds %d: must not be negative (0 takes no CPU profile)", o.ProfileSeconds))
 	}
 	if o.QuotaScale < 0 {
 		errs = append(errs, fmt.Errorf("-quota-scale %v: must not be negative (0 disables throttling)", o.QuotaScale))

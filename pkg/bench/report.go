@@ -89,6 +89,9 @@ type Result struct {
 	APIRequestsPerPod float64        `json:"apiRequestsPerPod"`
 	APIRequestsByVerb map[string]int `json:"apiRequestsByVerb"`
 	Series            []Point        `json:"series"`
+	// Files are the target's own records of the run: CPU and heap
+	// profiles and its Prometheus metrics.
+	Files []string `json:"files,omitempty"`
 }
 
 func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Time) {
@@ -235,6 +238,9 @@ func (rep *Report) WriteTable(w io.Writer) {
 	row("apiserver requests/pod", func(r *Result) float64 { return r.APIRequestsPerPod }, "%.2f")
 	_ = tw.Flush()
 	for _, t := range rep.Targets {
+		for _, f := range t.Files {
+			fmt.Fprintf(w, "%s record: %s\n", t.Target, f)
+		}
 		if len(t.ECICallsPerPod) == 0 {
 			continue
 		}

@@ -185,6 +185,7 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		"KUBELET_PORT=" + strconv.Itoa(kubeletPort),
 		"METRICS_ADDR=" + t.metricsAddr,
 		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.Pods+100),
+		"PPROF_ENABLED=true",
 	}
 	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
 	if err != nil {

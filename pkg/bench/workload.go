@@ -137,6 +137,11 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	rec := newRecorder()
 	rec.watch(wctx, cl, run)
 	res := &Result{Target: t.name(), Workload: opts.Workload}
+	var prof *profiler
+	if vt, ok := t.(*vnodeTarget); ok {
+		prof = newProfiler(vt.metricsAddr, opts.OutDir, run, opts.ProfileSeconds, opts.Log)
+		prof.cpuWhen(wctx, func() bool { n, _, _, _ := rec.counts(); return n > 0 })
+	}
 	var groupsGone map[string]time.Time
 	switch opts.Workload {
 	case WorkloadBurst:
@@ -150,6 +155,10 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 		return nil, err
 	}
 	res.fill(rec, opts, groupsGone)
+	if prof != nil {
+		prof.finish(ctx)
+		res.Files = prof.files
+	}
 	if res.PeakRSSMiB, res.CPUSeconds, err = procUsage(t.pid()); err != nil {
 		return nil, err
 	}

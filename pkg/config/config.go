@@ -109,6 +109,13 @@ type Config struct {
 	// of 5/s would cap a node at one new pod every two seconds.
 	KubeAPIQPS   float32 `envconfig:"KUBE_API_QPS" default:"100"`
 	KubeAPIBurst int     `envconfig:"KUBE_API_BURST" default:"200"`
+	// PodSyncWorkers is how many pods each virtual node creates, deletes
+	// and reports status for at once. A create waits on the cloud (about a
+	// second), so a few workers cap a node at a few pods per second.
+	PodSyncWorkers int `envconfig:"POD_SYNC_WORKERS" default:"64"`
+	// PprofEnabled serves Go's /debug/pprof profiles on METRICS_ADDR, for
+	// finding what a busy controller spends its CPU and memory on.
+	PprofEnabled bool `envconfig:"PPROF_ENABLED" default:"false"`
 }
 
 var (
@@ -215,6 +222,9 @@ func (c *Config) validate(fromEnv bool) error {
 		if c.PodNamespace == "" {
 			c.PodNamespace = "kube-system"
 		}
+		if c.PodSyncWorkers == 0 {
+			c.PodSyncWorkers = 64
+		}
 		if c.LeaseDuration == 0 && c.RenewDeadline == 0 && c.RetryPeriod == 0 {
 			c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
 		}
@@ -274,6 +284,9 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.KubeAPIBurst < 1 || float32(c.KubeAPIBurst) < c.KubeAPIQPS {
 		add("KUBE_API_BURST: %d must be at least 1 and not below KUBE_API_QPS (%v)", c.KubeAPIBurst, c.KubeAPIQPS)
+	}
+	if c.PodSyncWorkers < 1 || c.PodSyncWorkers > 1000 {
+		add("POD_SYNC_WORKERS: %d is out of range: set 1-1000 (pods each node works on at once, e.g. 64)", c.PodSyncWorkers)
 	}
 	if (c.ServingCert == "") != (c.ServingKey == "") {
 		add("KUBELET_SERVING_CERT and KUBELET_SERVING_KEY must be set together")

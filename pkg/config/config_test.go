@@ -45,6 +45,9 @@ func TestLoad(t *testing.T) {
 			if c.KubeAPIQPS != 100 || c.KubeAPIBurst != 200 {
 				t.Errorf("KUBE_API_QPS/BURST = %v/%d, want 100/200", c.KubeAPIQPS, c.KubeAPIBurst)
 			}
+			if c.PodSyncWorkers != 64 || c.PprofEnabled {
+				t.Errorf("POD_SYNC_WORKERS/PPROF_ENABLED = %d/%v, want 64/false", c.PodSyncWorkers, c.PprofEnabled)
+			}
 		}},
 		{name: "tls bootstrap without kubeconfig", env: map[string]string{"TLS_BOOTSTRAP_ENABLED": "true"}, wantErr: "TLS_BOOTSTRAP_ENABLED=true needs KUBECONFIG"},
 		{name: "tls bootstrap", env: map[string]string{"TLS_BOOTSTRAP_ENABLED": "true", "KUBECONFIG": "/etc/vnode/vnode-config"}, check: func(t *testing.T, c *Config) {
@@ -55,6 +58,12 @@ func TestLoad(t *testing.T) {
 		{name: "fast status interval above the slow one", env: map[string]string{"ECI_STATUS_INTERVAL": "1s", "ECI_STATUS_FAST_INTERVAL": "2s"}, wantErr: "ECI_STATUS_FAST_INTERVAL"},
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
+		{name: "no pod sync workers", env: map[string]string{"POD_SYNC_WORKERS": "0"}, wantErr: "POD_SYNC_WORKERS: 0 is out of range"},
+		{name: "pod sync workers and pprof", env: map[string]string{"POD_SYNC_WORKERS": "8", "PPROF_ENABLED": "true"}, check: func(t *testing.T, c *Config) {
+			if c.PodSyncWorkers != 8 || !c.PprofEnabled {
+				t.Errorf("PodSyncWorkers %d, PprofEnabled %v", c.PodSyncWorkers, c.PprofEnabled)
+			}
+		}},
 		{name: "half a serving pair", env: map[string]string{"KUBELET_SERVING_CERT": "/x.crt"}, wantErr: "KUBELET_SERVING_KEY"},
 		{name: "statefulset ordinal pod names the node", env: map[string]string{"POD_NAME": "virtual-node-eci-2"}, check: func(t *testing.T, c *Config) {
 			if c.NodeName != "virtual-node-eci-2" || len(c.NodeNames()) != 1 || c.NodeNames()[0] != "virtual-node-eci-2" {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sort"
 	"strconv"
@@ -25,7 +26,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
@@ -172,7 +172,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
-	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes)
+	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes, cfg.PprofEnabled)
 	defer metricsSrv.Close()
 
 	// Files every node needs are read once here: a bad path stops the
@@ -235,7 +235,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	}
 	logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", sh.clusterID)
 
-	tlsOpt, err := servingTLS(cfg)
+	tlsCfg, err := servingTLS(cfg)
 	if err != nil {
 		return err
 	}
@@ -243,28 +243,12 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	spec := NodeSpec(cfg, sh.sv)
-	vn, err := nodeutil.NewNode(cfg.NodeName,
-		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-			prov.SetListers(pc.ConfigMaps, pc.Secrets, pc.Services)
-			return prov, nil, nil
-		},
-		nodeutil.WithClient(sh.kube),
-		tlsOpt,
-		nodeutil.AttachProviderRoutes(mux),
-		func(c *nodeutil.NodeConfig) error {
-			c.NodeSpec = spec
-			c.HTTPListenAddr = net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort))
-			c.Handler = nodeutil.WithAuth(auth, mux)
-			c.EventRecorder = recorder
-			c.NumWorkers = 8
-			// The core's env resolution fails on status.podIP, which only
-			// the cloud knows; the provider resolves env itself.
-			c.SkipDownwardAPIResolution = true
-			return nil
-		},
-	)
+	vn, err := newKubelet(kubeletOptions{
+		Name: cfg.NodeName, Client: sh.kube, Spec: NodeSpec(cfg, sh.sv), Provider: prov,
+		Recorder: recorder, Workers: cfg.PodSyncWorkers, TLSConfig: tlsCfg,
+		ListenAddr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort)),
+		Auth:       auth, Routes: http.NewServeMux(),
+	})
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)
 	}
@@ -399,7 +383,7 @@ func NodeSpec(cfg *config.Config, sv *version.Info) corev1.Node {
 // servingTLS loads the kubelet API's serving pair, or makes a self-signed
 // one for the node's address: the apiserver does not verify kubelet serving
 // certificates unless told to.
-func servingTLS(cfg *config.Config) (nodeutil.NodeOpt, error) {
+func servingTLS(cfg *config.Config) (*tls.Config, error) {
 	var certPEM, keyPEM []byte
 	var err error
 	if cfg.ServingCert != "" {
@@ -422,10 +406,14 @@ func servingTLS(cfg *config.Config) (nodeutil.NodeOpt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet serving certificate: %w", err)
 	}
-	return nodeutil.WithTLSConfig(func(c *tls.Config) error {
-		c.Certificates = []tls.Certificate{pair}
-		return nil
-	}), nil
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: nodeutil.DefaultServerCiphers(),
+		// Callers are authenticated by certificate or bearer token; a
+		// certificate is asked for, not required.
+		ClientAuth:   tls.RequestClientCert,
+		Certificates: []tls.Certificate{pair},
+	}, nil
 }
 
 // kubeletAuth authenticates kubelet API callers like a kubelet does: client
@@ -465,13 +453,13 @@ type nodeRegistry struct {
 }
 
 type runningNode struct {
-	vn   *nodeutil.Node
+	vn   *kubelet
 	prov *provider.Provider
 }
 
 func newNodeRegistry() *nodeRegistry { return &nodeRegistry{nodes: map[string]*runningNode{}} }
 
-func (r *nodeRegistry) add(name string, vn *nodeutil.Node, prov *provider.Provider) {
+func (r *nodeRegistry) add(name string, vn *kubelet, prov *provider.Provider) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nodes[name] = &runningNode{vn: vn, prov: prov}
@@ -549,7 +537,7 @@ func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNo
 // calls, pod queues, ownership), a health check, and the unauthenticated
 // read-only views a kubelet offers there (/pods of every node run here;
 // /stats/summary and /metrics/resource of one node, ?node= when several).
-func serveMetrics(addr string, nodes *nodeRegistry) *http.Server {
+func serveMetrics(addr string, nodes *nodeRegistry, pprofEnabled bool) *http.Server {
 	// Queue depths live in a registry of this process so several processes'
 	// worth of nodes in one test binary never collide in the default one.
 	reg := prometheus.NewRegistry()
@@ -592,6 +580,15 @@ func serveMetrics(addr string, nodes *nodeRegistry) *http.Server {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
+	if pprofEnabled {
+		// Off by default: profiles show code paths and cost CPU to take,
+		// and this port needs no credentials.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// profiler collects what the virtual node itself says about a run, from
+// its metrics port: a CPU profile taken while pods are being created, a
+// heap profile and the Prometheus metrics at the end. The files go next to
+// the results so a finding can be traced to the code that caused it.
+type profiler struct {
+	addr    string // host:port of the metrics server, PPROF_ENABLED
+	dir     string
+	prefix  string
+	seconds int
+	log     io.Writer
+	cpuDone chan struct{}
+	// Files written, for the report.
+	files []string
+}
+
+func newProfiler(addr, dir, prefix string, seconds int, log io.Writer) *profiler {
+	return &profiler{addr: addr, dir: dir, prefix: prefix, seconds: seconds, log: log, cpuDone: make(chan struct{})}
+}
+
+// cpuWhen takes a CPU profile once started reports true (the workload is
+// under way), so the profile covers the busy part of the run.
+func (p *profiler) cpuWhen(ctx context.Context, started func() bool) {
+	go func() {
+		defer close(p.cpuDone)
+		if p.seconds <= 0 {
+			return
+		}
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for !started() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		if err := p.fetch(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(p.seconds), "cpu.pprof", time.Duration(p.seconds+30)*time.Second); err != nil {
+			logf(p.log, "cpu profile: %v", err)
+		}
+	}()
+}
+
+// finish waits for the CPU profile and saves the heap profile and the
+// metrics.
+func (p *profiler) finish(ctx context.Context) {
+	select {
+	case <-p.cpuDone:
+	case <-ctx.Done():
+	}
+	if err := p.fetch(ctx, "/debug/pprof/heap", "heap.pprof", 30*time.Second); err != nil {
+		logf(p.log, "heap profile: %v", err)
+	}
+	if err := p.fetch(ctx, "/metrics", "metrics.txt", 30*time.Second); err != nil {
+		logf(p.log, "metrics: %v", err)
+	}
+}
+
+func (p *profiler) fetch(ctx context.Context, path, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(p.dir, p.prefix+"-"+name)
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	p.files = append(p.files, file)
+	return nil
+}

@@ -1,0 +1,207 @@
+package virtualnode
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/virtual-kubelet/virtual-kubelet/node"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// kubelet runs one virtual node: the virtual-kubelet node controller (the
+// Node object and its Lease), the pod controller, the informers they read
+// and the kubelet API server.
+//
+// It stands in for nodeutil.Node, which builds its pod controller with
+// client-go's default queue limiter: 10 items/s after a burst of 100, on
+// pod creation and on status updates alike. That capped a node at about
+// 8 new pods a second whatever the cloud and the apiserver allowed. Here
+// the queues only back off per pod on failure; the kube client's own
+// KUBE_API_QPS limit is what protects the apiserver.
+type kubelet struct {
+	name       string
+	nc         *node.NodeController
+	pc         *node.PodController
+	np         *node.NaiveNodeProviderV2
+	spec       *corev1.Node
+	pods       informers.SharedInformerFactory
+	scm        informers.SharedInformerFactory
+	tlsConfig  *tls.Config
+	handler    http.Handler
+	listenAddr string
+	workers    int
+	ready      chan struct{}
+}
+
+// kubeletOptions are what one virtual node is built from.
+type kubeletOptions struct {
+	Name       string
+	Client     kubernetes.Interface
+	Spec       corev1.Node
+	Provider   *provider.Provider
+	Recorder   record.EventRecorder
+	Workers    int
+	TLSConfig  *tls.Config
+	ListenAddr string
+	// Auth guards the kubelet API (logs, exec, stats) on ListenAddr.
+	Auth nodeutil.Auth
+	// Routes receives the kubelet API routes; further routes (the
+	// provider's own) may be added to it by the caller.
+	Routes *http.ServeMux
+}
+
+// informerResync is how often the informers replay their caches, as
+// nodeutil does.
+const informerResync = time.Minute
+
+// podQueueLimiter delays a pod's next turn only after its own failures
+// (5 ms doubling to 1000 s, the client-go default's per-item part).
+func podQueueLimiter() workqueue.TypedRateLimiter[any] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, 1000*time.Second)
+}
+
+func newKubelet(o kubeletOptions) (*kubelet, error) {
+	if o.Workers < 1 {
+		return nil, fmt.Errorf("POD_SYNC_WORKERS: %d; need at least 1", o.Workers)
+	}
+	pods := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync, nodeutil.PodInformerFilter(o.Name))
+	scm := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync)
+	podInformer := pods.Core().V1().Pods()
+	secrets, configMaps, services := scm.Core().V1().Secrets(), scm.Core().V1().ConfigMaps(), scm.Core().V1().Services()
+	o.Provider.SetListers(configMaps.Lister(), secrets.Lister(), services.Lister())
+
+	podLister := podInformer.Lister()
+	p := o.Provider
+	o.Routes.Handle("/", api.PodHandler(api.PodHandlerConfig{
+		RunInContainer:    p.RunInContainer,
+		AttachToContainer: p.AttachToContainer,
+		GetContainerLogs:  p.GetContainerLogs,
+		GetPods:           p.GetPods,
+		GetPodsFromKubernetes: func(context.Context) ([]*corev1.Pod, error) {
+			return podLister.List(labels.Everything())
+		},
+		GetStatsSummary:    p.GetStatsSummary,
+		GetMetricsResource: p.GetMetricsResource,
+		PortForward:        p.PortForward,
+	}, true))
+
+	spec := o.Spec.DeepCopy()
+	np := node.NewNaiveNodeProvider()
+	nc, err := node.NewNodeController(np, spec, o.Client.CoreV1().Nodes(),
+		node.WithNodeEnableLeaseV1(nodeutil.NodeLeaseV1Client(o.Client), node.DefaultLeaseDuration))
+	if err != nil {
+		return nil, fmt.Errorf("node controller: %w", err)
+	}
+	pc, err := node.NewPodController(node.PodControllerConfig{
+		PodClient:                            o.Client.CoreV1(),
+		EventRecorder:                        o.Recorder,
+		Provider:                             p,
+		PodInformer:                          podInformer,
+		SecretInformer:                       secrets,
+		ConfigMapInformer:                    configMaps,
+		ServiceInformer:                      services,
+		SyncPodsFromKubernetesRateLimiter:    podQueueLimiter(),
+		DeletePodsFromKubernetesRateLimiter:  podQueueLimiter(),
+		SyncPodStatusFromProviderRateLimiter: podQueueLimiter(),
+		// The core's env resolution fails on status.podIP, which only the
+		// cloud knows; the provider resolves env itself.
+		SkipDownwardAPIResolution: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod controller: %w", err)
+	}
+	return &kubelet{
+		name: o.Name, nc: nc, pc: pc, np: np, spec: spec, pods: pods, scm: scm,
+		tlsConfig: o.TLSConfig, handler: nodeutil.WithAuth(o.Auth, o.Routes),
+		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}),
+	}, nil
+}
+
+// PodController is the node's pod controller (its queue depths are
+// metrics).
+func (k *kubelet) PodController() *node.PodController { return k.pc }
+
+// Ready is closed once the Node is registered Ready.
+func (k *kubelet) Ready() <-chan struct{} { return k.ready }
+
+// Run serves the kubelet API and runs the controllers until ctx ends or one
+// of them fails; it returns after both controllers have stopped.
+func (k *kubelet) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	ln, err := tls.Listen("tcp", k.listenAddr, k.tlsConfig)
+	if err != nil {
+		return fmt.Errorf("kubelet API listener on %s: %w", k.listenAddr, err)
+	}
+	srv := &http.Server{Handler: k.handler, TLSConfig: k.tlsConfig, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			klog.FromContext(ctx).Error(err, "kubelet API server stopped", "addr", k.listenAddr)
+		}
+	}()
+	defer srv.Close()
+
+	k.pods.Start(ctx.Done())
+	k.scm.Start(ctx.Done())
+	defer k.pods.Shutdown()
+	defer k.scm.Shutdown()
+
+	go k.pc.Run(ctx, k.workers) //nolint:errcheck // its error is read from Err after Done
+	defer func() { cancel(); <-k.pc.Done() }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.pc.Ready():
+	case <-k.pc.Done():
+		return k.pc.Err()
+	}
+
+	go k.nc.Run(ctx) //nolint:errcheck // as above
+	defer func() { cancel(); <-k.nc.Done() }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.nc.Ready():
+	case <-k.nc.Done():
+		return k.nc.Err()
+	}
+
+	// The spec says Ready from the start; stamping the condition now tells
+	// the control plane when this replica began serving the node.
+	now := metav1.Now()
+	for i, c := range k.spec.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			k.spec.Status.Conditions[i].Status = corev1.ConditionTrue
+			k.spec.Status.Conditions[i].LastHeartbeatTime = now
+			k.spec.Status.Conditions[i].LastTransitionTime = now
+		}
+	}
+	k.spec.Status.Phase = corev1.NodeRunning
+	if err := k.np.UpdateStatus(ctx, k.spec); err != nil {
+		return fmt.Errorf("mark node %s Ready: %w", k.name, err)
+	}
+	close(k.ready)
+
+	select {
+	case <-k.nc.Done():
+		return k.nc.Err()
+	case <-k.pc.Done():
+		return k.pc.Err()
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -16,18 +17,21 @@ import (
 // heap profile and the Prometheus metrics at the end. The files go next to
 // the results so a finding can be traced to the code that caused it.
 type profiler struct {
-	addr    string // host:port of the metrics server, PPROF_ENABLED
-	dir     string
-	prefix  string
-	seconds int
-	log     io.Writer
-	cpuDone chan struct{}
+	addr     string // host:port of the metrics server, PPROF_ENABLED
+	dir      string
+	prefix   string
+	seconds  int
+	log      io.Writer
+	cpuDone  chan struct{}
+	heapDone chan struct{}
+	stop     chan struct{}
+	mu       sync.Mutex
 	// Files written, for the report.
 	files []string
 }
 
 func newProfiler(addr, dir, prefix string, seconds int, log io.Writer) *profiler {
-	return &profiler{addr: addr, dir: dir, prefix: prefix, seconds: seconds, log: log, cpuDone: make(chan struct{})}
+	return &profiler{addr: addr, dir: dir, prefix: prefix, seconds: seconds, log: log, cpuDone: make(chan struct{}), heapDone: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // cpuWhen takes a CPU profile once started reports true (the workload is
@@ -44,6 +48,8 @@ func (p *profiler) cpuWhen(ctx context.Context, started func() bool) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-p.stop:
+				return
 			case <-t.C:
 			}
 		}
@@ -53,15 +59,39 @@ func (p *profiler) cpuWhen(ctx context.Context, started func() bool) {
 	}()
 }
 
-// finish waits for the CPU profile and saves the heap profile and the
-// metrics.
+// heapWhen saves a heap profile once peak reports true (every pod runs),
+// which is when the node holds the most.
+func (p *profiler) heapWhen(ctx context.Context, peak func() bool) {
+	go func() {
+		defer close(p.heapDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+	wait:
+		for !peak() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.stop:
+				// The peak never came (churn, or a failed run): the
+				// end of the run is the next best moment.
+				break wait
+			case <-t.C:
+			}
+		}
+		if err := p.fetch(ctx, "/debug/pprof/heap", "heap.pprof", 30*time.Second); err != nil {
+			logf(p.log, "heap profile: %v", err)
+		}
+	}()
+}
+
+// finish waits for the profiles and saves the metrics.
 func (p *profiler) finish(ctx context.Context) {
-	select {
-	case <-p.cpuDone:
-	case <-ctx.Done():
-	}
-	if err := p.fetch(ctx, "/debug/pprof/heap", "heap.pprof", 30*time.Second); err != nil {
-		logf(p.log, "heap profile: %v", err)
+	close(p.stop)
+	for _, done := range []chan struct{}{p.cpuDone, p.heapDone} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
 	if err := p.fetch(ctx, "/metrics", "metrics.txt", 30*time.Second); err != nil {
 		logf(p.log, "metrics: %v", err)
@@ -98,6 +128,8 @@ func (p *profiler) fetch(ctx context.Context, path, name string, timeout time.Du
 	if err := f.Close(); err != nil {
 		return err
 	}
+	p.mu.Lock()
 	p.files = append(p.files, file)
+	p.mu.Unlock()
 	return nil
 }

@@ -186,6 +186,8 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		"METRICS_ADDR=" + t.metricsAddr,
 		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.Pods+100),
 		"PPROF_ENABLED=true",
+		// The client's limits follow the simulator's quotas.
+		"ECI_API_QUOTA_SCALE=" + strconv.FormatFloat(t.opts.QuotaScale, 'g', -1, 64),
 	}
 	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
 	if err != nil {

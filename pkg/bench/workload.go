@@ -141,6 +141,7 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	if vt, ok := t.(*vnodeTarget); ok {
 		prof = newProfiler(vt.metricsAddr, opts.OutDir, run, opts.ProfileSeconds, opts.Log)
 		prof.cpuWhen(wctx, func() bool { n, _, _, _ := rec.counts(); return n > 0 })
+		prof.heapWhen(wctx, func() bool { _, running, done, _ := rec.counts(); return running >= opts.Pods || done >= opts.Pods })
 	}
 	var groupsGone map[string]time.Time
 	switch opts.Workload {

@@ -109,6 +109,11 @@ type Config struct {
 	// of 5/s would cap a node at one new pod every two seconds.
 	KubeAPIQPS   float32 `envconfig:"KUBE_API_QPS" default:"100"`
 	KubeAPIBurst int     `envconfig:"KUBE_API_BURST" default:"200"`
+	// ECIQuotaScale multiplies the client-side rate limits, which are the
+	// published ECI API quotas: raise it when the account's quotas were
+	// raised, lower it when other tools share them; 0 turns the client
+	// limits off and leaves pacing to the cloud's Throttling answers.
+	ECIQuotaScale float64 `envconfig:"ECI_API_QUOTA_SCALE" default:"1"`
 	// PodSyncWorkers is how many pods each virtual node creates, deletes
 	// and reports status for at once. A create waits on the cloud (about a
 	// second), so a few workers cap a node at a few pods per second.
@@ -225,6 +230,9 @@ func (c *Config) validate(fromEnv bool) error {
 		if c.PodSyncWorkers == 0 {
 			c.PodSyncWorkers = 64
 		}
+		if c.ECIQuotaScale == 0 {
+			c.ECIQuotaScale = 1
+		}
 		if c.LeaseDuration == 0 && c.RenewDeadline == 0 && c.RetryPeriod == 0 {
 			c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
 		}
@@ -284,6 +292,9 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.KubeAPIBurst < 1 || float32(c.KubeAPIBurst) < c.KubeAPIQPS {
 		add("KUBE_API_BURST: %d must be at least 1 and not below KUBE_API_QPS (%v)", c.KubeAPIBurst, c.KubeAPIQPS)
+	}
+	if c.ECIQuotaScale < 0 {
+		add("ECI_API_QUOTA_SCALE: %v must not be negative (1 keeps the published quotas, 0 turns client-side limits off)", c.ECIQuotaScale)
 	}
 	if c.PodSyncWorkers < 1 || c.PodSyncWorkers > 1000 {
 		add("POD_SYNC_WORKERS: %d is out of range: set 1-1000 (pods each node works on at once, e.g. 64)", c.PodSyncWorkers)

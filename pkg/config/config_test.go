@@ -58,6 +58,12 @@ func TestLoad(t *testing.T) {
 		{name: "fast status interval above the slow one", env: map[string]string{"ECI_STATUS_INTERVAL": "1s", "ECI_STATUS_FAST_INTERVAL": "2s"}, wantErr: "ECI_STATUS_FAST_INTERVAL"},
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
+		{name: "negative quota scale", env: map[string]string{"ECI_API_QUOTA_SCALE": "-1"}, wantErr: "ECI_API_QUOTA_SCALE"},
+		{name: "quota scale", env: map[string]string{"ECI_API_QUOTA_SCALE": "2.5"}, check: func(t *testing.T, c *Config) {
+			if c.ECIQuotaScale != 2.5 {
+				t.Errorf("ECIQuotaScale %v", c.ECIQuotaScale)
+			}
+		}},
 		{name: "no pod sync workers", env: map[string]string{"POD_SYNC_WORKERS": "0"}, wantErr: "POD_SYNC_WORKERS: 0 is out of range"},
 		{name: "pod sync workers and pprof", env: map[string]string{"POD_SYNC_WORKERS": "8", "PPROF_ENABLED": "true"}, check: func(t *testing.T, c *Config) {
 			if c.PodSyncWorkers != 8 || !c.PprofEnabled {

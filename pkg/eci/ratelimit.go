@@ -49,6 +49,22 @@ var DefaultLimits = map[string]Limit{
 	"CreateImageCache":                  perMinute(200),
 }
 
+// ScaledLimits are DefaultLimits multiplied by scale, for an account whose
+// quotas were raised (scale > 1) or that shares them with other tools
+// (scale < 1). Scale 0 disables every client-side limit: the cloud's
+// Throttling answers alone then pace the calls.
+func ScaledLimits(scale float64) map[string]Limit {
+	out := make(map[string]Limit, len(DefaultLimits))
+	for a, l := range DefaultLimits {
+		if scale <= 0 {
+			out[a] = Limit{}
+			continue
+		}
+		out[a] = Limit{PerSecond: l.PerSecond * scale, Burst: max(1, int(float64(l.Burst)*scale))}
+	}
+	return out
+}
+
 // defaultMaxThrottleBackoff caps the throttling pause (Config.MaxThrottleBackoff).
 const defaultMaxThrottleBackoff = 30 * time.Second
 

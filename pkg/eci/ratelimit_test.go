@@ -2,6 +2,7 @@ package eci_test
 
 import (
 	"context"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -189,5 +190,29 @@ func TestClientConfigErrors(t *testing.T) {
 				t.Errorf("NewClient = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestScaledLimits(t *testing.T) {
+	for _, tt := range []struct {
+		scale            float64
+		wantRate         float64
+		wantBurst        int
+		wantDescribeRate float64
+	}{
+		{scale: 1, wantRate: 20, wantBurst: 100, wantDescribeRate: 2000.0 / 60},
+		{scale: 2.5, wantRate: 50, wantBurst: 250, wantDescribeRate: 2.5 * 2000 / 60},
+		{scale: 0, wantRate: 0, wantBurst: 0, wantDescribeRate: 0},
+	} {
+		got := eci.ScaledLimits(tt.scale)
+		if c := got["CreateContainerGroup"]; c.PerSecond != tt.wantRate || c.Burst != tt.wantBurst {
+			t.Errorf("scale %v: CreateContainerGroup %+v, want %v/s burst %d", tt.scale, c, tt.wantRate, tt.wantBurst)
+		}
+		if d := got["DescribeContainerGroups"]; math.Abs(d.PerSecond-tt.wantDescribeRate) > 1e-9 {
+			t.Errorf("scale %v: DescribeContainerGroups %v/s, want %v", tt.scale, d.PerSecond, tt.wantDescribeRate)
+		}
+		if len(got) != len(eci.DefaultLimits) {
+			t.Errorf("scale %v: %d operations, want %d", tt.scale, len(got), len(eci.DefaultLimits))
+		}
 	}
 }

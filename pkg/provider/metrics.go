@@ -9,4 +9,12 @@ var orphansDeleted = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Container groups deleted because their pod no longer exists.",
 })
 
-func init() { prometheus.MustRegister(orphansDeleted) }
+// listingMisses counts groups a full status listing left out although they
+// existed: the pod was kept, but a rising count means the cloud's listing
+// cannot be trusted alone.
+var listingMisses = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "vnode", Name: "status_listing_misses_total",
+	Help: "Container groups missing from a full status listing but found when described by id.",
+})
+
+func init() { prometheus.MustRegister(orphansDeleted, listingMisses) }

@@ -113,6 +113,7 @@ func signature(g *eci.GroupStatus) uint64 {
 // in the last sinceSecond seconds), describes the groups whose status
 // changed and pushes the pods whose status changed.
 func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, err error) {
+	listStart := time.Now()
 	seen := map[string]bool{}
 	changed := map[string]uint64{}
 	var untracked []eci.GroupStatus
@@ -146,7 +147,7 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, 
 		return calls, err
 	}
 	if sinceSecond == 0 {
-		p.markLost(seen)
+		p.markLost(ctx, seen, listStart)
 		p.sweep(ctx, untracked)
 	}
 	return calls, nil
@@ -295,33 +296,77 @@ func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
 // markLost fails pods whose group no longer exists in the cloud (host
 // failure, expiry, deleted outside Kubernetes) so their controller
 // replaces them, instead of leaving them Running forever.
-func (p *Provider) markLost(seen map[string]bool) {
-	var lost []*corev1.Pod
-	p.mu.Lock()
+//
+// A listing of thousands of groups takes a while, and groups created
+// after it began are not in it: only groups created lostGrace before the
+// listing began can be missing from it. Those that are missing are then
+// described by id, so a listing the cloud answered inconsistently never
+// fails a running pod (whose group would be left running and billed).
+func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart time.Time) {
+	var missing []string
+	p.mu.RLock()
 	for id, k := range p.byGroup {
 		e := p.pods[k]
-		if seen[id] || time.Since(e.created) < lostGrace || isTerminal(e.pod.Status.Phase) {
+		if seen[id] || !e.created.Before(listStart.Add(-lostGrace)) || isTerminal(e.pod.Status.Phase) {
 			continue
 		}
-		now := metav1.Now()
-		e.pod.Status.Phase = corev1.PodFailed
-		e.pod.Status.Reason = "ContainerInstanceNotFound"
-		e.pod.Status.Message = "the ECI container group " + id + " no longer exists"
-		for i := range e.pod.Status.ContainerStatuses {
-			cs := &e.pod.Status.ContainerStatuses[i]
-			if cs.State.Terminated == nil {
-				cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-					ExitCode: 137, Reason: "ContainerInstanceNotFound", FinishedAt: now}}
-			}
-			cs.Ready = false
+		missing = append(missing, id)
+	}
+	p.mu.RUnlock()
+	for len(missing) > 0 {
+		n := min(len(missing), eci.MaxIDsPerCall)
+		batch := missing[:n]
+		missing = missing[n:]
+		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit})
+		if err != nil {
+			// Unconfirmed: the next full listing asks again.
+			klog.FromContext(ctx).Error(err, "cannot confirm that container groups are gone", "groups", batch)
+			continue
 		}
-		lost = append(lost, e.pod.DeepCopy())
+		found := map[string]bool{}
+		for i := range resp.ContainerGroups {
+			found[resp.ContainerGroups[i].ContainerGroupId] = true
+		}
+		for _, id := range batch {
+			if found[id] {
+				listingMisses.Inc()
+				klog.FromContext(ctx).Info("container group missing from the status listing but present when described; not lost", "group", id)
+				continue
+			}
+			p.lose(id)
+		}
 	}
+}
+
+// lose fails the pod of a group that is confirmed gone.
+func (p *Provider) lose(id string) {
+	p.mu.Lock()
+	k, ok := p.byGroup[id]
+	if !ok {
+		p.mu.Unlock()
+		return
+	}
+	e := p.pods[k]
+	if isTerminal(e.pod.Status.Phase) {
+		p.mu.Unlock()
+		return
+	}
+	now := metav1.Now()
+	e.pod.Status.Phase = corev1.PodFailed
+	e.pod.Status.Reason = "ContainerInstanceNotFound"
+	e.pod.Status.Message = "the ECI container group " + id + " no longer exists"
+	for i := range e.pod.Status.ContainerStatuses {
+		cs := &e.pod.Status.ContainerStatuses[i]
+		if cs.State.Terminated == nil {
+			cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: 137, Reason: "ContainerInstanceNotFound", FinishedAt: now}}
+		}
+		cs.Ready = false
+	}
+	pod := e.pod.DeepCopy()
 	p.mu.Unlock()
-	for _, pod := range lost {
-		p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
-		p.push(pod)
-	}
+	p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
+	p.push(pod)
 }
 
 func isTerminal(ph corev1.PodPhase) bool { return ph == corev1.PodSucceeded || ph == corev1.PodFailed }

@@ -140,7 +140,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	cloud := opts.Cloud
 	if cloud == nil {
-		c, err := eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint})
+		c, err := eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ScaledLimits(cfg.ECIQuotaScale)})
 		if err != nil {
 			return err
 		}

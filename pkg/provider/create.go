@@ -11,7 +11,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -232,10 +231,11 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 
 	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
 	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
-	if err := p.annotate(ctx, pod, marks); err != nil && !apierrors.IsNotFound(err) {
-		// The group exists and is tracked; the annotation is informative.
-		logger.Error(err, "could not annotate pod with its container group")
-	}
+	// The annotations reach the apiserver with this push: the core writes
+	// status with the stored pod, metadata included, and the pods/status
+	// endpoint keeps its annotations. A PATCH of its own would cost an
+	// apiserver request per pod, waiting behind every other create in the
+	// client's rate limit.
 	p.pushLatest(k, e)
 }
 

@@ -4,7 +4,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -217,14 +215,6 @@ func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translation)
 	return nil, "", lastErr
 }
 
-// annotate records the group id, request id and spec on the pod, as users
-// and tools expect.
-func (p *Provider) annotate(ctx context.Context, pod *corev1.Pod, marks map[string]string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": marks}})
-	_, err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
-}
-
 // UpdatePod records the new pod object. ECI groups are immutable for the
 // fields Kubernetes lets a user change except images, which issue-level
 // support (UpdateContainerGroup) will handle; labels and annotations only
@@ -295,9 +285,13 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: metav1.NewUIDPreconditions(string(pod.UID)),
 	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		klog.FromContext(ctx).Error(err, "could not remove deleted pod from the apiserver; the pod controller will", "pod", k)
+	if err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// The pod is gone (or replaced): a terminated status would be
+		// pushed for a pod the core no longer knows, and it would poll
+		// for it.
+		return nil
 	}
+	klog.FromContext(ctx).Error(err, "could not remove deleted pod from the apiserver; the pod controller will", "pod", k)
 
 	done := pod.DeepCopy()
 	if done.Status.Phase != corev1.PodSucceeded && done.Status.Phase != corev1.PodFailed {

@@ -250,11 +250,6 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	}
 	pod := e.pod
 	p.mu.Unlock()
-	if placement != nil {
-		if err := p.annotate(context.Background(), pod, placement); err != nil {
-			klog.ErrorS(err, "could not record the group's placement on the pod", "pod", k)
-		}
-	}
 	for _, ev := range events {
 		typ := corev1.EventTypeNormal
 		if ev.Type == "Warning" {
@@ -267,10 +262,10 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 		p.event(pod, typ, reason, "%s", ev.Message)
 	}
 	// A new placement is pushed even when the status did not change: the
-	// core writes status with the last pod it was given, metadata included
-	// (resourceVersion 0, a blind overwrite), so an earlier push without
-	// the placement annotations, written after the patch above, would
-	// remove them again.
+	// core writes status with the stored pod, metadata included, and that
+	// write is what records the placement annotations. The status loop
+	// makes no apiserver request of its own, so it never waits behind the
+	// creates in the client's rate limit.
 	if changed || placement != nil {
 		p.pushLatest(k, e)
 	}

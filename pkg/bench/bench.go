@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	Timeout time.Duration
 	// Log receives progress lines.
 	Log io.Writer `json:"-"`
+	// VnodeEnv adds KEY=VALUE settings to the virtual node's environment
+	// (after the bench's own, so they win), to compare tunings.
+	VnodeEnv []string
 	// ProfileSeconds is the length of the virtual node's CPU profile,
 	// taken from the first pod on (0: none).
 	ProfileSeconds int
@@ -123,6 +127,11 @@ func (o *Options) Validate() error {
 	}
 	if o.SimLatency < 0 {
 		errs = append(errs, fmt.Errorf("-sim-latency %v: must not be negative", o.SimLatency))
+	}
+	for _, kv := range o.VnodeEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("-vnode-env %q: use KEY=VALUE", kv))
+		}
 	}
 	if o.ProfileSeconds < 0 {
 		errs = append(errs, fmt.Errorf("-profile-seconds %d: must not be negative (0 takes no CPU profile)", o.ProfileSeconds))

@@ -69,6 +69,9 @@ func TestValidate(t *testing.T) {
 		{"namespaces", func(o *Options) { o.Pods, o.Namespaces = 5, 10 }, "-namespaces"},
 		{"quota", func(o *Options) { o.QuotaScale = -1 }, "-quota-scale"},
 		{"binary", func(o *Options) { o.BinDir = t.TempDir() }, "make build"},
+		{"vnode env", func(o *Options) { o.VnodeEnv = []string{"KUBE_API_QPS"} }, "-vnode-env"},
+		{"vnode env ok", func(o *Options) { o.VnodeEnv = []string{"KUBE_API_QPS=300"} }, ""},
+		{"profile", func(o *Options) { o.ProfileSeconds = -1 }, "-profile-seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{BinDir: dir, Baseline: true}

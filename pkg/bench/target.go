@@ -189,6 +189,7 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		// The client's limits follow the simulator's quotas.
 		"ECI_API_QUOTA_SCALE=" + strconv.FormatFloat(t.opts.QuotaScale, 'g', -1, 64),
 	}
+	env = append(env, t.opts.VnodeEnv...)
 	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
 	if err != nil {
 		return err

@@ -245,6 +245,9 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	keepTransitions(&next, &e.pod.Status)
 	changed := false
 	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
+		if next.Phase == corev1.PodRunning && e.pod.Status.Phase != corev1.PodRunning && !e.created.IsZero() {
+			podRunningDelay.Observe(time.Since(e.created).Seconds())
+		}
 		e.pod.Status = next
 		changed = true
 	}
@@ -275,11 +278,18 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 // whose count grew; the caller holds p.mu.
 func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
 	if e.events == nil {
-		e.events = map[string]int{}
+		e.events = map[uint64]int{}
 	}
 	var out []eci.Event
 	for _, ev := range evs {
-		id := ev.Name + "|" + ev.Reason + "|" + ev.FirstTimestamp + "|" + ev.Message
+		// A hash, not the text: a node holds every pod's events, and
+		// the messages are long.
+		h := fnv.New64a()
+		for _, part := range []string{ev.Name, ev.Reason, ev.FirstTimestamp, ev.Message} {
+			_, _ = h.Write([]byte(part))
+			_, _ = h.Write([]byte{0})
+		}
+		id := h.Sum64()
 		if ev.Count > e.events[id] || (ev.Count == 0 && e.events[id] == 0) {
 			e.events[id] = max(ev.Count, 1)
 			out = append(out, ev)

@@ -17,6 +17,14 @@ var listingMisses = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Container groups missing from a full status listing but found when described by id.",
 })
 
+// missedDeletions counts pods deleted without the virtual-kubelet core
+// telling the provider (found by housekeeping or from an informer
+// tombstone): their groups would otherwise run on, billed.
+var missedDeletions = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "vnode", Name: "missed_pod_deletions_total",
+	Help: "Pods deleted without the core telling the provider, whose groups were then deleted by housekeeping or from an informer tombstone.",
+})
+
 // Pod start-up, stage by stage: where a pod's time between being bound to
 // the node and being reported Running goes.
 var (
@@ -40,5 +48,5 @@ var (
 var startBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
 
 func init() {
-	prometheus.MustRegister(orphansDeleted, listingMisses, podSyncDelay, podCreateDuration, podRunningDelay)
+	prometheus.MustRegister(orphansDeleted, listingMisses, missedDeletions, podSyncDelay, podCreateDuration, podRunningDelay)
 }

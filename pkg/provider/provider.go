@@ -70,6 +70,7 @@ type Provider struct {
 
 	runCtx     context.Context // the context of Run, for background retries
 	configMaps corev1listers.ConfigMapLister
+	podLister  corev1listers.PodLister
 	secrets    corev1listers.SecretLister
 	services   corev1listers.ServiceLister
 	dns        clusterDNS

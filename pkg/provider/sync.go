@@ -149,6 +149,7 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, 
 	if sinceSecond == 0 {
 		p.markLost(ctx, seen, listStart)
 		p.sweep(ctx, untracked)
+		p.housekeep(ctx)
 	}
 	return calls, nil
 }

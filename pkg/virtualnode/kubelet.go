@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -101,6 +102,14 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	o.Provider.SetListers(configMaps.Lister(), secrets.Lister(), services.Lister())
 
 	podLister := podInformer.Lister()
+	o.Provider.SetPodLister(podLister)
+	// The core drops deletions the informer reports as tombstones (seen
+	// only on a relist after a broken watch); the provider takes them.
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) { go o.Provider.PodDeleted(obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("pod informer: %w", err)
+	}
 	p := o.Provider
 	o.Routes.Handle("/", api.PodHandler(api.PodHandlerConfig{
 		RunInContainer:    p.RunInContainer,

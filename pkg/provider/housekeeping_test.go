@@ -1,0 +1,142 @@
+package provider
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// TestHousekeeping: a pod deleted without the core telling the provider
+// (its deletion lost in a watch gap) must not leave its group running. The
+// groups of pods that still exist, even ones the informer has not seen
+// yet, are kept.
+func TestHousekeeping(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "housekeeping")
+	env := newAPIEnv(t)
+	env.p.opts.Kube = kube
+	ctx := context.Background()
+
+	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	env.p.SetPodLister(corev1listers.NewPodLister(informer))
+
+	// track registers a group for pod name with uid; apiserver says
+	// whether the pod object exists, inInformer whether the informer has it.
+	track := func(name string, apiserver, inInformer bool) string {
+		t.Helper()
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-old")},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+		if apiserver {
+			created, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod = created
+		}
+		if inInformer {
+			if err := informer.Add(pod); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := env.cloud.CreateContainerGroup(ctx, &eci.CreateContainerGroupRequest{
+			SecurityGroupId: "sg-sim", VSwitchId: "vsw-sim-h", ContainerGroupName: name,
+			Containers: []eci.Container{{Name: "app", Image: "busybox", Cpu: 1, Memory: 2}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.p.mu.Lock()
+		env.p.pods[key(ns, name)] = &entry{pod: pod, groupID: resp.ContainerGroupId}
+		env.p.byGroup[resp.ContainerGroupId] = key(ns, name)
+		env.p.mu.Unlock()
+		return resp.ContainerGroupId
+	}
+	tests := []struct {
+		name                  string
+		apiserver, inInformer bool
+		replaced              bool // the apiserver holds a new pod of that name
+		wantGone              bool
+	}{
+		{name: "running", apiserver: true, inInformer: true},
+		{name: "not in the informer yet", apiserver: true},
+		{name: "deleted", wantGone: true},
+		{name: "deleted and recreated", apiserver: true, inInformer: true, replaced: true, wantGone: true},
+	}
+	groups := map[string]string{}
+	for i, tt := range tests {
+		name := "pod-" + string(rune('a'+i))
+		groups[tt.name] = track(name, tt.apiserver && !tt.replaced, tt.inInformer && !tt.replaced)
+		if tt.replaced {
+			fresh, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := informer.Add(fresh); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	env.p.housekeep(ctx)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := env.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{groups[tt.name]}, Limit: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone := len(resp.ContainerGroups) == 0
+			if gone != tt.wantGone {
+				t.Errorf("group gone = %v, want %v", gone, tt.wantGone)
+			}
+		})
+	}
+}
+
+// TestPodDeletedTombstone: the core ignores a deletion the informer reports
+// as a tombstone; the provider deletes the group, and only for its own pod.
+func TestPodDeletedTombstone(t *testing.T) {
+	env := newAPIEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env.p.mu.Lock()
+	env.p.runCtx = ctx
+	env.p.mu.Unlock()
+	kube := shared.Get(t).Clientset()
+	env.p.opts.Kube = kube
+
+	id := env.addPod("default", "web", "Always", container{name: "app", script: "sleep 3600"})
+	exists := func() bool {
+		resp, err := env.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{id}, Limit: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.ContainerGroups) == 1
+	}
+	pod := func(uid string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: types.UID(uid)}}
+	}
+	for _, tc := range []struct {
+		name     string
+		obj      any
+		wantKept bool
+	}{
+		{"plain delete is the core's", pod("web-uid"), true},
+		{"tombstone of another pod of that name", cache.DeletedFinalStateUnknown{Key: "default/web", Obj: pod("other")}, true},
+		{"tombstone of the tracked pod", cache.DeletedFinalStateUnknown{Key: "default/web", Obj: pod("web-uid")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env.p.PodDeleted(tc.obj)
+			if got := exists(); got != tc.wantKept {
+				t.Errorf("group exists = %v, want %v", got, tc.wantKept)
+			}
+		})
+	}
+}

@@ -68,6 +68,9 @@ rules:
 			"--audit-log-path=" + c.auditPath,
 			"--audit-log-format=json",
 			"--audit-log-mode=batch",
+			// The default buffer (10,000 events) drops events in a large
+			// burst, and the per-pod request counts with them.
+			"--audit-log-batch-buffer-size=200000",
 			// The defaults (400/200 in flight) throttle a 10,000-pod burst
 			// at the apiserver for both targets alike; raise them so the
 			// targets themselves are what is measured.

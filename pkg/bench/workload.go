@@ -148,7 +148,7 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	case WorkloadBurst:
 		groupsGone, err = burst(wctx, cl, t, opts, run, namespaces, rec, res)
 	case WorkloadJobs:
-		err = jobs(wctx, cl, t, opts, run, namespaces, rec)
+		groupsGone, err = jobs(wctx, cl, t, opts, run, namespaces, rec)
 	case WorkloadChurn:
 		groupsGone, err = churn(wctx, cl, t, opts, run, namespaces, rec)
 	}
@@ -334,7 +334,7 @@ func waitGone(ctx context.Context, cl *cluster, t target, opts Options, rec *rec
 	return gone, nil
 }
 
-func jobs(ctx context.Context, cl *cluster, t target, opts Options, run string, namespaces []string, rec *recorder) error {
+func jobs(ctx context.Context, cl *cluster, t target, opts Options, run string, namespaces []string, rec *recorder) (map[string]time.Time, error) {
 	tpl := podTemplate(t, run, corev1.RestartPolicyNever, []string{"sh", "-c", "exit 0"})
 	shares := split(opts.Pods, len(namespaces))
 	logf(opts.Log, "%s: fanning out %d Job pods in %d Jobs", t.name(), opts.Pods, len(namespaces))
@@ -347,7 +347,7 @@ func jobs(ctx context.Context, cl *cluster, t target, opts Options, run string, 
 			},
 		}
 		if _, err := cl.kube.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	err := waitFor(ctx, opts, "Job pods Succeeded", func() (bool, string) {
@@ -357,7 +357,17 @@ func jobs(ctx context.Context, cl *cluster, t target, opts Options, run string, 
 	if err != nil {
 		logf(opts.Log, "%s: not every Job pod succeeded before the timeout: %v", t.name(), err)
 	}
-	return nil
+	// A completed pod keeps its group (as a kubelet keeps its stopped
+	// containers) until the pod is deleted: delete the Jobs and their
+	// pods, and wait for the groups to go too.
+	logf(opts.Log, "%s: deleting the Jobs", t.name())
+	bg := metav1.DeletePropagationBackground
+	for _, ns := range namespaces {
+		if err := cl.kube.BatchV1().Jobs(ns).Delete(ctx, "bench", metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+			return nil, err
+		}
+	}
+	return waitGone(ctx, cl, t, opts, rec)
 }
 
 func churn(ctx context.Context, cl *cluster, t target, opts Options, run string, namespaces []string, rec *recorder) (map[string]time.Time, error) {

@@ -122,7 +122,7 @@ func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n
 	p.mu.Lock()
 	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
 	p.mu.Unlock()
-	p.push(stored.DeepCopy())
+	p.push(statusCopy(stored))
 
 	uid := pod.UID
 	time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })
@@ -196,7 +196,7 @@ func (p *Provider) fail(pod *corev1.Pod, reason, condReason, msg string) {
 	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, created: time.Now()}
 	p.mu.Unlock()
 	p.event(pod, corev1.EventTypeWarning, reason, "%s", msg)
-	p.push(stored.DeepCopy())
+	p.push(statusCopy(stored))
 }
 
 // created records a new group on the pod. A retry runs beside the pod
@@ -258,7 +258,7 @@ func (p *Provider) pushLatest(k string, e *entry) {
 	p.mu.RLock()
 	var out *corev1.Pod
 	if cur := p.pods[k]; cur == e {
-		out = e.pod.DeepCopy()
+		out = statusCopy(e.pod)
 	}
 	p.mu.RUnlock()
 	if out != nil {

@@ -148,7 +148,13 @@ func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
 	close(p.ready)
 }
 
+// push hands a pod's status to the core. Only its metadata and status
+// count: the core keeps the pushed pod until the next one (for every pod of
+// the node), compares it whole with the previous push, and writes it to
+// pods/status, where the apiserver takes the spec from the stored pod.
+// Pushing without the spec halves that copy and that comparison.
 func (p *Provider) push(pod *corev1.Pod) {
+	pod.Spec = corev1.PodSpec{}
 	p.mu.RLock()
 	f := p.notify
 	p.mu.RUnlock()
@@ -356,4 +362,9 @@ func (p *Provider) groupOf(namespace, name string) (string, *corev1.Pod, error) 
 		return "", nil, errdefs.NotFoundf("pod %s/%s has no ECI container group yet: %s", namespace, name, e.pod.Status.Message)
 	}
 	return e.groupID, e.pod.DeepCopy(), nil
+}
+
+// statusCopy copies what a push needs of pod: metadata and status.
+func statusCopy(pod *corev1.Pod) *corev1.Pod {
+	return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: *pod.ObjectMeta.DeepCopy(), Status: *pod.Status.DeepCopy()}
 }

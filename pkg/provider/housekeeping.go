@@ -3,9 +3,12 @@ package provider
 import (
 	"context"
 
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -35,7 +38,7 @@ func (p *Provider) PodDeleted(obj any) {
 	}
 	p.mu.RLock()
 	e, tracked := p.pods[key(pod.Namespace, pod.Name)]
-	same := tracked && e.pod.UID == pod.UID
+	same := tracked && e.pod.UID == pod.UID && e.deleting.Load() == 0
 	ctx := p.runCtx
 	p.mu.RUnlock()
 	if !same || ctx == nil || ctx.Err() != nil {
@@ -52,14 +55,19 @@ func (p *Provider) PodDeleted(obj any) {
 // housekeep deletes the groups of pods that no longer exist, as a
 // kubelet's housekeeping kills containers of pods it is no longer asked to
 // run. Any deletion the core missed ends here, within one full listing.
-// A pod missing from the informer is looked up in the apiserver before its
-// group is deleted, so an informer that is relisting deletes nothing.
+// Pods missing from the informer are looked up in the apiserver (one list
+// of the node's pods, only when some are missing) before their groups are
+// deleted, so an informer that is relisting deletes nothing; pods whose
+// deletion is under way are left to it.
 func (p *Provider) housekeep(ctx context.Context) {
 	p.mu.RLock()
 	lister := p.podLister
 	var gone []*corev1.Pod
 	if lister != nil {
 		for _, e := range p.pods {
+			if e.deleting.Load() > 0 {
+				continue
+			}
 			cur, err := lister.Pods(e.pod.Namespace).Get(e.pod.Name)
 			if (err != nil && apierrors.IsNotFound(err)) || (err == nil && cur.UID != e.pod.UID) {
 				gone = append(gone, e.pod.DeepCopy())
@@ -67,18 +75,27 @@ func (p *Provider) housekeep(ctx context.Context) {
 		}
 	}
 	p.mu.RUnlock()
+	if len(gone) == 0 {
+		return
+	}
+	list, err := p.opts.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", p.opts.NodeName).String(),
+	})
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "housekeeping: cannot list the node's pods; retrying with the next full listing")
+		return
+	}
+	exists := make(map[types.UID]bool, len(list.Items))
+	for i := range list.Items {
+		exists[list.Items[i].UID] = true
+	}
 	for _, pod := range gone {
-		cur, err := p.opts.Kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		switch {
-		case err == nil && cur.UID == pod.UID:
-			continue
-		case err != nil && !apierrors.IsNotFound(err):
-			klog.FromContext(ctx).Error(err, "housekeeping: cannot look up pod", "pod", key(pod.Namespace, pod.Name))
+		if exists[pod.UID] {
 			continue
 		}
 		missedDeletions.Inc()
 		klog.FromContext(ctx).Info("housekeeping: pod no longer exists; deleting its group", "pod", key(pod.Namespace, pod.Name))
-		if err := p.DeletePod(ctx, pod); err != nil {
+		if err := p.DeletePod(ctx, pod); err != nil && !errdefs.IsNotFound(err) {
 			klog.FromContext(ctx).Error(err, "housekeeping: delete failed; retrying with the next full listing", "pod", key(pod.Namespace, pod.Name))
 		}
 	}

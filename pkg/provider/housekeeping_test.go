@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
@@ -9,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -33,7 +36,7 @@ func TestHousekeeping(t *testing.T) {
 	track := func(name string, apiserver, inInformer bool) string {
 		t.Helper()
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-old")},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+			Spec: corev1.PodSpec{NodeName: env.p.opts.NodeName, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
 		if apiserver {
 			created, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 			if err != nil {
@@ -63,20 +66,27 @@ func TestHousekeeping(t *testing.T) {
 		name                  string
 		apiserver, inInformer bool
 		replaced              bool // the apiserver holds a new pod of that name
+		deleting              bool // a DeletePod of it is under way
 		wantGone              bool
 	}{
 		{name: "running", apiserver: true, inInformer: true},
 		{name: "not in the informer yet", apiserver: true},
 		{name: "deleted", wantGone: true},
 		{name: "deleted and recreated", apiserver: true, inInformer: true, replaced: true, wantGone: true},
+		{name: "deleted, its deletion under way", deleting: true},
 	}
 	groups := map[string]string{}
 	for i, tt := range tests {
 		name := "pod-" + string(rune('a'+i))
 		groups[tt.name] = track(name, tt.apiserver && !tt.replaced, tt.inInformer && !tt.replaced)
+		if tt.deleting {
+			env.p.mu.RLock()
+			env.p.pods[key(ns, name)].deleting.Add(1)
+			env.p.mu.RUnlock()
+		}
 		if tt.replaced {
 			fresh, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}, metav1.CreateOptions{})
+				Spec: corev1.PodSpec{NodeName: env.p.opts.NodeName, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}, metav1.CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +95,12 @@ func TestHousekeeping(t *testing.T) {
 			}
 		}
 	}
+	lists := 0
+	env.p.opts.Kube = clientCounting(t, cp, "list", &lists)
 	env.p.housekeep(ctx)
+	if lists != 1 {
+		t.Errorf("housekeeping listed pods %d times, want once", lists)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, err := env.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{groups[tt.name]}, Limit: 20})
@@ -140,3 +155,26 @@ func TestPodDeletedTombstone(t *testing.T) {
 		})
 	}
 }
+
+// clientCounting is an admin client of cp that counts requests of verb.
+func clientCounting(t *testing.T, cp *controlplane.ControlPlane, verb string, n *int) kubernetes.Interface {
+	t.Helper()
+	cfg := cp.RESTConfig()
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return roundTrip(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && verb == "list" && !strings.Contains(r.URL.RawQuery, "watch") && strings.HasSuffix(r.URL.Path, "/pods") {
+				*n++
+			}
+			return next.RoundTrip(r)
+		})
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

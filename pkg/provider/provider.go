@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -98,6 +99,9 @@ type entry struct {
 	attempts     int
 	// placed says the zone and vSwitch are recorded on the pod.
 	placed bool
+	// deleting counts DeletePod calls under way (the cloud's Delete quota
+	// can hold them for minutes); housekeeping leaves such pods alone.
+	deleting atomic.Int32
 	// requested is the ordered vSwitch list the group was created with,
 	// to learn from where it landed (zoneMemory).
 	requested string
@@ -270,6 +274,8 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if !ok {
 		return errdefs.NotFoundf("pod %s is not known to the provider", k)
 	}
+	e.deleting.Add(1)
+	defer e.deleting.Add(-1)
 	// A pod that never got a group (waiting or refused) has nothing to
 	// delete in the cloud; its pending retry sees the entry gone and stops.
 	if e.groupID != "" {

@@ -14,11 +14,7 @@ import (
 // the first test that needs it and stopped by TestMain.
 var shared controlplane.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Stop(code != 0)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // controlPlane returns the package's control plane (see controlplane.Shared).
 func controlPlane(t *testing.T) *controlplane.ControlPlane { return shared.Get(t) }

@@ -84,6 +84,14 @@ func (s *Shared) Get(t testing.TB) *ControlPlane {
 	return s.cp
 }
 
+// Run runs a package's tests and then stops the control plane, returning
+// the exit code, so a package's TestMain is os.Exit(shared.Run(m)).
+func (s *Shared) Run(m *testing.M) int {
+	code := m.Run()
+	s.Stop(code != 0)
+	return code
+}
+
 // Stop stops the control plane if a test started it. With failed (m.Run
 // returned non-zero) it first writes the end of every component log to
 // stderr, since no single test owns them.

@@ -24,11 +24,7 @@ import (
 // the first test that needs it and stopped by TestMain.
 var shared controlplane.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Stop(code != 0)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // Test timings: short, with the renew deadline well below the Lease
 // duration so a cut-off replica stops before anyone may take over.

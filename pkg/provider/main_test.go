@@ -11,8 +11,4 @@ import (
 // an apiserver, started by the first of them and stopped by TestMain.
 var shared controlplane.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Stop(code != 0)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }

@@ -194,17 +194,31 @@ func (p *Provider) refresh(ctx context.Context, sigs map[string]uint64) error {
 	for id := range sigs {
 		ids = append(ids, id)
 	}
+	return p.describeBatches(ctx, ids, func(_ []string, groups []eci.ContainerGroup, err error) error {
+		if err != nil {
+			return err
+		}
+		for i := range groups {
+			p.apply(&groups[i], sigs[groups[i].ContainerGroupId])
+		}
+		return nil
+	})
+}
+
+// describeBatches describes groups ids, as many per call as the API takes,
+// and hands each batch's answer to f; an error f returns stops the walk.
+func (p *Provider) describeBatches(ctx context.Context, ids []string, f func(batch []string, groups []eci.ContainerGroup, err error) error) error {
 	for len(ids) > 0 {
 		n := min(len(ids), eci.MaxIDsPerCall)
 		batch := ids[:n]
 		ids = ids[n:]
 		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit})
-		if err != nil {
-			return err
+		var groups []eci.ContainerGroup
+		if err == nil {
+			groups = resp.ContainerGroups
 		}
-		for i := range resp.ContainerGroups {
-			g := &resp.ContainerGroups[i]
-			p.apply(g, sigs[g.ContainerGroupId])
+		if err := f(batch, groups, err); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -319,19 +333,15 @@ func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart
 		missing = append(missing, id)
 	}
 	p.mu.RUnlock()
-	for len(missing) > 0 {
-		n := min(len(missing), eci.MaxIDsPerCall)
-		batch := missing[:n]
-		missing = missing[n:]
-		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit})
+	_ = p.describeBatches(ctx, missing, func(batch []string, groups []eci.ContainerGroup, err error) error {
 		if err != nil {
 			// Unconfirmed: the next full listing asks again.
 			klog.FromContext(ctx).Error(err, "cannot confirm that container groups are gone", "groups", batch)
-			continue
+			return nil
 		}
 		found := map[string]bool{}
-		for i := range resp.ContainerGroups {
-			found[resp.ContainerGroups[i].ContainerGroupId] = true
+		for i := range groups {
+			found[groups[i].ContainerGroupId] = true
 		}
 		for _, id := range batch {
 			if found[id] {
@@ -341,7 +351,8 @@ func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart
 			}
 			p.lose(id)
 		}
-	}
+		return nil
+	})
 }
 
 // lose fails the pod of a group that is confirmed gone.

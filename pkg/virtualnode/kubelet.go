@@ -61,9 +61,6 @@ type kubeletOptions struct {
 	ListenAddr string
 	// Auth guards the kubelet API (logs, exec, stats) on ListenAddr.
 	Auth nodeutil.Auth
-	// Routes receives the kubelet API routes; further routes (the
-	// provider's own) may be added to it by the caller.
-	Routes *http.ServeMux
 }
 
 // informerResync is how often the informers replay their caches, as
@@ -111,7 +108,8 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 		return nil, fmt.Errorf("pod informer: %w", err)
 	}
 	p := o.Provider
-	o.Routes.Handle("/", api.PodHandler(api.PodHandlerConfig{
+	routes := http.NewServeMux()
+	routes.Handle("/", api.PodHandler(api.PodHandlerConfig{
 		RunInContainer:    p.RunInContainer,
 		AttachToContainer: p.AttachToContainer,
 		GetContainerLogs:  p.GetContainerLogs,
@@ -151,7 +149,7 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	}
 	return &kubelet{
 		name: o.Name, nc: nc, pc: pc, np: np, spec: spec, pods: pods, scm: scm,
-		tlsConfig: o.TLSConfig, handler: nodeutil.WithAuth(o.Auth, o.Routes),
+		tlsConfig: o.TLSConfig, handler: nodeutil.WithAuth(o.Auth, routes),
 		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}),
 	}, nil
 }

@@ -247,7 +247,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		Name: cfg.NodeName, Client: sh.kube, Spec: NodeSpec(cfg, sh.sv), Provider: prov,
 		Recorder: recorder, Workers: cfg.PodSyncWorkers, TLSConfig: tlsCfg,
 		ListenAddr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort)),
-		Auth:       auth, Routes: http.NewServeMux(),
+		Auth:       auth,
 	})
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)

@@ -144,3 +144,22 @@ func NoAPIServer(t testing.TB) kubernetes.Interface {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ClientWith returns an admin client of cp whose requests pass through
+// hook, which sees each request before it goes to the real apiserver and
+// may act first (count it, change the cluster in between).
+func ClientWith(t testing.TB, cp *ControlPlane, hook func(*http.Request)) kubernetes.Interface {
+	t.Helper()
+	cfg := cp.RESTConfig()
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			hook(r)
+			return next.RoundTrip(r)
+		})
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube
+}

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -96,7 +95,12 @@ func TestHousekeeping(t *testing.T) {
 		}
 	}
 	lists := 0
-	env.p.opts.Kube = clientCounting(t, cp, "list", &lists)
+	// Lists of pods (not watches) are what housekeeping may make.
+	env.p.opts.Kube = controlplane.ClientWith(t, cp, func(r *http.Request) {
+		if r.Method == http.MethodGet && !strings.Contains(r.URL.RawQuery, "watch") && strings.HasSuffix(r.URL.Path, "/pods") {
+			lists++
+		}
+	})
 	env.p.housekeep(ctx)
 	if lists != 1 {
 		t.Errorf("housekeeping listed pods %d times, want once", lists)
@@ -155,26 +159,3 @@ func TestPodDeletedTombstone(t *testing.T) {
 		})
 	}
 }
-
-// clientCounting is an admin client of cp that counts requests of verb.
-func clientCounting(t *testing.T, cp *controlplane.ControlPlane, verb string, n *int) kubernetes.Interface {
-	t.Helper()
-	cfg := cp.RESTConfig()
-	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
-		return roundTrip(func(r *http.Request) (*http.Response, error) {
-			if r.Method == http.MethodGet && verb == "list" && !strings.Contains(r.URL.RawQuery, "watch") && strings.HasSuffix(r.URL.Path, "/pods") {
-				*n++
-			}
-			return next.RoundTrip(r)
-		})
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kube
-}
-
-type roundTrip func(*http.Request) (*http.Response, error)
-
-func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -103,7 +103,11 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	// The core drops deletions the informer reports as tombstones (seen
 	// only on a relist after a broken watch); the provider takes them.
 	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj any) { go o.Provider.PodDeleted(obj) },
+		DeleteFunc: func(obj any) {
+			if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				go o.Provider.PodDeleted(obj)
+			}
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("pod informer: %w", err)
 	}

@@ -23,28 +23,9 @@ func testNamespace(t *testing.T, kube kubernetes.Interface) string {
 	return controlplane.TestNamespace(t, kube, "webhook-test")
 }
 
-// roundTripFunc adapts a function to http.RoundTripper.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// clientWith returns an admin client of cp whose requests pass through
-// hook, which sees each request before it goes to the real apiserver and
-// may act first (count it, change the cluster in between).
+// clientWith is controlplane.ClientWith.
 func clientWith(t *testing.T, cp *controlplane.ControlPlane, hook func(*http.Request)) kubernetes.Interface {
-	t.Helper()
-	cfg := cp.RESTConfig()
-	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			hook(r)
-			return next.RoundTrip(r)
-		})
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kube
+	return controlplane.ClientWith(t, cp, hook)
 }
 
 // noAPIServer is a client for code that must not call the apiserver.

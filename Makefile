@@ -59,7 +59,7 @@ demo-down:
 	@./ci/demo.sh down
 
 fmt:
-	gofmt -w cmd pkg
+	gofmt -w cmd pkg test images charts
 
 clean:
 	rm -rf $(BIN) .devcluster

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/addon"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"

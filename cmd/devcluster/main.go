@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command eci-simulator serves a simulated Alibaba Cloud ECI region (the
 // ECI OpenAPI plus an admin API) for demos and integration tests. It only
-// wires flags to simulator.Config; see package pkg/simulator for behaviour.
+// wires flags to simulator.Config; see package test/simulator for behaviour.
 //
 // On start it prints "listening on http://ADDR" to stdout (and writes ADDR
 // to -addr-file if given) so scripts can discover a port chosen with :0.
@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 )
 
 func main() {

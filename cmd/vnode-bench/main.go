@@ -1,6 +1,6 @@
 // Command vnode-bench is `make bench`: it runs one virtual node against the
 // ECI simulator on a real control plane at scale, beside kwok on the same
-// control plane, and prints the figures (see pkg/bench).
+// control plane, and prints the figures (see test/bench).
 package main
 
 import (
@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/bench"
+	"github.com/ack-virtual-node/ack-virtual-node/test/bench"
 )
 
 func main() {

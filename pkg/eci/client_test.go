@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 )
 
 // startSim serves the simulator on loopback and returns a client for it.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"k8s.io/client-go/kubernetes"
 )
 

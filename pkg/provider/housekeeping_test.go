@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"

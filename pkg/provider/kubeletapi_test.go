@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"

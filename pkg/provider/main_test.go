@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 )
 
 // shared is the one real control plane of this package's tests that need

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/prometheus/common/expfmt"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"

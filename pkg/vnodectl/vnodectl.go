@@ -1,7 +1,7 @@
 // Package vnodectl is the command line of `vnodectl`: it prepares a
 // self-managed cluster for virtual nodes (kubeconfig), checks the result
 // (doctor) and keeps DaemonSets off virtual nodes (exclude-daemonsets).
-// The logic lives in pkg/nodeaccess, pkg/doctor and pkg/daemonsets; this
+// The logic lives in pkg/nodeaccess, pkg/vnodectl/doctor and pkg/vnodectl/daemonsets; this
 // package only maps flags to them and renders their results.
 package vnodectl
 
@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/daemonsets"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/doctor"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 )

@@ -1,3 +1,0 @@
-// Package integration holds the end-to-end tests of the virtual node on the
-// real control plane and the ECI simulator (see pkg/testenv).
-package integration

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+)
+
+// TestBenchEndToEnd runs the benchmark as `make bench` does, at a size CI
+// can afford: the real control plane, the virtual-node binary against the
+// simulator, and kwok (built from its pinned module) on the same control
+// plane. It checks that every figure the report prints was measured, not
+// that any target is met.
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds virtual-node and kwok and starts a control plane: skipped with -short")
+	}
+	root := moduleRoot(t)
+	bin := t.TempDir()
+	run(t, root, nil, "go", "build", "-o", filepath.Join(bin, "virtual-node"), "./cmd/virtual-node")
+	// kwok is cached under the repository's bin/ like the kube binaries.
+	run(t, root, nil, "./ci/build-kwok.sh")
+	for _, f := range []string{"kwok", "kwok-stages.yaml"} {
+		if err := os.Symlink(filepath.Join(root, "bin", f), filepath.Join(bin, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, workload := range []string{WorkloadBurst, WorkloadJobs} {
+		t.Run(workload, func(t *testing.T) {
+			out := t.TempDir()
+			opts := Options{
+				Workload: workload, Pods: 40, Namespaces: 2, QuotaScale: 0, Baseline: true,
+				SteadyWindow: 3 * time.Second, ProfileSeconds: 2, BinDir: bin, OutDir: out,
+				Timeout: 5 * time.Minute, Log: testWriter{t},
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			rep, err := Run(ctx, opts)
+			if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
+				t.Skip(err.Error())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Targets) != 2 || rep.Targets[0].Target != "virtual-node" || rep.Targets[1].Target != "kwok" {
+				t.Fatalf("targets %+v", rep.Targets)
+			}
+			for _, r := range rep.Targets {
+				if r.Pods != 40 || r.Running != 40 || r.Errors != 0 {
+					t.Errorf("%s: %d pods, %d reached the end state, %d errors (%v)", r.Target, r.Pods, r.Running, r.Errors, r.Failed)
+				}
+				if r.Throughput <= 0 || r.BoundToRunning.N != 40 || r.PeakRSSMiB <= 0 || r.CPUSeconds <= 0 || r.APIRequests == 0 {
+					t.Errorf("%s: figures missing: throughput %v, bound→running n %d, RSS %v, CPU %v, apiserver requests %d",
+						r.Target, r.Throughput, r.BoundToRunning.N, r.PeakRSSMiB, r.CPUSeconds, r.APIRequests)
+				}
+			}
+			vn := rep.Targets[0]
+			if vn.GroupsLeft != 0 || vn.ECICallsPerPod["CreateContainerGroup"] != 1 {
+				t.Errorf("virtual node: %d groups left, %v creates per pod", vn.GroupsLeft, vn.ECICallsPerPod["CreateContainerGroup"])
+			}
+			if workload == WorkloadBurst && vn.DeleteToGroupGone.N != 40 {
+				t.Errorf("virtual node: delete→group gone measured for %d pods, want 40", vn.DeleteToGroupGone.N)
+			}
+			var names []string
+			for _, f := range vn.Files {
+				names = append(names, filepath.Base(f))
+			}
+			for _, want := range []string{"cpu.pprof", "heap.pprof", "metrics.txt"} {
+				if !strings.Contains(strings.Join(names, " "), want) {
+					t.Errorf("virtual node records %v: no %s", names, want)
+				}
+			}
+			for _, f := range []string{"latest-results.json", "latest-running.png"} {
+				if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
+		})
+	}
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+func run(t *testing.T, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+// testWriter sends the bench's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

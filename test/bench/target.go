@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// target is what runs the pods: the virtual node against the simulator, or
+// kwok. Both are processes, so their memory and CPU are read from /proc.
+type target interface {
+	// name labels the figures.
+	name() string
+	// start runs the process and returns once its node is Ready.
+	start(ctx context.Context) error
+	// stop ends the process.
+	stop()
+	// pid is the process to measure.
+	pid() int
+	// user is the apiserver identity of the process.
+	user() string
+	// placement makes a pod template land on the target's node.
+	placement(spec *corev1.PodSpec)
+	// cloud is the simulator the target uses, or nil.
+	cloud() *simulator.Simulator
+}
+
+// proc is a child process with its output in a log file.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string
+}
+
+func startProc(dir, name, bin string, args, env []string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitNodeReady waits for node's Ready condition, failing early (with the
+// log's tail) if the process exits.
+func (c *cluster) waitNodeReady(ctx context.Context, node string, p *proc) error {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("exited before node %s was Ready", node)
+		}
+		n, err := c.kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		b, _ := os.ReadFile(p.log)
+		if len(b) > 4000 {
+			b = b[len(b)-4000:]
+		}
+		return fmt.Errorf("node %s: %w\n%s", node, err, b)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// vnodeTarget is cmd/virtual-node with the simulator as its cloud.
+type vnodeTarget struct {
+	cl          *cluster
+	opts        Options
+	p           *proc
+	metricsAddr string
+}
+
+const vnodeName = "bench-vnode"
+
+func (t *vnodeTarget) name() string                { return "virtual-node" }
+func (t *vnodeTarget) user() string                { return vnodeUser }
+func (t *vnodeTarget) cloud() *simulator.Simulator { return t.cl.sim }
+func (t *vnodeTarget) pid() int                    { return t.p.cmd.Process.Pid }
+func (t *vnodeTarget) stop()                       { t.p.stop() }
+func (t *vnodeTarget) placement(spec *corev1.PodSpec) {
+	placeOn(spec, "virtual-kubelet", "virtual-kubelet.io/provider")
+}
+
+func (t *vnodeTarget) start(ctx context.Context) error {
+	kubeconfig := filepath.Join(t.cl.dir, "vnode.kubeconfig")
+	if err := t.cl.cp.WriteKubeconfig(kubeconfig, vnodeUser, []string{"system:masters"}); err != nil {
+		return err
+	}
+	kubeletPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	t.metricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
+	var vsw []string
+	for _, z := range t.cl.simCfg.Zones {
+		for _, v := range z.VSwitches {
+			vsw = append(vsw, v.VSwitchId)
+		}
+	}
+	var keyID, secret string
+	for keyID, secret = range t.cl.simCfg.AccessKeys {
+		break
+	}
+	home := filepath.Join(t.cl.dir, "vnode-home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env := []string{
+		"HOME=" + home,
+		"KUBECONFIG=" + kubeconfig,
+		"ECI_ENDPOINT=" + t.cl.simURL,
+		"ECI_REGION=" + t.cl.simCfg.RegionId,
+		"ECI_VSWITCH=" + strings.Join(vsw, ","),
+		"ECI_SECURITY_GROUP=" + t.cl.simCfg.SecurityGroups[0],
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + keyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + secret,
+		"CLUSTER_ID=bench",
+		"VIRTUAL_NODE_NAME=" + vnodeName,
+		"KUBELET_LISTEN_IP=127.0.0.1",
+		"KUBELET_PORT=" + strconv.Itoa(kubeletPort),
+		"METRICS_ADDR=" + t.metricsAddr,
+		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.Pods+100),
+		"PPROF_ENABLED=true",
+		// The client's limits follow the simulator's quotas.
+		"ECI_API_QUOTA_SCALE=" + strconv.FormatFloat(t.opts.QuotaScale, 'g', -1, 64),
+	}
+	env = append(env, t.opts.VnodeEnv...)
+	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
+	if err != nil {
+		return err
+	}
+	return t.cl.waitNodeReady(ctx, vnodeName, t.p)
+}
+
+// kwokTarget is kwok managing one fake node: the kubelet that costs
+// nothing, so its figures are the control plane's own limit.
+type kwokTarget struct {
+	cl   *cluster
+	opts Options
+	p    *proc
+}
+
+const kwokNode = "bench-kwok"
+
+func (t *kwokTarget) name() string                   { return "kwok" }
+func (t *kwokTarget) user() string                   { return kwokUser }
+func (t *kwokTarget) cloud() *simulator.Simulator    { return nil }
+func (t *kwokTarget) pid() int                       { return t.p.cmd.Process.Pid }
+func (t *kwokTarget) stop()                          { t.p.stop() }
+func (t *kwokTarget) placement(spec *corev1.PodSpec) { placeOn(spec, "kwok", "kwok.x-k8s.io/node") }
+
+func (t *kwokTarget) start(ctx context.Context) error {
+	kubeconfig := filepath.Join(t.cl.dir, "kwok.kubeconfig")
+	if err := t.cl.cp.WriteKubeconfig(kubeconfig, kwokUser, []string{"system:masters"}); err != nil {
+		return err
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourcePods:   *resource.NewQuantity(int64(t.opts.Pods+100), resource.DecimalSI),
+		corev1.ResourceCPU:    resource.MustParse("20000"),
+		corev1.ResourceMemory: resource.MustParse("80Ti"),
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        kwokNode,
+			Labels:      map[string]string{"type": "kwok", corev1.LabelHostname: kwokNode},
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+		},
+		Spec:   corev1.NodeSpec{Taints: []corev1.Taint{{Key: "kwok.x-k8s.io/node", Value: "fake", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+	}
+	if _, err := t.cl.kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create kwok node: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(t.cl.dir, "kwok-home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	args := []string{
+		"--kubeconfig=" + kubeconfig,
+		"--manage-nodes-with-label-selector=type=kwok",
+		"--server-address=127.0.0.1:" + strconv.Itoa(port),
+		"--node-lease-duration-seconds=40",
+		"--config=" + filepath.Join(t.opts.BinDir, "kwok-stages.yaml"),
+	}
+	t.p, err = startProc(t.cl.dir, "kwok", filepath.Join(t.opts.BinDir, "kwok"), args, []string{"HOME=" + home})
+	if err != nil {
+		return err
+	}
+	return t.cl.waitNodeReady(ctx, kwokNode, t.p)
+}
+
+// placeOn selects nodes labelled type=nodeType and tolerates their taint.
+func placeOn(spec *corev1.PodSpec, nodeType, taint string) {
+	spec.NodeSelector = map[string]string{"type": nodeType}
+	spec.Tolerations = []corev1.Toleration{{Key: taint, Operator: corev1.TolerationOpExists}}
+}
+
+// procUsage reads a process's peak resident memory (VmHWM) and its CPU
+// time so far (utime+stime).
+func procUsage(pid int) (peakRSSMiB, cpuSeconds float64, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	var kb float64
+	if _, err := fmt.Sscanf(procField(string(status), "VmHWM"), "%f", &kb); err != nil {
+		return 0, 0, fmt.Errorf("VmHWM of %d: %w", pid, err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the line, in clock ticks (USER_HZ = 100).
+	rest := string(stat)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return kb / 1024, (ut + st) / 100, nil
+}

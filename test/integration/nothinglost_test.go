@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// simTag returns the value of tag k of a simulator group.
+func simTag(g simulator.ContainerGroup, k string) string {
+	for _, t := range g.Tags {
+		if t.Key == k {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+// groupsOfNode returns the simulator's groups of one cluster and node that
+// are not terminal, by pod UID.
+func groupsOfNode(sim *simulator.Simulator, cluster, node string) map[string][]string {
+	out := map[string][]string{}
+	for _, g := range sim.Groups() {
+		if simTag(g, provider.TagClusterID) != cluster || simTag(g, provider.TagNodeName) != node {
+			continue
+		}
+		uid := simTag(g, provider.TagPodUID)
+		out[uid] = append(out[uid], g.ContainerGroupId)
+	}
+	return out
+}
+
+// converged reports, for the pods of ns that should exist and those that
+// were deleted, whether every live pod is Running with exactly one group,
+// no deleted pod is left in the apiserver, and the node has no group
+// without a live pod. The string says what is still wrong.
+func converged(ctx context.Context, kube kubernetes.Interface, sim *simulator.Simulator, cluster, node, ns string, want int) (bool, string, error) {
+	pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, "", err
+	}
+	groups := groupsOfNode(sim, cluster, node)
+	live := map[string]bool{}
+	var problems []string
+	running := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			problems = append(problems, p.Name+" still terminating")
+			continue
+		}
+		live[string(p.UID)] = true
+		if p.Status.Phase == corev1.PodRunning {
+			running++
+		} else {
+			problems = append(problems, fmt.Sprintf("%s is %s (%s)", p.Name, p.Status.Phase, p.Status.Reason))
+		}
+		if n := len(groups[string(p.UID)]); n != 1 {
+			problems = append(problems, fmt.Sprintf("%s has %d groups", p.Name, n))
+		}
+	}
+	for uid, ids := range groups {
+		if !live[uid] {
+			problems = append(problems, fmt.Sprintf("groups %v have no pod (uid %s)", ids, uid))
+		}
+	}
+	if running != want {
+		problems = append(problems, fmt.Sprintf("%d of %d pods Running", running, want))
+	}
+	sort.Strings(problems)
+	if len(problems) > 5 {
+		problems = append(problems[:5], fmt.Sprintf("and %d more", len(problems)-5))
+	}
+	return len(problems) == 0, strings.Join(problems, "; "), nil
+}
+
+// pollConverged waits until converged holds and returns how long it took.
+func pollConverged(t *testing.T, kube kubernetes.Interface, sim *simulator.Simulator, cluster, node, ns string, want int, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("last state: %s", last)
+		}
+	}()
+	poll(t, fmt.Sprintf("%d pods Running with one group each and no stray group", want), timeout, func(ctx context.Context) (bool, error) {
+		ok, why, err := converged(ctx, kube, sim, cluster, node, ns, want)
+		if why != "" {
+			last = why
+		}
+		return ok, err
+	})
+	return time.Since(start)
+}
+
+func createPods(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int) {
+	t.Helper()
+	createPodsOn(t, kube, ns, prefix, n, "")
+}
+
+// createPodsOn creates n pods prefix-0.. in ns, pinned to node if not "".
+func createPodsOn(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int, node string) {
+	t.Helper()
+	tpl := onVirtualNode(map[string]string{"app": prefix}, corev1.RestartPolicyAlways)
+	if node != "" {
+		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
+	}
+	for i := 0; i < n; i++ {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Labels: tpl.Labels}, Spec: tpl.Spec}
+		if _, err := kube.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func deletePods(t *testing.T, kube kubernetes.Interface, ns, prefix string, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := kube.CoreV1().Pods(ns).Delete(context.Background(), fmt.Sprintf("%s-%d", prefix, i), metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// controllerProcess is cmd/virtual-node run as a process, as the chart's
+// Deployment runs it.
+type controllerProcess struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// controllerEnv is the environment the chart gives the controller: the
+// configuration of cfg and the simulator's AccessKey.
+func controllerEnv(t *testing.T, env *testenv.Env, cfg *config.Config) []string {
+	return []string{
+		"KUBECONFIG=" + cfg.Kubeconfig,
+		"ECI_ENDPOINT=" + env.SimulatorURL,
+		"ECI_REGION=" + cfg.Region,
+		"ECI_VSWITCH=" + strings.Join(cfg.VSwitches, ","),
+		"ECI_SECURITY_GROUP=" + cfg.SecurityGroup,
+		"CLUSTER_ID=" + cfg.ClusterID,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + testenv.SimAccessKeyID(env.SimulatorConfig),
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + env.SimulatorConfig.AccessKeys[testenv.SimAccessKeyID(env.SimulatorConfig)],
+		"VIRTUAL_NODE_NAME=" + cfg.NodeName,
+		"POD_NAME=controller-" + cfg.NodeName,
+		"KUBELET_LISTEN_IP=127.0.0.1",
+		"KUBELET_PORT=" + strconv.Itoa(cfg.KubeletPort),
+		"METRICS_ADDR=" + cfg.MetricsAddr,
+		"ECI_STATUS_INTERVAL=500ms",
+		"ECI_RESYNC_INTERVAL=10s",
+		"HOME=" + t.TempDir(), // no stray credential files
+	}
+}
+
+// startController starts bin with environ; the process is stopped (SIGINT,
+// then SIGKILL) when the test ends unless it already exited.
+func startController(t *testing.T, bin string, environ []string, args ...string) *controllerProcess {
+	t.Helper()
+	p := &controllerProcess{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = environ
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			out := p.out.String()
+			if len(out) > 100000 {
+				out = "..." + out[len(out)-100000:]
+			}
+			t.Logf("controller output:\n%s", out)
+		}
+	})
+	return p
+}
+
+// stop interrupts the process and waits for it, killing it after 20 s.
+func (p *controllerProcess) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Error("controller did not stop within 20s of SIGINT")
+		p.exited <- <-p.exited
+	}
+}
+
+// kill sends SIGKILL (kill -9) and waits until the process is gone.
+func (p *controllerProcess) kill(t *testing.T) {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-p.exited
+	p.exited <- err
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

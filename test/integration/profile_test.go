@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestProfileVSwitches shows that editing vSwitchIds in kube-system/eci-profile
+// moves the next pod to the new vSwitch without a restart, while the pods
+// already running keep their groups untouched.
+func TestProfileVSwitches(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	env.StartNode(t, env.NodeConfig(t, nodeName)) // ECI_VSWITCH: vsw-sim-h,vsw-sim-i,vsw-sim-j, ordered
+	kube, ctx, ns := env.Kube, context.Background(), "profile"
+	createNamespace(t, kube, ns)
+	runPod := func(name string) *corev1.Pod {
+		t.Helper()
+		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var pod *corev1.Pod
+		poll(t, name+" Running", 60*time.Second, func(ctx context.Context) (bool, error) {
+			p, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			pod = p
+			return err == nil && p.Status.Phase == corev1.PodRunning, err
+		})
+		return pod
+	}
+	vswitchOf := func(p *corev1.Pod) (string, string) {
+		g, ok := env.Simulator.Group(p.Annotations[provider.AnnotationInstanceID])
+		if !ok {
+			t.Fatalf("no group for %s", p.Name)
+		}
+		return g.VSwitchId, g.Status
+	}
+
+	before := runPod("before")
+	if vsw, _ := vswitchOf(before); vsw != "vsw-sim-h" {
+		t.Fatalf("first pod in %s, want the first ECI_VSWITCH vsw-sim-h", vsw)
+	}
+	if _, err := kube.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "eci-profile"}, Data: map[string]string{"vSwitchIds": "vsw-sim-j", "securityGroupId": "sg-sim"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The profile is watched; give the watch event a moment to arrive.
+	time.Sleep(2 * time.Second)
+	after := runPod("after")
+	if vsw, _ := vswitchOf(after); vsw != "vsw-sim-j" {
+		t.Errorf("pod created after the edit is in %s, want vsw-sim-j from eci-profile", vsw)
+	}
+	if vsw, status := vswitchOf(before); vsw != "vsw-sim-h" || status != "Running" {
+		t.Errorf("the earlier pod's group moved or stopped: %s %s", vsw, status)
+	}
+}

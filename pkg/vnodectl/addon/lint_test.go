@@ -19,7 +19,7 @@ func TestChartLint(t *testing.T) {
 	}
 	for name, vals := range map[string]map[string]any{"minimal": minimal(), "every value": everyValue()} {
 		t.Run(name, func(t *testing.T) {
-			l := lint.AllWithKubeVersion(filepath.Join("..", "..", "charts", "ack-virtual-node"), vals, DefaultNamespace, kv)
+			l := lint.AllWithKubeVersion(filepath.Join("..", "..", "..", "charts", "ack-virtual-node"), vals, DefaultNamespace, kv)
 			if len(l.Messages) == 0 {
 				t.Fatal("the linter reported nothing at all, not even its INFO lines: it did not run")
 			}

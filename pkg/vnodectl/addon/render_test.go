@@ -666,7 +666,7 @@ func TestChecksumRollsOnConfigChange(t *testing.T) {
 // TestValuesDocumented: every value in values.yaml has a `# --` comment
 // and is exercised by everyValue.
 func TestValuesDocumented(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "charts", "ack-virtual-node", "values.yaml"))
+	f, err := os.Open(filepath.Join("..", "..", "..", "charts", "ack-virtual-node", "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

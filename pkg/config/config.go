@@ -7,12 +7,14 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Config is the controller's whole configuration.
@@ -143,12 +145,24 @@ const MaxNodeCount = 100
 // (ordinals have no leading zeros).
 var statefulSetPodRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?-(0|[1-9][0-9]*)$`)
 
-// Load reads the environment and validates the result.
+// Load reads the environment, fills what is derived from it (the replica's
+// identity, the node name of a StatefulSet ordinal pod) and validates the
+// result.
 func Load() (*Config, error) {
 	var c Config
 	if err := envconfig.Process("", &c); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	// A comma-separated list read from the environment may carry spaces
+	// and empty items ("vsw-a, vsw-b,"); a list set in code is taken as is.
+	var vsw []string
+	for _, v := range c.VSwitches {
+		if v = strings.TrimSpace(v); v != "" {
+			vsw = append(vsw, v)
+		}
+	}
+	c.VSwitches = vsw
+	c.SecurityGroup = strings.TrimSpace(c.SecurityGroup)
 	// In a pod the hostname is the pod name; outside one (a developer's
 	// machine) a hostname such as ip-10-0-0-1 must not become a node name.
 	_, inPod := os.LookupEnv("KUBERNETES_SERVICE_HOST")
@@ -165,29 +179,69 @@ func Load() (*Config, error) {
 			}
 		}
 	}
-	if err := c.validate(true); err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// Validate checks every value and names the environment variable and the fix
-// in its error.
-func (c *Config) Validate() error { return c.validate(false) }
+// Defaults returns the configuration an empty environment gives outside a
+// pod: every field's `default` tag applied, this host's name as the
+// replica's identity, the rest zero. Code that builds a
+// configuration (tests, the benchmark) starts from it and sets what it
+// needs, so Validate never has to guess what a zero meant.
+func Defaults() *Config {
+	c := &Config{NodeName: DefaultNodeName}
+	c.PodName, _ = os.Hostname()
+	v := reflect.ValueOf(c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		def, ok := v.Type().Field(i).Tag.Lookup("default")
+		if !ok {
+			continue
+		}
+		if err := setDefault(v.Field(i), def); err != nil {
+			// The tags are constants of this file; TestDefaults parses each.
+			panic(fmt.Sprintf("config: default of %s: %v", v.Type().Field(i).Name, err))
+		}
+	}
+	return c
+}
 
-// validate checks c; fromEnv says every field came through envconfig (its
-// defaults applied), so a zero is the user's and is reported, not replaced.
-func (c *Config) validate(fromEnv bool) error {
+// setDefault parses def into f for the kinds Config uses.
+func setDefault(f reflect.Value, def string) error {
+	switch {
+	case f.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(def)
+		f.SetInt(int64(d))
+		return err
+	case f.Kind() == reflect.String:
+		f.SetString(def)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(def)
+		f.SetBool(b)
+		return err
+	case f.Kind() == reflect.Int:
+		n, err := strconv.Atoi(def)
+		f.SetInt(int64(n))
+		return err
+	case f.Kind() == reflect.Float32 || f.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(def, f.Type().Bits())
+		f.SetFloat(x)
+		return err
+	default:
+		return fmt.Errorf("unsupported kind %s", f.Kind())
+	}
+	return nil
+}
+
+// Validate checks every value and names the environment variable and the fix
+// in its error. It never changes c: a configuration built in code starts
+// from Defaults().
+func (c *Config) Validate() error {
 	var errs []string
 	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 
-	var vsw []string
-	for _, v := range c.VSwitches {
-		if v = strings.TrimSpace(v); v != "" {
-			vsw = append(vsw, v)
-		}
-	}
-	c.VSwitches = vsw
+	vsw := c.VSwitches
 	switch {
 	case len(vsw) == 0:
 		add("ECI_VSWITCH is empty: set it to 1-10 comma-separated vSwitch ids, e.g. vsw-aaa,vsw-bbb")
@@ -204,7 +258,6 @@ func (c *Config) validate(fromEnv bool) error {
 		}
 		seen[v] = true
 	}
-	c.SecurityGroup = strings.TrimSpace(c.SecurityGroup)
 	if c.SecurityGroup == "" {
 		add("ECI_SECURITY_GROUP is empty: set it to the security group id of new ECI pods, e.g. sg-xxx")
 	} else if !sgRE.MatchString(c.SecurityGroup) {
@@ -214,28 +267,6 @@ func (c *Config) validate(fromEnv bool) error {
 		add("ECI_REGION is empty: set it to the region of the vSwitches, e.g. cn-hangzhou")
 	} else if !regionRE.MatchString(c.Region) {
 		add("ECI_REGION: %q is not a region id (expected e.g. cn-hangzhou)", c.Region)
-	}
-	// Configs built in code (tests) leave the HA settings zero: one node,
-	// this host's identity, the default lease timings.
-	if !fromEnv {
-		if c.NodeCount == 0 {
-			c.NodeCount = 1
-		}
-		if c.PodName == "" {
-			c.PodName, _ = os.Hostname()
-		}
-		if c.PodNamespace == "" {
-			c.PodNamespace = "kube-system"
-		}
-		if c.PodSyncWorkers == 0 {
-			c.PodSyncWorkers = 64
-		}
-		if c.ECIQuotaScale == 0 {
-			c.ECIQuotaScale = 1
-		}
-		if c.LeaseDuration == 0 && c.RenewDeadline == 0 && c.RetryPeriod == 0 {
-			c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
-		}
 	}
 	if !nodeRE.MatchString(c.NodeName) {
 		add("VIRTUAL_NODE_NAME: %q is not a valid node name (lower-case letters, digits, '-' and '.')", c.NodeName)
@@ -268,6 +299,12 @@ func (c *Config) validate(fromEnv bool) error {
 	}
 	if c.PodCapacity < 1 {
 		add("ECI_POD_CAPACITY: must be at least 1, got %d", c.PodCapacity)
+	}
+	if q, err := resource.ParseQuantity(c.CPUCapacity); err != nil || q.Sign() <= 0 {
+		add("ECI_CPU_CAPACITY: %q is not a positive quantity: set the CPU the node advertises, e.g. 20000 (cores) or 500m", c.CPUCapacity)
+	}
+	if q, err := resource.ParseQuantity(c.MemoryCapacity); err != nil || q.Sign() <= 0 {
+		add("ECI_MEMORY_CAPACITY: %q is not a positive quantity: set the memory the node advertises, e.g. 80Ti or 512Gi", c.MemoryCapacity)
 	}
 	if c.StatusInterval < 100*time.Millisecond {
 		add("ECI_STATUS_INTERVAL: %s is too short (minimum 100ms)", c.StatusInterval)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,14 @@ func TestLoad(t *testing.T) {
 		{name: "renew deadline not below lease", env: map[string]string{"VIRTUAL_NODE_LEASE_DURATION": "10s", "VIRTUAL_NODE_LEASE_RENEW_DEADLINE": "10s"}, wantErr: "VIRTUAL_NODE_LEASE_RENEW_DEADLINE"},
 		{name: "retry period too long", env: map[string]string{"VIRTUAL_NODE_LEASE_RETRY_PERIOD": "9s"}, wantErr: "VIRTUAL_NODE_LEASE_RETRY_PERIOD"},
 		{name: "kubelet ports run out", env: map[string]string{"KUBELET_PORT": "65534", "VIRTUAL_NODE_COUNT": "3"}, wantErr: "KUBELET_PORT: 65534"},
+		{name: "cpu capacity not a quantity", env: map[string]string{"ECI_CPU_CAPACITY": "lots"}, wantErr: `ECI_CPU_CAPACITY: "lots"`},
+		{name: "cpu capacity zero", env: map[string]string{"ECI_CPU_CAPACITY": "0"}, wantErr: `ECI_CPU_CAPACITY: "0"`},
+		{name: "memory capacity negative", env: map[string]string{"ECI_MEMORY_CAPACITY": "-1Gi"}, wantErr: `ECI_MEMORY_CAPACITY: "-1Gi"`},
+		{name: "capacities", env: map[string]string{"ECI_CPU_CAPACITY": "500m", "ECI_MEMORY_CAPACITY": "512Gi"}, check: func(t *testing.T, c *Config) {
+			if c.CPUCapacity != "500m" || c.MemoryCapacity != "512Gi" {
+				t.Errorf("capacities %s/%s", c.CPUCapacity, c.MemoryCapacity)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,5 +160,62 @@ func TestLoad(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+// TestDefaults: Defaults() is what Load() gives for an empty environment
+// (plus the three required values), so code-built configurations and the
+// environment agree on every default.
+func TestDefaults(t *testing.T) {
+	for _, k := range []string{"POD_NAME", "POD_NAMESPACE", "KUBERNETES_SERVICE_HOST", "VIRTUAL_NODE_NAME", "VIRTUAL_NODE_COUNT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("ECI_VSWITCH", "vsw-a")
+	t.Setenv("ECI_SECURITY_GROUP", "sg-a")
+	t.Setenv("ECI_REGION", "cn-hangzhou")
+	loaded, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	d.VSwitches, d.SecurityGroup, d.Region = []string{"vsw-a"}, "sg-a", "cn-hangzhou"
+	if !reflect.DeepEqual(d, loaded) {
+		t.Errorf("Defaults() = %+v\nLoad()     = %+v", d, loaded)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("Defaults() with the required values is invalid: %v", err)
+	}
+	// Every field read from the environment with a default has it applied.
+	v := reflect.ValueOf(Defaults()).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if _, ok := v.Type().Field(i).Tag.Lookup("default"); ok && v.Field(i).IsZero() && v.Field(i).Kind() != reflect.Bool {
+			t.Errorf("Defaults() left %s zero", v.Type().Field(i).Name)
+		}
+	}
+}
+
+// TestValidateDoesNotChange: Validate only reports. A configuration built
+// in code keeps what it was given (spaces included, which it reports),
+// and zero values are reported rather than replaced.
+func TestValidateDoesNotChange(t *testing.T) {
+	c := Defaults()
+	c.VSwitches, c.SecurityGroup, c.Region = []string{" vsw-a", ""}, " sg-a ", "cn-hangzhou"
+	c.NodeCount, c.PodSyncWorkers, c.ECIQuotaScale = 0, 0, 0
+	before := *c
+	before.VSwitches = append([]string(nil), c.VSwitches...)
+	err := c.Validate()
+	if !reflect.DeepEqual(*c, before) {
+		t.Errorf("Validate changed the configuration:\nbefore %+v\nafter  %+v", before, *c)
+	}
+	for _, want := range []string{`ECI_VSWITCH: " vsw-a"`, `ECI_SECURITY_GROUP: " sg-a "`, "VIRTUAL_NODE_COUNT: 0", "POD_SYNC_WORKERS: 0"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+	// ECI_API_QUOTA_SCALE=0 is a documented setting (client limits off),
+	// not a missing value.
+	if err != nil && strings.Contains(err.Error(), "ECI_API_QUOTA_SCALE") {
+		t.Errorf("Validate() reports quota scale 0: %v", err)
 	}
 }

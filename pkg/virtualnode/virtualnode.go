@@ -86,6 +86,12 @@ type shared struct {
 // node that fails is released for another replica and retried with backoff.
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
+	// Load validates, but a configuration built in code may not have been:
+	// a bad value must stop here with its variable's name, not panic
+	// later inside a node that already holds its Lease.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	logger := klog.FromContext(ctx).WithValues("replica", cfg.PodName)
 	ctx = klog.NewContext(ctx, logger)
 	restCfg := opts.RESTConfig
@@ -172,8 +178,22 @@ func Run(ctx context.Context, opts Options) error {
 
 	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
-	metricsSrv := serveMetrics(cfg.MetricsAddr, sh.nodes, cfg.PprofEnabled)
+	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, sh.nodes, cfg.PprofEnabled)
+	if err != nil {
+		return err
+	}
 	defer metricsSrv.Close()
+	// Without its metrics port the replica has no /healthz: the probes
+	// would fail it anyway, so a server that stops ends the run at once.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case err := <-metricsErr:
+			cancel(err)
+		case <-ctx.Done():
+		}
+	}()
 
 	// Files every node needs are read once here: a bad path stops the
 	// controller with the variable's name instead of failing each node.
@@ -190,7 +210,7 @@ func Run(ctx context.Context, opts Options) error {
 		index[n] = i
 	}
 	var readyOnce sync.Once
-	return ownership.Run(ctx, ownership.Options{
+	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
 		Recorder: recorder,
@@ -207,6 +227,10 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		},
 	})
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // runNode runs one virtual node until ctx ends: it adopts the node's
@@ -537,7 +561,10 @@ func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNo
 // calls, pod queues, ownership), a health check, and the unauthenticated
 // read-only views a kubelet offers there (/pods of every node run here;
 // /stats/summary and /metrics/resource of one node, ?node= when several).
-func serveMetrics(addr string, nodes *nodeRegistry, pprofEnabled bool) *http.Server {
+// It binds addr before returning, so a port in use stops the controller at
+// start-up with the variable's name; a server that fails later sends the
+// error on the channel.
+func serveMetrics(addr string, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
 	// Queue depths live in a registry of this process so several processes'
 	// worth of nodes in one test binary never collide in the default one.
 	reg := prometheus.NewRegistry()
@@ -589,11 +616,16 @@ func serveMetrics(addr string, nodes *nodeRegistry, pprofEnabled bool) *http.Ser
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("METRICS_ADDR %s: %w: set it to a free address, e.g. :10255", addr, err)
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			klog.ErrorS(err, "metrics server stopped", "addr", addr)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics server on METRICS_ADDR %s stopped (no /healthz without it): %w", addr, err)
 		}
 	}()
-	return srv
+	return srv, errc, nil
 }

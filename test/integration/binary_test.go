@@ -68,6 +68,22 @@ func TestControllerBinary(t *testing.T) {
 				t.Errorf("stderr %q does not contain %q", stderr.String(), want)
 			}
 		}
+		// Capacities are checked at start-up too: a bad one used to panic
+		// inside the node after its Lease was taken.
+		cmd = exec.Command(bin)
+		cmd.Env = []string{"ECI_VSWITCH=vsw-a", "ECI_SECURITY_GROUP=sg-a", "ECI_REGION=cn-hangzhou",
+			"ECI_CPU_CAPACITY=lots", "ECI_MEMORY_CAPACITY=-1Gi"}
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Fatalf("bad capacities: exit = %v, want exit code 2; stderr: %s", err, stderr.String())
+		}
+		for _, want := range []string{`ECI_CPU_CAPACITY: "lots"`, `ECI_MEMORY_CAPACITY: "-1Gi"`} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), want)
+			}
+		}
 	})
 
 	t.Run("unreachable apiserver is reported with the documented error", func(t *testing.T) {
@@ -150,6 +166,19 @@ func TestControllerBinary(t *testing.T) {
 		})
 		if n := env.Simulator.Calls()["CreateContainerGroup"]["OK"]; n != 1 {
 			t.Errorf("simulator saw %d successful creates, want 1", n)
+		}
+
+		// A second controller whose METRICS_ADDR is taken (by the first)
+		// stops with the variable's name instead of running without
+		// /healthz.
+		second := exec.CommandContext(ctx, bin)
+		second.Env = append(append([]string(nil), cmd.Env...), "POD_NAME=second-replica")
+		secondOut, err := second.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("second controller on a used METRICS_ADDR: exit = %v, want 1; output: %s", err, secondOut)
+		}
+		if want := "METRICS_ADDR " + cfg.MetricsAddr; !strings.Contains(string(secondOut), want) {
+			t.Errorf("second controller's output does not name %q:\n%s", want, secondOut)
 		}
 	})
 }

@@ -110,29 +110,23 @@ func (e *Env) NodeConfig(t testing.TB, name string) *config.Config {
 			vsw = append(vsw, v.VSwitchId)
 		}
 	}
-	c := &config.Config{
-		VSwitches:            vsw,
-		SecurityGroup:        e.SimulatorConfig.SecurityGroups[0],
-		KubeProxy:            true,
-		Region:               e.SimulatorConfig.RegionId,
-		Endpoint:             e.SimulatorURL,
-		ClusterID:            "test-cluster",
-		NodeName:             name,
-		NodeIP:               "127.0.0.1",
-		ListenIP:             "127.0.0.1",
-		KubeletPort:          FreePort(t),
-		MetricsAddr:          "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		Kubeconfig:           e.ControlPlane.Kubeconfig(),
-		PodCapacity:          500,
-		CPUCapacity:          "2000",
-		MemoryCapacity:       "8Ti",
-		StatusInterval:       500 * time.Millisecond,
-		FastStatusInterval:   250 * time.Millisecond,
-		ResyncInterval:       10 * time.Second,
-		TokenRefreshFraction: 0.8,
-		KubeAPIQPS:           100,
-		KubeAPIBurst:         200,
-	}
+	c := config.Defaults()
+	c.VSwitches = vsw
+	c.SecurityGroup = e.SimulatorConfig.SecurityGroups[0]
+	c.Region = e.SimulatorConfig.RegionId
+	c.Endpoint = e.SimulatorURL
+	c.ClusterID = "test-cluster"
+	c.NodeName = name
+	c.NodeIP = "127.0.0.1"
+	c.ListenIP = "127.0.0.1"
+	c.KubeletPort = FreePort(t)
+	c.MetricsAddr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	c.Kubeconfig = e.ControlPlane.Kubeconfig()
+	c.PodCapacity = 500
+	c.CPUCapacity = "2000"
+	c.MemoryCapacity = "8Ti"
+	c.StatusInterval = 500 * time.Millisecond
+	c.ResyncInterval = 10 * time.Second
 	if err := c.Validate(); err != nil {
 		t.Fatalf("test node config: %v", err)
 	}

@@ -120,6 +120,13 @@ func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n
 		}
 	}
 	p.mu.Lock()
+	if cur, ok := p.pods[k]; n > 1 && (!ok || cur.pod.UID != pod.UID || cur.groupID != "") {
+		// A retry (attempt n > 1) of a pod deleted or replaced while its
+		// create ran: recording it again would retry for a pod that is
+		// gone, and make a group nothing deletes.
+		p.mu.Unlock()
+		return nil
+	}
 	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
 	p.mu.Unlock()
 	p.push(statusCopy(stored))

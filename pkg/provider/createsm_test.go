@@ -665,28 +665,33 @@ func TestCreateLost(t *testing.T) {
 
 // TestDeleteWhileCreating: a pod deleted while a retried create is in
 // flight leaves nothing behind: a group the create makes is deleted, and a
-// create that fails schedules no further attempt for the deleted pod.
+// create that fails neither schedules a further attempt for the deleted pod
+// nor reports it failed.
 func TestDeleteWhileCreating(t *testing.T) {
 	tests := []struct {
-		name string
-		// createFails: the slow create fails instead of making a group.
-		createFails bool
+		name        string
+		annotations map[string]string
+		// fail, if set, is the slow create's answer instead of a group.
+		fail error
 	}{
 		{name: "the create succeeds"},
-		{name: "the create fails", createFails: true},
+		{name: "the create fails", fail: fake.InternalError(fake.OpCreate)},
+		{name: "the create finds no stock, fail-fast", annotations: map[string]string{annFailStrategy: "fail-fast"},
+			fail: fake.NoStock(fake.OpCreate, "zone-a")},
+		{name: "the create is refused as invalid", fail: fake.InvalidParameter(fake.OpCreate, "Container.1.Image", "not an image reference")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newSMEnv(t)
-			pod := e.newPod("web", nil, false)
+			pod := e.newPod("web", tt.annotations, false)
 			e.cloud.NextError(fake.OpCreate, fake.InternalError(fake.OpCreate))
 			started, release := make(chan struct{}), make(chan struct{})
 			e.cloud.Script(fake.OpCreate, func(_ context.Context, _ any, base func() (any, error)) (any, error) {
 				close(started)
 				<-release
-				if tt.createFails {
-					return nil, fake.InternalError(fake.OpCreate)
+				if tt.fail != nil {
+					return nil, tt.fail
 				}
 				return base()
 			})
@@ -711,7 +716,7 @@ func TestDeleteWhileCreating(t *testing.T) {
 				calls := e.cloud.Calls(fake.OpCreate)
 				return len(calls) == 2 && calls[1].Done
 			})
-			if tt.createFails {
+			if tt.fail != nil {
 				// Nothing is left to retry: the provider forgot the pod.
 				if _, err := e.p.GetPodStatus(e.ctx, e.ns, "web"); !errdefs.IsNotFound(err) {
 					st, _ := e.p.GetPodStatus(e.ctx, e.ns, "web")

@@ -666,19 +666,25 @@ func TestCreateLost(t *testing.T) {
 // TestDeleteWhileCreating: a pod deleted while a retried create is in
 // flight leaves nothing behind: a group the create makes is deleted, and a
 // create that fails neither schedules a further attempt for the deleted pod
-// nor reports it failed.
+// nor reports it failed. A new pod of the same name, created meanwhile,
+// keeps its own group and status.
 func TestDeleteWhileCreating(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
 		// fail, if set, is the slow create's answer instead of a group.
 		fail error
+		// recreate: a new pod of the same name is created (and its group
+		// made) before the slow create returns.
+		recreate bool
 	}{
 		{name: "the create succeeds"},
 		{name: "the create fails", fail: fake.InternalError(fake.OpCreate)},
 		{name: "the create finds no stock, fail-fast", annotations: map[string]string{annFailStrategy: "fail-fast"},
 			fail: fake.NoStock(fake.OpCreate, "zone-a")},
 		{name: "the create is refused as invalid", fail: fake.InvalidParameter(fake.OpCreate, "Container.1.Image", "not an image reference")},
+		{name: "the create succeeds, a new pod of that name", recreate: true},
+		{name: "the create fails, a new pod of that name", fail: fake.InternalError(fake.OpCreate), recreate: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -710,35 +716,49 @@ func TestDeleteWhileCreating(t *testing.T) {
 			if _, err := e.kube.CoreV1().Pods(e.ns).Get(e.ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				t.Errorf("pod still in the apiserver after DeletePod: %v", err)
 			}
+			var fresh *corev1.Pod
+			if tt.recreate {
+				fresh = e.newPod("web", nil, false)
+				if err := e.p.CreatePod(e.ctx, fresh); err != nil {
+					t.Fatal(err)
+				}
+			}
 			pushes := len(e.pushed("web"))
 			close(release)
 			eventually(t, "the slow create to return", func() bool {
 				calls := e.cloud.Calls(fake.OpCreate)
-				return len(calls) == 2 && calls[1].Done
+				return len(calls) >= 2 && calls[1].Done
 			})
-			if tt.fail != nil {
-				// Nothing is left to retry: the provider forgot the pod.
-				if _, err := e.p.GetPodStatus(e.ctx, e.ns, "web"); !errdefs.IsNotFound(err) {
-					st, _ := e.p.GetPodStatus(e.ctx, e.ns, "web")
-					t.Errorf("GetPodStatus after the deleted pod's create failed: %v, status %+v; want not found "+
-						"(the provider still holds the pod, so it retries the create)", err, st)
-				}
-			} else {
+			if tt.fail == nil {
 				id := e.cloud.Calls(fake.OpCreate)[1].Resp.(*eci.CreateContainerGroupResponse).ContainerGroupId
 				eventually(t, "the group of the deleted pod to be deleted", func() bool {
 					ids := e.cloud.DeletedIDs()
 					return len(ids) == 1 && ids[0] == id
 				})
-				if _, err := e.p.GetPodStatus(e.ctx, e.ns, "web"); !errdefs.IsNotFound(err) {
-					t.Errorf("GetPodStatus after the deletion: %v; want not found", err)
+			}
+			got, err := e.p.GetPod(e.ctx, e.ns, "web")
+			groups := e.cloud.Groups()
+			if !tt.recreate {
+				// Nothing is left to retry: the provider forgot the pod.
+				if !errdefs.IsNotFound(err) {
+					t.Errorf("GetPod after the deletion: %v, status %+v; want not found "+
+						"(the provider still holds the deleted pod)", err, got.Status)
+				}
+				if len(groups) != 0 {
+					t.Errorf("groups left: %v", groups)
+				}
+			} else {
+				if err != nil || got.UID != fresh.UID || condition(got.Status, condCreated).Status != corev1.ConditionTrue {
+					t.Errorf("GetPod: %v, %v; want the new pod %s with its group", got, err, fresh.UID)
+				}
+				if len(groups) != 1 || groups[0].ContainerGroupId != got.Annotations[annInstanceID] {
+					t.Errorf("groups %v; want the new pod's alone", groups)
 				}
 			}
-			if groups := e.cloud.Groups(); len(groups) != 0 {
-				t.Errorf("groups left: %v", groups)
-			}
-			if after := e.pushed("web"); len(after) != pushes {
-				t.Errorf("%d pushes after the pod was deleted (latest %s/%s); want none",
-					len(after)-pushes, after[len(after)-1].Status.Phase, after[len(after)-1].Status.Reason)
+			for _, p := range e.pushed("web")[pushes:] {
+				if p.UID == pod.UID {
+					t.Errorf("status %s/%s pushed for the deleted pod", p.Status.Phase, p.Status.Reason)
+				}
 			}
 		})
 	}

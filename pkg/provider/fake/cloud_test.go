@@ -463,6 +463,9 @@ func TestScripts(t *testing.T) {
 	if got := calls[0].Req.(*eci.CreateContainerGroupRequest).ContainerGroupName; got != "web" {
 		t.Errorf("recorded request changed with the caller's: %q", got)
 	}
+	if lost := fake.NoResponse(fake.OpCreate); calls[1].Err.Error() != lost.Error() || eci.ClassOf(calls[1].Err) != eci.ClassTransient {
+		t.Errorf("recorded error %v, want the error the call returned", calls[1].Err)
+	}
 	if got := calls[2].Resp.(*eci.CreateContainerGroupResponse).ContainerGroupId; got != resp.ContainerGroupId {
 		t.Errorf("recorded response %q, want %q", got, resp.ContainerGroupId)
 	}

@@ -5,12 +5,14 @@ import "reflect"
 // clone returns a deep copy of v: pointers, slices, maps and structs are
 // copied, so a recorded request or a stored group never shares memory with
 // what the caller goes on to change. The eci types are plain data (no
-// channels, functions or unexported fields), which is all clone handles.
+// channels, functions or unexported fields), which is all clone handles:
+// unexported fields are left zero.
 func clone[T any](v T) T {
 	src := reflect.ValueOf(&v).Elem()
 	dst := reflect.New(src.Type()).Elem()
 	copyValue(dst, src)
-	return dst.Interface().(T)
+	out, _ := dst.Interface().(T) // a nil interface stays nil
+	return out
 }
 
 func copyValue(dst, src reflect.Value) {

@@ -668,7 +668,7 @@ func TestCreateLost(t *testing.T) {
 		// Confirmed by id before giving up, and never recreated.
 		if n := countCalls(e.cloud, fake.OpDescribe, func(c fake.Call) bool {
 			r := c.Req.(*eci.DescribeContainerGroupsRequest)
-			return len(r.ContainerGroupIds) == 1 && r.ContainerGroupIds[0] == id && len(c.Resp.(*eci.DescribeContainerGroupsResponse).ContainerGroups) == 0
+			return c.Done && c.Err == nil && len(r.ContainerGroupIds) == 1 && r.ContainerGroupIds[0] == id && len(c.Resp.(*eci.DescribeContainerGroupsResponse).ContainerGroups) == 0
 		}); n == 0 {
 			t.Error("the pod failed without its group being described by id first")
 		}
@@ -747,8 +747,9 @@ func TestDeleteWhileCreating(t *testing.T) {
 			if tt.fail == nil {
 				id := e.cloud.Calls(fake.OpCreate)[1].Resp.(*eci.CreateContainerGroupResponse).ContainerGroupId
 				eventually(t, "the group of the deleted pod to be deleted", func() bool {
+					_, exists := e.cloud.Group(id)
 					ids := e.cloud.DeletedIDs()
-					return len(ids) == 1 && ids[0] == id
+					return !exists && len(ids) == 1 && ids[0] == id
 				})
 			}
 			got, err := e.p.GetPod(e.ctx, e.ns, "web")

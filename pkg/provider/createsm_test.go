@@ -129,6 +129,28 @@ func (e *smEnv) newPod(name string, annotations map[string]string, token bool) *
 	return created
 }
 
+// passThrough answers a call with the default behaviour.
+func passThrough(_ context.Context, _ any, base func() (any, error)) (any, error) { return base() }
+
+// holdNextCreate queues a handler that holds the next unscripted create
+// until release is called, then answers it by default: the test checks the
+// state before a retry without racing it.
+func (e *smEnv) holdNextCreate() (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	e.t.Cleanup(release)
+	e.cloud.Script(fake.OpCreate, func(ctx context.Context, _ any, base func() (any, error)) (any, error) {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return base()
+	})
+	return release
+}
+
 // eventually polls cond until it holds, failing the test after waitFor.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -289,6 +311,7 @@ func TestCreateRetried(t *testing.T) {
 			e := newSMEnv(t)
 			pod := e.newPod("web", nil, false)
 			e.cloud.NextError(fake.OpCreate, tt.err)
+			release := e.holdNextCreate()
 			if err := e.p.CreatePod(e.ctx, pod); err != nil {
 				t.Fatalf("CreatePod: %v; want the failure handled by a retry", err)
 			}
@@ -307,6 +330,7 @@ func TestCreateRetried(t *testing.T) {
 				t.Errorf("event message %q does not say the create is retried", ev.Message)
 			}
 
+			release()
 			g := e.waitGroups(1)[0]
 			e.start("web", g.ContainerGroupId)
 			reqs := e.cloud.CreateRequests()
@@ -375,6 +399,8 @@ func TestCreateStockOut(t *testing.T) {
 			e.cloud.SetStock("zone-a", false)
 			e.cloud.SetStock("zone-b", false)
 			pod := e.newPod("web", tt.annotations, false)
+			e.cloud.Script(fake.OpCreate, passThrough)
+			release := e.holdNextCreate()
 			if err := e.p.CreatePod(e.ctx, pod); err != nil {
 				t.Fatalf("CreatePod: %v; a stock-out is no error of the pod spec", err)
 			}
@@ -415,17 +441,15 @@ func TestCreateStockOut(t *testing.T) {
 			}
 			// Stock returns in the second zone: the next retry lands there.
 			e.cloud.SetStock("zone-b", true)
+			release()
 			g := e.waitGroups(1)[0]
 			if g.VSwitchId != "vsw-b" {
 				t.Errorf("group placed in %s, want vsw-b", g.VSwitchId)
 			}
 			e.start("web", g.ContainerGroupId)
 			calls := e.cloud.Calls(fake.OpCreate)
-			for i, call := range calls {
-				last := i == len(calls)-1
-				if last != (call.Err == nil) || (!last && eci.ClassOf(call.Err) != eci.ClassStockOut) {
-					t.Errorf("create %d of %d answered %v; want stock-outs until the last, which succeeds", i+1, len(calls), call.Err)
-				}
+			if len(calls) != 2 || eci.ClassOf(calls[0].Err) != eci.ClassStockOut || calls[1].Err != nil {
+				t.Errorf("creates %+v; want a stock-out and a retry that succeeds", calls)
 			}
 			checkCreates(t, e.cloud.CreateRequests(), pod, "vsw-a,vsw-b")
 		})
@@ -507,6 +531,8 @@ func TestCreateConflict(t *testing.T) {
 			return &eci.DescribeContainerGroupsResponse{ContainerGroups: []eci.ContainerGroup{}}, nil
 		}
 		e.cloud.Script(fake.OpDescribe, lagged)
+		e.cloud.Script(fake.OpCreate, passThrough)
+		release := e.holdNextCreate()
 		if err := e.p.CreatePod(e.ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -514,6 +540,7 @@ func TestCreateConflict(t *testing.T) {
 		if st.Phase != corev1.PodPending || st.Reason != reasonRetrying {
 			t.Errorf("status while the group is not listed: %s, %q (%s); want Pending, %s", st.Phase, st.Reason, st.Message, reasonRetrying)
 		}
+		release()
 		e.start("web", earlier)
 		calls := e.cloud.Calls(fake.OpCreate)
 		if len(calls) != 2 || eci.ClassOf(calls[0].Err) != eci.ClassConflict || eci.ClassOf(calls[1].Err) != eci.ClassConflict {
@@ -529,6 +556,7 @@ func TestCreateConflict(t *testing.T) {
 		e := newSMEnv(t)
 		pod := e.newPod("web", nil, true)
 		e.cloud.LoseAnswer(fake.OpCreate, fake.NoResponse(fake.OpCreate))
+		release := e.holdNextCreate()
 		if err := e.p.CreatePod(e.ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -536,6 +564,7 @@ func TestCreateConflict(t *testing.T) {
 		if st := e.status("web"); st.Phase != corev1.PodPending || st.Reason != reasonRetrying {
 			t.Errorf("status after the lost answer: %s, %q; want Pending, %s", st.Phase, st.Reason, reasonRetrying)
 		}
+		release()
 		e.start("web", first.ContainerGroupId)
 		calls := e.cloud.Calls(fake.OpCreate)
 		if len(calls) != 2 || eci.ClassOf(calls[0].Err) != eci.ClassTransient || eci.ClassOf(calls[1].Err) != eci.ClassConflict {
@@ -588,12 +617,14 @@ func TestCreateLost(t *testing.T) {
 		e := newSMEnv(t)
 		pod := e.newPod("web", nil, false)
 		e.cloud.LoseAnswer(fake.OpCreate, fake.NoResponse(fake.OpCreate))
+		release := e.holdNextCreate()
 		if err := e.p.CreatePod(e.ctx, pod); err != nil {
 			t.Fatal(err)
 		}
 		if st := e.status("web"); st.Phase != corev1.PodPending || st.Reason != reasonRetrying {
 			t.Errorf("status after the lost answer: %s, %q; want Pending, %s", st.Phase, st.Reason, reasonRetrying)
 		}
+		release()
 		g := e.waitGroups(1)[0]
 		e.start("web", g.ContainerGroupId)
 		calls := e.cloud.Calls(fake.OpCreate)

@@ -76,7 +76,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation
 		return errdefs.AsInvalidInput(err)
 	case class == eci.ClassStockOut && strategy == FailStrategyFailFast:
 		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
-		p.fail(pod, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
+		p.fail(pod, retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
 		return nil
 	case class.Retryable() || class == eci.ClassAuth:
 		reason := ReasonCreateRetrying
@@ -105,7 +105,7 @@ func maxPending(pod *corev1.Pod) time.Duration {
 // next attempt; past eci-max-pending-minute the pod fails instead.
 func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n int, reason string, cause error) error {
 	if time.Since(since) >= maxPending(pod) {
-		p.fail(pod, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
+		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
 		return nil
 	}
 	k := key(pod.Namespace, pod.Name)
@@ -120,6 +120,13 @@ func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n
 		}
 	}
 	p.mu.Lock()
+	if n > 1 && p.goneDuringRetry(k, pod.UID) {
+		// A retry (attempt n > 1) of a pod deleted or replaced while its
+		// create ran: recording it again would retry for a pod that is
+		// gone, and make a group nothing deletes.
+		p.mu.Unlock()
+		return nil
+	}
 	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
 	p.mu.Unlock()
 	p.push(statusCopy(stored))
@@ -163,20 +170,21 @@ func (p *Provider) retry(k string, uid types.UID) {
 	if err != nil {
 		var inv *InvalidPodError
 		if errors.As(err, &inv) {
-			p.fail(pod, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
+			p.fail(pod, true, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
 			return
 		}
 		_ = p.wait(ctx, pod, e.pendingSince, e.attempts+1, "ContainerGroupPrepareFailed", err)
 		return
 	}
 	if err := p.attempt(ctx, pod, tr, e.pendingSince, e.attempts+1, true); err != nil {
-		p.fail(pod, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
+		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
 	}
 }
 
 // fail records a pod that will not get a group and reports it Failed, so
-// its controller replaces it.
-func (p *Provider) fail(pod *corev1.Pod, reason, condReason, msg string) {
+// its controller replaces it. A retry (retry true) of a pod deleted or
+// replaced meanwhile records and reports nothing.
+func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg string) {
 	stored := pod.DeepCopy()
 	stored.Status = initialStatus(stored, "", time.Now())
 	stored.Status.Phase = corev1.PodFailed
@@ -192,11 +200,24 @@ func (p *Provider) fail(pod *corev1.Pod, reason, condReason, msg string) {
 		stored.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 1, Reason: reason, Message: msg, FinishedAt: metav1.Now()}}
 	}
+	k := key(pod.Namespace, pod.Name)
 	p.mu.Lock()
-	p.pods[key(pod.Namespace, pod.Name)] = &entry{pod: stored, created: time.Now()}
+	if retry && p.goneDuringRetry(k, pod.UID) {
+		p.mu.Unlock()
+		return
+	}
+	p.pods[k] = &entry{pod: stored, created: time.Now()}
 	p.mu.Unlock()
 	p.event(pod, corev1.EventTypeWarning, reason, "%s", msg)
 	p.push(statusCopy(stored))
+}
+
+// goneDuringRetry reports whether pod k of uid, which a retry found waiting
+// for its group, was deleted, replaced by a pod of that name or given a
+// group while the retry ran. The caller holds p.mu.
+func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
+	cur, ok := p.pods[k]
+	return !ok || cur.pod.UID != uid || cur.groupID != ""
 }
 
 // created records a new group on the pod. A retry runs beside the pod

@@ -1,0 +1,12 @@
+package provider
+
+import (
+	"testing"
+
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+)
+
+// SharedControlPlane hands the package's one shared control plane (see
+// main_test.go) to the external test package provider_test, whose tests
+// use the provider through its exported API only.
+func SharedControlPlane(t testing.TB) *controlplane.ControlPlane { return shared.Get(t) }

@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode.Version=$(VERSION)
+LDFLAGS   := -X github.com/ack-virtual-node/ack-virtual-node/pkg/version.Version=$(VERSION)
 COMMANDS  := virtual-node vnode-webhook vnode-approver vnodectl eci-simulator devcluster
 TEST_TIMEOUT ?= 30m
 

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"k8s.io/klog/v2"
 )
@@ -27,7 +28,7 @@ func main() {
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
-		fmt.Println(virtualnode.Version)
+		fmt.Println(version.Version)
 		return
 	}
 	cfg, err := config.Load()

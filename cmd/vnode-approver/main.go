@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/approver"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"k8s.io/klog/v2"
 )
 
@@ -22,7 +22,7 @@ func main() {
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
-		fmt.Println(virtualnode.Version)
+		fmt.Println(version.Version)
 		return
 	}
 	cfg, err := approver.LoadConfig()

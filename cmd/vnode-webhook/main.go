@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/webhook"
 	"k8s.io/klog/v2"
 )
@@ -32,7 +32,7 @@ func main() {
 	flag.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty means in-cluster (KUBECONFIG)")
 	flag.Parse()
 	if *showVersion {
-		fmt.Println(virtualnode.Version)
+		fmt.Println(version.Version)
 		return
 	}
 	cfg, err := webhook.ConfigFromEnv()

@@ -10,13 +10,13 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := vnodectl.Execute(ctx, vnodectl.Options{Version: virtualnode.Version}, os.Args[1:])
+	code := vnodectl.Execute(ctx, vnodectl.Options{Version: version.Version}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
@@ -32,7 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/version"
+	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -43,9 +44,6 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
 )
-
-// Version is the controller's version, set at build time with -ldflags.
-var Version = "dev"
 
 // TaintKey is the taint every pod must tolerate to land on the node.
 const TaintKey = "virtual-kubelet.io/provider"
@@ -70,7 +68,7 @@ type shared struct {
 	cfg       *config.Config
 	restCfg   *rest.Config // its CA verifies the apiserver on the kubelet port
 	kube      kubernetes.Interface
-	sv        *version.Info
+	sv        *k8sversion.Info
 	clusterID string
 	cloud     provider.Cloud
 	events    record.EventBroadcaster
@@ -334,7 +332,7 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 
 // ServerVersion asks the apiserver for its version, with the advice the
 // vendor's documentation gives for the two errors users meet most.
-func ServerVersion(kube kubernetes.Interface) (*version.Info, error) {
+func ServerVersion(kube kubernetes.Interface) (*k8sversion.Info, error) {
 	v, err := kube.Discovery().ServerVersion()
 	if err == nil {
 		return v, nil
@@ -351,16 +349,16 @@ func ServerVersion(kube kubernetes.Interface) (*version.Info, error) {
 }
 
 // NodeSpec is the Node object the controller registers.
-func NodeSpec(cfg *config.Config, sv *version.Info) corev1.Node {
+func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cfg.CPUCapacity),
 		corev1.ResourceMemory: resource.MustParse(cfg.MemoryCapacity),
 		corev1.ResourcePods:   *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
 	}
-	kubeletVersion := Version
+	kubeletVersion := version.Version
 	now := metav1.Now()
 	if sv != nil {
-		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + Version
+		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + version.Version
 	}
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,8 +16,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 )
 
@@ -47,7 +46,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	restCfg, err := restConfig(cfg.Kubeconfig)
+	restCfg, err := kubeconfig.Load(cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -87,19 +86,4 @@ func Run(ctx context.Context, cfg *Config) error {
 		klog.InfoS("Serving metrics", "address", ln.Addr().String())
 	}
 	return ctrl.Run(ctx)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster configuration (set KUBECONFIG to run outside a cluster): %w", err)
-		}
-		return c, nil
-	}
-	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("KUBECONFIG %s: %w", kubeconfig, err)
-	}
-	return c, nil
 }

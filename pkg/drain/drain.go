@@ -19,6 +19,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,8 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 )
 
@@ -388,14 +387,9 @@ func (d *drainer) finish(ctx context.Context, nr *NodeReport, initial map[string
 // image can run it as a Helm pre-delete hook. Nodes default to the
 // configured ones (cfg.NodeNames).
 func FromConfig(ctx context.Context, cfg *config.Config) (Options, error) {
-	var restCfg *rest.Config
-	var err error
-	if cfg.Kubeconfig == "" {
-		if restCfg, err = rest.InClusterConfig(); err != nil {
-			return Options{}, fmt.Errorf("KUBECONFIG is empty and no in-cluster config is available: %w", err)
-		}
-	} else if restCfg, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig); err != nil {
-		return Options{}, fmt.Errorf("KUBECONFIG %s: %w", cfg.Kubeconfig, err)
+	restCfg, err := kubeconfig.Load(cfg.Kubeconfig)
+	if err != nil {
+		return Options{}, err
 	}
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {

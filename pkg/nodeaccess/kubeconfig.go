@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -37,9 +38,7 @@ type Admin struct {
 // none at all is ErrNoCA with the vendor's advice, returned together with
 // the Admin for callers that need no CA to inline.
 func LoadAdmin(path, context, caFile string) (*Admin, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
+	cc := kubeconfig.Kubectl(path, context)
 	raw, err := cc.RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("read kubeconfig %s: %w", describePath(path), err)

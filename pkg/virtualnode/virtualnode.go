@@ -21,6 +21,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/bootstrap"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
@@ -39,7 +40,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
@@ -95,7 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	restCfg := opts.RESTConfig
 	if restCfg == nil {
 		var err error
-		if restCfg, err = loadRESTConfig(cfg.Kubeconfig); err != nil {
+		if restCfg, err = kubeconfig.Load(cfg.Kubeconfig); err != nil {
 			return err
 		}
 	}
@@ -313,21 +313,6 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 // kubelet's form: the node name as UID, no namespace).
 func nodeRef(name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Node", Name: name, UID: types.UID(name)}
-}
-
-func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("KUBECONFIG is empty and no in-cluster config is available: %w", err)
-		}
-		return c, nil
-	}
-	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("KUBECONFIG %s: %w", kubeconfig, err)
-	}
-	return c, nil
 }
 
 // ServerVersion asks the apiserver for its version, with the advice the

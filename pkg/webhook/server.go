@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,7 +34,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 )
 
@@ -73,7 +73,7 @@ func New(opts Options) (*Server, error) {
 	restCfg := opts.RESTConfig
 	if restCfg == nil {
 		var err error
-		if restCfg, err = loadRESTConfig(cfg.Kubeconfig); err != nil {
+		if restCfg, err = kubeconfig.Load(cfg.Kubeconfig); err != nil {
 			return nil, err
 		}
 	}
@@ -262,19 +262,4 @@ func shutdown(servers ...*http.Server) {
 			_ = srv.Shutdown(ctx)
 		}
 	}
-}
-
-func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("KUBECONFIG is empty and in-cluster config is unavailable: %w", err)
-		}
-		return c, nil
-	}
-	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("KUBECONFIG %s: %w", kubeconfig, err)
-	}
-	return c, nil
 }

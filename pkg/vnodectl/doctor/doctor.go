@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -28,7 +29,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Status of one check.
@@ -455,9 +455,7 @@ func maskKey(id string) string {
 // or ~/.kube/config; nil when none is usable (the kube-proxy check is then
 // tried with the node's identity).
 func AdminClient(path string) kubernetes.Interface {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{ClusterInfo: clientcmdapi.Cluster{}}).ClientConfig()
+	cfg, err := kubeconfig.Kubectl(path, "").ClientConfig()
 	if err != nil {
 		return nil
 	}

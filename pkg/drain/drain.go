@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/cloud"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
@@ -383,8 +384,9 @@ func (d *drainer) finish(ctx context.Context, nr *NodeReport, initial map[string
 }
 
 // FromConfig builds the clients of a drain the way the controller builds
-// its own (same environment, same credentials chain), so the controller
-// image can run it as a Helm pre-delete hook. Nodes default to the
+// its own (package cloud: same environment, cluster ID, credentials chain
+// and API quotas), so the controller image can run it as a Helm pre-delete
+// hook. Nodes default to the
 // configured ones (cfg.NodeNames).
 func FromConfig(ctx context.Context, cfg *config.Config) (Options, error) {
 	restCfg, err := kubeconfig.Load(cfg.Kubeconfig)
@@ -395,18 +397,13 @@ func FromConfig(ctx context.Context, cfg *config.Config) (Options, error) {
 	if err != nil {
 		return Options{}, fmt.Errorf("kubernetes client: %w", err)
 	}
-	clusterID := cfg.ClusterID
-	if clusterID == "" {
-		// The controller derives the same default from the same object.
-		ns, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
-		if err != nil {
-			return Options{}, fmt.Errorf("CLUSTER_ID is empty and the kube-system namespace UID cannot be read to derive it: %w", err)
-		}
-		clusterID = string(ns.UID)
-	}
-	cloud, err := eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint})
+	clusterID, err := cloud.ClusterID(ctx, cfg, kube)
 	if err != nil {
 		return Options{}, err
 	}
-	return Options{Kube: kube, Cloud: cloud, ClusterID: clusterID, Nodes: cfg.NodeNames()}, nil
+	client, err := cloud.NewClient(cfg)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Kube: kube, Cloud: client, ClusterID: clusterID, Nodes: cfg.NodeNames()}, nil
 }

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/bootstrap"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/cloud"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
@@ -133,22 +133,17 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	logger.Info("connected to kubernetes", "serverVersion", sv.GitVersion, "host", restCfg.Host)
 
-	clusterID := cfg.ClusterID
-	if clusterID == "" {
-		ns, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("CLUSTER_ID is empty and the kube-system namespace UID cannot be read to derive it: %w", err)
-		}
-		clusterID = string(ns.UID)
+	clusterID, err := cloud.ClusterID(ctx, cfg, kube)
+	if err != nil {
+		return err
 	}
-
-	cloud := opts.Cloud
-	if cloud == nil {
-		c, err := eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ScaledLimits(cfg.ECIQuotaScale)})
+	eciClient := opts.Cloud
+	if eciClient == nil {
+		c, err := cloud.NewClient(cfg)
 		if err != nil {
 			return err
 		}
-		cloud = c
+		eciClient = c
 	}
 
 	broadcaster := record.NewBroadcaster()
@@ -174,7 +169,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: cloud,
+	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, sh.nodes, cfg.PprofEnabled)
 	if err != nil {

@@ -1,0 +1,36 @@
+// Package cloud builds, from the controller's configuration, what reaches
+// this cluster's container groups: the cluster ID they are tagged with and
+// the ECI client. The controller (pkg/virtualnode) and `virtual-node drain`
+// (pkg/drain) both use it, so the drain finds the groups the controller
+// made and keeps to the same API quotas.
+package cloud
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// ClusterID returns CLUSTER_ID (cfg.ClusterID), or when it is empty the UID
+// of the kube-system namespace, which lives as long as the cluster.
+func ClusterID(ctx context.Context, cfg *config.Config, kube kubernetes.Interface) (string, error) {
+	if cfg.ClusterID != "" {
+		return cfg.ClusterID, nil
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("CLUSTER_ID is empty and the kube-system namespace UID cannot be read to derive it: %w", err)
+	}
+	return string(ns.UID), nil
+}
+
+// NewClient returns the ECI client of ECI_REGION and ECI_ENDPOINT, paced by
+// the published API quotas scaled by ECI_API_QUOTA_SCALE, with credentials
+// from the default chain (eci.DefaultCredential), asked for on every call.
+func NewClient(cfg *config.Config) (*eci.Client, error) {
+	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ScaledLimits(cfg.ECIQuotaScale)})
+}

@@ -40,7 +40,7 @@ type Config struct {
 	Concurrency int
 	// Limits overrides the client-side token bucket of an operation
 	// (keyed by action, e.g. CreateContainerGroup); operations not listed
-	// keep DefaultLimits, the published quotas. A Limit with PerSecond 0
+	// keep their PublishedQuotas. A Limit with PerSecond 0
 	// turns the client-side limit of that operation off.
 	Limits map[string]Limit
 	// ThrottleBackoff is the first pause of an operation after the cloud

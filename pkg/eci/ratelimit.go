@@ -26,10 +26,10 @@ type Limit struct {
 // defaultMaxThrottleBackoff caps the throttling pause (Config.MaxThrottleBackoff).
 const defaultMaxThrottleBackoff = 30 * time.Second
 
-// limits merges overrides over DefaultLimits and checks them.
+// limits merges overrides over PublishedQuotas and checks them.
 func limits(overrides map[string]Limit) (map[string]Limit, error) {
-	out := make(map[string]Limit, len(DefaultLimits)+len(overrides))
-	for a, l := range DefaultLimits {
+	out := make(map[string]Limit, len(PublishedQuotas)+len(overrides))
+	for a, l := range PublishedQuotas {
 		out[a] = l
 	}
 	for a, l := range overrides {

@@ -64,8 +64,9 @@ func labelIs(m *dto.Metric, name, value string) bool {
 // excess with Throttling; with a bucket matched (with a margin for network
 // jitter) to the quota the client waits instead and nothing is refused.
 func TestClientTokenBuckets(t *testing.T) {
-	// Scale 0.05 turns DescribeContainerGroups' 2,000/min into a bucket
-	// of 100 refilled at 1.67/s, and Create's 100 + 20/s into 5 + 1/s.
+	// Scale 0.05 turns DescribeContainerGroups' 2,000/min (a bucket of
+	// 166 refilled at 33.3/s) into a bucket of 8 refilled at 1.67/s, and
+	// Create's 100 + 20/s into 5 + 1/s.
 	tests := []struct {
 		name          string
 		action        string
@@ -75,7 +76,7 @@ func TestClientTokenBuckets(t *testing.T) {
 	}{
 		{"no client limit: the cloud throttles", "CreateContainerGroup", eci.Limit{}, 8, true},
 		{"client bucket under the quota: no throttling", "CreateContainerGroup", eci.Limit{PerSecond: 0.8, Burst: 4}, 8, false},
-		{"per-minute quota, client bucket under it: no throttling", "DescribeContainerGroups", eci.Limit{PerSecond: 1.5, Burst: 90}, 96, false},
+		{"per-minute quota, client bucket under it: no throttling", "DescribeContainerGroups", eci.Limit{PerSecond: 1.5, Burst: 7}, 12, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,8 +212,8 @@ func TestScaledLimits(t *testing.T) {
 		if d := got["DescribeContainerGroups"]; math.Abs(d.PerSecond-tt.wantDescribeRate) > 1e-9 {
 			t.Errorf("scale %v: DescribeContainerGroups %v/s, want %v", tt.scale, d.PerSecond, tt.wantDescribeRate)
 		}
-		if len(got) != len(eci.DefaultLimits) {
-			t.Errorf("scale %v: %d operations, want %d", tt.scale, len(got), len(eci.DefaultLimits))
+		if len(got) != len(eci.PublishedQuotas) {
+			t.Errorf("scale %v: %d operations, want %d", tt.scale, len(got), len(eci.PublishedQuotas))
 		}
 	}
 }

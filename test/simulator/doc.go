@@ -26,7 +26,7 @@
 // and DeleteImageCache, with the parameter and field names of the public
 // reference. Errors use the Code* constants; ClientToken makes the mutating
 // operations idempotent; per-operation token buckets enforce the published
-// quotas (scaled by Config.QuotaScale).
+// quotas of eci.PublishedQuotas (scaled by Config.QuotaScale).
 //
 // # Time and lifecycle
 //

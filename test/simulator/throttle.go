@@ -3,37 +3,14 @@ package simulator
 import (
 	"math"
 	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 )
 
-// quota is a token bucket: Burst tokens, refilled at PerSecond.
-type quota struct {
-	Burst     float64
-	PerSecond float64
-}
-
-// perMinute models a published "N per minute" quota as a bucket that holds
-// a minute's worth of calls and refills evenly, so a client staying under
-// the published rate is never throttled.
-func perMinute(n float64) quota { return quota{Burst: n, PerSecond: n / 60} }
-
-// publishedQuotas are the per-operation quotas from the ECI documentation.
-// Operations without a published quota are not throttled.
-var publishedQuotas = map[string]quota{
-	"CreateContainerGroup":              {Burst: 100, PerSecond: 20},
-	"DeleteContainerGroup":              {Burst: 100, PerSecond: 20},
-	"DescribeContainerGroups":           perMinute(2000),
-	"DescribeContainerGroupStatus":      perMinute(10000),
-	"DescribeContainerGroupMetric":      perMinute(2000),
-	"DescribeMultiContainerGroupMetric": perMinute(2000),
-	"ExecContainerCommand":              perMinute(500),
-	"DescribeContainerLog":              perMinute(500),
-	"UpdateContainerGroup":              perMinute(500),
-	"RestartContainerGroup":             perMinute(500),
-	"CreateImageCache":                  perMinute(200),
-}
-
+// tokenBucket is one operation's quota: Burst tokens, refilled at
+// PerSecond, on the simulator's clock.
 type tokenBucket struct {
-	q      quota
+	q      eci.Limit
 	tokens float64
 	last   time.Time
 }
@@ -42,7 +19,7 @@ type tokenBucket struct {
 // consumes one token if available.
 func (b *tokenBucket) take(now time.Time) bool {
 	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = math.Min(b.q.Burst, b.tokens+el*b.q.PerSecond)
+		b.tokens = math.Min(float64(b.q.Burst), b.tokens+el*b.q.PerSecond)
 	}
 	b.last = now
 	if b.tokens >= 1 {
@@ -52,29 +29,29 @@ func (b *tokenBucket) take(now time.Time) bool {
 	return false
 }
 
-// throttler holds one bucket per operation. It is guarded by Simulator.mu.
+// throttler holds one bucket per operation, with the published quotas
+// (eci.PublishedQuotas, the same table the client paces itself with)
+// scaled by Config.QuotaScale. It is guarded by Simulator.mu.
 type throttler struct {
-	scale   float64
+	quotas  map[string]eci.Limit
 	buckets map[string]*tokenBucket
 }
 
 func newThrottler(scale float64) *throttler {
-	return &throttler{scale: scale, buckets: map[string]*tokenBucket{}}
+	return &throttler{quotas: eci.ScaledLimits(scale), buckets: map[string]*tokenBucket{}}
 }
 
-// allow reports whether one call of action may proceed at now.
+// allow reports whether one call of action may proceed at now. Operations
+// without a published quota, and every operation at QuotaScale 0, are
+// never throttled.
 func (t *throttler) allow(action string, now time.Time) bool {
-	if t.scale <= 0 {
-		return true
-	}
-	q, ok := publishedQuotas[action]
-	if !ok {
+	q, ok := t.quotas[action]
+	if !ok || q.PerSecond <= 0 {
 		return true
 	}
 	b := t.buckets[action]
 	if b == nil {
-		sq := quota{Burst: math.Max(1, math.Floor(q.Burst*t.scale)), PerSecond: q.PerSecond * t.scale}
-		b = &tokenBucket{q: sq, tokens: sq.Burst, last: now}
+		b = &tokenBucket{q: q, tokens: float64(q.Burst), last: now}
 		t.buckets[action] = b
 	}
 	return b.take(now)

@@ -205,7 +205,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 			pause = lim.throttled(sent, c.limiters.base, c.limiters.ceil)
 		}
 		// A stock-out is retried by the caller across zones, not here.
-		if !(err.Class == ClassTransient || err.Class == ClassThrottled) || attempt >= c.maxAttempts {
+		if !err.Class.RetryInClient() || attempt >= c.maxAttempts {
 			return lastErr
 		}
 		apiRetries.WithLabelValues(action, err.Class.String()).Inc()
@@ -268,11 +268,11 @@ func toError(action string, err error) *Error {
 			HTTPStatus: se.HttpStatus(), Class: classify(se.ErrorCode(), se.HttpStatus()), Err: err,
 		}
 	}
-	// Client errors are transport failures (no response) or signing
-	// problems; credentials that cannot be resolved are an auth problem.
-	var ce *sdkerrors.ClientError
-	if errors.As(err, &ce) && strings.Contains(ce.Message(), "credentials") {
-		return &Error{Action: action, Code: ce.ErrorCode(), Message: ce.Message(), Class: ClassAuth, Err: err}
+	// Credentials that cannot be resolved are an auth problem; anything
+	// else (the SDK's client errors: timeouts, connections) got no answer.
+	var ce *credentialError
+	if errors.As(err, &ce) {
+		return &Error{Action: action, Message: err.Error(), Class: ClassAuth, Err: err}
 	}
 	return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
 }

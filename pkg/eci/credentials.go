@@ -1,6 +1,7 @@
 package eci
 
 import (
+	"errors"
 	"fmt"
 
 	sdkcreds "github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
@@ -18,7 +19,7 @@ type credentialProvider struct {
 func (p credentialProvider) GetCredentials() (*sdkcreds.Credentials, error) {
 	m, err := p.cred.GetCredential()
 	if err != nil {
-		return nil, fmt.Errorf("resolve Alibaba Cloud credentials: %w", err)
+		return nil, &credentialError{fmt.Errorf("resolve Alibaba Cloud credentials: %w", err)}
 	}
 	out := &sdkcreds.Credentials{ProviderName: p.GetProviderName()}
 	if m.AccessKeyId != nil {
@@ -31,7 +32,7 @@ func (p credentialProvider) GetCredentials() (*sdkcreds.Credentials, error) {
 		out.SecurityToken = *m.SecurityToken
 	}
 	if out.AccessKeyId == "" || out.AccessKeySecret == "" {
-		return nil, fmt.Errorf("alibaba cloud credentials resolved to an empty AccessKey: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (from the Secret kube-system/alibaba-addon-secret) or configure a RAM role")
+		return nil, &credentialError{errors.New("alibaba cloud credentials resolved to an empty AccessKey: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (from the Secret kube-system/alibaba-addon-secret) or configure a RAM role")}
 	}
 	return out, nil
 }

@@ -46,10 +46,41 @@ var classNames = map[Class]string{
 // String returns the class name used in logs and metric labels.
 func (c Class) String() string { return classNames[c] }
 
-// Retryable reports whether the same call may succeed if sent again later.
+// The retry policy: who sends a failed call again, by class. Each column
+// is one method below; every retry decision of the project is one of them.
+//
+//	class      RetryInClient  Retryable  RetryCreate
+//	throttled  yes            yes        yes
+//	transient  yes            yes        yes
+//	unknown    -              yes        yes
+//	stock-out  -              yes        yes (unless the pod is fail-fast)
+//	auth       -              -          yes
+//	not-found  -              -          -
+//	invalid    -              -          -
+//	conflict   -              -          -
+
+// RetryInClient reports whether the client sends the same request again
+// by itself, up to Config.MaxAttempts: after a jittered backoff for a
+// server error or a lost response (the published advice: retry only on
+// InternalError, ServiceUnavailable or no response), after the
+// operation's pause for Throttling. A stock-out is not retried here: the
+// caller decides whether to try other zones or specs.
+func (c Class) RetryInClient() bool { return c == ClassTransient || c == ClassThrottled }
+
+// Retryable reports whether the same call may succeed if sent again later
+// by its caller (a poll, a log follower): the cloud's state or load may
+// change, but not the request.
 func (c Class) Retryable() bool {
 	return c == ClassThrottled || c == ClassTransient || c == ClassUnknown || c == ClassStockOut
 }
+
+// RetryCreate reports whether a pod whose CreateContainerGroup failed
+// stays Pending and has its create sent again later, instead of failing:
+// every Retryable class, and ClassAuth, since credentials and RAM
+// permissions are fixed outside the pod. A stock-out is retried only for a
+// pod that allows it (eci-fail-strategy fail-back); the provider checks
+// that first.
+func (c Class) RetryCreate() bool { return c.Retryable() || c == ClassAuth }
 
 // Error is a failed ECI call.
 type Error struct {
@@ -98,6 +129,14 @@ func ClassOf(err error) Class {
 
 // IsNotFound reports whether err says the object does not exist.
 func IsNotFound(err error) bool { return err != nil && ClassOf(err) == ClassNotFound }
+
+// credentialError is a failure to resolve the AccessKey before a request
+// could be signed (the credentials chain failed, or gave an empty key).
+// toError classes it ClassAuth.
+type credentialError struct{ err error }
+
+func (e *credentialError) Error() string { return e.err.Error() }
+func (e *credentialError) Unwrap() error { return e.err }
 
 // codeClasses lists the codes whose class cannot be told from the HTTP status
 // or a generic suffix. Keep every code-to-class decision here.

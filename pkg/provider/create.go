@@ -78,7 +78,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation
 		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
 		p.fail(pod, retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
 		return nil
-	case class.Retryable() || class == eci.ClassAuth:
+	case class.RetryCreate():
 		reason := ReasonCreateRetrying
 		if class == eci.ClassStockOut {
 			reason = ReasonNoStock

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
-	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/credentials-go/credentials"
 	"k8s.io/klog/v2"
@@ -257,22 +256,4 @@ func (c *Client) once(ctx context.Context, action string, params map[string]stri
 			Class: classify("", resp.GetHttpStatus())}
 	}
 	return resp.GetHttpContentBytes(), nil
-}
-
-// toError converts the SDK's error types into a classified *Error.
-func toError(action string, err error) *Error {
-	var se *sdkerrors.ServerError
-	if errors.As(err, &se) {
-		return &Error{
-			Action: action, Code: se.ErrorCode(), Message: se.Message(), RequestID: se.RequestId(),
-			HTTPStatus: se.HttpStatus(), Class: classify(se.ErrorCode(), se.HttpStatus()), Err: err,
-		}
-	}
-	// Credentials that cannot be resolved are an auth problem; anything
-	// else (the SDK's client errors: timeouts, connections) got no answer.
-	var ce *credentialError
-	if errors.As(err, &ce) {
-		return &Error{Action: action, Message: err.Error(), Class: ClassAuth, Err: err}
-	}
-	return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
 }

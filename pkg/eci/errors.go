@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 )
 
 // Class is what a caller needs to know about a failed call to decide what to
@@ -191,4 +193,22 @@ func classify(code string, status int) Class {
 		return ClassInvalid
 	}
 	return ClassUnknown
+}
+
+// toError converts the SDK's error types into a classified *Error.
+func toError(action string, err error) *Error {
+	var se *sdkerrors.ServerError
+	if errors.As(err, &se) {
+		return &Error{
+			Action: action, Code: se.ErrorCode(), Message: se.Message(), RequestID: se.RequestId(),
+			HTTPStatus: se.HttpStatus(), Class: classify(se.ErrorCode(), se.HttpStatus()), Err: err,
+		}
+	}
+	// Credentials that cannot be resolved are an auth problem; anything
+	// else (the SDK's client errors: timeouts, connections) got no answer.
+	var ce *credentialError
+	if errors.As(err, &ce) {
+		return &Error{Action: action, Message: err.Error(), Class: ClassAuth, Err: err}
+	}
+	return &Error{Action: action, Message: err.Error(), Class: ClassTransient, Err: err}
 }

@@ -10,8 +10,8 @@
 // (eci.<region>.aliyuncs.com over HTTPS) or to the project's simulator.
 //
 // Every error returned by the client is an *Error carrying a Class, decided in
-// one place (errors.go: classify for the cloud's codes, toError in client.go
-// for the SDK's error types); callers branch on the class, never on strings.
+// one place (errors.go: classify for the cloud's codes, toError for the SDK's
+// error types); callers branch on the class, never on strings.
 // The retry policy is in errors.go too: Class.RetryInClient (the client sends
 // the request again), Class.Retryable (a caller may call again later) and
 // Class.RetryCreate (a pod's create is tried again).

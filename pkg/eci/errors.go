@@ -49,7 +49,8 @@ var classNames = map[Class]string{
 func (c Class) String() string { return classNames[c] }
 
 // The retry policy: who sends a failed call again, by class. Each column
-// is one method below; every retry decision of the project is one of them.
+// is one method below: the client's own retries, a caller's later retry
+// (polls, the log follower) and the provider's create retry.
 //
 //	class      RetryInClient  Retryable  RetryCreate
 //	throttled  yes            yes        yes

@@ -32,5 +32,5 @@ func ClusterID(ctx context.Context, cfg *config.Config, kube kubernetes.Interfac
 // the published API quotas scaled by ECI_API_QUOTA_SCALE, with credentials
 // from the default chain (eci.DefaultCredential), asked for on every call.
 func NewClient(cfg *config.Config) (*eci.Client, error) {
-	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ScaledLimits(cfg.ECIQuotaScale)})
+	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ClientLimits(cfg.ECIQuotaScale)})
 }

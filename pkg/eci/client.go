@@ -39,7 +39,7 @@ type Config struct {
 	Concurrency int
 	// Limits overrides the client-side token bucket of an operation
 	// (keyed by action, e.g. CreateContainerGroup); operations not listed
-	// keep their PublishedQuotas. A Limit with PerSecond 0
+	// keep their ClientLimits(1). A Limit with PerSecond 0
 	// turns the client-side limit of that operation off.
 	Limits map[string]Limit
 	// ThrottleBackoff is the first pause of an operation after the cloud

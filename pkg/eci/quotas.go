@@ -8,13 +8,14 @@ package eci
 //   - CreateContainerGroup and DeleteContainerGroup: published as a bucket
 //     of 100 refilled at 20/s (the notes add "1000/min", which 20/s does
 //     not match; the bucket is what is modelled).
-//   - the others: published as calls per minute only, with no bucket size;
-//     perMinute turns each into one bucket.
+//   - the others: published as n calls per minute, with no bucket size:
+//     perMinute models "n per minute" as a bucket of n refilled at n/60
+//     per second.
 //
-// It is the one copy of these figures: the client paces its calls with it
-// (Config.Limits, ScaledLimits) and the simulator (test/simulator) throttles
-// with it, so the two share every rate and burst. Operations not listed
-// have no published quota and are limited by neither.
+// It is the one copy of these figures. The simulator (test/simulator)
+// throttles with them as published (ScaledLimits); the client paces itself
+// a little below them (ClientLimits). Operations not listed have no
+// published quota and are limited by neither.
 var PublishedQuotas = map[string]Limit{
 	"CreateContainerGroup":              {PerSecond: 20, Burst: 100},
 	"DeleteContainerGroup":              {PerSecond: 20, Burst: 100},
@@ -29,22 +30,25 @@ var PublishedQuotas = map[string]Limit{
 	"CreateImageCache":                  perMinute(200),
 }
 
-// perMinute turns a published "n calls per minute" quota into a bucket
-// refilled at n/60 per second that holds five seconds' worth of calls
-// (n/12). A bucket holding a whole minute would allow 2n calls in the
-// first minute after a quiet one, which a cloud counting calls per sliding
-// minute would throttle; a client within n/12 stays clear of it, and a
-// simulator with n/12 refuses a client that bursts past it.
+// perMinute is a published "n calls per minute" quota: n at once after a
+// quiet minute, n/60 per second after that.
 func perMinute(n int) Limit {
-	return Limit{PerSecond: float64(n) / 60, Burst: max(1, n/12)}
+	return Limit{PerSecond: float64(n) / 60, Burst: n}
 }
+
+// clientBurstSeconds caps the client's bursts at this many seconds' worth
+// of an operation's rate. A published "n per minute" taken as a bucket of
+// n lets 2n calls through in the first minute after a quiet one, which a
+// cloud counting calls per sliding minute would throttle; five seconds'
+// worth (n/12) stays clear of any such window. Create and Delete, whose
+// published bucket is five seconds' worth already, keep it.
+const clientBurstSeconds = 5
 
 // ScaledLimits are PublishedQuotas multiplied by scale, for an account whose
 // quotas were raised (scale > 1) or that shares them with other tools
 // (scale < 1): rates times scale, bursts times scale rounded down (at
-// least 1). Scale 0 or less turns every limit off (Limit{}): the client's
-// calls are then paced by the cloud's Throttling answers alone, and the
-// simulator throttles nothing.
+// least 1). Scale 0 or less turns every limit off (Limit{}). The simulator
+// throttles with these.
 func ScaledLimits(scale float64) map[string]Limit {
 	out := make(map[string]Limit, len(PublishedQuotas))
 	for a, l := range PublishedQuotas {
@@ -53,6 +57,21 @@ func ScaledLimits(scale float64) map[string]Limit {
 			continue
 		}
 		out[a] = Limit{PerSecond: l.PerSecond * scale, Burst: max(1, int(float64(l.Burst)*scale))}
+	}
+	return out
+}
+
+// ClientLimits are the limits the client paces itself with: ScaledLimits
+// with each burst capped at clientBurstSeconds of its rate. Scale 0 or
+// less turns every limit off, leaving pacing to the cloud's Throttling
+// answers.
+func ClientLimits(scale float64) map[string]Limit {
+	out := ScaledLimits(scale)
+	for a, l := range out {
+		if l.PerSecond > 0 {
+			l.Burst = max(1, min(l.Burst, int(l.PerSecond*clientBurstSeconds)))
+			out[a] = l
+		}
 	}
 	return out
 }

@@ -26,12 +26,9 @@ type Limit struct {
 // defaultMaxThrottleBackoff caps the throttling pause (Config.MaxThrottleBackoff).
 const defaultMaxThrottleBackoff = 30 * time.Second
 
-// limits merges overrides over PublishedQuotas and checks them.
+// limits merges overrides over ClientLimits(1) and checks them.
 func limits(overrides map[string]Limit) (map[string]Limit, error) {
-	out := make(map[string]Limit, len(PublishedQuotas)+len(overrides))
-	for a, l := range PublishedQuotas {
-		out[a] = l
-	}
+	out := ClientLimits(1)
 	for a, l := range overrides {
 		if a == "" {
 			return nil, fmt.Errorf("eci client: Limits: an operation name is required")

@@ -65,8 +65,8 @@ func labelIs(m *dto.Metric, name, value string) bool {
 // jitter) to the quota the client waits instead and nothing is refused.
 func TestClientTokenBuckets(t *testing.T) {
 	// Scale 0.05 turns DescribeContainerGroups' 2,000/min (a bucket of
-	// 166 refilled at 33.3/s) into a bucket of 8 refilled at 1.67/s, and
-	// Create's 100 + 20/s into 5 + 1/s.
+	// 2,000 refilled at 33.3/s) into a bucket of 100 refilled at 1.67/s,
+	// and Create's 100 + 20/s into 5 + 1/s.
 	tests := []struct {
 		name          string
 		action        string
@@ -215,5 +215,38 @@ func TestScaledLimits(t *testing.T) {
 		if len(got) != len(eci.PublishedQuotas) {
 			t.Errorf("scale %v: %d operations, want %d", tt.scale, len(got), len(eci.PublishedQuotas))
 		}
+	}
+}
+
+// TestClientLimits: the client keeps the published rates but bursts at
+// most five seconds' worth, so a published "n per minute" is never
+// exceeded in any minute; Create and Delete keep their published bucket.
+func TestClientLimits(t *testing.T) {
+	for _, scale := range []float64{1, 2.5, 0.05} {
+		published, client := eci.ScaledLimits(scale), eci.ClientLimits(scale)
+		if len(client) != len(published) {
+			t.Fatalf("scale %v: %d client limits, want %d", scale, len(client), len(published))
+		}
+		for op, p := range published {
+			c := client[op]
+			if c.PerSecond != p.PerSecond {
+				t.Errorf("scale %v: %s client rate %v, want the published %v", scale, op, c.PerSecond, p.PerSecond)
+			}
+			if c.Burst > p.Burst || float64(c.Burst) > math.Max(1, 5*p.PerSecond) {
+				t.Errorf("scale %v: %s client burst %d above the published %d or five seconds' worth (%v)", scale, op, c.Burst, p.Burst, 5*p.PerSecond)
+			}
+			if c.Burst < 1 {
+				t.Errorf("scale %v: %s client burst %d", scale, op, c.Burst)
+			}
+		}
+	}
+	if c := eci.ClientLimits(1)["CreateContainerGroup"]; c.Burst != 100 || c.PerSecond != 20 {
+		t.Errorf("CreateContainerGroup client limit %+v, want the published 100 + 20/s", c)
+	}
+	if c := eci.ClientLimits(1)["DescribeContainerGroups"]; c.Burst != 166 {
+		t.Errorf("DescribeContainerGroups client burst %d, want 2000/12 = 166", c.Burst)
+	}
+	if c := eci.ClientLimits(0)["CreateContainerGroup"]; c != (eci.Limit{}) {
+		t.Errorf("scale 0: CreateContainerGroup %+v, want no limit", c)
 	}
 }

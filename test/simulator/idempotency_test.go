@@ -87,11 +87,11 @@ func TestTokenBucket(t *testing.T) {
 	}{
 		{"create", 1, "CreateContainerGroup", 100, time.Second, 20},
 		{"delete scaled", 0.1, "DeleteContainerGroup", 10, time.Second, 2},
-		// N per minute: a bucket of N/12 (five seconds' worth) refilled at N/60 per second.
-		{"describe per minute", 1, "DescribeContainerGroups", 166, 3 * time.Second, 100},
-		{"describe per minute, refill capped at the burst", 1, "DescribeContainerGroups", 166, time.Minute, 166},
-		{"exec per minute", 1, "ExecContainerCommand", 41, 3 * time.Second, 25},
-		{"status scaled", 0.5, "DescribeContainerGroupStatus", 416, time.Second, 83},
+		// N per minute: a bucket of N refilled at N/60 per second.
+		{"describe per minute", 1, "DescribeContainerGroups", 2000, time.Minute, 2000},
+		{"describe per minute, partial refill", 1, "DescribeContainerGroups", 2000, 3 * time.Second, 100},
+		{"exec per minute", 1, "ExecContainerCommand", 500, 6 * time.Second, 50},
+		{"status scaled", 0.5, "DescribeContainerGroupStatus", 5000, time.Second, 83},
 		{"unthrottled action", 1, "DescribeImageCaches", 100000, 0, 0},
 		{"scale zero disables", 0, "CreateContainerGroup", 100000, 0, 0},
 	}
@@ -122,8 +122,8 @@ func TestTokenBucket(t *testing.T) {
 }
 
 // TestThrottlerUsesPublishedQuotas checks that the simulator throttles
-// with the client's own table: every operation of eci.PublishedQuotas
-// allows exactly its burst at once, at scale 1 and scaled.
+// with the published quotas: every operation of eci.PublishedQuotas allows
+// exactly its published burst at once, at scale 1 and scaled.
 func TestThrottlerUsesPublishedQuotas(t *testing.T) {
 	for _, scale := range []float64{1, 0.05} {
 		th := newThrottler(scale)

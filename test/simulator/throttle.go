@@ -30,7 +30,7 @@ func (b *tokenBucket) take(now time.Time) bool {
 }
 
 // throttler holds one bucket per operation, with the published quotas
-// (eci.PublishedQuotas, the same table the client paces itself with)
+// (eci.PublishedQuotas, the table the client paces itself below)
 // scaled by Config.QuotaScale. It is guarded by Simulator.mu.
 type throttler struct {
 	quotas  map[string]eci.Limit

@@ -35,7 +35,7 @@ func simClient(t *testing.T) (*simulator.Simulator, *eci.Client) {
 		t.Fatal(err)
 	}
 	client, err := eci.NewClient(eci.Config{RegionId: cfg.RegionId, Endpoint: srv.URL, Credential: cred,
-		MaxAttempts: 1, Limits: eci.ScaledLimits(0), ThrottleBackoff: time.Millisecond, MaxThrottleBackoff: time.Millisecond})
+		MaxAttempts: 1, Limits: eci.ClientLimits(0), ThrottleBackoff: time.Millisecond, MaxThrottleBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package eci
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -195,6 +196,21 @@ func classify(code string, status int) Class {
 	}
 	return ClassUnknown
 }
+
+// AnswerError is the error the client returns when the cloud answers action
+// with an HTTP status and an error body (code, message, request id),
+// classified exactly as the client classifies the cloud's answers. Fakes of
+// the cloud build their errors with it, so code under test branches on
+// them as on real answers.
+func AnswerError(action string, status int, code, message, requestID string) *Error {
+	body, _ := json.Marshal(map[string]string{"RequestId": requestID, "Code": code, "Message": message})
+	return toError(action, sdkerrors.NewServerError(status, string(body), ""))
+}
+
+// NoAnswerError is the error the client returns when a call of action got
+// no answer (cause: the transport's error). The cloud may or may not have
+// acted on the call.
+func NoAnswerError(action string, cause error) *Error { return toError(action, cause) }
 
 // toError converts the SDK's error types into a classified *Error.
 func toError(action string, err error) *Error {

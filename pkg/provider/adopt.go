@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,9 +91,9 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
-	if vols := tokenVolumes(pod); len(vols) > 0 {
+	if vols := translate.TokenVolumes(pod); len(vols) > 0 {
 		// When the adopted group's tokens expire is unknown: renew soon.
-		e.tokens = tokenRefresh{at: time.Now().Add(time.Minute), volumes: vols}
+		e.tokens = translate.TokenRefresh{At: time.Now().Add(time.Minute), Volumes: vols}
 	}
 	p.pods[key(pod.Namespace, pod.Name)] = e
 	p.byGroup[g.ContainerGroupId] = key(pod.Namespace, pod.Name)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,14 +54,14 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
 		return p.wait(ctx, pod, time.Now(), 1, "ContainerGroupPrepareFailed", err)
 	}
-	for _, n := range tr.notes {
+	for _, n := range tr.Notes {
 		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
 	}
 	return p.attempt(ctx, pod, tr, time.Now(), 1, false)
 }
 
 // attempt sends the create and decides what a failure means for the pod.
-func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation, since time.Time, n int, retry bool) error {
+func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translate.Translation, since time.Time, n int, retry bool) error {
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", n)
 	resp, spec, err := p.create(ctx, pod, tr)
 	if err == nil {
@@ -98,7 +99,7 @@ func maxPending(pod *corev1.Pod) time.Duration {
 	if v, err := strconv.Atoi(pod.Annotations[AnnotationMaxPendingMinute]); err == nil && v > 0 {
 		return time.Duration(v) * time.Minute
 	}
-	return defaultMaxPendingMinutes * time.Minute
+	return translate.DefaultMaxPendingMinutes * time.Minute
 }
 
 // wait records a pod that has no group yet, shows why, and schedules the
@@ -223,8 +224,8 @@ func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
 // created records a new group on the pod. A retry runs beside the pod
 // controller, so the pod may have been deleted while its create was in
 // flight: then the group is deleted at once instead of leaking.
-func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tr *translation, retry bool) {
-	tokens, requested := tr.tokens, tr.req
+func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tr *translate.Translation, retry bool) {
+	tokens, requested := tr.Tokens, tr.Req
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -70,11 +71,8 @@ type Provider struct {
 	ready   chan struct{}
 
 	runCtx     context.Context // the context of Run, for background retries
-	configMaps corev1listers.ConfigMapLister
 	podLister  corev1listers.PodLister
-	secrets    corev1listers.SecretLister
-	services   corev1listers.ServiceLister
-	dns        clusterDNS
+	translator *translate.Translator
 
 	zones *zoneMemory // vSwitches recently out of stock
 
@@ -106,7 +104,7 @@ type entry struct {
 	// to learn from where it landed (zoneMemory).
 	requested string
 	// tokens says when the pod's service-account tokens are renewed.
-	tokens tokenRefresh
+	tokens translate.TokenRefresh
 	// pushMu orders the pushes of pushLatest for this pod, so the last
 	// one carries its latest status; per pod, so a slow push of one pod
 	// never holds up the others.
@@ -138,7 +136,36 @@ func New(opts Options) (*Provider, error) {
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
 		zones:   newZoneMemory(opts.ZoneCooldown),
+		translator: translate.New(translate.Options{
+			NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
+			Kube: opts.Kube, TokenRefreshFraction: opts.TokenRefreshFraction,
+		}),
 	}, nil
+}
+
+// SetListers lets the provider read ConfigMaps, Secrets and Services from
+// the virtual-kubelet informer caches instead of the apiserver.
+func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
+	p.translator.SetListers(cm, sec, svc)
+}
+
+// buildRequest translates pod, placing it in the vSwitches and security
+// group of the eci-profile (else the node's own), the vSwitches that
+// recently had no stock moved to the back.
+func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translate.Translation, error) {
+	vswitches, sg := p.opts.VSwitches, p.opts.SecurityGroup
+	if p.opts.Defaults != nil {
+		if v, g, ok := p.opts.Defaults(); ok {
+			if len(v) > 0 {
+				vswitches = v
+			}
+			if g != "" {
+				sg = g
+			}
+		}
+	}
+	vswitches = p.zones.order(vswitches)
+	return p.translator.BuildRequest(ctx, pod, vswitches, sg)
 }
 
 func key(ns, name string) string { return ns + "/" + name }
@@ -175,22 +202,22 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 
 // create sends CreateContainerGroup, trying each eci-use-specs size in turn
 // while the cloud answers with a stock-out, and returns the spec used.
-func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translation) (*eci.CreateContainerGroupResponse, string, error) {
-	specs := tr.specs
+func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translate.Translation) (*eci.CreateContainerGroupResponse, string, error) {
+	specs := tr.Specs
 	if len(specs) == 0 {
-		var s instanceSpec
-		if tr.req.Cpu > 0 || tr.req.Memory > 0 {
-			s = instanceSpec{cpu: tr.req.Cpu, memory: tr.req.Memory}
+		var s translate.InstanceSpec
+		if tr.Req.Cpu > 0 || tr.Req.Memory > 0 {
+			s = translate.InstanceSpec{CPU: tr.Req.Cpu, Memory: tr.Req.Memory}
 		} else {
-			s = instanceSpec{cpu: 2, memory: 4} // the cloud's default size
+			s = translate.InstanceSpec{CPU: 2, Memory: 4} // the cloud's default size
 		}
-		specs = []instanceSpec{s}
+		specs = []translate.InstanceSpec{s}
 	}
 	var lastErr error
 	for i, s := range specs {
-		req := *tr.req
-		if len(tr.specs) > 0 {
-			s.apply(&req)
+		req := *tr.Req
+		if len(tr.Specs) > 0 {
+			s.Apply(&req)
 		}
 		req.ClientToken = string(pod.UID)
 		if i > 0 {

@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 // ClusterDomain is the DNS domain of Services in the cluster.
 const ClusterDomain = "cluster.local"
 
-// SetListers lets the provider read ConfigMaps, Secrets and Services from
+// SetListers lets the translator read ConfigMaps, Secrets and Services from
 // the virtual-kubelet informer caches instead of the apiserver.
-func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
+func (p *Translator) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
 	p.mu.Lock()
 	p.configMaps, p.secrets, p.services = cm, sec, svc
 	p.mu.Unlock()
@@ -38,7 +38,7 @@ type clusterDNS struct {
 
 const clusterDNSTTL = time.Minute
 
-func (p *Provider) clusterDNSIP(ctx context.Context) string {
+func (p *Translator) clusterDNSIP(ctx context.Context) string {
 	c := &p.dns
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -56,8 +56,8 @@ func (p *Provider) clusterDNSIP(ctx context.Context) string {
 
 // podLevel maps DNS, host aliases, sysctls, the pod's default runAsUser and
 // image pull secrets.
-func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translation) error {
-	req := tr.req
+func (p *Translator) podLevel(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
+	req := tr.Req
 	if err := p.buildDNS(ctx, pod, tr); err != nil {
 		return err
 	}
@@ -93,8 +93,8 @@ func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translatio
 
 // buildDNS gives ClusterFirst pods the cluster DNS Service as resolver, as
 // the kubelet does; Default uses the VPC resolver; None uses dnsConfig only.
-func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, tr *translation) error {
-	req := tr.req
+func (p *Translator) buildDNS(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
+	req := tr.Req
 	cfg := &eci.DNSConfig{}
 	switch pod.Spec.DNSPolicy {
 	case corev1.DNSDefault:
@@ -107,7 +107,7 @@ func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, tr *translatio
 	default: // ClusterFirst, ClusterFirstWithHostNet
 		if !p.opts.KubeProxy {
 			req.DnsPolicy = "Default"
-			tr.notes = append(tr.notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
+			tr.Notes = append(tr.Notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
 		} else if ip := p.clusterDNSIP(ctx); ip != "" {
 			req.DnsPolicy = "None"
 			cfg.NameServers = []string{ip}
@@ -149,7 +149,7 @@ type dockerAuth struct {
 // registryCredentials turns an image pull secret into ECI registry
 // credentials. A missing secret is not fatal, as for the kubelet: public
 // images still pull.
-func (p *Provider) registryCredentials(ctx context.Context, ns, name string) ([]eci.ImageRegistryCredential, error) {
+func (p *Translator) registryCredentials(ctx context.Context, ns, name string) ([]eci.ImageRegistryCredential, error) {
 	s, err := p.opts.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type envValue struct {
 // envFrom, then env in order with $(VAR) expansion, then Service link
 // variables. The virtual-kubelet core's own resolution is switched off
 // because it fails on status.podIP, which only the cloud can provide.
-func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, field string) ([]eci.EnvVar, error) {
+func (p *Translator) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, field string) ([]eci.EnvVar, error) {
 	vars := map[string]envValue{}
 	for i, src := range c.EnvFrom {
 		f := fmt.Sprintf("%s.envFrom[%d]", field, i)
@@ -100,7 +100,7 @@ func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 }
 
 // envFrom resolves one valueFrom; nil means an optional source is absent.
-func (p *Provider) envFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, field string) (*envValue, error) {
+func (p *Translator) envFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, field string) (*envValue, error) {
 	switch {
 	case src.FieldRef != nil:
 		path := src.FieldRef.FieldPath
@@ -243,7 +243,7 @@ func expand(s string, lookup func(string) (string, bool)) string {
 // serviceEnv is the Service link environment: the kubernetes Service of the
 // default namespace always, the pod's namespace's Services unless
 // enableServiceLinks is false.
-func (p *Provider) serviceEnv(pod *corev1.Pod) map[string]string {
+func (p *Translator) serviceEnv(pod *corev1.Pod) map[string]string {
 	out := map[string]string{}
 	p.mu.RLock()
 	l := p.services
@@ -298,7 +298,7 @@ func (p *Provider) serviceEnv(pod *corev1.Pod) map[string]string {
 
 // configMapData reads a ConfigMap from the informer cache, or the apiserver
 // when the cache has not seen it yet. An absent optional one is empty.
-func (p *Provider) configMapData(ctx context.Context, ns, name string, optional bool) (map[string]string, error) {
+func (p *Translator) configMapData(ctx context.Context, ns, name string, optional bool) (map[string]string, error) {
 	p.mu.RLock()
 	l := p.configMaps
 	p.mu.RUnlock()
@@ -327,7 +327,7 @@ func (p *Provider) configMapData(ctx context.Context, ns, name string, optional 
 }
 
 // secretData reads a Secret like configMapData.
-func (p *Provider) secretData(ctx context.Context, ns, name string, optional bool) (map[string][]byte, error) {
+func (p *Translator) secretData(ctx context.Context, ns, name string, optional bool) (map[string][]byte, error) {
 	p.mu.RLock()
 	l := p.secrets
 	p.mu.RUnlock()

@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// buildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
+// BuildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
 // projected with the service-account token) become ConfigFileVolumes whose
 // content is resolved now; anything ECI cannot mount is refused with the
 // field and the fix, never dropped.
-func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, tokenRefresh, error) {
+func (p *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, TokenRefresh, error) {
 	var out []eci.Volume
-	var refresh tokenRefresh
+	var refresh TokenRefresh
 	for i, v := range pod.Spec.Volumes {
 		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
 		vol := eci.Volume{Name: v.Name}
@@ -83,7 +83,7 @@ type file struct {
 
 // volumeFiles resolves the files of a configMap, secret, downwardAPI or
 // projected volume.
-func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
+func (p *Translator) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
 	switch {
 	case v.ConfigMap != nil:
 		files, err := p.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional)
@@ -119,7 +119,7 @@ func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Vo
 	return all, v.Projected.DefaultMode, nil
 }
 
-func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
+func (p *Translator) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
 	d, err := p.configMapData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []
 	return keyFiles("configMap "+name, data, items, optional)
 }
 
-func (p *Provider) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
+func (p *Translator) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
 	data, err := p.secretData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func formatMap(m map[string]string) string {
 
 // tokenFile mints a service-account token bound to the pod with the
 // TokenRequest API, as the kubelet does; never a legacy token Secret.
-func (p *Provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
+func (p *Translator) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -247,7 +247,7 @@ const (
 
 // claimVolume maps a PVC to the storage behind its bound PV: NFS/NAS or a
 // cloud disk. Other storage is refused with the field and the fix.
-func (p *Provider) claimVolume(ctx context.Context, ns string, src *corev1.PersistentVolumeClaimVolumeSource, field string) (*eci.Volume, error) {
+func (p *Translator) claimVolume(ctx context.Context, ns string, src *corev1.PersistentVolumeClaimVolumeSource, field string) (*eci.Volume, error) {
 	pvc, err := p.opts.Kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, src.ClaimName, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: persistentVolumeClaim %s/%s: %w", field, ns, src.ClaimName, err)

@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -6,12 +6,44 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 )
+
+// Options configure a Translator.
+type Options struct {
+	// NodeName and ClusterID tag every group.
+	NodeName, ClusterID string
+	// KubeProxy (ECI_KUBE_PROXY) says pods can reach ClusterIP Services;
+	// without it the cluster DNS Service is unreachable, so ClusterFirst
+	// pods use the VPC resolver.
+	KubeProxy bool
+	// Kube is the cluster client (tokens, volumes, pull secrets).
+	Kube kubernetes.Interface
+	// TokenRefreshFraction is the share of a projected token's lifetime
+	// after which it is renewed (default DefaultTokenRefreshFraction).
+	TokenRefreshFraction float64
+}
+
+// Translator maps pods to CreateContainerGroup requests.
+type Translator struct {
+	opts Options
+
+	mu         sync.RWMutex
+	configMaps corev1listers.ConfigMapLister
+	secrets    corev1listers.SecretLister
+	services   corev1listers.ServiceLister
+	dns        clusterDNS
+}
+
+// New returns a Translator.
+func New(opts Options) *Translator { return &Translator{opts: opts} }
 
 // Tags written on every container group we create. They let the provider
 // find its own groups (cluster + node) and map a group back to its pod
@@ -62,18 +94,20 @@ func groupName(pod *corev1.Pod) string {
 	return n
 }
 
-// translation is the result of mapping a pod: the request, the instance
+// Translation is the result of mapping a pod: the request, the instance
 // specs to try in order (from eci-use-specs), and notes on fields that were
 // adapted rather than copied, which become Normal events.
-type translation struct {
-	req    *eci.CreateContainerGroupRequest
-	specs  []instanceSpec
-	notes  []string
-	tokens tokenRefresh
+type Translation struct {
+	Req    *eci.CreateContainerGroupRequest
+	Specs  []InstanceSpec
+	Notes  []string
+	Tokens TokenRefresh
 }
 
-// buildRequest translates a pod into CreateContainerGroup parameters,
-// resolving env, volumes and pull secrets from the cluster.
+// BuildRequest translates a pod into CreateContainerGroup parameters,
+// resolving env, volumes and pull secrets from the cluster; vswitches (in
+// the order to try) and sg place the group unless the pod's annotations
+// say otherwise.
 //
 // Resource rules (documented in the README):
 //   - a container's Cpu/Memory is its limit, else its request: the group is
@@ -83,19 +117,7 @@ type translation struct {
 //     largest init container (init containers run one at a time), and is
 //     left to the cloud's default when no container says anything;
 //   - eci-use-specs / eci-instance-type replace that computed size.
-func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translation, error) {
-	vswitches, sg := p.opts.VSwitches, p.opts.SecurityGroup
-	if p.opts.Defaults != nil {
-		if v, g, ok := p.opts.Defaults(); ok {
-			if len(v) > 0 {
-				vswitches = v
-			}
-			if g != "" {
-				sg = g
-			}
-		}
-	}
-	vswitches = p.zones.order(vswitches)
+func (p *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitches []string, sg string) (*Translation, error) {
 	req := &eci.CreateContainerGroupRequest{
 		SecurityGroupId:    sg,
 		VSwitchId:          strings.Join(vswitches, ","),
@@ -115,19 +137,19 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		TerminationGracePeriodSeconds: pod.Spec.TerminationGracePeriodSeconds,
 		ActiveDeadlineSeconds:         pod.Spec.ActiveDeadlineSeconds,
 	}
-	tr := &translation{req: req}
+	tr := &Translation{Req: req}
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)
 	}
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
-	volumes, refresh, err := p.buildVolumes(ctx, pod)
+	volumes, refresh, err := p.BuildVolumes(ctx, pod)
 	if err != nil {
 		return nil, err
 	}
 	req.Volumes = volumes
-	tr.tokens = refresh
+	tr.Tokens = refresh
 	var initCPU, initMem float64
 	for i := range pod.Spec.InitContainers {
 		field := fmt.Sprintf("spec.initContainers[%d]", i)
@@ -138,7 +160,7 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.InitContainers[i], field); err != nil {
 			return nil, err
 		}
-		tr.notes = append(tr.notes, notes...)
+		tr.Notes = append(tr.Notes, notes...)
 		initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
 		req.InitContainers = append(req.InitContainers, c)
 	}
@@ -152,7 +174,7 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.Containers[i], field); err != nil {
 			return nil, err
 		}
-		tr.notes = append(tr.notes, notes...)
+		tr.Notes = append(tr.Notes, notes...)
 		sumCPU += c.Cpu
 		sumMem += c.Memory
 		req.Containers = append(req.Containers, c)

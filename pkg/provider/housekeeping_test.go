@@ -23,7 +23,7 @@ func TestHousekeeping(t *testing.T) {
 	cp := shared.Get(t)
 	kube := cp.Clientset()
 	ns := controlplane.TestNamespace(t, kube, "housekeeping")
-	env := newAPIEnv(t)
+	env := newSimEnv(t)
 	env.p.opts.Kube = kube
 	ctx := context.Background()
 
@@ -122,7 +122,7 @@ func TestHousekeeping(t *testing.T) {
 // TestPodDeletedTombstone: the core ignores a deletion the informer reports
 // as a tombstone; the provider deletes the group, and only for its own pod.
 func TestPodDeletedTombstone(t *testing.T) {
-	env := newAPIEnv(t)
+	env := newSimEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env.p.mu.Lock()

@@ -14,7 +14,7 @@ import (
 // meanwhile are missing from it; failing their pods would leave the groups
 // running with nothing to delete them.
 func TestMarkLost(t *testing.T) {
-	env := newAPIEnv(t)
+	env := newSimEnv(t)
 	ctx := context.Background()
 	// The listing began a minute ago and took that long.
 	listStart := time.Now().Add(-time.Minute)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/kubeletapi"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
@@ -76,8 +77,7 @@ type Provider struct {
 
 	zones *zoneMemory // vSwitches recently out of stock
 
-	kubeletOnce sync.Once
-	kubeletAPI  *kubeletState // logs, exec and stats (kubeletapi.go)
+	kubelet *kubeletapi.API // logs, exec and stats (kubelet.go)
 }
 
 // entry is what the provider knows of one pod.
@@ -130,7 +130,7 @@ func New(opts Options) (*Provider, error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute
 	}
-	return &Provider{
+	p := &Provider{
 		opts:    opts,
 		pods:    map[string]*entry{},
 		byGroup: map[string]string{},
@@ -140,7 +140,9 @@ func New(opts Options) (*Provider, error) {
 			NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
 			Kube: opts.Kube, TokenRefreshFraction: opts.TokenRefreshFraction,
 		}),
-	}, nil
+	}
+	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
+	return p, nil
 }
 
 // SetListers lets the provider read ConfigMaps, Secrets and Services from

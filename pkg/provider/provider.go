@@ -5,7 +5,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,59 +199,6 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 	if p.opts.Recorder != nil {
 		p.opts.Recorder.Eventf(pod, typ, reason, format, args...)
 	}
-}
-
-// create sends CreateContainerGroup, trying each eci-use-specs size in turn
-// while the cloud answers with a stock-out, and returns the spec used.
-func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translate.Translation) (*eci.CreateContainerGroupResponse, string, error) {
-	specs := tr.Specs
-	if len(specs) == 0 {
-		var s translate.InstanceSpec
-		if tr.Req.Cpu > 0 || tr.Req.Memory > 0 {
-			s = translate.InstanceSpec{CPU: tr.Req.Cpu, Memory: tr.Req.Memory}
-		} else {
-			s = translate.InstanceSpec{CPU: 2, Memory: 4} // the cloud's default size
-		}
-		specs = []translate.InstanceSpec{s}
-	}
-	var lastErr error
-	for i, s := range specs {
-		req := *tr.Req
-		if len(tr.Specs) > 0 {
-			s.Apply(&req)
-		}
-		req.ClientToken = string(pod.UID)
-		if i > 0 {
-			req.ClientToken = fmt.Sprintf("%s-%d", pod.UID, i)
-		}
-		resp, err := p.opts.Cloud.CreateContainerGroup(ctx, &req)
-		if eci.ClassOf(err) == eci.ClassConflict {
-			// An earlier attempt for this pod UID created the group (its
-			// parameters, e.g. a freshly minted token, differ): take it.
-			g, gerr := p.groupOfPod(ctx, string(pod.UID))
-			if gerr == nil && g != nil {
-				return &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, s.String(), nil
-			}
-			// The group could not be found yet (the lookup failed, or the
-			// listing lags the create): that is worth another attempt, not
-			// a failed pod, so the retryable lookup error (or a transient
-			// one) is returned instead of the conflict.
-			if gerr == nil {
-				gerr = &eci.Error{Action: "DescribeContainerGroups", Class: eci.ClassTransient,
-					Message: "the group an earlier create made for this pod is not listed yet", Err: err}
-			}
-			return nil, "", fmt.Errorf("find the group of an earlier create (%v): %w", err, gerr)
-		}
-		if err == nil {
-			return resp, s.String(), nil
-		}
-		lastErr = err
-		if eci.ClassOf(err) != eci.ClassStockOut || i == len(specs)-1 {
-			break
-		}
-		p.event(pod, corev1.EventTypeNormal, "SpecOutOfStock", "no stock for spec %s, trying %s", s, specs[i+1])
-	}
-	return nil, "", lastErr
 }
 
 // UpdatePod records the new pod object. ECI groups are immutable for the

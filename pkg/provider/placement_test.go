@@ -33,7 +33,7 @@ func testProvider(t *testing.T) *Provider {
 	t.Helper()
 	opts := Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1", Kube: controlplane.NoAPIServer(t)}
 	return &Provider{opts: opts, zones: newZoneMemory(0),
-		translator: translate.New(translate.Options{NodeName: opts.NodeName, ClusterID: opts.ClusterID, Kube: opts.Kube})}
+		translator: translate.New(translate.Options{NodeName: opts.NodeName, ClusterID: opts.ClusterID}, &cluster{kube: opts.Kube})}
 }
 
 func TestProfileDefaultsOverrideEnv(t *testing.T) {

@@ -72,6 +72,7 @@ type Provider struct {
 
 	runCtx     context.Context // the context of Run, for background retries
 	podLister  corev1listers.PodLister
+	cluster    *cluster // the objects pods refer to, for translation
 	translator *translate.Translator
 
 	zones *zoneMemory // vSwitches recently out of stock
@@ -135,11 +136,12 @@ func New(opts Options) (*Provider, error) {
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
 		zones:   newZoneMemory(opts.ZoneCooldown),
-		translator: translate.New(translate.Options{
-			NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
-			Kube: opts.Kube, TokenRefreshFraction: opts.TokenRefreshFraction,
-		}),
+		cluster: &cluster{kube: opts.Kube},
 	}
+	p.translator = translate.New(translate.Options{
+		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
+		TokenRefreshFraction: opts.TokenRefreshFraction,
+	}, p.cluster)
 	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
 	return p, nil
 }
@@ -147,7 +149,7 @@ func New(opts Options) (*Provider, error) {
 // SetListers lets the provider read ConfigMaps, Secrets and Services from
 // the virtual-kubelet informer caches instead of the apiserver.
 func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
-	p.translator.SetListers(cm, sec, svc)
+	p.cluster.setListers(cm, sec, svc)
 }
 
 // buildRequest translates pod, placing it in the vSwitches and security

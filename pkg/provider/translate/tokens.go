@@ -28,8 +28,8 @@ func (r *TokenRefresh) add(volume string, at time.Time) {
 }
 
 // refreshTime is when a token expiring at exp is renewed.
-func (p *Translator) refreshTime(exp time.Time) time.Time {
-	f := p.opts.TokenRefreshFraction
+func (t *Translator) refreshTime(exp time.Time) time.Time {
+	f := t.opts.TokenRefreshFraction
 	if f <= 0 || f >= 1 {
 		f = DefaultTokenRefreshFraction
 	}

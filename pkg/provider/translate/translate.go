@@ -6,14 +6,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
-	corev1listers "k8s.io/client-go/listers/core/v1"
 )
 
 // Options configure a Translator.
@@ -24,8 +21,6 @@ type Options struct {
 	// without it the cluster DNS Service is unreachable, so ClusterFirst
 	// pods use the VPC resolver.
 	KubeProxy bool
-	// Kube is the cluster client (tokens, volumes, pull secrets).
-	Kube kubernetes.Interface
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
@@ -33,17 +28,14 @@ type Options struct {
 
 // Translator maps pods to CreateContainerGroup requests.
 type Translator struct {
-	opts Options
-
-	mu         sync.RWMutex
-	configMaps corev1listers.ConfigMapLister
-	secrets    corev1listers.SecretLister
-	services   corev1listers.ServiceLister
-	dns        clusterDNS
+	opts    Options
+	cluster Resolver
 }
 
-// New returns a Translator.
-func New(opts Options) *Translator { return &Translator{opts: opts} }
+// New returns a Translator that reads the cluster through cluster.
+func New(opts Options, cluster Resolver) *Translator {
+	return &Translator{opts: opts, cluster: cluster}
+}
 
 // Tags written on every container group we create. They let the provider
 // find its own groups (cluster + node) and map a group back to its pod
@@ -117,7 +109,7 @@ type Translation struct {
 //     largest init container (init containers run one at a time), and is
 //     left to the cloud's default when no container says anything;
 //   - eci-use-specs / eci-instance-type replace that computed size.
-func (p *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitches []string, sg string) (*Translation, error) {
+func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitches []string, sg string) (*Translation, error) {
 	req := &eci.CreateContainerGroupRequest{
 		SecurityGroupId:    sg,
 		VSwitchId:          strings.Join(vswitches, ","),
@@ -128,8 +120,8 @@ func (p *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 		HostName:           hostName(pod),
 		Tags: []eci.Tag{
 			{Key: TagManagedBy, Value: ManagedByValue},
-			{Key: TagClusterID, Value: p.opts.ClusterID},
-			{Key: TagNodeName, Value: p.opts.NodeName},
+			{Key: TagClusterID, Value: t.opts.ClusterID},
+			{Key: TagNodeName, Value: t.opts.NodeName},
 			{Key: TagPodNamespace, Value: pod.Namespace},
 			{Key: TagPodName, Value: pod.Name},
 			{Key: TagPodUID, Value: string(pod.UID)},
@@ -141,53 +133,84 @@ func (p *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)
 	}
+	// Everything the pod says on its own is checked before the cluster is
+	// read: a pod refused afterwards would have minted service-account
+	// tokens (TokenRequest) and read ConfigMaps and Secrets for nothing.
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
-	volumes, refresh, err := p.BuildVolumes(ctx, pod)
+	lists := containerLists(pod, req)
+	var initCPU, initMem, sumCPU, sumMem float64
+	for _, l := range lists {
+		for i := range l.spec {
+			field := l.field(i)
+			c, notes, err := buildContainer(&l.spec[i], field)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkEnv(pod, &l.spec[i], field); err != nil {
+				return nil, err
+			}
+			tr.Notes = append(tr.Notes, notes...)
+			if l.init {
+				initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
+			} else {
+				sumCPU += c.Cpu
+				sumMem += c.Memory
+			}
+			*l.out = append(*l.out, c)
+		}
+	}
+	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
+	if err := applyAnnotations(pod, tr); err != nil {
+		return nil, err
+	}
+	if err := checkVolumes(pod); err != nil {
+		return nil, err
+	}
+
+	// Then what the cluster holds: volume contents and tokens, the
+	// environment, the cluster DNS and the pull secrets.
+	volumes, refresh, err := t.BuildVolumes(ctx, pod)
 	if err != nil {
 		return nil, err
 	}
 	req.Volumes = volumes
 	tr.Tokens = refresh
-	var initCPU, initMem float64
-	for i := range pod.Spec.InitContainers {
-		field := fmt.Sprintf("spec.initContainers[%d]", i)
-		c, notes, err := buildContainer(&pod.Spec.InitContainers[i], field)
-		if err != nil {
-			return nil, err
+	for _, l := range lists {
+		for i := range l.spec {
+			if (*l.out)[i].EnvironmentVars, err = t.resolveEnv(ctx, pod, &l.spec[i], l.field(i)); err != nil {
+				return nil, err
+			}
 		}
-		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.InitContainers[i], field); err != nil {
-			return nil, err
-		}
-		tr.Notes = append(tr.Notes, notes...)
-		initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
-		req.InitContainers = append(req.InitContainers, c)
 	}
-	var sumCPU, sumMem float64
-	for i := range pod.Spec.Containers {
-		field := fmt.Sprintf("spec.containers[%d]", i)
-		c, notes, err := buildContainer(&pod.Spec.Containers[i], field)
-		if err != nil {
-			return nil, err
-		}
-		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.Containers[i], field); err != nil {
-			return nil, err
-		}
-		tr.Notes = append(tr.Notes, notes...)
-		sumCPU += c.Cpu
-		sumMem += c.Memory
-		req.Containers = append(req.Containers, c)
-	}
-	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
-
-	if err := p.podLevel(ctx, pod, tr); err != nil {
-		return nil, err
-	}
-	if err := applyAnnotations(pod, tr); err != nil {
+	if err := t.podLevel(ctx, pod, tr); err != nil {
 		return nil, err
 	}
 	return tr, nil
+}
+
+// containerList is the init containers or the containers of a pod, and
+// where their translations go.
+type containerList struct {
+	spec []corev1.Container
+	out  *[]eci.Container
+	init bool // init containers run one at a time, the others together
+}
+
+func (l containerList) field(i int) string {
+	if l.init {
+		return fmt.Sprintf("spec.initContainers[%d]", i)
+	}
+	return fmt.Sprintf("spec.containers[%d]", i)
+}
+
+// containerLists returns the init containers, then the containers.
+func containerLists(pod *corev1.Pod, req *eci.CreateContainerGroupRequest) []containerList {
+	return []containerList{
+		{spec: pod.Spec.InitContainers, out: &req.InitContainers, init: true},
+		{spec: pod.Spec.Containers, out: &req.Containers},
+	}
 }
 
 // checkPodSpec refuses pod-level fields ECI has no equivalent for, naming
@@ -208,6 +231,8 @@ func checkPodSpec(pod *corev1.Pod) error {
 			Fix: "split the pod"}
 	case len(pod.Spec.Volumes) > 20:
 		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows at most 20 volumes per pod", Fix: "merge volumes (e.g. with a projected volume)"}
+	case pod.Spec.DNSPolicy == corev1.DNSNone && pod.Spec.DNSConfig == nil:
+		return errDNSConfigRequired
 	}
 	return nil
 }

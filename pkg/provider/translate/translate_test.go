@@ -7,16 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"time"
-
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -42,40 +38,16 @@ func testPod(mut func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-// testTranslator returns a translator whose informer caches hold the given
-// objects and whose cluster DNS address is known, so translation needs no
-// apiserver.
+// testTranslator returns a translator whose cluster holds the given
+// objects and whose cluster DNS address is 10.96.0.10.
 func testTranslator(t *testing.T, objs ...any) *Translator {
 	t.Helper()
-	newIdx := func() cache.Indexer {
-		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
-	cms, secs, svcs := newIdx(), newIdx(), newIdx()
-	for _, o := range objs {
-		var err error
-		switch o.(type) {
-		case *corev1.ConfigMap:
-			err = cms.Add(o)
-		case *corev1.Secret:
-			err = secs.Add(o)
-		case *corev1.Service:
-			err = svcs.Add(o)
-		default:
-			t.Fatalf("unexpected object %T", o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	prov := New(Options{NodeName: "vk", ClusterID: "c1", KubeProxy: true})
-	prov.SetListers(corev1listers.NewConfigMapLister(cms), corev1listers.NewSecretLister(secs), corev1listers.NewServiceLister(svcs))
-	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
-	return prov
+	return New(Options{NodeName: "vk", ClusterID: "c1", KubeProxy: true}, newMemCluster(t, objs...))
 }
 
 // build translates pod as a node placing pods in vsw-a,vsw-b and sg-1.
-func (p *Translator) build(ctx context.Context, pod *corev1.Pod) (*Translation, error) {
-	return p.BuildRequest(ctx, pod, []string{"vsw-a", "vsw-b"}, "sg-1")
+func (t *Translator) build(ctx context.Context, pod *corev1.Pod) (*Translation, error) {
+	return t.BuildRequest(ctx, pod, []string{"vsw-a", "vsw-b"}, "sg-1")
 }
 
 func TestBuildRequest(t *testing.T) {

@@ -52,12 +52,25 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		// Reading the cluster failed (a missing ConfigMap, an unbound
 		// PVC): the pod can still start once that is fixed.
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
-		return p.wait(ctx, pod, time.Now(), 1, "ContainerGroupPrepareFailed", err)
+		return p.scheduleRetry(createAttempt{pod: pod, since: time.Now(), n: 1}, "ContainerGroupPrepareFailed", err)
 	}
 	for _, n := range tr.Notes {
 		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
 	}
-	return p.attempt(ctx, pod, tr, time.Now(), 1, false)
+	return p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: time.Now(), n: 1})
+}
+
+// createAttempt is one try at creating a pod's group.
+type createAttempt struct {
+	pod *corev1.Pod
+	tr  *translate.Translation // nil when the translation failed
+	// since is the time of the first attempt, n this attempt's number
+	// (1 for the first).
+	since time.Time
+	n     int
+	// retry says the attempt runs from a retry timer, beside the pod
+	// controller: the pod may have been deleted meanwhile.
+	retry bool
 }
 
 // create sends CreateContainerGroup, trying each eci-use-specs size in turn
@@ -114,11 +127,12 @@ func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translate.Tr
 }
 
 // attempt sends the create and decides what a failure means for the pod.
-func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translate.Translation, since time.Time, n int, retry bool) error {
-	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", n)
-	resp, spec, err := p.create(ctx, pod, tr)
+func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
+	pod := a.pod
+	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", a.n)
+	resp, spec, err := p.create(ctx, pod, a.tr)
 	if err == nil {
-		p.created(ctx, pod, resp, spec, tr, retry)
+		p.created(ctx, a, resp, spec)
 		return nil
 	}
 	class := eci.ClassOf(err)
@@ -130,7 +144,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translate.T
 		return errdefs.AsInvalidInput(err)
 	case class == eci.ClassStockOut && strategy == FailStrategyFailFast:
 		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
-		p.fail(pod, retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
+		p.fail(pod, a.retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
 		return nil
 	case class.Retryable() || class == eci.ClassAuth:
 		reason := ReasonCreateRetrying
@@ -140,7 +154,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translate.T
 		} else {
 			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", err.Error())
 		}
-		return p.wait(ctx, pod, since, n, reason, err)
+		return p.scheduleRetry(a, reason, err)
 	default:
 		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
 		return err
@@ -155,9 +169,11 @@ func maxPending(pod *corev1.Pod) time.Duration {
 	return translate.DefaultMaxPendingMinutes * time.Minute
 }
 
-// wait records a pod that has no group yet, shows why, and schedules the
-// next attempt; past eci-max-pending-minute the pod fails instead.
-func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n int, reason string, cause error) error {
+// scheduleRetry records a pod that has no group yet after attempt a,
+// shows why, and schedules the next attempt; past eci-max-pending-minute
+// the pod fails instead.
+func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) error {
+	pod, since, n := a.pod, a.since, a.n
 	if time.Since(since) >= maxPending(pod) {
 		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
 		return nil
@@ -227,10 +243,10 @@ func (p *Provider) retry(k string, uid types.UID) {
 			p.fail(pod, true, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
 			return
 		}
-		_ = p.wait(ctx, pod, e.pendingSince, e.attempts+1, "ContainerGroupPrepareFailed", err)
+		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, "ContainerGroupPrepareFailed", err)
 		return
 	}
-	if err := p.attempt(ctx, pod, tr, e.pendingSince, e.attempts+1, true); err != nil {
+	if err := p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: e.pendingSince, n: e.attempts + 1, retry: true}); err != nil {
 		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
 	}
 }
@@ -274,11 +290,13 @@ func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
 	return !ok || cur.pod.UID != uid || cur.groupID != ""
 }
 
-// created records a new group on the pod. A retry runs beside the pod
-// controller, so the pod may have been deleted while its create was in
-// flight: then the group is deleted at once instead of leaking.
-func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tr *translate.Translation, retry bool) {
-	tokens, requested := tr.Tokens, tr.Req
+// created records the group attempt a created on the pod. A retry runs
+// beside the pod controller, so the pod may have been deleted while its
+// create was in flight: then the group is deleted at once instead of
+// leaking (deleteLateGroup).
+func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.CreateContainerGroupResponse, spec string) {
+	pod := a.pod
+	tokens, requested := a.tr.Tokens, a.tr.Req
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
@@ -286,20 +304,17 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 	if stored.Annotations == nil {
 		stored.Annotations = map[string]string{}
 	}
-	for a, v := range marks {
-		stored.Annotations[a] = v
+	for name, v := range marks {
+		stored.Annotations[name] = v
 	}
 	now := time.Now()
 	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
 
 	p.mu.Lock()
 	prev, tracked := p.pods[k]
-	if retry && (!tracked || prev.pod.UID != pod.UID || prev.groupID != "") {
+	if a.retry && (!tracked || prev.pod.UID != pod.UID || prev.groupID != "") {
 		p.mu.Unlock()
-		logger.Info("pod deleted while its group was created; deleting the group", "group", resp.ContainerGroupId)
-		if err := p.opts.Cloud.DeleteContainerGroup(ctx, resp.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
-			logger.Error(err, "delete group of deleted pod failed; the orphan sweep at start-up will retry", "group", resp.ContainerGroupId)
-		}
+		p.deleteLateGroup(ctx, pod, resp.ContainerGroupId)
 		return
 	}
 	e := &entry{pod: stored, groupID: resp.ContainerGroupId, created: now, tokens: tokens}

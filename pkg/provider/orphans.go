@@ -18,6 +18,20 @@ import (
 	"k8s.io/klog/v2"
 )
 
+// Orphans and lost groups: every path that finds a group without its pod,
+// or a pod without its group, is in this file.
+//
+//   - Adopt, at start-up: takes over the node's groups whose pod exists,
+//     deletes the others.
+//   - sweep, with each full status listing: deletes untracked groups whose
+//     pod is gone.
+//   - markLost/lose, with each full status listing: fails pods whose group
+//     is confirmed gone.
+//   - housekeep and PodDeleted: delete the groups of pods deleted without
+//     the core telling the provider.
+//   - deleteLateGroup: deletes a group whose retried create finished after
+//     its pod was deleted.
+
 // SetPodLister gives the provider the node's pod informer, for the
 // housekeeping that finds pods deleted without the provider being told.
 func (p *Provider) SetPodLister(l corev1listers.PodLister) {
@@ -305,4 +319,14 @@ func (p *Provider) lose(id string) {
 	p.mu.Unlock()
 	p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
 	p.push(pod)
+}
+
+// deleteLateGroup deletes the group a retried create made for a pod that
+// was deleted or replaced while the create was in flight (see created).
+func (p *Provider) deleteLateGroup(ctx context.Context, pod *corev1.Pod, groupID string) {
+	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
+	logger.Info("pod deleted while its group was created; deleting the group", "group", groupID)
+	if err := p.opts.Cloud.DeleteContainerGroup(ctx, groupID); err != nil && !eci.IsNotFound(err) {
+		logger.Error(err, "delete group of deleted pod failed; the orphan sweep at start-up will retry", "group", groupID)
+	}
 }

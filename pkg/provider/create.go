@@ -36,10 +36,10 @@ const (
 // eci-max-pending-minute; the virtual-kubelet core would otherwise leave it
 // Pending forever after one failure.
 func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
-	defer func(start time.Time) { podCreateDuration.Observe(time.Since(start).Seconds()) }(time.Now())
+	defer func(start time.Time) { p.metrics.podCreateDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
-			podSyncDelay.Observe(time.Since(c.LastTransitionTime.Time).Seconds())
+			p.metrics.podSyncDelay.Observe(time.Since(c.LastTransitionTime.Time).Seconds())
 		}
 	}
 	tr, err := p.buildRequest(ctx, pod)

@@ -62,7 +62,7 @@ func (p *Provider) PodDeleted(obj any) {
 	if !same || ctx == nil || ctx.Err() != nil {
 		return // not ours, or the node is not running: housekeeping will see to it
 	}
-	missedDeletions.Inc()
+	p.metrics.missedDeletions.Inc()
 	klog.FromContext(ctx).Info("pod deleted while the watch was down; deleting its group", "pod", key(pod.Namespace, pod.Name), "group", e.groupID)
 	if err := p.DeletePod(ctx, pod); err != nil {
 		// Housekeeping retries with the next full status listing.
@@ -111,7 +111,7 @@ func (p *Provider) housekeep(ctx context.Context) {
 		if exists[pod.UID] {
 			continue
 		}
-		missedDeletions.Inc()
+		p.metrics.missedDeletions.Inc()
 		klog.FromContext(ctx).Info("housekeeping: pod no longer exists; deleting its group", "pod", key(pod.Namespace, pod.Name))
 		if err := p.DeletePod(ctx, pod); err != nil && !errdefs.IsNotFound(err) {
 			klog.FromContext(ctx).Error(err, "housekeeping: delete failed; retrying with the next full listing", "pod", key(pod.Namespace, pod.Name))
@@ -169,7 +169,7 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 				return adopted, deleted, fmt.Errorf("delete orphaned container group %s: %w", g.ContainerGroupId, err)
 			}
 			deleted++
-			orphansDeleted.Inc()
+			p.metrics.orphansDeleted.Inc()
 			logger.Info("deleted orphaned container group", "pod", key(ns, name), "group", g.ContainerGroupId)
 		default:
 			return adopted, deleted, fmt.Errorf("look up pod %s of group %s: %w", key(ns, name), g.ContainerGroupId, err)
@@ -243,7 +243,7 @@ func (p *Provider) sweep(ctx context.Context, groups []eci.GroupStatus) {
 			klog.FromContext(ctx).Error(err, "orphan sweep: delete failed", "group", g.ContainerGroupId)
 			continue
 		}
-		orphansDeleted.Inc()
+		p.metrics.orphansDeleted.Inc()
 		klog.FromContext(ctx).Info("deleted orphaned container group", "group", g.ContainerGroupId, "pod", key(g.Namespace, g.Name))
 	}
 }
@@ -280,7 +280,7 @@ func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart
 		}
 		for _, id := range batch {
 			if found[id] {
-				listingMisses.Inc()
+				p.metrics.listingMisses.Inc()
 				klog.FromContext(ctx).Info("container group missing from the status listing but present when described; not lost", "group", id)
 				continue
 			}

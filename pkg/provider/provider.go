@@ -58,6 +58,9 @@ type Options struct {
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
+	// Metrics are the process's provider metrics (NewMetrics), shared by
+	// its nodes; nil keeps this provider's figures unregistered.
+	Metrics *Metrics
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -75,7 +78,8 @@ type Provider struct {
 	cluster    *cluster // the objects pods refer to, for translation
 	translator *translate.Translator
 
-	zones *zoneMemory // vSwitches recently out of stock
+	zones   *zoneMemory // vSwitches recently out of stock
+	metrics nodeMetrics
 
 	kubelet *kubeletapi.API // logs, exec and stats (kubelet.go)
 }
@@ -138,6 +142,10 @@ func New(opts Options) (*Provider, error) {
 		zones:   newZoneMemory(opts.ZoneCooldown),
 		cluster: &cluster{kube: opts.Kube},
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	p.metrics = opts.Metrics.forNode(opts.NodeName)
 	p.translator = translate.New(translate.Options{
 		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
 		TokenRefreshFraction: opts.TokenRefreshFraction,

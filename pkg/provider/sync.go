@@ -227,7 +227,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	changed := false
 	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
 		if next.Phase == corev1.PodRunning && e.pod.Status.Phase != corev1.PodRunning && !e.created.IsZero() {
-			podRunningDelay.Observe(time.Since(e.created).Seconds())
+			p.metrics.podRunningDelay.Observe(time.Since(e.created).Seconds())
 		}
 		e.pod.Status = next
 		changed = true

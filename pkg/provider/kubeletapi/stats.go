@@ -48,13 +48,13 @@ type podSample struct {
 
 // sampledPods returns every pod with its group's latest sample (nil when
 // the group is not running) and whether the last refresh was incomplete.
-func (p *API) sampledPods(ctx context.Context) ([]podSample, bool) {
-	pods := p.podsForStats()
+func (a *API) sampledPods(ctx context.Context) ([]podSample, bool) {
+	pods := a.podsForStats()
 	ids := make([]string, 0, len(pods))
 	for _, ps := range pods {
 		ids = append(ids, ps.groupID)
 	}
-	samples, failed := p.metrics.get(ctx, p.cloud, ids)
+	samples, failed := a.metrics.get(ctx, a.cloud, ids)
 	for i := range pods {
 		if rec, ok := samples[pods[i].groupID]; ok {
 			pods[i].rec = &rec
@@ -66,9 +66,9 @@ func (p *API) sampledPods(ctx context.Context) ([]podSample, bool) {
 
 // podsForStats copies what the stats need of each pod, sorted for stable
 // output.
-func (p *API) podsForStats() []podSample {
+func (a *API) podsForStats() []podSample {
 	var out []podSample
-	p.pods.EachPod(func(pod *corev1.Pod, groupID string, created time.Time) {
+	a.pods.EachPod(func(pod *corev1.Pod, groupID string, created time.Time) {
 		ps := podSample{namespace: pod.Namespace, name: pod.Name, uid: string(pod.UID), groupID: groupID,
 			start: created, started: map[string]time.Time{}}
 		if pod.Status.StartTime != nil {
@@ -196,11 +196,11 @@ func (ps podSample) containerStart(name string) time.Time {
 // CPU, memory and network of every running pod and its containers, and
 // their sums as the node's usage. Pods whose group is not running are
 // listed without figures, as the kubelet lists pods it cannot measure.
-func (p *API) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
-	pods, _ := p.sampledPods(ctx)
+func (a *API) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
+	pods, _ := a.sampledPods(ctx)
 	now := metav1.Now()
 	var cpu, cpuTime, ws, usage, rss uint64
-	s := &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: p.nodeName, StartTime: metav1.NewTime(processStart)}}
+	s := &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: a.nodeName, StartTime: metav1.NewTime(processStart)}}
 	for _, ps := range pods {
 		out := statsv1alpha1.PodStats{
 			PodRef:    statsv1alpha1.PodReference{Name: ps.name, Namespace: ps.namespace, UID: ps.uid},
@@ -265,8 +265,8 @@ var metricTypes = map[string]dto.MetricType{
 // summary: cumulative CPU seconds and working-set bytes of the node, every
 // running pod and container (labels container, namespace, pod), container
 // start times, and scrape_error = 1 when a batch could not be read.
-func (p *API) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
-	pods, failed := p.sampledPods(ctx)
+func (a *API) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
+	pods, failed := a.sampledPods(ctx)
 	fams := map[string]*dto.MetricFamily{}
 	add := func(name string, value float64, at time.Time, labels ...string) {
 		f := fams[name]

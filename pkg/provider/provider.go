@@ -1,5 +1,3 @@
-// Package provider implements the virtual-kubelet provider that runs every
-// pod bound to the virtual node as one ECI container group.
 package provider
 
 import (

@@ -282,14 +282,6 @@ func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg str
 	p.push(statusCopy(stored))
 }
 
-// goneDuringRetry reports whether pod k of uid, which a retry found waiting
-// for its group, was deleted, replaced by a pod of that name or given a
-// group while the retry ran. The caller holds p.mu.
-func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
-	cur, ok := p.pods[k]
-	return !ok || cur.pod.UID != uid || cur.groupID != ""
-}
-
 // created records the group attempt a created on the pod. A retry runs
 // beside the pod controller, so the pod may have been deleted while its
 // create was in flight: then the group is deleted at once instead of
@@ -311,8 +303,7 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
 
 	p.mu.Lock()
-	prev, tracked := p.pods[k]
-	if a.retry && (!tracked || prev.pod.UID != pod.UID || prev.groupID != "") {
+	if a.retry && p.goneDuringRetry(k, pod.UID) {
 		p.mu.Unlock()
 		p.deleteLateGroup(ctx, pod, resp.ContainerGroupId)
 		return

@@ -29,8 +29,8 @@ import (
 //     is confirmed gone.
 //   - housekeep and PodDeleted: delete the groups of pods deleted without
 //     the core telling the provider.
-//   - deleteLateGroup: deletes a group whose retried create finished after
-//     its pod was deleted.
+//   - goneDuringRetry and deleteLateGroup: a retried create that finishes
+//     after its pod was deleted records nothing and deletes its group.
 
 // SetPodLister gives the provider the node's pod informer, for the
 // housekeeping that finds pods deleted without the provider being told.
@@ -329,4 +329,12 @@ func (p *Provider) deleteLateGroup(ctx context.Context, pod *corev1.Pod, groupID
 	if err := p.opts.Cloud.DeleteContainerGroup(ctx, groupID); err != nil && !eci.IsNotFound(err) {
 		logger.Error(err, "delete group of deleted pod failed; the orphan sweep at start-up will retry", "group", groupID)
 	}
+}
+
+// goneDuringRetry reports whether pod k of uid, which a retry found waiting
+// for its group, was deleted, replaced by a pod of that name or given a
+// group while the retry ran. The caller holds p.mu.
+func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
+	cur, ok := p.pods[k]
+	return !ok || cur.pod.UID != uid || cur.groupID != ""
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,10 +36,10 @@ const (
 // eci-max-pending-minute; the virtual-kubelet core would otherwise leave it
 // Pending forever after one failure.
 func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
-	defer func(start time.Time) { podCreateDuration.Observe(time.Since(start).Seconds()) }(time.Now())
+	defer func(start time.Time) { p.metrics.podCreateDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
-			podSyncDelay.Observe(time.Since(c.LastTransitionTime.Time).Seconds())
+			p.metrics.podSyncDelay.Observe(time.Since(c.LastTransitionTime.Time).Seconds())
 		}
 	}
 	tr, err := p.buildRequest(ctx, pod)
@@ -51,20 +52,87 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		// Reading the cluster failed (a missing ConfigMap, an unbound
 		// PVC): the pod can still start once that is fixed.
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
-		return p.wait(ctx, pod, time.Now(), 1, "ContainerGroupPrepareFailed", err)
+		return p.scheduleRetry(createAttempt{pod: pod, since: time.Now(), n: 1}, "ContainerGroupPrepareFailed", err)
 	}
-	for _, n := range tr.notes {
+	for _, n := range tr.Notes {
 		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
 	}
-	return p.attempt(ctx, pod, tr, time.Now(), 1, false)
+	return p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: time.Now(), n: 1})
+}
+
+// createAttempt is one try at creating a pod's group.
+type createAttempt struct {
+	pod *corev1.Pod
+	tr  *translate.Translation // nil when the translation failed
+	// since is the time of the first attempt, n this attempt's number
+	// (1 for the first).
+	since time.Time
+	n     int
+	// retry says the attempt runs from a retry timer, beside the pod
+	// controller: the pod may have been deleted meanwhile.
+	retry bool
+}
+
+// create sends CreateContainerGroup, trying each eci-use-specs size in turn
+// while the cloud answers with a stock-out, and returns the spec used.
+func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translate.Translation) (*eci.CreateContainerGroupResponse, string, error) {
+	specs := tr.Specs
+	if len(specs) == 0 {
+		var s translate.InstanceSpec
+		if tr.Req.Cpu > 0 || tr.Req.Memory > 0 {
+			s = translate.InstanceSpec{CPU: tr.Req.Cpu, Memory: tr.Req.Memory}
+		} else {
+			s = translate.InstanceSpec{CPU: 2, Memory: 4} // the cloud's default size
+		}
+		specs = []translate.InstanceSpec{s}
+	}
+	var lastErr error
+	for i, s := range specs {
+		req := *tr.Req
+		if len(tr.Specs) > 0 {
+			s.Apply(&req)
+		}
+		req.ClientToken = string(pod.UID)
+		if i > 0 {
+			req.ClientToken = fmt.Sprintf("%s-%d", pod.UID, i)
+		}
+		resp, err := p.opts.Cloud.CreateContainerGroup(ctx, &req)
+		if eci.ClassOf(err) == eci.ClassConflict {
+			// An earlier attempt for this pod UID created the group (its
+			// parameters, e.g. a freshly minted token, differ): take it.
+			g, gerr := p.groupOfPod(ctx, string(pod.UID))
+			if gerr == nil && g != nil {
+				return &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, s.String(), nil
+			}
+			// The group could not be found yet (the lookup failed, or the
+			// listing lags the create): that is worth another attempt, not
+			// a failed pod, so the retryable lookup error (or a transient
+			// one) is returned instead of the conflict.
+			if gerr == nil {
+				gerr = &eci.Error{Action: "DescribeContainerGroups", Class: eci.ClassTransient,
+					Message: "the group an earlier create made for this pod is not listed yet", Err: err}
+			}
+			return nil, "", fmt.Errorf("find the group of an earlier create (%v): %w", err, gerr)
+		}
+		if err == nil {
+			return resp, s.String(), nil
+		}
+		lastErr = err
+		if eci.ClassOf(err) != eci.ClassStockOut || i == len(specs)-1 {
+			break
+		}
+		p.event(pod, corev1.EventTypeNormal, "SpecOutOfStock", "no stock for spec %s, trying %s", s, specs[i+1])
+	}
+	return nil, "", lastErr
 }
 
 // attempt sends the create and decides what a failure means for the pod.
-func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation, since time.Time, n int, retry bool) error {
-	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", n)
-	resp, spec, err := p.create(ctx, pod, tr)
+func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
+	pod := a.pod
+	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID, "attempt", a.n)
+	resp, spec, err := p.create(ctx, pod, a.tr)
 	if err == nil {
-		p.created(ctx, pod, resp, spec, tr, retry)
+		p.created(ctx, a, resp, spec)
 		return nil
 	}
 	class := eci.ClassOf(err)
@@ -76,7 +144,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation
 		return errdefs.AsInvalidInput(err)
 	case class == eci.ClassStockOut && strategy == FailStrategyFailFast:
 		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
-		p.fail(pod, retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
+		p.fail(pod, a.retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
 		return nil
 	case class.RetryCreate():
 		reason := ReasonCreateRetrying
@@ -86,7 +154,7 @@ func (p *Provider) attempt(ctx context.Context, pod *corev1.Pod, tr *translation
 		} else {
 			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", err.Error())
 		}
-		return p.wait(ctx, pod, since, n, reason, err)
+		return p.scheduleRetry(a, reason, err)
 	default:
 		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
 		return err
@@ -98,12 +166,14 @@ func maxPending(pod *corev1.Pod) time.Duration {
 	if v, err := strconv.Atoi(pod.Annotations[AnnotationMaxPendingMinute]); err == nil && v > 0 {
 		return time.Duration(v) * time.Minute
 	}
-	return defaultMaxPendingMinutes * time.Minute
+	return translate.DefaultMaxPendingMinutes * time.Minute
 }
 
-// wait records a pod that has no group yet, shows why, and schedules the
-// next attempt; past eci-max-pending-minute the pod fails instead.
-func (p *Provider) wait(ctx context.Context, pod *corev1.Pod, since time.Time, n int, reason string, cause error) error {
+// scheduleRetry records a pod that has no group yet after attempt a,
+// shows why, and schedules the next attempt; past eci-max-pending-minute
+// the pod fails instead.
+func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) error {
+	pod, since, n := a.pod, a.since, a.n
 	if time.Since(since) >= maxPending(pod) {
 		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
 		return nil
@@ -173,10 +243,10 @@ func (p *Provider) retry(k string, uid types.UID) {
 			p.fail(pod, true, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
 			return
 		}
-		_ = p.wait(ctx, pod, e.pendingSince, e.attempts+1, "ContainerGroupPrepareFailed", err)
+		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, "ContainerGroupPrepareFailed", err)
 		return
 	}
-	if err := p.attempt(ctx, pod, tr, e.pendingSince, e.attempts+1, true); err != nil {
+	if err := p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: e.pendingSince, n: e.attempts + 1, retry: true}); err != nil {
 		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
 	}
 }
@@ -212,19 +282,13 @@ func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg str
 	p.push(statusCopy(stored))
 }
 
-// goneDuringRetry reports whether pod k of uid, which a retry found waiting
-// for its group, was deleted, replaced by a pod of that name or given a
-// group while the retry ran. The caller holds p.mu.
-func (p *Provider) goneDuringRetry(k string, uid types.UID) bool {
-	cur, ok := p.pods[k]
-	return !ok || cur.pod.UID != uid || cur.groupID != ""
-}
-
-// created records a new group on the pod. A retry runs beside the pod
-// controller, so the pod may have been deleted while its create was in
-// flight: then the group is deleted at once instead of leaking.
-func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.CreateContainerGroupResponse, spec string, tr *translation, retry bool) {
-	tokens, requested := tr.tokens, tr.req
+// created records the group attempt a created on the pod. A retry runs
+// beside the pod controller, so the pod may have been deleted while its
+// create was in flight: then the group is deleted at once instead of
+// leaking (deleteLateGroup).
+func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.CreateContainerGroupResponse, spec string) {
+	pod := a.pod
+	tokens, requested := a.tr.Tokens, a.tr.Req
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
@@ -232,20 +296,16 @@ func (p *Provider) created(ctx context.Context, pod *corev1.Pod, resp *eci.Creat
 	if stored.Annotations == nil {
 		stored.Annotations = map[string]string{}
 	}
-	for a, v := range marks {
-		stored.Annotations[a] = v
+	for name, v := range marks {
+		stored.Annotations[name] = v
 	}
 	now := time.Now()
 	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
 
 	p.mu.Lock()
-	prev, tracked := p.pods[k]
-	if retry && (!tracked || prev.pod.UID != pod.UID || prev.groupID != "") {
+	if a.retry && p.goneDuringRetry(k, pod.UID) {
 		p.mu.Unlock()
-		logger.Info("pod deleted while its group was created; deleting the group", "group", resp.ContainerGroupId)
-		if err := p.opts.Cloud.DeleteContainerGroup(ctx, resp.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
-			logger.Error(err, "delete group of deleted pod failed; the orphan sweep at start-up will retry", "group", resp.ContainerGroupId)
-		}
+		p.deleteLateGroup(ctx, pod, resp.ContainerGroupId)
 		return
 	}
 	e := &entry{pod: stored, groupID: resp.ContainerGroupId, created: now, tokens: tokens}

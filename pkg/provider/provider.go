@@ -1,16 +1,15 @@
-// Package provider implements the virtual-kubelet provider that runs every
-// pod bound to the virtual node as one ECI container group.
 package provider
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/kubeletapi"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,6 +56,9 @@ type Options struct {
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
+	// Metrics are the process's provider metrics (NewMetrics), shared by
+	// its nodes; nil keeps this provider's figures unregistered.
+	Metrics *Metrics
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -70,16 +72,14 @@ type Provider struct {
 	ready   chan struct{}
 
 	runCtx     context.Context // the context of Run, for background retries
-	configMaps corev1listers.ConfigMapLister
 	podLister  corev1listers.PodLister
-	secrets    corev1listers.SecretLister
-	services   corev1listers.ServiceLister
-	dns        clusterDNS
+	cluster    *cluster // the objects pods refer to, for translation
+	translator *translate.Translator
 
-	zones *zoneMemory // vSwitches recently out of stock
+	zones   *zoneMemory // vSwitches recently out of stock
+	metrics nodeMetrics
 
-	kubeletOnce sync.Once
-	kubeletAPI  *kubeletState // logs, exec and stats (kubeletapi.go)
+	kubelet *kubeletapi.API // logs, exec and stats (kubelet.go)
 }
 
 // entry is what the provider knows of one pod.
@@ -106,7 +106,7 @@ type entry struct {
 	// to learn from where it landed (zoneMemory).
 	requested string
 	// tokens says when the pod's service-account tokens are renewed.
-	tokens tokenRefresh
+	tokens translate.TokenRefresh
 	// pushMu orders the pushes of pushLatest for this pod, so the last
 	// one carries its latest status; per pod, so a slow push of one pod
 	// never holds up the others.
@@ -132,13 +132,49 @@ func New(opts Options) (*Provider, error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute
 	}
-	return &Provider{
+	p := &Provider{
 		opts:    opts,
 		pods:    map[string]*entry{},
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
 		zones:   newZoneMemory(opts.ZoneCooldown),
-	}, nil
+		cluster: &cluster{kube: opts.Kube},
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	p.metrics = opts.Metrics.forNode(opts.NodeName)
+	p.translator = translate.New(translate.Options{
+		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
+		TokenRefreshFraction: opts.TokenRefreshFraction,
+	}, p.cluster)
+	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
+	return p, nil
+}
+
+// SetListers lets the provider read ConfigMaps, Secrets and Services from
+// the virtual-kubelet informer caches instead of the apiserver.
+func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
+	p.cluster.setListers(cm, sec, svc)
+}
+
+// buildRequest translates pod, placing it in the vSwitches and security
+// group of the eci-profile (else the node's own), the vSwitches that
+// recently had no stock moved to the back.
+func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translate.Translation, error) {
+	vswitches, sg := p.opts.VSwitches, p.opts.SecurityGroup
+	if p.opts.Defaults != nil {
+		if v, g, ok := p.opts.Defaults(); ok {
+			if len(v) > 0 {
+				vswitches = v
+			}
+			if g != "" {
+				sg = g
+			}
+		}
+	}
+	vswitches = p.zones.order(vswitches)
+	return p.translator.BuildRequest(ctx, pod, vswitches, sg)
 }
 
 func key(ns, name string) string { return ns + "/" + name }
@@ -171,59 +207,6 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 	if p.opts.Recorder != nil {
 		p.opts.Recorder.Eventf(pod, typ, reason, format, args...)
 	}
-}
-
-// create sends CreateContainerGroup, trying each eci-use-specs size in turn
-// while the cloud answers with a stock-out, and returns the spec used.
-func (p *Provider) create(ctx context.Context, pod *corev1.Pod, tr *translation) (*eci.CreateContainerGroupResponse, string, error) {
-	specs := tr.specs
-	if len(specs) == 0 {
-		var s instanceSpec
-		if tr.req.Cpu > 0 || tr.req.Memory > 0 {
-			s = instanceSpec{cpu: tr.req.Cpu, memory: tr.req.Memory}
-		} else {
-			s = instanceSpec{cpu: 2, memory: 4} // the cloud's default size
-		}
-		specs = []instanceSpec{s}
-	}
-	var lastErr error
-	for i, s := range specs {
-		req := *tr.req
-		if len(tr.specs) > 0 {
-			s.apply(&req)
-		}
-		req.ClientToken = string(pod.UID)
-		if i > 0 {
-			req.ClientToken = fmt.Sprintf("%s-%d", pod.UID, i)
-		}
-		resp, err := p.opts.Cloud.CreateContainerGroup(ctx, &req)
-		if eci.ClassOf(err) == eci.ClassConflict {
-			// An earlier attempt for this pod UID created the group (its
-			// parameters, e.g. a freshly minted token, differ): take it.
-			g, gerr := p.groupOfPod(ctx, string(pod.UID))
-			if gerr == nil && g != nil {
-				return &eci.CreateContainerGroupResponse{ContainerGroupId: g.ContainerGroupId}, s.String(), nil
-			}
-			// The group could not be found yet (the lookup failed, or the
-			// listing lags the create): that is worth another attempt, not
-			// a failed pod, so the retryable lookup error (or a transient
-			// one) is returned instead of the conflict.
-			if gerr == nil {
-				gerr = &eci.Error{Action: "DescribeContainerGroups", Class: eci.ClassTransient,
-					Message: "the group an earlier create made for this pod is not listed yet", Err: err}
-			}
-			return nil, "", fmt.Errorf("find the group of an earlier create (%v): %w", err, gerr)
-		}
-		if err == nil {
-			return resp, s.String(), nil
-		}
-		lastErr = err
-		if eci.ClassOf(err) != eci.ClassStockOut || i == len(specs)-1 {
-			break
-		}
-		p.event(pod, corev1.EventTypeNormal, "SpecOutOfStock", "no stock for spec %s, trying %s", s, specs[i+1])
-	}
-	return nil, "", lastErr
 }
 
 // UpdatePod records the new pod object. ECI groups are immutable for the

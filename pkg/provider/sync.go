@@ -9,8 +9,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -154,38 +152,6 @@ func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, 
 	return calls, nil
 }
 
-// sweep deletes this node's groups whose pod no longer exists (deleted
-// while the controller was down or between a create and its record), so
-// nothing is left running and billed. A group whose pod still exists is
-// left to the pod controller, which adopts or creates it.
-func (p *Provider) sweep(ctx context.Context, groups []eci.GroupStatus) {
-	for _, g := range groups {
-		if g.Namespace == "" || g.Name == "" {
-			continue
-		}
-		pod, err := p.opts.Kube.CoreV1().Pods(g.Namespace).Get(ctx, g.Name, metav1.GetOptions{})
-		if err == nil && string(pod.UID) == g.UID {
-			continue
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
-			klog.FromContext(ctx).Error(err, "orphan sweep: cannot look up pod", "pod", key(g.Namespace, g.Name))
-			continue
-		}
-		p.mu.RLock()
-		_, tracked := p.byGroup[g.ContainerGroupId]
-		p.mu.RUnlock()
-		if tracked {
-			continue
-		}
-		if err := p.opts.Cloud.DeleteContainerGroup(ctx, g.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
-			klog.FromContext(ctx).Error(err, "orphan sweep: delete failed", "group", g.ContainerGroupId)
-			continue
-		}
-		orphansDeleted.Inc()
-		klog.FromContext(ctx).Info("deleted orphaned container group", "group", g.ContainerGroupId, "pod", key(g.Namespace, g.Name))
-	}
-}
-
 // refresh describes the given groups in batches of 20 and applies them; a
 // group's signature is recorded only once its full description is applied,
 // so a failed batch is retried on the next poll.
@@ -261,7 +227,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	changed := false
 	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
 		if next.Phase == corev1.PodRunning && e.pod.Status.Phase != corev1.PodRunning && !e.created.IsZero() {
-			podRunningDelay.Observe(time.Since(e.created).Seconds())
+			p.metrics.podRunningDelay.Observe(time.Since(e.created).Seconds())
 		}
 		e.pod.Status = next
 		changed = true
@@ -311,79 +277,6 @@ func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
 		}
 	}
 	return out
-}
-
-// markLost fails pods whose group no longer exists in the cloud (host
-// failure, expiry, deleted outside Kubernetes) so their controller
-// replaces them, instead of leaving them Running forever.
-//
-// A listing of thousands of groups takes a while, and groups created
-// after it began are not in it: only groups created lostGrace before the
-// listing began can be missing from it. Those that are missing are then
-// described by id, so a listing the cloud answered inconsistently never
-// fails a running pod (whose group would be left running and billed).
-func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart time.Time) {
-	var missing []string
-	p.mu.RLock()
-	for id, k := range p.byGroup {
-		e := p.pods[k]
-		if seen[id] || !e.created.Before(listStart.Add(-lostGrace)) || isTerminal(e.pod.Status.Phase) {
-			continue
-		}
-		missing = append(missing, id)
-	}
-	p.mu.RUnlock()
-	_ = p.describeBatches(ctx, missing, func(batch []string, groups []eci.ContainerGroup, err error) error {
-		if err != nil {
-			// Unconfirmed: the next full listing asks again.
-			klog.FromContext(ctx).Error(err, "cannot confirm that container groups are gone", "groups", batch)
-			return nil
-		}
-		found := map[string]bool{}
-		for i := range groups {
-			found[groups[i].ContainerGroupId] = true
-		}
-		for _, id := range batch {
-			if found[id] {
-				listingMisses.Inc()
-				klog.FromContext(ctx).Info("container group missing from the status listing but present when described; not lost", "group", id)
-				continue
-			}
-			p.lose(id)
-		}
-		return nil
-	})
-}
-
-// lose fails the pod of a group that is confirmed gone.
-func (p *Provider) lose(id string) {
-	p.mu.Lock()
-	k, ok := p.byGroup[id]
-	if !ok {
-		p.mu.Unlock()
-		return
-	}
-	e := p.pods[k]
-	if isTerminal(e.pod.Status.Phase) {
-		p.mu.Unlock()
-		return
-	}
-	now := metav1.Now()
-	e.pod.Status.Phase = corev1.PodFailed
-	e.pod.Status.Reason = "ContainerInstanceNotFound"
-	e.pod.Status.Message = "the ECI container group " + id + " no longer exists"
-	for i := range e.pod.Status.ContainerStatuses {
-		cs := &e.pod.Status.ContainerStatuses[i]
-		if cs.State.Terminated == nil {
-			cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: 137, Reason: "ContainerInstanceNotFound", FinishedAt: now}}
-		}
-		cs.Ready = false
-	}
-	pod := e.pod.DeepCopy()
-	p.mu.Unlock()
-	p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
-	p.push(pod)
 }
 
 func isTerminal(ph corev1.PodPhase) bool { return ph == corev1.PodSucceeded || ph == corev1.PodFailed }

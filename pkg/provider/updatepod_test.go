@@ -13,7 +13,7 @@ import (
 // patched; the stored copy (written whole by the core's next status update)
 // must keep them, while the user's own changes are taken.
 func TestUpdatePodKeepsProviderAnnotations(t *testing.T) {
-	env := newAPIEnv(t)
+	env := newSimEnv(t)
 	p := env.p
 	stored := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Annotations: map[string]string{

@@ -74,6 +74,7 @@ type shared struct {
 	events    record.EventBroadcaster
 	profiles  *profile.Store
 	nodes     *nodeRegistry
+	metrics   *provider.Metrics // every node's, in the read-only port's registry
 }
 
 // Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
@@ -169,9 +170,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
+	// The metrics of this process's nodes live in a registry of this
+	// process, so several processes' worth of nodes in one test binary
+	// never collide in the default one; every node's carry its name.
+	reg := prometheus.NewRegistry()
 	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient,
-		events: broadcaster, profiles: profiles, nodes: newNodeRegistry()}
-	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, sh.nodes, cfg.PprofEnabled)
+		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
+	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
 		return err
 	}
@@ -241,7 +246,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
-		TokenRefreshFraction: cfg.TokenRefreshFraction,
+		TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
 	})
 	if err != nil {
 		return err
@@ -541,11 +546,10 @@ func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNo
 // /stats/summary and /metrics/resource of one node, ?node= when several).
 // It binds addr before returning, so a port in use stops the controller at
 // start-up with the variable's name; a server that fails later sends the
-// error on the channel.
-func serveMetrics(addr string, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
-	// Queue depths live in a registry of this process so several processes'
-	// worth of nodes in one test binary never collide in the default one.
-	reg := prometheus.NewRegistry()
+// error on the channel. /metrics serves the default registry (ECI client,
+// ownership) and reg, this process's own (queue depths, the providers'
+// per-node metrics).
+func serveMetrics(addr string, reg *prometheus.Registry, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
 	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))

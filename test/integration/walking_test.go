@@ -366,7 +366,8 @@ func TestVirtualNode(t *testing.T) {
 			t.Errorf("/healthz = %q", got)
 		}
 		m := get("/metrics")
-		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{node="` + nodeName + `",queue="sync_pods_from_kubernetes"}`} {
+		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{node="` + nodeName + `",queue="sync_pods_from_kubernetes"}`,
+			`vnode_pod_create_duration_seconds_count{node="` + nodeName + `"}`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

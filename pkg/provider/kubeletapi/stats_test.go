@@ -1,4 +1,4 @@
-package provider
+package kubeletapi
 
 import (
 	"bytes"
@@ -102,9 +102,9 @@ func TestStats(t *testing.T) {
 		Code: "InvalidParameter", HTTPStatus: 400}); err != nil {
 		t.Fatal(err)
 	}
-	e.p.kubelet().metrics.mu.Lock()
-	e.p.kubelet().metrics.at = time.Time{}
-	e.p.kubelet().metrics.mu.Unlock()
+	e.p.metrics.mu.Lock()
+	e.p.metrics.at = time.Time{}
+	e.p.metrics.mu.Unlock()
 	fams, err = e.p.GetMetricsResource(ctx)
 	if err != nil {
 		t.Fatal(err)

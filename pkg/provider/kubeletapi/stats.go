@@ -1,4 +1,4 @@
-package provider
+package kubeletapi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -47,13 +48,13 @@ type podSample struct {
 
 // sampledPods returns every pod with its group's latest sample (nil when
 // the group is not running) and whether the last refresh was incomplete.
-func (p *Provider) sampledPods(ctx context.Context) ([]podSample, bool) {
-	pods := p.podsForStats()
+func (a *API) sampledPods(ctx context.Context) ([]podSample, bool) {
+	pods := a.podsForStats()
 	ids := make([]string, 0, len(pods))
 	for _, ps := range pods {
 		ids = append(ids, ps.groupID)
 	}
-	samples, failed := p.kubelet().metrics.get(ctx, p.opts.Cloud, ids)
+	samples, failed := a.metrics.get(ctx, a.cloud, ids)
 	for i := range pods {
 		if rec, ok := samples[pods[i].groupID]; ok {
 			pods[i].rec = &rec
@@ -65,26 +66,24 @@ func (p *Provider) sampledPods(ctx context.Context) ([]podSample, bool) {
 
 // podsForStats copies what the stats need of each pod, sorted for stable
 // output.
-func (p *Provider) podsForStats() []podSample {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]podSample, 0, len(p.pods))
-	for _, e := range p.pods {
-		ps := podSample{namespace: e.pod.Namespace, name: e.pod.Name, uid: string(e.pod.UID), groupID: e.groupID,
-			start: e.created, started: map[string]time.Time{}}
-		if e.pod.Status.StartTime != nil {
-			ps.start = e.pod.Status.StartTime.Time
+func (a *API) podsForStats() []podSample {
+	var out []podSample
+	a.pods.EachPod(func(pod *corev1.Pod, groupID string, created time.Time) {
+		ps := podSample{namespace: pod.Namespace, name: pod.Name, uid: string(pod.UID), groupID: groupID,
+			start: created, started: map[string]time.Time{}}
+		if pod.Status.StartTime != nil {
+			ps.start = pod.Status.StartTime.Time
 		}
-		for _, c := range e.pod.Spec.Containers {
+		for _, c := range pod.Spec.Containers {
 			ps.containers = append(ps.containers, c.Name)
 		}
-		for _, cs := range e.pod.Status.ContainerStatuses {
+		for _, cs := range pod.Status.ContainerStatuses {
 			if cs.State.Running != nil {
 				ps.started[cs.Name] = cs.State.Running.StartedAt.Time
 			}
 		}
 		out = append(out, ps)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].namespace != out[j].namespace {
 			return out[i].namespace < out[j].namespace
@@ -197,11 +196,11 @@ func (ps podSample) containerStart(name string) time.Time {
 // CPU, memory and network of every running pod and its containers, and
 // their sums as the node's usage. Pods whose group is not running are
 // listed without figures, as the kubelet lists pods it cannot measure.
-func (p *Provider) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
-	pods, _ := p.sampledPods(ctx)
+func (a *API) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
+	pods, _ := a.sampledPods(ctx)
 	now := metav1.Now()
 	var cpu, cpuTime, ws, usage, rss uint64
-	s := &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: p.opts.NodeName, StartTime: metav1.NewTime(processStart)}}
+	s := &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: a.nodeName, StartTime: metav1.NewTime(processStart)}}
 	for _, ps := range pods {
 		out := statsv1alpha1.PodStats{
 			PodRef:    statsv1alpha1.PodReference{Name: ps.name, Namespace: ps.namespace, UID: ps.uid},
@@ -266,8 +265,8 @@ var metricTypes = map[string]dto.MetricType{
 // summary: cumulative CPU seconds and working-set bytes of the node, every
 // running pod and container (labels container, namespace, pod), container
 // start times, and scrape_error = 1 when a batch could not be read.
-func (p *Provider) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
-	pods, failed := p.sampledPods(ctx)
+func (a *API) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
+	pods, failed := a.sampledPods(ctx)
 	fams := map[string]*dto.MetricFamily{}
 	add := func(name string, value float64, at time.Time, labels ...string) {
 		f := fams[name]

@@ -1,29 +1,61 @@
-package provider
+package kubeletapi
 
 import (
 	"context"
 	"encoding/base64"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// apiEnv is a provider whose cloud is the simulator on a fake clock. Pods
-// are registered directly (see addPod): the kubelet API handlers only need
-// the pod-to-group mapping, not the creation path.
+// apiEnv is a kubelet API whose cloud is the simulator on a fake clock.
+// Pods are registered directly (see addPod): the kubelet API handlers only
+// need the pod-to-group mapping, not the creation path.
 type apiEnv struct {
 	t     *testing.T
 	sim   *simulator.Simulator
 	clock *simulator.FakeClock
 	cloud *eci.Client
-	p     *Provider
+	pods  *podTable
+	p     *API
+}
+
+// podTable is an in-memory Pods.
+type podTable struct {
+	mu   sync.Mutex
+	pods map[string]tracked
+}
+
+type tracked struct {
+	pod     *corev1.Pod
+	groupID string
+	created time.Time
+}
+
+func (t *podTable) GroupOf(namespace, name string) (string, *corev1.Pod, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.pods[namespace+"/"+name]
+	if !ok {
+		return "", nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
+	}
+	return e.groupID, e.pod.DeepCopy(), nil
+}
+
+func (t *podTable) EachPod(f func(pod *corev1.Pod, groupID string, created time.Time)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.pods {
+		f(e.pod, e.groupID, e.created)
+	}
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -48,16 +80,13 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Options{NodeName: "vk", ClusterID: "test", Cloud: cloud, Kube: controlplane.NoAPIServer(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &apiEnv{t: t, sim: sim, clock: clock, cloud: cloud, p: p}
+	pods := &podTable{pods: map[string]tracked{}}
+	return &apiEnv{t: t, sim: sim, clock: clock, cloud: cloud, pods: pods, p: New("vk", cloud, pods)}
 }
 
-// apiEnv's Kube is controlplane.NoAPIServer: the kubelet API handlers
-// (logs, exec, attach, port-forward, stats) work from the provider's pod
-// table and the cloud alone, so any apiserver request fails the test.
+// The kubelet API handlers (logs, exec, attach, port-forward, stats) work
+// from the provider's pod table and the cloud alone: they have no
+// apiserver client.
 
 // container is a test container running `sh -c script` (image busybox
 // unless set; an init container if init).
@@ -96,10 +125,9 @@ func (e *apiEnv) addPod(ns, name string, restart string, ctrs ...container) stri
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.p.mu.Lock()
-	e.p.pods[key(ns, name)] = &entry{pod: pod, groupID: resp.ContainerGroupId, created: time.Now()}
-	e.p.byGroup[resp.ContainerGroupId] = key(ns, name)
-	e.p.mu.Unlock()
+	e.pods.mu.Lock()
+	e.pods.pods[ns+"/"+name] = tracked{pod: pod, groupID: resp.ContainerGroupId, created: time.Now()}
+	e.pods.mu.Unlock()
 	return resp.ContainerGroupId
 }
 

@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"fmt"
@@ -44,31 +44,31 @@ const (
 	AnnotationCustomHosts      = "k8s.aliyun.com/eci-custom-hosts"
 	FailStrategyFailBack       = "fail-back"
 	FailStrategyFailFast       = "fail-fast"
-	defaultMaxPendingMinutes   = 240
+	DefaultMaxPendingMinutes   = 240
 	maxCustomTags              = 3
 )
 
-// instanceSpec is one size a group may be created with: a vCPU-memory pair
+// InstanceSpec is one size a group may be created with: a vCPU-memory pair
 // or ECS instance types.
-type instanceSpec struct {
-	cpu, memory  float64
-	instanceType string
+type InstanceSpec struct {
+	CPU, Memory  float64
+	InstanceType string
 }
 
 // String is the form written back as eci-instance-spec.
-func (s instanceSpec) String() string {
-	if s.instanceType != "" {
-		return s.instanceType
+func (s InstanceSpec) String() string {
+	if s.InstanceType != "" {
+		return s.InstanceType
 	}
-	return strconv.FormatFloat(s.cpu, 'f', -1, 64) + "-" + strconv.FormatFloat(s.memory, 'f', -1, 64) + "Gi"
+	return strconv.FormatFloat(s.CPU, 'f', -1, 64) + "-" + strconv.FormatFloat(s.Memory, 'f', -1, 64) + "Gi"
 }
 
-func (s instanceSpec) apply(req *eci.CreateContainerGroupRequest) {
-	if s.instanceType != "" {
-		req.InstanceType, req.Cpu, req.Memory = s.instanceType, 0, 0
+func (s InstanceSpec) Apply(req *eci.CreateContainerGroupRequest) {
+	if s.InstanceType != "" {
+		req.InstanceType, req.Cpu, req.Memory = s.InstanceType, 0, 0
 		return
 	}
-	req.InstanceType, req.Cpu, req.Memory = "", s.cpu, s.memory
+	req.InstanceType, req.Cpu, req.Memory = "", s.CPU, s.Memory
 }
 
 var (
@@ -95,24 +95,24 @@ func splitList(v string) []string {
 
 // applyAnnotations applies the ECI pod annotations to the request, checking
 // each value; a bad value names the annotation and the accepted form.
-func applyAnnotations(pod *corev1.Pod, tr *translation) error {
+func applyAnnotations(pod *corev1.Pod, tr *Translation) error {
 	a := pod.Annotations
-	req := tr.req
+	req := tr.Req
 	if v, ok := a[AnnotationUseSpecs]; ok {
 		for _, s := range splitList(v) {
 			switch m := cpuMemSpec.FindStringSubmatch(s); {
 			case m != nil:
 				cpu, _ := strconv.ParseFloat(m[1], 64)
 				mem, _ := strconv.ParseFloat(m[2], 64)
-				tr.specs = append(tr.specs, instanceSpec{cpu: cpu, memory: mem})
+				tr.Specs = append(tr.Specs, InstanceSpec{CPU: cpu, Memory: mem})
 			case ecsType.MatchString(s):
-				tr.specs = append(tr.specs, instanceSpec{instanceType: s})
+				tr.Specs = append(tr.Specs, InstanceSpec{InstanceType: s})
 			default:
 				return invalidAnnotation(AnnotationUseSpecs, fmt.Sprintf("%q is neither a vCPU-memory spec nor an ECS instance type", s),
 					`list specs like "2-4Gi,4-8Gi,ecs.c6.xlarge"`)
 			}
 		}
-		if len(tr.specs) == 0 {
+		if len(tr.Specs) == 0 {
 			return invalidAnnotation(AnnotationUseSpecs, "is empty", `list specs like "2-4Gi,4-8Gi,ecs.c6.xlarge"`)
 		}
 	} else if v, ok := a[AnnotationInstanceType]; ok {
@@ -122,17 +122,17 @@ func applyAnnotations(pod *corev1.Pod, tr *translation) error {
 				return invalidAnnotation(AnnotationInstanceType, fmt.Sprintf("%q is not an ECS instance type", t), `use e.g. "ecs.c6.xlarge"`)
 			}
 		}
-		tr.specs = []instanceSpec{{instanceType: strings.Join(types, ",")}}
+		tr.Specs = []InstanceSpec{{InstanceType: strings.Join(types, ",")}}
 	}
-	if len(tr.specs) > 0 {
-		tr.specs[0].apply(req)
+	if len(tr.Specs) > 0 {
+		tr.Specs[0].Apply(req)
 	}
 	if _, ok := a[AnnotationInstanceFamily]; ok {
-		tr.notes = append(tr.notes, AnnotationInstanceFamily+" is not honoured by this version; use "+AnnotationUseSpecs+" with ECS instance types")
+		tr.Notes = append(tr.Notes, AnnotationInstanceFamily+" is not honoured by this version; use "+AnnotationUseSpecs+" with ECS instance types")
 	}
 	for _, k := range []string{AnnotationCustomDNSConfig, AnnotationCustomHosts} {
 		if _, ok := a[k]; ok {
-			tr.notes = append(tr.notes, k+" is not honoured by this version; use spec.dnsConfig or spec.hostAliases")
+			tr.Notes = append(tr.Notes, k+" is not honoured by this version; use spec.dnsConfig or spec.hostAliases")
 		}
 	}
 	if v, ok := a[AnnotationComputeCategory]; ok {

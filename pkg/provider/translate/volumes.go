@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -13,17 +13,19 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
-// buildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
+// BuildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
 // projected with the service-account token) become ConfigFileVolumes whose
 // content is resolved now; anything ECI cannot mount is refused with the
 // field and the fix, never dropped.
-func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, tokenRefresh, error) {
+func (t *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, TokenRefresh, error) {
 	var out []eci.Volume
-	var refresh tokenRefresh
+	var refresh TokenRefresh
+	if err := checkVolumes(pod); err != nil {
+		return nil, refresh, err
+	}
 	for i, v := range pod.Spec.Volumes {
 		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
 		vol := eci.Volume{Name: v.Name}
@@ -40,13 +42,13 @@ func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Vol
 			vol.Type = eci.VolumeNFS
 			vol.NFSServer, vol.NFSPath, vol.NFSReadOnly = v.NFS.Server, v.NFS.Path, v.NFS.ReadOnly
 		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
-			files, mode, err := p.volumeFiles(ctx, pod, v)
+			files, mode, err := t.volumeFiles(ctx, pod, v)
 			if err != nil {
 				return nil, refresh, fmt.Errorf("%s: %w", field, err)
 			}
 			for _, f := range files {
 				if !f.expires.IsZero() {
-					refresh.add(v.Name, p.refreshTime(f.expires))
+					refresh.add(v.Name, t.refreshTime(f.expires))
 				}
 			}
 			vol.Type = eci.VolumeConfigFile
@@ -57,21 +59,60 @@ func (p *Provider) buildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Vol
 				})
 			}
 		case v.PersistentVolumeClaim != nil:
-			pv, err := p.claimVolume(ctx, pod.Namespace, v.PersistentVolumeClaim, field)
+			pv, err := t.claimVolume(ctx, pod.Namespace, v.PersistentVolumeClaim, field)
 			if err != nil {
 				return nil, refresh, err
 			}
 			pv.Name = v.Name
 			vol = *pv
 		default:
-			typ := volumeType(v.VolumeSource)
-			return nil, refresh, &InvalidPodError{Field: field + "." + typ, Reason: typ + " volumes are not supported on ECI",
-				Fix: "use emptyDir, configMap, secret, downwardAPI, projected, nfs or a PVC backed by NAS/NFS or a cloud disk, or run the pod on a real node"}
+			return nil, refresh, unsupportedVolume(field, v)
 		}
 		out = append(out, vol)
 	}
 	return out, refresh, nil
 }
+
+// checkVolumes refuses, before anything is read or minted, the volumes ECI
+// cannot mount and the downward-API items it cannot fill.
+func checkVolumes(pod *corev1.Pod) error {
+	for i, v := range pod.Spec.Volumes {
+		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
+		var err error
+		switch {
+		case v.EmptyDir != nil, v.NFS != nil, v.ConfigMap != nil, v.Secret != nil, v.PersistentVolumeClaim != nil:
+		case v.DownwardAPI != nil:
+			_, err = downwardFiles(pod, v.DownwardAPI.Items)
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				switch {
+				case src.ConfigMap != nil, src.Secret != nil, src.ServiceAccountToken != nil:
+				case src.DownwardAPI != nil:
+					_, err = downwardFiles(pod, src.DownwardAPI.Items)
+				default:
+					err = errUnsupportedProjection
+				}
+				if err != nil {
+					break
+				}
+			}
+		default:
+			return unsupportedVolume(field, v)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return nil
+}
+
+func unsupportedVolume(field string, v corev1.Volume) error {
+	typ := volumeType(v.VolumeSource)
+	return &InvalidPodError{Field: field + "." + typ, Reason: typ + " volumes are not supported on ECI",
+		Fix: "use emptyDir, configMap, secret, downwardAPI, projected, nfs or a PVC backed by NAS/NFS or a cloud disk, or run the pod on a real node"}
+}
+
+var errUnsupportedProjection = &InvalidPodError{Field: "projected source", Reason: "only configMap, secret, downwardAPI and serviceAccountToken sources are supported on ECI"}
 
 type file struct {
 	path string
@@ -83,13 +124,13 @@ type file struct {
 
 // volumeFiles resolves the files of a configMap, secret, downwardAPI or
 // projected volume.
-func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
+func (t *Translator) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
 	switch {
 	case v.ConfigMap != nil:
-		files, err := p.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional)
+		files, err := t.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional)
 		return files, v.ConfigMap.DefaultMode, err
 	case v.Secret != nil:
-		files, err := p.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional)
+		files, err := t.secretFiles(ctx, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional)
 		return files, v.Secret.DefaultMode, err
 	case v.DownwardAPI != nil:
 		files, err := downwardFiles(pod, v.DownwardAPI.Items)
@@ -101,15 +142,15 @@ func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Vo
 		var err error
 		switch {
 		case src.ConfigMap != nil:
-			files, err = p.configMapFiles(ctx, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, src.ConfigMap.Optional)
+			files, err = t.configMapFiles(ctx, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, src.ConfigMap.Optional)
 		case src.Secret != nil:
-			files, err = p.secretFiles(ctx, pod.Namespace, src.Secret.Name, src.Secret.Items, src.Secret.Optional)
+			files, err = t.secretFiles(ctx, pod.Namespace, src.Secret.Name, src.Secret.Items, src.Secret.Optional)
 		case src.DownwardAPI != nil:
 			files, err = downwardFiles(pod, src.DownwardAPI.Items)
 		case src.ServiceAccountToken != nil:
-			files, err = p.tokenFile(ctx, pod, src.ServiceAccountToken)
+			files, err = t.tokenFile(ctx, pod, src.ServiceAccountToken)
 		default:
-			err = &InvalidPodError{Field: "projected source", Reason: "only configMap, secret, downwardAPI and serviceAccountToken sources are supported on ECI"}
+			err = errUnsupportedProjection
 		}
 		if err != nil {
 			return nil, nil, err
@@ -119,8 +160,8 @@ func (p *Provider) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Vo
 	return all, v.Projected.DefaultMode, nil
 }
 
-func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	d, err := p.configMapData(ctx, ns, name, ptr.Deref(optional, false))
+func (t *Translator) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
+	d, err := t.configMapData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +172,8 @@ func (p *Provider) configMapFiles(ctx context.Context, ns, name string, items []
 	return keyFiles("configMap "+name, data, items, optional)
 }
 
-func (p *Provider) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
-	data, err := p.secretData(ctx, ns, name, ptr.Deref(optional, false))
+func (t *Translator) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool) ([]file, error) {
+	data, err := t.secretData(ctx, ns, name, ptr.Deref(optional, false))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +250,7 @@ func formatMap(m map[string]string) string {
 
 // tokenFile mints a service-account token bound to the pod with the
 // TokenRequest API, as the kubelet does; never a legacy token Secret.
-func (p *Provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
+func (t *Translator) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -221,7 +262,7 @@ func (p *Provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.S
 	if src.Audience != "" {
 		tr.Spec.Audiences = []string{src.Audience}
 	}
-	out, err := p.opts.Kube.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
+	out, err := t.cluster.Token(ctx, pod.Namespace, sa, tr)
 	if err != nil {
 		return nil, fmt.Errorf("service account token for %s/%s: %w", pod.Namespace, sa, err)
 	}
@@ -247,15 +288,15 @@ const (
 
 // claimVolume maps a PVC to the storage behind its bound PV: NFS/NAS or a
 // cloud disk. Other storage is refused with the field and the fix.
-func (p *Provider) claimVolume(ctx context.Context, ns string, src *corev1.PersistentVolumeClaimVolumeSource, field string) (*eci.Volume, error) {
-	pvc, err := p.opts.Kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, src.ClaimName, metav1.GetOptions{})
+func (t *Translator) claimVolume(ctx context.Context, ns string, src *corev1.PersistentVolumeClaimVolumeSource, field string) (*eci.Volume, error) {
+	pvc, err := t.cluster.PersistentVolumeClaim(ctx, ns, src.ClaimName)
 	if err != nil {
 		return nil, fmt.Errorf("%s: persistentVolumeClaim %s/%s: %w", field, ns, src.ClaimName, err)
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
 		return nil, fmt.Errorf("%s: persistentVolumeClaim %s/%s is not bound yet", field, ns, src.ClaimName)
 	}
-	pv, err := p.opts.Kube.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	pv, err := t.cluster.PersistentVolume(ctx, pvc.Spec.VolumeName)
 	if err != nil {
 		return nil, fmt.Errorf("%s: persistentVolume %s: %w", field, pvc.Spec.VolumeName, err)
 	}

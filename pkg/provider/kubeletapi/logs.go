@@ -1,4 +1,4 @@
-package provider
+package kubeletapi
 
 import (
 	"bytes"
@@ -36,12 +36,12 @@ const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 // the newest 2,000 lines are returned (the cloud's cap). Follow polls every
 // second, shares DescribeContainerLog's quota with the node's other
 // followers and ends once the container stops running.
-func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	groupID, _, err := p.groupOf(namespace, podName)
+func (a *API) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {
 		return nil, err
 	}
-	st, err := p.runStateOf(ctx, groupID, containerName)
+	st, err := a.runStateOf(ctx, groupID, containerName)
 	if err != nil {
 		return nil, apiError(err)
 	}
@@ -58,7 +58,7 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		}
 		return nil, errdefs.InvalidInputf("container %q in pod %q is waiting to start: %s", containerName, podName, reason)
 	}
-	s := newLogStream(p.opts.Cloud, groupID, containerName, opts)
+	s := newLogStream(a.cloud, groupID, containerName, opts)
 	first, err := s.fetch(ctx, opts.Previous)
 	if err != nil {
 		return nil, apiError(err)
@@ -69,17 +69,17 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 	if err := s.settle(ctx); err != nil {
 		return nil, apiError(err)
 	}
-	return p.follow(ctx, s, st, first), nil
+	return a.follow(ctx, s, st, first), nil
 }
 
 // follow streams s from a goroutine until the container stops running,
 // the client goes away (Close) or LimitBytes is reached.
-func (p *Provider) follow(ctx context.Context, s *logStream, start runState, first []byte) io.ReadCloser {
+func (a *API) follow(ctx context.Context, s *logStream, start runState, first []byte) io.ReadCloser {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	go func() {
 		defer cancel()
-		pw.CloseWithError(p.followLoop(ctx, s, start, first, pw))
+		pw.CloseWithError(a.followLoop(ctx, s, start, first, pw))
 	}()
 	return &cancelReader{PipeReader: pr, cancel: cancel}
 }
@@ -88,14 +88,14 @@ func (p *Provider) follow(ctx context.Context, s *logStream, start runState, fir
 // round asks for the container's state before its lines, so the lines
 // fetched after it is seen stopped are complete and the stream can end.
 // A nil return ends the stream normally.
-func (p *Provider) followLoop(ctx context.Context, s *logStream, start runState, first []byte, w io.Writer) error {
+func (a *API) followLoop(ctx context.Context, s *logStream, start runState, first []byte, w io.Writer) error {
 	if len(first) > 0 {
 		if _, err := w.Write(first); err != nil {
 			return err
 		}
 	}
 	logger := klog.FromContext(ctx).WithValues("group", s.groupID, "container", s.container)
-	limiter := p.kubelet().logPolls
+	limiter := a.logPolls
 	timer := time.NewTimer(logPollInterval)
 	defer timer.Stop()
 	for {
@@ -108,7 +108,7 @@ func (p *Provider) followLoop(ctx context.Context, s *logStream, start runState,
 			return err
 		}
 		timer.Reset(logPollInterval)
-		cur, err := p.runStateOf(ctx, s.groupID, s.container)
+		cur, err := a.runStateOf(ctx, s.groupID, s.container)
 		if isGone(err) {
 			return nil // the group is gone, and its log with it
 		}
@@ -384,8 +384,8 @@ func (s runState) started() bool { return s.running || s.terminated || s.previou
 // call (10,000/min) for app containers, DescribeContainerGroups for init
 // containers, which the status call does not list. A group that no longer
 // exists is a NotFound error.
-func (p *Provider) runStateOf(ctx context.Context, groupID, container string) (runState, error) {
-	st, err := p.opts.Cloud.DescribeContainerGroupStatus(ctx, &eci.DescribeContainerGroupStatusRequest{ContainerGroupIds: []string{groupID}})
+func (a *API) runStateOf(ctx context.Context, groupID, container string) (runState, error) {
+	st, err := a.cloud.DescribeContainerGroupStatus(ctx, &eci.DescribeContainerGroupStatusRequest{ContainerGroupIds: []string{groupID}})
 	if err != nil {
 		return runState{}, err
 	}
@@ -401,7 +401,7 @@ func (p *Provider) runStateOf(ctx context.Context, groupID, container string) (r
 			}, nil
 		}
 	}
-	groups, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{groupID}})
+	groups, err := a.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{groupID}})
 	if err != nil {
 		return runState{}, err
 	}

@@ -1,4 +1,4 @@
-package provider
+package kubeletapi
 
 import (
 	"context"
@@ -52,15 +52,15 @@ type execControl struct {
 // WebSocket. A non-zero exit is returned as a utilexec.CodeExitError,
 // unwrapped, because vk's exec handler type-asserts it to report the code
 // to kubectl.
-func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
-	groupID, _, err := p.groupOf(namespace, podName)
+func (a *API) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
+	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {
 		return err
 	}
 	if err := eci.CheckExecCommand(cmd); err != nil {
 		return errdefs.AsInvalidInput(err)
 	}
-	resp, err := p.opts.Cloud.ExecContainerCommand(ctx, &eci.ExecContainerCommandRequest{
+	resp, err := a.cloud.ExecContainerCommand(ctx, &eci.ExecContainerCommandRequest{
 		ContainerGroupId: groupID, ContainerName: containerName, Command: cmd,
 		TTY: attach.TTY(), Stdin: attach.Stdin() != nil,
 	})
@@ -70,7 +70,7 @@ func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	if err != nil {
 		return apiError(err)
 	}
-	klog.FromContext(ctx).V(2).Info("exec", "pod", key(namespace, podName), "container", containerName, "tty", attach.TTY(), "requestId", resp.RequestId)
+	klog.FromContext(ctx).V(2).Info("exec", "pod", namespace+"/"+podName, "container", containerName, "tty", attach.TTY(), "requestId", resp.RequestId)
 	return streamExec(ctx, resp.WebSocketUri, attach)
 }
 
@@ -197,16 +197,16 @@ func exitResult(ce *websocket.CloseError) error {
 // are refused; without them the container's output from now on is
 // streamed (from its log) until the container stops, which is what attach
 // shows of a process that reads nothing.
-func (p *Provider) AttachToContainer(ctx context.Context, namespace, podName, containerName string, attach api.AttachIO) error {
+func (a *API) AttachToContainer(ctx context.Context, namespace, podName, containerName string, attach api.AttachIO) error {
 	if attach.Stdin() != nil || attach.TTY() {
 		return errdefs.InvalidInput("attach with stdin or a TTY (-i/-t) is not supported on ECI: the cloud has no attach API " +
 			"and cannot reach the main process's input; use `kubectl exec -it POD -- sh`, or `kubectl attach` without -i/-t to watch its output")
 	}
-	groupID, _, err := p.groupOf(namespace, podName)
+	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {
 		return err
 	}
-	st, err := p.runStateOf(ctx, groupID, containerName)
+	st, err := a.runStateOf(ctx, groupID, containerName)
 	if err != nil {
 		return apiError(err)
 	}
@@ -216,16 +216,16 @@ func (p *Provider) AttachToContainer(ctx context.Context, namespace, podName, co
 	if !st.running {
 		return errdefs.InvalidInputf("cannot attach to container %q in pod %q: it is not running", containerName, podName)
 	}
-	s := newLogStream(p.opts.Cloud, groupID, containerName, api.ContainerLogOpts{Follow: true})
+	s := newLogStream(a.cloud, groupID, containerName, api.ContainerLogOpts{Follow: true})
 	if err := s.skipExisting(ctx); err != nil {
 		return apiError(err)
 	}
-	return p.followLoop(ctx, s, st, nil, outputOf(attach))
+	return a.followLoop(ctx, s, st, nil, outputOf(attach))
 }
 
 // PortForward is refused: the node has no network path into a container
 // group, and ECI has no port-forward API.
-func (p *Provider) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {
+func (a *API) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {
 	return errdefs.InvalidInput("port-forward is not supported on ECI pods: the virtual node has no network path into the container group; " +
 		"expose the port with a Service, or use kubectl exec")
 }

@@ -1,8 +1,9 @@
-package provider
+package translate
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 )
 
@@ -32,20 +32,20 @@ type envValue struct {
 // envFrom, then env in order with $(VAR) expansion, then Service link
 // variables. The virtual-kubelet core's own resolution is switched off
 // because it fails on status.podIP, which only the cloud can provide.
-func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, field string) ([]eci.EnvVar, error) {
+func (t *Translator) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, field string) ([]eci.EnvVar, error) {
 	vars := map[string]envValue{}
 	for i, src := range c.EnvFrom {
 		f := fmt.Sprintf("%s.envFrom[%d]", field, i)
 		var data map[string]string
 		switch {
 		case src.ConfigMapRef != nil:
-			d, err := p.configMapData(ctx, pod.Namespace, src.ConfigMapRef.Name, ptr.Deref(src.ConfigMapRef.Optional, false))
+			d, err := t.configMapData(ctx, pod.Namespace, src.ConfigMapRef.Name, ptr.Deref(src.ConfigMapRef.Optional, false))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f, err)
 			}
 			data = d
 		case src.SecretRef != nil:
-			d, err := p.secretData(ctx, pod.Namespace, src.SecretRef.Name, ptr.Deref(src.SecretRef.Optional, false))
+			d, err := t.secretData(ctx, pod.Namespace, src.SecretRef.Name, ptr.Deref(src.SecretRef.Optional, false))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f, err)
 			}
@@ -58,7 +58,7 @@ func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			vars[src.Prefix+k] = envValue{value: v}
 		}
 	}
-	services := p.serviceEnv(pod)
+	services := t.serviceEnv(pod)
 	lookup := func(name string) (string, bool) {
 		if v, ok := vars[name]; ok && v.fieldPath == "" {
 			return v.value, true
@@ -67,12 +67,12 @@ func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		return v, ok
 	}
 	for i, e := range c.Env {
-		f := fmt.Sprintf("%s.env[%d] (%s)", field, i, e.Name)
+		f := envField(field, i, e.Name)
 		if e.ValueFrom == nil {
 			vars[e.Name] = envValue{value: expand(e.Value, lookup)}
 			continue
 		}
-		v, err := p.envFrom(ctx, pod, c, e.ValueFrom, f)
+		v, err := t.envFrom(ctx, pod, c, e.ValueFrom, f)
 		if err != nil {
 			return nil, err
 		}
@@ -100,40 +100,71 @@ func (p *Provider) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 }
 
 // envFrom resolves one valueFrom; nil means an optional source is absent.
-func (p *Provider) envFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, field string) (*envValue, error) {
+func (t *Translator) envFrom(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, field string) (*envValue, error) {
+	if v, local, err := localEnv(pod, c, src, field); local {
+		return v, err
+	}
 	switch {
-	case src.FieldRef != nil:
-		path := src.FieldRef.FieldPath
-		if cloud, ok := cloudFields[path]; ok {
-			return &envValue{fieldPath: cloud}, nil
-		}
-		v, err := podField(pod, path)
-		if err != nil {
-			return nil, &InvalidPodError{Field: field + ".valueFrom.fieldRef", Reason: err.Error()}
-		}
-		return &envValue{value: v}, nil
-	case src.ResourceFieldRef != nil:
-		v, err := resourceField(c, src.ResourceFieldRef)
-		if err != nil {
-			return nil, &InvalidPodError{Field: field + ".valueFrom.resourceFieldRef", Reason: err.Error()}
-		}
-		return &envValue{value: v}, nil
 	case src.ConfigMapKeyRef != nil:
 		ref := src.ConfigMapKeyRef
 		optional := ptr.Deref(ref.Optional, false)
-		data, err := p.configMapData(ctx, pod.Namespace, ref.Name, optional)
+		data, err := t.configMapData(ctx, pod.Namespace, ref.Name, optional)
 		return keyRef(field, "configMap "+ref.Name, ref.Key, optional, data, err)
-	case src.SecretKeyRef != nil:
+	default: // src.SecretKeyRef != nil
 		ref := src.SecretKeyRef
 		optional := ptr.Deref(ref.Optional, false)
-		raw, err := p.secretData(ctx, pod.Namespace, ref.Name, optional)
+		raw, err := t.secretData(ctx, pod.Namespace, ref.Name, optional)
 		data := make(map[string]string, len(raw))
 		for k, v := range raw {
 			data[k] = string(v)
 		}
 		return keyRef(field, "secret "+ref.Name, ref.Key, optional, data, err)
 	}
-	return nil, &InvalidPodError{Field: field + ".valueFrom", Reason: "names no source"}
+}
+
+// localEnv resolves a valueFrom from the pod alone (fieldRef,
+// resourceFieldRef) and refuses one that names no source; local false
+// means it needs the cluster (configMapKeyRef, secretKeyRef).
+func localEnv(pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, field string) (v *envValue, local bool, err error) {
+	switch {
+	case src.FieldRef != nil:
+		path := src.FieldRef.FieldPath
+		if cloud, ok := cloudFields[path]; ok {
+			return &envValue{fieldPath: cloud}, true, nil
+		}
+		v, err := podField(pod, path)
+		if err != nil {
+			return nil, true, &InvalidPodError{Field: field + ".valueFrom.fieldRef", Reason: err.Error()}
+		}
+		return &envValue{value: v}, true, nil
+	case src.ResourceFieldRef != nil:
+		v, err := resourceField(c, src.ResourceFieldRef)
+		if err != nil {
+			return nil, true, &InvalidPodError{Field: field + ".valueFrom.resourceFieldRef", Reason: err.Error()}
+		}
+		return &envValue{value: v}, true, nil
+	case src.ConfigMapKeyRef != nil, src.SecretKeyRef != nil:
+		return nil, false, nil
+	}
+	return nil, true, &InvalidPodError{Field: field + ".valueFrom", Reason: "names no source"}
+}
+
+// checkEnv refuses, before the cluster is read, the env entries of
+// container c that cannot be resolved whatever the cluster holds.
+func checkEnv(pod *corev1.Pod, c *corev1.Container, field string) error {
+	for i, e := range c.Env {
+		if e.ValueFrom == nil {
+			continue
+		}
+		if _, _, err := localEnv(pod, c, e.ValueFrom, envField(field, i, e.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func envField(container string, i int, name string) string {
+	return fmt.Sprintf("%s.env[%d] (%s)", container, i, name)
 }
 
 // keyRef picks one key of a ConfigMap's or Secret's data for an env var;
@@ -243,18 +274,19 @@ func expand(s string, lookup func(string) (string, bool)) string {
 // serviceEnv is the Service link environment: the kubernetes Service of the
 // default namespace always, the pod's namespace's Services unless
 // enableServiceLinks is false.
-func (p *Provider) serviceEnv(pod *corev1.Pod) map[string]string {
+func (t *Translator) serviceEnv(pod *corev1.Pod) map[string]string {
 	out := map[string]string{}
-	p.mu.RLock()
-	l := p.services
-	p.mu.RUnlock()
-	if l == nil {
-		return out
-	}
 	links := ptr.Deref(pod.Spec.EnableServiceLinks, corev1.DefaultEnableServiceLinks)
-	svcs, err := l.List(labels.Everything())
+	svcs, err := t.cluster.Services(metav1.NamespaceDefault)
 	if err != nil {
 		return out
+	}
+	if links && pod.Namespace != metav1.NamespaceDefault {
+		more, err := t.cluster.Services(pod.Namespace)
+		if err != nil {
+			return out
+		}
+		svcs = append(slices.Clip(svcs), more...)
 	}
 	chosen := map[string]*corev1.Service{}
 	for _, s := range svcs {
@@ -296,20 +328,9 @@ func (p *Provider) serviceEnv(pod *corev1.Pod) map[string]string {
 	return out
 }
 
-// configMapData reads a ConfigMap from the informer cache, or the apiserver
-// when the cache has not seen it yet. An absent optional one is empty.
-func (p *Provider) configMapData(ctx context.Context, ns, name string, optional bool) (map[string]string, error) {
-	p.mu.RLock()
-	l := p.configMaps
-	p.mu.RUnlock()
-	var cm *corev1.ConfigMap
-	var err error
-	if l != nil {
-		cm, err = l.ConfigMaps(ns).Get(name)
-	}
-	if l == nil || err != nil {
-		cm, err = p.opts.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	}
+// configMapData reads a ConfigMap. An absent optional one is empty.
+func (t *Translator) configMapData(ctx context.Context, ns, name string, optional bool) (map[string]string, error) {
+	cm, err := t.cluster.ConfigMap(ctx, ns, name)
 	if apierrors.IsNotFound(err) && optional {
 		return map[string]string{}, nil
 	}
@@ -327,18 +348,8 @@ func (p *Provider) configMapData(ctx context.Context, ns, name string, optional 
 }
 
 // secretData reads a Secret like configMapData.
-func (p *Provider) secretData(ctx context.Context, ns, name string, optional bool) (map[string][]byte, error) {
-	p.mu.RLock()
-	l := p.secrets
-	p.mu.RUnlock()
-	var s *corev1.Secret
-	var err error
-	if l != nil {
-		s, err = l.Secrets(ns).Get(name)
-	}
-	if l == nil || err != nil {
-		s, err = p.opts.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	}
+func (t *Translator) secretData(ctx context.Context, ns, name string, optional bool) (map[string][]byte, error) {
+	s, err := t.cluster.Secret(ctx, ns, name)
 	if apierrors.IsNotFound(err) && optional {
 		return map[string][]byte{}, nil
 	}

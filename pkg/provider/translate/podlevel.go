@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -7,58 +7,20 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1listers "k8s.io/client-go/listers/core/v1"
 )
 
 // ClusterDomain is the DNS domain of Services in the cluster.
 const ClusterDomain = "cluster.local"
 
-// SetListers lets the provider read ConfigMaps, Secrets and Services from
-// the virtual-kubelet informer caches instead of the apiserver.
-func (p *Provider) SetListers(cm corev1listers.ConfigMapLister, sec corev1listers.SecretLister, svc corev1listers.ServiceLister) {
-	p.mu.Lock()
-	p.configMaps, p.secrets, p.services = cm, sec, svc
-	p.mu.Unlock()
-}
-
-// clusterDNS caches the cluster DNS Service address; a lookup per pod
-// would cost an apiserver call for every create.
-type clusterDNS struct {
-	mu      sync.Mutex
-	ip      string
-	fetched time.Time
-}
-
-const clusterDNSTTL = time.Minute
-
-func (p *Provider) clusterDNSIP(ctx context.Context) string {
-	c := &p.dns
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.fetched) < clusterDNSTTL {
-		return c.ip
-	}
-	c.ip = ""
-	svc, err := p.opts.Kube.CoreV1().Services(metav1.NamespaceSystem).Get(ctx, "kube-dns", metav1.GetOptions{})
-	if err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
-		c.ip = svc.Spec.ClusterIP
-	}
-	c.fetched = time.Now()
-	return c.ip
-}
-
 // podLevel maps DNS, host aliases, sysctls, the pod's default runAsUser and
 // image pull secrets.
-func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translation) error {
-	req := tr.req
-	if err := p.buildDNS(ctx, pod, tr); err != nil {
+func (t *Translator) podLevel(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
+	req := tr.Req
+	if err := t.buildDNS(ctx, pod, tr); err != nil {
 		return err
 	}
 	for _, h := range pod.Spec.HostAliases {
@@ -82,7 +44,7 @@ func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translatio
 		}
 	}
 	for i, ref := range pod.Spec.ImagePullSecrets {
-		creds, err := p.registryCredentials(ctx, pod.Namespace, ref.Name)
+		creds, err := t.registryCredentials(ctx, pod.Namespace, ref.Name)
 		if err != nil {
 			return fmt.Errorf("spec.imagePullSecrets[%d] (%s): %w", i, ref.Name, err)
 		}
@@ -91,10 +53,12 @@ func (p *Provider) podLevel(ctx context.Context, pod *corev1.Pod, tr *translatio
 	return nil
 }
 
+var errDNSConfigRequired = &InvalidPodError{Field: "spec.dnsConfig", Reason: "is required with dnsPolicy None", Fix: "set nameservers in spec.dnsConfig"}
+
 // buildDNS gives ClusterFirst pods the cluster DNS Service as resolver, as
 // the kubelet does; Default uses the VPC resolver; None uses dnsConfig only.
-func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, tr *translation) error {
-	req := tr.req
+func (t *Translator) buildDNS(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
+	req := tr.Req
 	cfg := &eci.DNSConfig{}
 	switch pod.Spec.DNSPolicy {
 	case corev1.DNSDefault:
@@ -102,13 +66,13 @@ func (p *Provider) buildDNS(ctx context.Context, pod *corev1.Pod, tr *translatio
 	case corev1.DNSNone:
 		req.DnsPolicy = "None"
 		if pod.Spec.DNSConfig == nil {
-			return &InvalidPodError{Field: "spec.dnsConfig", Reason: "is required with dnsPolicy None", Fix: "set nameservers in spec.dnsConfig"}
+			return errDNSConfigRequired
 		}
 	default: // ClusterFirst, ClusterFirstWithHostNet
-		if !p.opts.KubeProxy {
+		if !t.opts.KubeProxy {
 			req.DnsPolicy = "Default"
-			tr.notes = append(tr.notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
-		} else if ip := p.clusterDNSIP(ctx); ip != "" {
+			tr.Notes = append(tr.Notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
+		} else if ip := t.cluster.ClusterDNSIP(ctx); ip != "" {
 			req.DnsPolicy = "None"
 			cfg.NameServers = []string{ip}
 			cfg.Searches = []string{pod.Namespace + ".svc." + ClusterDomain, "svc." + ClusterDomain, ClusterDomain}
@@ -149,8 +113,8 @@ type dockerAuth struct {
 // registryCredentials turns an image pull secret into ECI registry
 // credentials. A missing secret is not fatal, as for the kubelet: public
 // images still pull.
-func (p *Provider) registryCredentials(ctx context.Context, ns, name string) ([]eci.ImageRegistryCredential, error) {
-	s, err := p.opts.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+func (t *Translator) registryCredentials(ctx context.Context, ns, name string) ([]eci.ImageRegistryCredential, error) {
+	s, err := t.cluster.Secret(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

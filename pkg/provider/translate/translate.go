@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -12,6 +12,30 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
+
+// Options configure a Translator.
+type Options struct {
+	// NodeName and ClusterID tag every group.
+	NodeName, ClusterID string
+	// KubeProxy (ECI_KUBE_PROXY) says pods can reach ClusterIP Services;
+	// without it the cluster DNS Service is unreachable, so ClusterFirst
+	// pods use the VPC resolver.
+	KubeProxy bool
+	// TokenRefreshFraction is the share of a projected token's lifetime
+	// after which it is renewed (default DefaultTokenRefreshFraction).
+	TokenRefreshFraction float64
+}
+
+// Translator maps pods to CreateContainerGroup requests.
+type Translator struct {
+	opts    Options
+	cluster Resolver
+}
+
+// New returns a Translator that reads the cluster through cluster.
+func New(opts Options, cluster Resolver) *Translator {
+	return &Translator{opts: opts, cluster: cluster}
+}
 
 // Tags written on every container group we create. They let the provider
 // find its own groups (cluster + node) and map a group back to its pod
@@ -62,18 +86,20 @@ func groupName(pod *corev1.Pod) string {
 	return n
 }
 
-// translation is the result of mapping a pod: the request, the instance
+// Translation is the result of mapping a pod: the request, the instance
 // specs to try in order (from eci-use-specs), and notes on fields that were
 // adapted rather than copied, which become Normal events.
-type translation struct {
-	req    *eci.CreateContainerGroupRequest
-	specs  []instanceSpec
-	notes  []string
-	tokens tokenRefresh
+type Translation struct {
+	Req    *eci.CreateContainerGroupRequest
+	Specs  []InstanceSpec
+	Notes  []string
+	Tokens TokenRefresh
 }
 
-// buildRequest translates a pod into CreateContainerGroup parameters,
-// resolving env, volumes and pull secrets from the cluster.
+// BuildRequest translates a pod into CreateContainerGroup parameters,
+// resolving env, volumes and pull secrets from the cluster; vswitches (in
+// the order to try) and sg place the group unless the pod's annotations
+// say otherwise.
 //
 // Resource rules (documented in the README):
 //   - a container's Cpu/Memory is its limit, else its request: the group is
@@ -83,19 +109,7 @@ type translation struct {
 //     largest init container (init containers run one at a time), and is
 //     left to the cloud's default when no container says anything;
 //   - eci-use-specs / eci-instance-type replace that computed size.
-func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translation, error) {
-	vswitches, sg := p.opts.VSwitches, p.opts.SecurityGroup
-	if p.opts.Defaults != nil {
-		if v, g, ok := p.opts.Defaults(); ok {
-			if len(v) > 0 {
-				vswitches = v
-			}
-			if g != "" {
-				sg = g
-			}
-		}
-	}
-	vswitches = p.zones.order(vswitches)
+func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitches []string, sg string) (*Translation, error) {
 	req := &eci.CreateContainerGroupRequest{
 		SecurityGroupId:    sg,
 		VSwitchId:          strings.Join(vswitches, ","),
@@ -106,8 +120,8 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		HostName:           hostName(pod),
 		Tags: []eci.Tag{
 			{Key: TagManagedBy, Value: ManagedByValue},
-			{Key: TagClusterID, Value: p.opts.ClusterID},
-			{Key: TagNodeName, Value: p.opts.NodeName},
+			{Key: TagClusterID, Value: t.opts.ClusterID},
+			{Key: TagNodeName, Value: t.opts.NodeName},
 			{Key: TagPodNamespace, Value: pod.Namespace},
 			{Key: TagPodName, Value: pod.Name},
 			{Key: TagPodUID, Value: string(pod.UID)},
@@ -115,57 +129,88 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		TerminationGracePeriodSeconds: pod.Spec.TerminationGracePeriodSeconds,
 		ActiveDeadlineSeconds:         pod.Spec.ActiveDeadlineSeconds,
 	}
-	tr := &translation{req: req}
+	tr := &Translation{Req: req}
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)
 	}
+	// Everything the pod says on its own is checked before the cluster is
+	// read: a pod refused afterwards would have minted service-account
+	// tokens (TokenRequest) and read ConfigMaps and Secrets for nothing.
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
-	volumes, refresh, err := p.buildVolumes(ctx, pod)
+	lists := containerLists(pod, req)
+	var initCPU, initMem, sumCPU, sumMem float64
+	for _, l := range lists {
+		for i := range l.spec {
+			field := l.field(i)
+			c, notes, err := buildContainer(&l.spec[i], field)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkEnv(pod, &l.spec[i], field); err != nil {
+				return nil, err
+			}
+			tr.Notes = append(tr.Notes, notes...)
+			if l.init {
+				initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
+			} else {
+				sumCPU += c.Cpu
+				sumMem += c.Memory
+			}
+			*l.out = append(*l.out, c)
+		}
+	}
+	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
+	if err := applyAnnotations(pod, tr); err != nil {
+		return nil, err
+	}
+	if err := checkVolumes(pod); err != nil {
+		return nil, err
+	}
+
+	// Then what the cluster holds: volume contents and tokens, the
+	// environment, the cluster DNS and the pull secrets.
+	volumes, refresh, err := t.BuildVolumes(ctx, pod)
 	if err != nil {
 		return nil, err
 	}
 	req.Volumes = volumes
-	tr.tokens = refresh
-	var initCPU, initMem float64
-	for i := range pod.Spec.InitContainers {
-		field := fmt.Sprintf("spec.initContainers[%d]", i)
-		c, notes, err := buildContainer(&pod.Spec.InitContainers[i], field)
-		if err != nil {
-			return nil, err
+	tr.Tokens = refresh
+	for _, l := range lists {
+		for i := range l.spec {
+			if (*l.out)[i].EnvironmentVars, err = t.resolveEnv(ctx, pod, &l.spec[i], l.field(i)); err != nil {
+				return nil, err
+			}
 		}
-		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.InitContainers[i], field); err != nil {
-			return nil, err
-		}
-		tr.notes = append(tr.notes, notes...)
-		initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
-		req.InitContainers = append(req.InitContainers, c)
 	}
-	var sumCPU, sumMem float64
-	for i := range pod.Spec.Containers {
-		field := fmt.Sprintf("spec.containers[%d]", i)
-		c, notes, err := buildContainer(&pod.Spec.Containers[i], field)
-		if err != nil {
-			return nil, err
-		}
-		if c.EnvironmentVars, err = p.resolveEnv(ctx, pod, &pod.Spec.Containers[i], field); err != nil {
-			return nil, err
-		}
-		tr.notes = append(tr.notes, notes...)
-		sumCPU += c.Cpu
-		sumMem += c.Memory
-		req.Containers = append(req.Containers, c)
-	}
-	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
-
-	if err := p.podLevel(ctx, pod, tr); err != nil {
-		return nil, err
-	}
-	if err := applyAnnotations(pod, tr); err != nil {
+	if err := t.podLevel(ctx, pod, tr); err != nil {
 		return nil, err
 	}
 	return tr, nil
+}
+
+// containerList is the init containers or the containers of a pod, and
+// where their translations go.
+type containerList struct {
+	spec []corev1.Container
+	out  *[]eci.Container
+	init bool // init containers run one at a time, the others together
+}
+
+func (l containerList) field(i int) string {
+	if l.init {
+		return fmt.Sprintf("spec.initContainers[%d]", i)
+	}
+	return fmt.Sprintf("spec.containers[%d]", i)
+}
+
+// containerLists returns the init containers, then the containers.
+func containerLists(pod *corev1.Pod, req *eci.CreateContainerGroupRequest) []containerList {
+	return []containerList{
+		{spec: pod.Spec.InitContainers, out: &req.InitContainers, init: true},
+		{spec: pod.Spec.Containers, out: &req.Containers},
+	}
 }
 
 // checkPodSpec refuses pod-level fields ECI has no equivalent for, naming
@@ -186,6 +231,8 @@ func checkPodSpec(pod *corev1.Pod) error {
 			Fix: "split the pod"}
 	case len(pod.Spec.Volumes) > 20:
 		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows at most 20 volumes per pod", Fix: "merge volumes (e.g. with a projected volume)"}
+	case pod.Spec.DNSPolicy == corev1.DNSNone && pod.Spec.DNSConfig == nil:
+		return errDNSConfigRequired
 	}
 	return nil
 }

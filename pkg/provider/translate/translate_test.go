@@ -1,4 +1,4 @@
-package provider
+package translate
 
 import (
 	"context"
@@ -7,16 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"time"
-
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -42,40 +38,20 @@ func testPod(mut func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
-// testProvider returns a provider whose informer caches hold the given
-// objects and whose cluster DNS address is known, so translation needs no
-// apiserver.
-func testProvider(t *testing.T, objs ...any) *Provider {
+// testTranslator returns a translator whose cluster holds the given
+// objects and whose cluster DNS address is 10.96.0.10.
+func testTranslator(t *testing.T, objs ...any) *Translator {
 	t.Helper()
-	newIdx := func() cache.Indexer {
-		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
-	cms, secs, svcs := newIdx(), newIdx(), newIdx()
-	for _, o := range objs {
-		var err error
-		switch o.(type) {
-		case *corev1.ConfigMap:
-			err = cms.Add(o)
-		case *corev1.Secret:
-			err = secs.Add(o)
-		case *corev1.Service:
-			err = svcs.Add(o)
-		default:
-			t.Fatalf("unexpected object %T", o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	prov := &Provider{opts: Options{NodeName: "vk", ClusterID: "c1", VSwitches: []string{"vsw-a", "vsw-b"}, SecurityGroup: "sg-1", KubeProxy: true}}
-	prov.zones = newZoneMemory(0)
-	prov.SetListers(corev1listers.NewConfigMapLister(cms), corev1listers.NewSecretLister(secs), corev1listers.NewServiceLister(svcs))
-	prov.dns.ip, prov.dns.fetched = "10.96.0.10", time.Now().Add(time.Hour)
-	return prov
+	return New(Options{NodeName: "vk", ClusterID: "c1", KubeProxy: true}, newMemCluster(t, objs...))
+}
+
+// build translates pod as a node placing pods in vsw-a,vsw-b and sg-1.
+func (t *Translator) build(ctx context.Context, pod *corev1.Pod) (*Translation, error) {
+	return t.BuildRequest(ctx, pod, []string{"vsw-a", "vsw-b"}, "sg-1")
 }
 
 func TestBuildRequest(t *testing.T) {
-	prov := testProvider(t)
+	prov := testTranslator(t)
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod
@@ -171,7 +147,7 @@ func TestBuildRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr, err := prov.buildRequest(context.Background(), tt.pod)
+			tr, err := prov.build(context.Background(), tt.pod)
 			if tt.wantErr != "" {
 				var inv *InvalidPodError
 				if err == nil || !errors.As(err, &inv) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -182,7 +158,7 @@ func TestBuildRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.check(t, tr.req)
+			tt.check(t, tr.Req)
 		})
 	}
 }
@@ -225,7 +201,7 @@ func TestTranslateFields(t *testing.T) {
 		original func(*corev1.Pod) // the pod as stored, when it differs
 		wantErr  string
 		wantNote string
-		check    func(t *testing.T, tr *translation)
+		check    func(t *testing.T, tr *Translation)
 	}{
 		{
 			name: "env: valueFrom, envFrom, $(VAR), status.podIP and Service links",
@@ -240,10 +216,10 @@ func TestTranslateFields(t *testing.T) {
 					corev1.EnvVar{Name: "URL", Value: "http://$(POD):$(CFG_port)/$(MISSING)$$(ESC)"},
 				)
 			},
-			check: func(t *testing.T, tr *translation) {
+			check: func(t *testing.T, tr *Translation) {
 				env := map[string]eci.EnvVar{}
 				var order []string
-				for _, e := range tr.req.Containers[0].EnvironmentVars {
+				for _, e := range tr.Req.Containers[0].EnvironmentVars {
 					env[e.Key] = e
 					order = append(order, e.Key)
 				}
@@ -277,8 +253,8 @@ func TestTranslateFields(t *testing.T) {
 				}
 			},
 			wantNote: "startupProbe: ECI has no startup probe; the liveness probe starts 20s later",
-			check: func(t *testing.T, tr *translation) {
-				c := tr.req.Containers[0]
+			check: func(t *testing.T, tr *Translation) {
+				c := tr.Req.Containers[0]
 				if r := c.ReadinessProbe; r == nil || r.HTTPGetPath != "/ready" || r.HTTPGetPort != 8080 || r.PeriodSeconds != 5 {
 					t.Errorf("readiness = %+v", r)
 				}
@@ -313,20 +289,20 @@ func TestTranslateFields(t *testing.T) {
 				p.Spec.HostAliases = []corev1.HostAlias{{IP: "10.0.0.1", Hostnames: []string{"db"}}}
 				p.Spec.DNSConfig = &corev1.PodDNSConfig{Searches: []string{"corp.example"}}
 			},
-			check: func(t *testing.T, tr *translation) {
-				c := tr.req.Containers[0]
+			check: func(t *testing.T, tr *Translation) {
+				c := tr.Req.Containers[0]
 				if c.SecurityContext == nil || *c.SecurityContext.RunAsUser != 1000 || c.SecurityContext.CapabilityAdd[0] != "NET_ADMIN" {
 					t.Errorf("security context = %+v", c.SecurityContext)
 				}
 				if c.Gpu != 2 {
 					t.Errorf("gpu = %d", c.Gpu)
 				}
-				if len(tr.req.Sysctls) != 1 || tr.req.HostAliases[0].Hostnames[0] != "db" {
-					t.Errorf("sysctls %+v aliases %+v", tr.req.Sysctls, tr.req.HostAliases)
+				if len(tr.Req.Sysctls) != 1 || tr.Req.HostAliases[0].Hostnames[0] != "db" {
+					t.Errorf("sysctls %+v aliases %+v", tr.Req.Sysctls, tr.Req.HostAliases)
 				}
-				d := tr.req.DNSConfig
-				if tr.req.DnsPolicy != "None" || d == nil || d.NameServers[0] != "10.96.0.10" || d.Searches[0] != "default.svc.cluster.local" || d.Searches[3] != "corp.example" {
-					t.Errorf("dns policy %q config %+v", tr.req.DnsPolicy, d)
+				d := tr.Req.DNSConfig
+				if tr.Req.DnsPolicy != "None" || d == nil || d.NameServers[0] != "10.96.0.10" || d.Searches[0] != "default.svc.cluster.local" || d.Searches[3] != "corp.example" {
+					t.Errorf("dns policy %q config %+v", tr.Req.DnsPolicy, d)
 				}
 			},
 		},
@@ -340,10 +316,10 @@ func TestTranslateFields(t *testing.T) {
 					AnnotationComputeCategory: "economy", AnnotationRAMRoleName: "role-1",
 				}
 			},
-			check: func(t *testing.T, tr *translation) {
-				r := tr.req
-				if len(tr.specs) != 2 || tr.specs[0].String() != "2-4Gi" || tr.specs[1].String() != "ecs.c6.xlarge" || r.Cpu != 2 || r.Memory != 4 {
-					t.Errorf("specs %v cpu %v mem %v", tr.specs, r.Cpu, r.Memory)
+			check: func(t *testing.T, tr *Translation) {
+				r := tr.Req
+				if len(tr.Specs) != 2 || tr.Specs[0].String() != "2-4Gi" || tr.Specs[1].String() != "ecs.c6.xlarge" || r.Cpu != 2 || r.Memory != 4 {
+					t.Errorf("specs %v cpu %v mem %v", tr.Specs, r.Cpu, r.Memory)
 				}
 				if r.VSwitchId != "vsw-x,vsw-y" || r.SecurityGroupId != "sg-9" || r.ScheduleStrategy != "VSwitchRandom" || r.SpotStrategy != "SpotAsPriceGo" {
 					t.Errorf("placement %+v", r)
@@ -369,9 +345,9 @@ func TestTranslateFields(t *testing.T) {
 				p.Spec.InitContainers = []corev1.Container{{Name: "big", Image: "busybox", Resources: corev1.ResourceRequirements{
 					Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}
 			},
-			check: func(t *testing.T, tr *translation) {
-				if tr.req.Cpu != 4 || tr.req.Memory != 2 {
-					t.Errorf("group cpu %v mem %v, want max(init, sum) = 4 / 2", tr.req.Cpu, tr.req.Memory)
+			check: func(t *testing.T, tr *Translation) {
+				if tr.Req.Cpu != 4 || tr.Req.Memory != 2 {
+					t.Errorf("group cpu %v mem %v, want max(init, sum) = 4 / 2", tr.Req.Cpu, tr.Req.Memory)
 				}
 			},
 		},
@@ -379,12 +355,12 @@ func TestTranslateFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := testPod(tt.pod)
-			tr, err := testProvider(t,
+			tr, err := testTranslator(t,
 				&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg"}, Data: map[string]string{"port": "8080"}},
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "sec"}, Data: map[string][]byte{"pw": []byte("pw1")}},
 				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"},
 					Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}}}},
-			).buildRequest(context.Background(), pod)
+			).build(context.Background(), pod)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -394,56 +370,25 @@ func TestTranslateFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.wantNote != "" && !strings.Contains(strings.Join(tr.notes, "\n"), tt.wantNote) {
-				t.Errorf("notes %q lack %q", tr.notes, tt.wantNote)
+			if tt.wantNote != "" && !strings.Contains(strings.Join(tr.Notes, "\n"), tt.wantNote) {
+				t.Errorf("notes %q lack %q", tr.Notes, tt.wantNote)
 			}
 			tt.check(t, tr)
 		})
 	}
 }
 
-func TestProfileDefaultsOverrideEnv(t *testing.T) {
-	tests := []struct {
-		name            string
-		defaults        func() ([]string, string, bool)
-		annotations     map[string]string
-		wantVSW, wantSG string
-	}{
-		{name: "no profile", wantVSW: "vsw-a,vsw-b", wantSG: "sg-1"},
-		{name: "profile not usable", defaults: func() ([]string, string, bool) { return nil, "", false }, wantVSW: "vsw-a,vsw-b", wantSG: "sg-1"},
-		{name: "profile wins over env", defaults: func() ([]string, string, bool) { return []string{"vsw-p"}, "sg-p", true }, wantVSW: "vsw-p", wantSG: "sg-p"},
-		{name: "profile sets only the security group", defaults: func() ([]string, string, bool) { return nil, "sg-p", true }, wantVSW: "vsw-a,vsw-b", wantSG: "sg-p"},
-		{
-			name: "pod annotation wins over profile", defaults: func() ([]string, string, bool) { return []string{"vsw-p"}, "sg-p", true },
-			annotations: map[string]string{AnnotationVSwitch: "vsw-pod"}, wantVSW: "vsw-pod", wantSG: "sg-p",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			prov := testProvider(t)
-			prov.opts.Defaults = tt.defaults
-			tr, err := prov.buildRequest(context.Background(), testPod(func(p *corev1.Pod) { p.Annotations = tt.annotations }))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tr.req.VSwitchId != tt.wantVSW || tr.req.SecurityGroupId != tt.wantSG {
-				t.Errorf("vswitch %q sg %q, want %q %q", tr.req.VSwitchId, tr.req.SecurityGroupId, tt.wantVSW, tt.wantSG)
-			}
-		})
-	}
-}
-
 func TestKubeProxyOffUsesVPCResolver(t *testing.T) {
-	prov := testProvider(t)
+	prov := testTranslator(t)
 	prov.opts.KubeProxy = false
-	tr, err := prov.buildRequest(context.Background(), testPod(nil))
+	tr, err := prov.build(context.Background(), testPod(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.req.DnsPolicy != "Default" || tr.req.DNSConfig != nil {
-		t.Errorf("dns policy %q config %+v, want the VPC resolver", tr.req.DnsPolicy, tr.req.DNSConfig)
+	if tr.Req.DnsPolicy != "Default" || tr.Req.DNSConfig != nil {
+		t.Errorf("dns policy %q config %+v, want the VPC resolver", tr.Req.DnsPolicy, tr.Req.DNSConfig)
 	}
-	if !strings.Contains(strings.Join(tr.notes, "\n"), "ECI_KUBE_PROXY is false") {
-		t.Errorf("no note explains the DNS change: %q", tr.notes)
+	if !strings.Contains(strings.Join(tr.Notes, "\n"), "ECI_KUBE_PROXY is false") {
+		t.Errorf("no note explains the DNS change: %q", tr.Notes)
 	}
 }

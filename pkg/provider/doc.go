@@ -1,0 +1,22 @@
+// Package provider implements the virtual-kubelet provider that runs every
+// pod bound to the virtual node as one ECI container group.
+//
+// A pod's path to the cloud, and its status's path back:
+//
+//	pod ─▶ webhook (pkg/webhook: node selector and toleration of the virtual node)
+//	    ─▶ scheduler: binds it to the virtual node
+//	    ─▶ virtual-kubelet core (pkg/virtualnode) ─▶ Provider.CreatePod   create.go
+//	    ─▶ translate.BuildRequest: pod ─▶ CreateContainerGroupRequest     translate/
+//	    ─▶ eci.Client (pkg/eci: signing, quotas, retries) ─▶ ECI (or test/simulator)
+//
+//	ECI ─▶ Run's poll: DescribeContainerGroupStatus, then DescribeContainerGroups
+//	    ─▶ podStatus ─▶ push (the NotifyPods callback)                    sync.go, status.go
+//	    ─▶ core ─▶ pods/status in the apiserver
+//
+// A create the cloud cannot take now is retried with backoff (create.go).
+// Groups without a pod and pods without a group are found at start-up,
+// with every full listing and from informer tombstones (orphans.go).
+// Projected service-account tokens are renewed in place (tokens.go). The
+// kubelet API (logs, exec, attach, stats) is served by package kubeletapi
+// (kubelet.go delegates to it). Metrics carry the node's name (metrics.go).
+package provider

@@ -11,27 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// buildController builds cmd/virtual-node the way the image does.
-func buildController(t *testing.T) string {
-	t.Helper()
-	root, err := controlplane.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "virtual-node")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/virtual-node")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/virtual-node: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestControllerBinary runs the real ack-virtual-node-controller binary:
 // bad configuration exits 2 naming the variables; a good one, with the
@@ -41,7 +25,7 @@ func TestControllerBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 
 	t.Run("bad configuration exits 2 and names the variables", func(t *testing.T) {
 		cmd := exec.Command(bin)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -356,7 +357,7 @@ func TestKubeletAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out lockedWriter
+		var out testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -401,7 +402,7 @@ func TestKubeletAPI(t *testing.T) {
 		port := testenv.FreePort(t)
 		cmd := exec.Command(kubectlBinary(t), "--kubeconfig", env.ControlPlane.Kubeconfig(), "-n", ns,
 			"port-forward", "pod/shell", fmt.Sprintf("%d:80", port))
-		var out lockedWriter
+		var out testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -561,22 +562,4 @@ func metricCalls(sim *simulator.Simulator) int {
 		n += c
 	}
 	return n
-}
-
-// lockedWriter collects a process's output for polling.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -39,22 +40,6 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate/csr"
 )
-
-// buildVnodectl builds cmd/vnodectl once per test.
-func buildVnodectl(t *testing.T) string {
-	t.Helper()
-	root, err := controlplane.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vnodectl")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vnodectl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/vnodectl: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // vnodectlRun runs the binary with a clean environment plus env.
 func vnodectlRun(t *testing.T, bin string, env []string, args ...string) (stdout, stderr string, code int) {
@@ -119,7 +104,7 @@ func TestVnodectlBootstrap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()
@@ -387,7 +372,7 @@ func checkOf(rep *doctor.Report, name string) doctor.Result {
 // with its fix and exit code 1, on each broken one.
 func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
 	kube := env.Kube
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -646,7 +631,7 @@ func TestVnodectlExcludeDaemonSets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()

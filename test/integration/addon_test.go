@@ -166,6 +166,9 @@ func deploymentEnv(t *testing.T, kube kubernetes.Interface, gen int) map[string]
 // it as the chart's ServiceAccount, and follows the add-on through upgrade,
 // `kubectl edit deployment`, and uninstall.
 func TestAddonLifecycle(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: the add-on installs a cluster-wide
+	// MutatingWebhookConfiguration, RBAC and kube-system/eci-profile.
 	env := testenv.Start(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
@@ -292,7 +295,7 @@ func TestAddonLifecycle(t *testing.T) {
 	createNamespace(t, kube, ns)
 	runPod := func(name string) *corev1.Pod {
 		t.Helper()
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode("", nil, corev1.RestartPolicyAlways)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

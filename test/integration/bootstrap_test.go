@@ -31,6 +31,9 @@ import (
 // from vnodectl only), goes Ready, and through the rotation and past the
 // first certificate's expiry its Lease never lapses and it stays Ready.
 func TestTLSBootstrap(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a short --cluster-signing-duration (a flag
+	// of the controller-manager) and an approver that decides every CSR.
 	env := testenv.Start(t, testenv.Options{ControlPlane: controlplane.Options{ClusterSigningDuration: 2 * time.Minute}})
 	cp := env.ControlPlane
 	kube := cp.Clientset()

@@ -39,11 +39,12 @@ func runDrain(t *testing.T, bin string, environ []string) (string, int) {
 // report, the pods are gone, the node is cordoned, and another cluster's
 // group on a node of the same name is untouched.
 func TestDrainAfterUninstall(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
+	t.Parallel()
+	env := startShared(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
-	cfg := env.NodeConfig(t, "vnode-drain")
+	cfg := env.NodeConfig(t, uniqueName("vnode-drain"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "drain"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("drain")
 	createNamespace(t, kube, ns)
 	foreign := createForeignGroup(t, env, "another-cluster", cfg.NodeName, "foreign-drain")
 
@@ -115,11 +116,12 @@ func TestDrainAfterUninstall(t *testing.T) {
 // hook does, before the controller is deleted: the controller deletes the
 // pods' groups itself, the report says so, and nothing is left.
 func TestDrainWithControllerRunning(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
+	t.Parallel()
+	env := startShared(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
-	cfg := env.NodeConfig(t, "vnode-hook")
+	cfg := env.NodeConfig(t, uniqueName("vnode-hook"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "hook"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("hook")
 	createNamespace(t, kube, ns)
 	startController(t, bin, environ)
 	poll(t, "node registered and Ready", 90*time.Second, func(ctx context.Context) (bool, error) {

@@ -168,6 +168,9 @@ type haPod struct {
 // pods (delete, create) and, stopped with SIGTERM, releases every Lease at
 // once and leaves the groups running.
 func TestHAReplicas(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: replicas share out nodes through the
+	// replica Leases in kube-system, which every replica of the cluster reads.
 	env := testenv.Start(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
@@ -209,7 +212,7 @@ func TestHAReplicas(t *testing.T) {
 	ns := "ha"
 	createNamespace(t, kube, ns)
 	for _, n := range names {
-		tpl := onVirtualNode(map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode("", map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
 		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": n}
 		for i := 0; i < 2; i++ {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-p%d", n, i), Labels: tpl.Labels}, Spec: tpl.Spec}
@@ -383,7 +386,7 @@ func TestHAReplicas(t *testing.T) {
 		return apierrors.IsNotFound(err) && !still, nil
 	})
 	delete(before, gone)
-	tpl := onVirtualNode(map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode("", map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": victimNodes[0]}
 	fresh := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: victimNodes[0] + "-new", Labels: tpl.Labels}, Spec: tpl.Spec}
 	if _, err := kube.CoreV1().Pods(ns).Create(ctx, fresh, metav1.CreateOptions{}); err != nil {
@@ -431,6 +434,9 @@ func TestHAReplicas(t *testing.T) {
 // node back at once (the Lease is its own) and adopts the running pod's
 // group instead of creating another one.
 func TestStatefulSetNodeName(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a replica, which reads every replica Lease
+	// in kube-system, and the check that no node "virtual-kubelet" exists.
 	env := testenv.Start(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
@@ -458,7 +464,7 @@ func TestStatefulSetNodeName(t *testing.T) {
 		t.Errorf("node virtual-kubelet: %v, want NotFound (the pod name names the node)", err)
 	}
 
-	tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode("", nil, corev1.RestartPolicyAlways)
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": pod}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "on-ordinal", Namespace: "default"}, Spec: tpl.Spec}
 	if _, err := kube.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -508,6 +514,7 @@ func TestStatefulSetNodeName(t *testing.T) {
 // settings: each stops it with exit code 2 and a message naming the
 // variable and the fix, before anything is contacted.
 func TestHAConfigErrors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
@@ -545,6 +552,9 @@ func TestHAConfigErrors(t *testing.T) {
 // port is taken) gets a Warning event naming the cause, its Lease is given
 // up, and it is retried with backoff until it runs.
 func TestNodeStartFailure(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a replica, which reads every replica Lease
+	// in kube-system.
 	env := testenv.Start(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube

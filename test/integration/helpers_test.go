@@ -106,18 +106,10 @@ func pollConverged(t *testing.T, kube kubernetes.Interface, sim *simulator.Simul
 	return time.Since(start)
 }
 
-func createPods(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int) {
-	t.Helper()
-	createPodsOn(t, kube, ns, prefix, n, "")
-}
-
-// createPodsOn creates n pods prefix-0.. in ns, pinned to node if not "".
+// createPodsOn creates n pods prefix-0.. in ns, pinned to node.
 func createPodsOn(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int, node string) {
 	t.Helper()
-	tpl := onVirtualNode(map[string]string{"app": prefix}, corev1.RestartPolicyAlways)
-	if node != "" {
-		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
-	}
+	tpl := onVirtualNode(node, map[string]string{"app": prefix}, corev1.RestartPolicyAlways)
 	for i := 0; i < n; i++ {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Labels: tpl.Labels}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {

@@ -20,12 +20,13 @@ import (
 // without a pod. The ClientToken (the pod UID) and adoption at start-up
 // are what make that hold.
 func TestKillDuringCreates(t *testing.T) {
+	t.Parallel()
 	const replicas = 200
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
 	bin := testutil.BuildCommand(t, "virtual-node")
-	cfg := env.NodeConfig(t, "vnode-kill")
+	cfg := env.NodeConfig(t, uniqueName("vnode-kill"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "kill"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("kill")
 	createNamespace(t, kube, ns)
 
 	first := startController(t, bin, environ)
@@ -37,7 +38,7 @@ func TestKillDuringCreates(t *testing.T) {
 	if err := env.Simulator.InjectFault(simulator.Fault{Action: "CreateContainerGroup", LatencyMs: 400}); err != nil {
 		t.Fatal(err)
 	}
-	tpl := onVirtualNode(map[string]string{"app": "kill"}, "Always")
+	tpl := onVirtualNode(cfg.NodeName, map[string]string{"app": "kill"}, "Always")
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": cfg.NodeName}
 	n := int32(replicas)
 	dep := &appsv1.Deployment{

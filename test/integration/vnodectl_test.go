@@ -101,10 +101,13 @@ var bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 // node needs (doctor passes with it); a second run reuses the one token,
 // --rotate replaces it; no CA at all stops with the vendor's advice.
 func TestVnodectlBootstrap(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
 	bin := testutil.BuildCommand(t, "vnodectl")
+	// A control plane of its own: vnodectl creates cluster-wide RBAC and
+	// bootstrap tokens under fixed names and counts every managed token.
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()
@@ -371,6 +374,9 @@ func checkOf(rep *doctor.Report, name string) doctor.Result {
 // (ECI credentials checked against the simulator) and names the failure,
 // with its fix and exit code 1, on each broken one.
 func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: vnodectl creates cluster-wide RBAC under
+	// fixed names, and doctor checks the whole cluster.
 	env := testenv.Start(t, testenv.Options{})
 	bin := testutil.BuildCommand(t, "vnodectl")
 	kube := env.Kube
@@ -628,10 +634,13 @@ func createDaemonSet(t *testing.T, kube kubernetes.Interface, ns, name string, a
 // second run changes nothing; --all also covers DaemonSets tolerating the
 // virtual node's taint and leaves the others alone.
 func TestVnodectlExcludeDaemonSets(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
 	bin := testutil.BuildCommand(t, "vnodectl")
+	// A control plane of its own: exclude-daemonsets patches every
+	// DaemonSet of the cluster.
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -156,12 +157,7 @@ func TestTLSBootstrap(t *testing.T) {
 			if err1 != nil || err2 != nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
 				continue
 			}
-			s := sample{renew: l.Spec.RenewTime.Time, duration: time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second}
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady {
-					s.ready = c.Status == corev1.ConditionTrue
-				}
-			}
+			s := sample{renew: l.Spec.RenewTime.Time, duration: time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second, ready: testutil.NodeReady(n)}
 			select {
 			case samples <- s:
 			default:

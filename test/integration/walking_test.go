@@ -16,6 +16,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -131,13 +132,7 @@ func TestVirtualNode(t *testing.T) {
 		if !tainted {
 			t.Errorf("taints = %+v, want %s=alibabacloud:NoSchedule", n.Spec.Taints, virtualnode.TaintKey)
 		}
-		ready := false
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		if !ready {
+		if !testutil.NodeReady(n) {
 			t.Errorf("node not Ready: %+v", n.Status.Conditions)
 		}
 		if got := n.Status.DaemonEndpoints.KubeletEndpoint.Port; int(got) != cfg.KubeletPort {

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
@@ -375,16 +376,21 @@ func TestAddonLifecycle(t *testing.T) {
 
 	// kubectl -n kube-system edit deployment ack-virtual-node-controller:
 	// ECI_VSWITCH=C.
-	d, err := kube.AppsV1().Deployments("kube-system").Get(ctx, addon.ControllerDeployment, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range d.Spec.Template.Spec.Containers[0].Env {
-		if e := &d.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "ECI_VSWITCH" {
-			e.Value = vsw[2]
+	// The deployment controller writes the Deployment too: retried on a
+	// conflict, as kubectl edit does.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := kube.AppsV1().Deployments("kube-system").Get(ctx, addon.ControllerDeployment, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := kube.AppsV1().Deployments("kube-system").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		for i := range d.Spec.Template.Spec.Containers[0].Env {
+			if e := &d.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "ECI_VSWITCH" {
+				e.Value = vsw[2]
+			}
+		}
+		_, err = kube.AppsV1().Deployments("kube-system").Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	proc.stop()

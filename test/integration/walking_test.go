@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -240,12 +241,18 @@ func TestVirtualNode(t *testing.T) {
 			return true, nil
 		})
 
-		scale, err := kube.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		scale.Spec.Replicas = 0
-		if _, err := kube.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+		// The deployment controller writes the Deployment too (status,
+		// annotations): a scale read before its write conflicts, so the
+		// read and update are retried as kubectl scale does.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			scale, err := kube.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			scale.Spec.Replicas = 0
+			_, err = kube.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		poll(t, "pods and groups gone after scale to 0", 90*time.Second, func(ctx context.Context) (bool, error) {

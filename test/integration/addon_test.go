@@ -495,11 +495,21 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 		phase = corev1.PodFailed
 	}
 	now := metav1.Now()
-	hookPod.Status.Phase = phase
-	hookPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, State: corev1.ContainerState{
-		Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), StartedAt: now, FinishedAt: now},
-	}}}
-	if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, hookPod, metav1.UpdateOptions{}); err != nil {
+	// Others write the pod too (the Job controller, the pod GC): the
+	// status write is retried on a conflict with a fresh copy, as a
+	// kubelet's is.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := kube.CoreV1().Pods("kube-system").Get(ctx, hookPod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Phase = phase
+		cur.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), StartedAt: now, FinishedAt: now},
+		}}}
+		_, err = kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatalf("report the drain pod's exit: %v", err)
 	}
 	wg.Wait()

@@ -60,6 +60,11 @@ func TestControllerRetriesConflict(t *testing.T) {
 		approvals       atomic.Int32
 		mu              sync.Mutex
 		codes           []int // approval responses, in order
+		// released is closed when the successful approval's response,
+		// held back below, has been handed to the controller: from then
+		// on the controller has nothing left to do with the CSR.
+		released    = make(chan struct{})
+		releaseOnce sync.Once
 	)
 	approvalPath := "/apis/certificates.k8s.io/v1/certificatesigningrequests/" + name + "/approval"
 	client := clientWith(t, cp, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
@@ -107,7 +112,12 @@ func TestControllerRetriesConflict(t *testing.T) {
 				// The concurrent update queued the CSR again. Hold the
 				// response until the controller's cache has the approval,
 				// so that second look finds it decided (as it would in the
-				// usual case) rather than racing the watch.
+				// usual case) rather than racing the watch. The test waits
+				// for released before it ends and stops the controller
+				// (which cancels r.Context()): the approval is visible to
+				// the test's own client before it reaches the controller's
+				// watch, and on a loaded machine the test used to finish
+				// and cancel this wait ("context canceled").
 				err := wait.PollUntilContextTimeout(r.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 					c, err := ctrl.lister.Get(name)
 					return err == nil && Decided(c), nil
@@ -115,6 +125,7 @@ func TestControllerRetriesConflict(t *testing.T) {
 				if err != nil {
 					t.Errorf("approval not in the controller's cache: %v", err)
 				}
+				releaseOnce.Do(func() { close(released) })
 			}
 			return resp, nil
 		}
@@ -156,6 +167,11 @@ func TestControllerRetriesConflict(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("CSR not approved: %v", err)
+	}
+	select {
+	case <-released:
+	case <-time.After(time.Minute):
+		t.Fatal("the controller's approval call did not return within 1m of the CSR being approved")
 	}
 	got, err := csrs.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,15 +95,7 @@ func (c *cluster) waitNodeReady(ctx context.Context, node string, p *proc) error
 			return false, fmt.Errorf("exited before node %s was Ready", node)
 		}
 		n, err := c.kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, cond := range n.Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
+		return err == nil && testutil.NodeReady(n), nil
 	})
 	if err != nil {
 		b, _ := os.ReadFile(p.log)

@@ -47,6 +47,7 @@ type ControlPlane struct {
 	bins    binaries
 	dir     string
 	ownsDir bool
+	shmDir  string // etcd's data in /dev/shm, removed by Stop
 
 	ca                   *CA
 	caFile, caKeyFile    string
@@ -257,7 +258,10 @@ func (cp *ControlPlane) startEtcd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dataDir := filepath.Join(cp.dir, "etcd")
+	dataDir, err := cp.etcdDataDir()
+	if err != nil {
+		return err
+	}
 	// A failed attempt may have initialised the data dir with its ports.
 	if err := os.RemoveAll(dataDir); err != nil {
 		return err
@@ -599,10 +603,32 @@ func (cp *ControlPlane) Stop() {
 			}
 			wg.Wait()
 		}
+		if cp.shmDir != "" {
+			_ = os.RemoveAll(cp.shmDir)
+		}
 		if cp.ownsDir && !cp.opts.KeepDir {
 			_ = os.RemoveAll(cp.dir)
 		}
 	})
+}
+
+// etcdDataDir is etcd's data directory: under /dev/shm unless
+// Options.EtcdOnDisk is set or there is no /dev/shm (see EtcdOnDisk).
+func (cp *ControlPlane) etcdDataDir() (string, error) {
+	if cp.opts.EtcdOnDisk {
+		return filepath.Join(cp.dir, "etcd"), nil
+	}
+	if cp.shmDir == "" {
+		if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+			return filepath.Join(cp.dir, "etcd"), nil
+		}
+		d, err := os.MkdirTemp("/dev/shm", "controlplane-etcd-")
+		if err != nil {
+			return filepath.Join(cp.dir, "etcd"), nil
+		}
+		cp.shmDir = d
+	}
+	return filepath.Join(cp.shmDir, "data"), nil
 }
 
 // Done is closed when Stop begins, whether called directly or because the

@@ -1,7 +1,6 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,6 +33,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 )
 
 const wantVersion = "v1.30.14"
@@ -344,7 +344,7 @@ func testCSR(t *testing.T, cp *controlplane.ControlPlane) {
 // by the control plane, process output teed to Options.Log, and shutdown
 // driven by the context given to Start rather than by Stop.
 func TestContextCancelStops(t *testing.T) {
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cp, err := controlplane.Start(ctx, controlplane.Options{Log: &out})
@@ -377,24 +377,6 @@ func TestContextCancelStops(t *testing.T) {
 			t.Errorf("Options.Log got no lines prefixed %q", prefix)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of Log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestMissingBinaries needs no binaries: it checks the error developers see.

@@ -71,6 +71,13 @@ type Options struct {
 	Log io.Writer
 	// StartTimeout bounds Start (default 2 minutes).
 	StartTimeout time.Duration
+	// EtcdOnDisk keeps etcd's data under Dir/etcd. By default it lives in
+	// a fresh directory in /dev/shm (memory), removed by Stop: the data is
+	// recreated on every Start anyway, and on a loaded machine etcd's
+	// fdatasync on disk stalled for 25 s, timing requests out ("etcdserver:
+	// request timed out") and failing tests. Without /dev/shm it is on
+	// disk.
+	EtcdOnDisk bool
 }
 
 // ErrBinariesMissing is matched (errors.Is) by the error Start returns when

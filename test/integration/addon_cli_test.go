@@ -18,9 +18,12 @@ import (
 // TestVnodectlAddon drives `vnodectl addon install|status|upgrade|uninstall`
 // in-process against the real apiserver with the embedded chart.
 func TestVnodectlAddon(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
+	// A control plane of its own: the add-on installs a cluster-wide
+	// MutatingWebhookConfiguration, RBAC and kube-system/eci-profile.
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()

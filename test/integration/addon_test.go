@@ -11,13 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
-	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
@@ -41,26 +43,8 @@ type chartProcess struct {
 	bin     string
 	kube    kubernetes.Interface
 	kubecfg string
-	cmd     *exec.Cmd
-	out     *bytes.Buffer
-	exited  chan error
+	proc    *testutil.Process // nil when stopped
 	env     map[string]string
-}
-
-// buildCommand builds ./cmd/<name> the way its image does (static).
-func buildCommand(t *testing.T, name string) string {
-	t.Helper()
-	root, err := controlplane.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
-	}
-	return bin
 }
 
 // serviceAccountKubeconfig writes a kubeconfig holding a TokenRequest token
@@ -137,45 +121,28 @@ func resolvedEnv(t *testing.T, kube kubernetes.Interface, ns, podName string, c 
 func (p *chartProcess) start(env map[string]string, args ...string) {
 	p.t.Helper()
 	p.env = env
-	p.cmd = exec.Command(p.bin, args...)
-	p.cmd.Env = []string{"KUBECONFIG=" + p.kubecfg, "KUBELET_LISTEN_IP=127.0.0.1", "HOME=" + p.t.TempDir()}
+	environ := []string{"KUBECONFIG=" + p.kubecfg, "KUBELET_LISTEN_IP=127.0.0.1", "HOME=" + p.t.TempDir()}
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		environ = append(environ, k+"="+v)
 	}
-	p.out = &bytes.Buffer{}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.exited = make(chan error, 1)
-	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(p.cmd, p.exited)
+	p.proc = testutil.StartProcess(p.t, filepath.Base(p.bin), p.bin, environ, args...)
 }
 
 // stop sends SIGTERM (what the kubelet sends) and waits.
 func (p *chartProcess) stop() {
 	p.t.Helper()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		p.t.Error("controller did not stop within 30s of SIGTERM")
-	}
+	p.proc.Stop(p.t, syscall.SIGTERM, 30*time.Second)
 	// Any request the chart's RBAC does not allow shows up as "forbidden"
 	// in the log even when the pod still ran (events, leases, tokens).
-	for _, line := range strings.Split(p.out.String(), "\n") {
+	for _, line := range strings.Split(p.proc.Out.String(), "\n") {
 		if strings.Contains(line, "forbidden") {
 			p.t.Errorf("the controller was denied a request, the chart's RBAC is short: %s", line)
 		}
 	}
-	if p.t.Failed() {
-		p.t.Logf("controller output:\n%s", p.out.String())
-	}
-	p.cmd = nil
+	p.proc = nil
 }
 
 // deploymentEnv is the controller container's env of the live Deployment,
@@ -200,8 +167,11 @@ func deploymentEnv(t *testing.T, kube kubernetes.Interface, gen int) map[string]
 // it as the chart's ServiceAccount, and follows the add-on through upgrade,
 // `kubectl edit deployment`, and uninstall.
 func TestAddonLifecycle(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: the add-on installs a cluster-wide
+	// MutatingWebhookConfiguration, RBAC and kube-system/eci-profile.
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
 	ctx := context.Background()
 	var vsw []string
@@ -301,7 +271,7 @@ func TestAddonLifecycle(t *testing.T) {
 	wenv := resolvedEnv(t, kube, "kube-system", "ack-virtual-node-webhook-0", wd.Spec.Template.Spec.Containers[0])
 	wenv["WEBHOOK_LISTEN_ADDR"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	wenv["WEBHOOK_METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	wh := &chartProcess{t: t, bin: buildCommand(t, "vnode-webhook"), kube: kube, kubecfg: serviceAccountKubeconfig(t, env, "kube-system", "ack-virtual-node-webhook")}
+	wh := &chartProcess{t: t, bin: testutil.BuildCommand(t, "vnode-webhook"), kube: kube, kubecfg: serviceAccountKubeconfig(t, env, "kube-system", "ack-virtual-node-webhook")}
 	defer wh.stop()
 	wh.start(wenv)
 	var caBundle []byte
@@ -326,7 +296,7 @@ func TestAddonLifecycle(t *testing.T) {
 	createNamespace(t, kube, ns)
 	runPod := func(name string) *corev1.Pod {
 		t.Helper()
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode("", nil, corev1.RestartPolicyAlways)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -406,16 +376,21 @@ func TestAddonLifecycle(t *testing.T) {
 
 	// kubectl -n kube-system edit deployment ack-virtual-node-controller:
 	// ECI_VSWITCH=C.
-	d, err := kube.AppsV1().Deployments("kube-system").Get(ctx, addon.ControllerDeployment, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range d.Spec.Template.Spec.Containers[0].Env {
-		if e := &d.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "ECI_VSWITCH" {
-			e.Value = vsw[2]
+	// The deployment controller writes the Deployment too: retried on a
+	// conflict, as kubectl edit does.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := kube.AppsV1().Deployments("kube-system").Get(ctx, addon.ControllerDeployment, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := kube.AppsV1().Deployments("kube-system").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		for i := range d.Spec.Template.Spec.Containers[0].Env {
+			if e := &d.Spec.Template.Spec.Containers[0].Env[i]; e.Name == "ECI_VSWITCH" {
+				e.Value = vsw[2]
+			}
+		}
+		_, err = kube.AppsV1().Deployments("kube-system").Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	proc.stop()
@@ -461,15 +436,7 @@ func waitNodeReady(t *testing.T, kube kubernetes.Interface) {
 	t.Helper()
 	poll(t, "node "+nodeName+" Ready", 60*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				return c.Status == corev1.ConditionTrue, nil
-			}
-		}
-		return false, nil
+		return err == nil && testutil.NodeReady(n), err
 	})
 }
 
@@ -503,20 +470,19 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 	}
 	drain := &chartProcess{t: t, bin: bin, kube: kube, kubecfg: serviceAccountKubeconfig(t, env, "kube-system", addon.ControllerServiceAccount)}
 	drain.start(resolvedEnv(t, kube, "kube-system", hookPod.Name, c), c.Args...)
-	var exitErr error
 	select {
-	case exitErr = <-drain.exited:
+	case <-drain.proc.Exited():
 	case <-time.After(3 * time.Minute):
-		_ = drain.cmd.Process.Kill()
-		t.Fatalf("drain did not finish within 3 minutes:\n%s", drain.out.String())
+		drain.proc.Kill(t)
+		t.Fatalf("drain did not finish within 3 minutes:\n%s", drain.proc.Out.String())
 	}
 	code := 0
-	if ee, ok := exitErr.(*exec.ExitError); ok {
+	if ee, ok := drain.proc.Err().(*exec.ExitError); ok {
 		code = ee.ExitCode()
-	} else if exitErr != nil {
-		t.Fatal(exitErr)
+	} else if err := drain.proc.Err(); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("drain exited %d:\n%s", code, drain.out.String())
+	t.Logf("drain exited %d:\n%s", code, drain.proc.Out.String())
 	// Once the hook succeeds Helm deletes the Deployment and the RBAC
 	// together; a kubelet would stop the container at that moment, so
 	// stop it now, while its RBAC still exists (what it does after its
@@ -529,11 +495,21 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 		phase = corev1.PodFailed
 	}
 	now := metav1.Now()
-	hookPod.Status.Phase = phase
-	hookPod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, State: corev1.ContainerState{
-		Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), StartedAt: now, FinishedAt: now},
-	}}}
-	if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, hookPod, metav1.UpdateOptions{}); err != nil {
+	// Others write the pod too (the Job controller, the pod GC): the
+	// status write is retried on a conflict with a fresh copy, as a
+	// kubelet's is.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := kube.CoreV1().Pods("kube-system").Get(ctx, hookPod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Phase = phase
+		cur.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), StartedAt: now, FinishedAt: now},
+		}}}
+		_, err = kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatalf("report the drain pod's exit: %v", err)
 	}
 	wg.Wait()

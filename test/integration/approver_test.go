@@ -29,6 +29,9 @@ import (
 // CSRs of virtual nodes are approved and signed by kube-controller-manager;
 // forged ones are left pending.
 func TestApprover(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: its approver decides every CSR of the cluster,
+	// and it creates the approver's ClusterRole under its fixed name.
 	env := testenv.Start(t, testenv.Options{})
 	kube := env.Kube
 	ctx := context.Background()

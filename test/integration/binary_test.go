@@ -11,37 +11,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// buildController builds cmd/virtual-node the way the image does.
-func buildController(t *testing.T) string {
-	t.Helper()
-	root, err := controlplane.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "virtual-node")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/virtual-node")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/virtual-node: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestControllerBinary runs the real ack-virtual-node-controller binary:
 // bad configuration exits 2 naming the variables; a good one, with the
 // AccessKey in the environment as the chart's secretKeyRef provides it,
 // registers the node and runs a pod in the simulator.
 func TestControllerBinary(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 
 	t.Run("bad configuration exits 2 and names the variables", func(t *testing.T) {
 		cmd := exec.Command(bin)
@@ -110,8 +95,8 @@ func TestControllerBinary(t *testing.T) {
 	})
 
 	t.Run("runs a pod against the simulator with credentials from the environment", func(t *testing.T) {
-		env := testenv.Start(t, testenv.Options{})
-		cfg := env.NodeConfig(t, "vnode-binary")
+		env := startShared(t, testenv.Options{})
+		cfg := env.NodeConfig(t, uniqueName("vnode-binary"))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin)
@@ -154,14 +139,16 @@ func TestControllerBinary(t *testing.T) {
 			_, err := kube.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
 			return err == nil, err
 		})
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		ns := uniqueName("binary")
+		createNamespace(t, kube, ns)
+		tpl := onVirtualNode(cfg.NodeName, nil, corev1.RestartPolicyAlways)
 		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": cfg.NodeName}
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "from-binary", Namespace: "default"}, Spec: tpl.Spec}
-		if _, err := kube.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "from-binary", Namespace: ns}, Spec: tpl.Spec}
+		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		poll(t, "pod Running", 60*time.Second, func(ctx context.Context) (bool, error) {
-			p, err := kube.CoreV1().Pods("default").Get(ctx, "from-binary", metav1.GetOptions{})
+			p, err := kube.CoreV1().Pods(ns).Get(ctx, "from-binary", metav1.GetOptions{})
 			return err == nil && p.Status.Phase == corev1.PodRunning && p.Annotations["k8s.aliyun.com/eci-instance-id"] != "", err
 		})
 		if n := env.Simulator.Calls()["CreateContainerGroup"]["OK"]; n != 1 {

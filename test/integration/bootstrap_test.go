@@ -15,6 +15,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +32,9 @@ import (
 // from vnodectl only), goes Ready, and through the rotation and past the
 // first certificate's expiry its Lease never lapses and it stays Ready.
 func TestTLSBootstrap(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a short --cluster-signing-duration (a flag
+	// of the controller-manager) and an approver that decides every CSR.
 	env := testenv.Start(t, testenv.Options{ControlPlane: controlplane.Options{ClusterSigningDuration: 2 * time.Minute}})
 	cp := env.ControlPlane
 	kube := cp.Clientset()
@@ -153,12 +157,7 @@ func TestTLSBootstrap(t *testing.T) {
 			if err1 != nil || err2 != nil || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
 				continue
 			}
-			s := sample{renew: l.Spec.RenewTime.Time, duration: time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second}
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady {
-					s.ready = c.Status == corev1.ConditionTrue
-				}
-			}
+			s := sample{renew: l.Spec.RenewTime.Time, duration: time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second, ready: testutil.NodeReady(n)}
 			select {
 			case samples <- s:
 			default:

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -37,24 +39,25 @@ func runDrain(t *testing.T, bin string, environ []string) (string, int) {
 // report, the pods are gone, the node is cordoned, and another cluster's
 // group on a node of the same name is untouched.
 func TestDrainAfterUninstall(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
-	cfg := env.NodeConfig(t, "vnode-drain")
+	t.Parallel()
+	env := startShared(t, testenv.Options{})
+	bin := testutil.BuildCommand(t, "virtual-node")
+	cfg := env.NodeConfig(t, uniqueName("vnode-drain"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "drain"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("drain")
 	createNamespace(t, kube, ns)
 	foreign := createForeignGroup(t, env, "another-cluster", cfg.NodeName, "foreign-drain")
 
 	ctrl := startController(t, bin, environ)
 	poll(t, "node registered and Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
-		return err == nil && nodeReady(n), err
+		return err == nil && testutil.NodeReady(n), err
 	})
 	const pods = 5
 	createPodsOn(t, kube, ns, "app", pods, cfg.NodeName)
 	pollConverged(t, kube, env.Simulator, cfg.ClusterID, cfg.NodeName, ns, pods, 2*time.Minute)
 	groups := groupsOfNode(env.Simulator, cfg.ClusterID, cfg.NodeName)
-	ctrl.stop(t) // uninstall: the controller goes first, its pods stay
+	ctrl.Stop(t, os.Interrupt, 20*time.Second) // uninstall: the controller goes first, its pods stay
 
 	t.Run("a group the cloud will not delete is reported and fails the run", func(t *testing.T) {
 		if err := env.Simulator.InjectFault(simulator.Fault{Action: "DeleteContainerGroup", ErrorRate: 1, Code: "Forbidden.RAM", HTTPStatus: 403}); err != nil {
@@ -113,16 +116,17 @@ func TestDrainAfterUninstall(t *testing.T) {
 // hook does, before the controller is deleted: the controller deletes the
 // pods' groups itself, the report says so, and nothing is left.
 func TestDrainWithControllerRunning(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
-	cfg := env.NodeConfig(t, "vnode-hook")
+	t.Parallel()
+	env := startShared(t, testenv.Options{})
+	bin := testutil.BuildCommand(t, "virtual-node")
+	cfg := env.NodeConfig(t, uniqueName("vnode-hook"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "hook"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("hook")
 	createNamespace(t, kube, ns)
 	startController(t, bin, environ)
 	poll(t, "node registered and Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
-		return err == nil && nodeReady(n), err
+		return err == nil && testutil.NodeReady(n), err
 	})
 	const pods = 3
 	createPodsOn(t, kube, ns, "app", pods, cfg.NodeName)

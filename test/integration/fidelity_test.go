@@ -52,11 +52,13 @@ func simFiles(t *testing.T, sim *simulator.Simulator, groupID string) map[string
 // TestPodFidelity runs pods that use what real workloads use and checks the
 // cloud got it and the pod reports it.
 func TestPodFidelity(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 300 * time.Millisecond }})
+	t.Parallel()
+	nodeName := uniqueName("vk-fidelity")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 300 * time.Millisecond }})
 	env.StartNode(t, env.NodeConfig(t, nodeName))
 	kube := env.Kube
 	ctx := context.Background()
-	ns := "fidelity"
+	ns := uniqueName("fidelity")
 	createNamespace(t, kube, ns)
 
 	t.Run("init containers, configMap, secret, SA token, readiness probe and status.podIP", func(t *testing.T) {
@@ -70,7 +72,7 @@ func TestPodFidelity(t *testing.T) {
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways, "sh", "-c", "echo ip=$MY_IP; while true; do sleep 1; done")
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, "sh", "-c", "echo ip=$MY_IP; while true; do sleep 1; done")
 		spec := tpl.Spec
 		spec.InitContainers = []corev1.Container{
 			{Name: "init-a", Image: "busybox", Command: []string{"sh", "-c", "echo first"}},
@@ -157,7 +159,7 @@ func TestPodFidelity(t *testing.T) {
 	})
 
 	t.Run("hostPath is refused with an Event naming hostPath and no group", func(t *testing.T) {
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		tpl.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}}
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "hostpath", Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -188,7 +190,7 @@ func TestPodFidelity(t *testing.T) {
 	})
 
 	t.Run("eci-use-specs falls back to the next spec when the first is out of stock", func(t *testing.T) {
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "specs", Namespace: ns,
 			Annotations: map[string]string{provider.AnnotationUseSpecs: "64-256Gi,2-4Gi"}}, Spec: tpl.Spec}
 		// No zone holds 64 vCPU more than the pods already use.
@@ -216,7 +218,7 @@ func TestPodFidelity(t *testing.T) {
 	})
 
 	t.Run("a crashing Always container is restarted and counted", func(t *testing.T) {
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways, "sh", "-c", "echo crash; exit 1")
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, "sh", "-c", "echo crash; exit 1")
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "crasher", Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -233,7 +235,7 @@ func TestPodFidelity(t *testing.T) {
 	})
 
 	t.Run("cloud events reach the pod and explain an image pull failure", func(t *testing.T) {
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		tpl.Spec.Containers[0].Image = "registry.example.com/pull-fail/app:1"
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "badimage", Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -265,7 +267,7 @@ func TestPodFidelity(t *testing.T) {
 				Schedule: "* * * * *",
 				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
 					BackoffLimit: ptr.To[int32](0),
-					Template:     onVirtualNode(map[string]string{"cron": "tick"}, corev1.RestartPolicyOnFailure, "sh", "-c", "echo tick; exit 0"),
+					Template:     onVirtualNode(nodeName, map[string]string{"cron": "tick"}, corev1.RestartPolicyOnFailure, "sh", "-c", "echo tick; exit 0"),
 				}},
 			},
 		}

@@ -43,9 +43,10 @@ func createForeignGroup(t *testing.T, env *testenv.Env, cluster, node, name stri
 // tags survive every clean-up path (adoption at start, the periodic sweep),
 // while this node's orphans are deleted by both.
 func TestGarbageCollection(t *testing.T) {
+	t.Parallel()
 	const replicas = 100
-	env := testenv.Start(t, testenv.Options{})
-	cfg := env.NodeConfig(t, nodeName) // resync (sweep) every 10 s
+	env := startShared(t, testenv.Options{})
+	cfg := env.NodeConfig(t, uniqueName("vk-gc")) // resync (sweep) every 10 s
 	kube, ctx := env.Kube, context.Background()
 
 	foreign := map[string]string{
@@ -76,9 +77,9 @@ func TestGarbageCollection(t *testing.T) {
 	})
 	survive(t, "after the periodic sweep")
 
-	ns := "gc"
+	ns := uniqueName("gc")
 	createNamespace(t, kube, ns)
-	tpl := onVirtualNode(map[string]string{"app": "gc"}, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode(cfg.NodeName, map[string]string{"app": "gc"}, corev1.RestartPolicyAlways)
 	n := int32(replicas)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "gc"},
 		Spec: appsv1.DeploymentSpec{Replicas: &n, Selector: &metav1.LabelSelector{MatchLabels: tpl.Labels}, Template: tpl}}

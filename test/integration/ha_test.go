@@ -14,6 +14,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,9 +34,7 @@ const (
 // haReplica is one ack-virtual-node-controller process.
 type haReplica struct {
 	id, ip string
-	cmd    *exec.Cmd
-	out    *lockedWriter
-	exited chan error
+	*testutil.Process
 }
 
 // haStartReplica runs the controller binary as replica id, with its kubelet
@@ -74,55 +73,27 @@ func haStartReplica(t *testing.T, env *testenv.Env, bin, id, ip string, kubeletP
 			vars[k] = v
 		}
 	}
-	r := &haReplica{id: id, ip: ip, out: &lockedWriter{}, exited: make(chan error, 1)}
-	r.cmd = exec.Command(bin)
+	environ := make([]string, 0, len(vars))
 	for k, v := range vars {
-		r.cmd.Env = append(r.cmd.Env, k+"="+v)
+		environ = append(environ, k+"="+v)
 	}
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.exited <- r.cmd.Wait() }()
-	t.Cleanup(func() {
-		if r.cmd.ProcessState == nil {
-			r.stop(t, 30*time.Second)
-		}
-		if t.Failed() {
-			t.Logf("replica %s output (last 8000 bytes):\n%s", id, haTail(r.out.String(), 8000))
-		}
-	})
+	r := &haReplica{id: id, ip: ip, Process: testutil.StartProcess(t, "replica "+id, bin, environ)}
+	// Runs before StartProcess's clean-up: the kubelet's SIGTERM.
+	t.Cleanup(func() { r.stop(t, 30*time.Second) })
 	return r
 }
 
-func haTail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// stop sends SIGTERM and waits for the exit; a replica that does not exit
-// in time is killed and the test fails.
+// stop sends SIGTERM (what the kubelet sends) and waits for the exit; a
+// replica that does not exit in time is killed and the test fails.
 func (r *haReplica) stop(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(timeout):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
-		t.Errorf("replica %s did not stop within %s of SIGTERM", r.id, timeout)
-	}
+	r.Stop(t, syscall.SIGTERM, timeout)
 }
 
 // kill is kill -9: no Lease is released, no clean-up runs.
 func (r *haReplica) kill(t *testing.T) {
 	t.Helper()
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-r.exited
+	r.Kill(t)
 }
 
 // haHolders returns the holder of each node's ownership Lease ("" when free
@@ -143,15 +114,6 @@ func haHolders(ctx context.Context, kube kubernetes.Interface, names []string) (
 		}
 	}
 	return out, nil
-}
-
-func haNodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func haNodeIP(n *corev1.Node) string {
@@ -206,8 +168,11 @@ type haPod struct {
 // pods (delete, create) and, stopped with SIGTERM, releases every Lease at
 // once and leaves the groups running.
 func TestHAReplicas(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: replicas share out nodes through the
+	// replica Leases in kube-system, which every replica of the cluster reads.
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
 	ctx := context.Background()
 	base := "vnode-ha"
@@ -234,7 +199,7 @@ func TestHAReplicas(t *testing.T) {
 			}
 			per[h[n]]++
 			node, err := kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
-			if err != nil || !haNodeReady(node) || haNodeIP(node) != reps[h[n]].ip {
+			if err != nil || !testutil.NodeReady(node) || haNodeIP(node) != reps[h[n]].ip {
 				return false, nil
 			}
 		}
@@ -247,7 +212,7 @@ func TestHAReplicas(t *testing.T) {
 	ns := "ha"
 	createNamespace(t, kube, ns)
 	for _, n := range names {
-		tpl := onVirtualNode(map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode("", map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
 		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": n}
 		for i := 0; i < 2; i++ {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-p%d", n, i), Labels: tpl.Labels}, Spec: tpl.Spec}
@@ -323,7 +288,7 @@ func TestHAReplicas(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			if !haNodeReady(node) || haNodeIP(node) != survivor.ip || node.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(port+i) {
+			if !testutil.NodeReady(node) || haNodeIP(node) != survivor.ip || node.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(port+i) {
 				return false, nil
 			}
 			if !taken[n] {
@@ -404,7 +369,7 @@ func TestHAReplicas(t *testing.T) {
 		}
 	}
 	assertNoRecreate("after the takeover")
-	if !strings.Contains(survivor.out.String(), `"reconciled existing container groups"`) {
+	if !strings.Contains(survivor.Out.String(), `"reconciled existing container groups"`) {
 		t.Errorf("survivor never logged its adoption of the taken-over groups")
 	}
 
@@ -421,7 +386,7 @@ func TestHAReplicas(t *testing.T) {
 		return apierrors.IsNotFound(err) && !still, nil
 	})
 	delete(before, gone)
-	tpl := onVirtualNode(map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode("", map[string]string{"app": "ha"}, corev1.RestartPolicyAlways)
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": victimNodes[0]}
 	fresh := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: victimNodes[0] + "-new", Labels: tpl.Labels}, Spec: tpl.Spec}
 	if _, err := kube.CoreV1().Pods(ns).Create(ctx, fresh, metav1.CreateOptions{}); err != nil {
@@ -469,8 +434,11 @@ func TestHAReplicas(t *testing.T) {
 // node back at once (the Lease is its own) and adopts the running pod's
 // group instead of creating another one.
 func TestStatefulSetNodeName(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a replica, which reads every replica Lease
+	// in kube-system, and the check that no node "virtual-kubelet" exists.
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
 	ctx := context.Background()
 	const pod = "virtual-node-eci-1"
@@ -483,7 +451,7 @@ func TestStatefulSetNodeName(t *testing.T) {
 	poll(t, "node "+pod+" Ready", 60*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, pod, metav1.GetOptions{})
 		node = n
-		return err == nil && haNodeReady(n), nil
+		return err == nil && testutil.NodeReady(n), nil
 	})
 	if node.Labels["type"] != "virtual-kubelet" || node.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(port) {
 		t.Errorf("node labels %v, kubelet port %d (want %d)", node.Labels, node.Status.DaemonEndpoints.KubeletEndpoint.Port, port)
@@ -496,7 +464,7 @@ func TestStatefulSetNodeName(t *testing.T) {
 		t.Errorf("node virtual-kubelet: %v, want NotFound (the pod name names the node)", err)
 	}
 
-	tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode("", nil, corev1.RestartPolicyAlways)
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": pod}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "on-ordinal", Namespace: "default"}, Spec: tpl.Spec}
 	if _, err := kube.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -517,7 +485,7 @@ func TestStatefulSetNodeName(t *testing.T) {
 	// Well within the 60s Lease: the replica does not wait for its own
 	// Lease to expire.
 	poll(t, "restarted replica owns its node again", 40*time.Second, func(ctx context.Context) (bool, error) {
-		return strings.Contains(restarted.out.String(), `"virtual node is ready"`), nil
+		return strings.Contains(restarted.Out.String(), `"virtual node is ready"`), nil
 	})
 	var l *coordinationv1.Lease
 	if l, err = kube.CoordinationV1().Leases("kube-system").Get(ctx, ownership.NodeLeaseName(pod), metav1.GetOptions{}); err != nil {
@@ -546,10 +514,11 @@ func TestStatefulSetNodeName(t *testing.T) {
 // settings: each stops it with exit code 2 and a message naming the
 // variable and the fix, before anything is contacted.
 func TestHAConfigErrors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 	base := []string{"ECI_VSWITCH=vsw-a", "ECI_SECURITY_GROUP=sg-a", "ECI_REGION=cn-hangzhou", "HOME=" + t.TempDir()}
 	tests := []struct {
 		name string
@@ -583,8 +552,11 @@ func TestHAConfigErrors(t *testing.T) {
 // port is taken) gets a Warning event naming the cause, its Lease is given
 // up, and it is retried with backoff until it runs.
 func TestNodeStartFailure(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: a replica, which reads every replica Lease
+	// in kube-system.
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildController(t)
+	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
 	ctx := context.Background()
 	const node = "vnode-busy"
@@ -610,7 +582,7 @@ func TestNodeStartFailure(t *testing.T) {
 	busy.Close()
 	poll(t, "node "+node+" Ready once its port is free", 90*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		return err == nil && haNodeReady(n), nil
+		return err == nil && testutil.NodeReady(n), nil
 	})
 	h, err := haHolders(ctx, kube, []string{node})
 	if err != nil || h[node] != "replica-busy" {

@@ -8,6 +8,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -19,24 +20,25 @@ import (
 // without a pod. The ClientToken (the pod UID) and adoption at start-up
 // are what make that hold.
 func TestKillDuringCreates(t *testing.T) {
+	t.Parallel()
 	const replicas = 200
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
-	bin := buildController(t)
-	cfg := env.NodeConfig(t, "vnode-kill")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
+	bin := testutil.BuildCommand(t, "virtual-node")
+	cfg := env.NodeConfig(t, uniqueName("vnode-kill"))
 	environ := controllerEnv(t, env, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "kill"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("kill")
 	createNamespace(t, kube, ns)
 
 	first := startController(t, bin, environ)
 	poll(t, "node registered and Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
-		return err == nil && nodeReady(n), err
+		return err == nil && testutil.NodeReady(n), err
 	})
 	// Slow creates down so that the kill lands with creates in flight.
 	if err := env.Simulator.InjectFault(simulator.Fault{Action: "CreateContainerGroup", LatencyMs: 400}); err != nil {
 		t.Fatal(err)
 	}
-	tpl := onVirtualNode(map[string]string{"app": "kill"}, "Always")
+	tpl := onVirtualNode(cfg.NodeName, map[string]string{"app": "kill"}, "Always")
 	tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": cfg.NodeName}
 	n := int32(replicas)
 	dep := &appsv1.Deployment{
@@ -49,7 +51,7 @@ func TestKillDuringCreates(t *testing.T) {
 	poll(t, "a third of the groups created", 3*time.Minute, func(ctx context.Context) (bool, error) {
 		return env.Simulator.Calls()["CreateContainerGroup"]["OK"] >= replicas/3, nil
 	})
-	first.kill(t)
+	first.Kill(t)
 	killedAt := env.Simulator.Calls()["CreateContainerGroup"]["OK"]
 	// Creates sent before the kill are committed by the cloud anyway.
 	time.Sleep(time.Second)

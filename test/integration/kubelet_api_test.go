@@ -21,6 +21,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -125,7 +126,9 @@ func (lr *lineReader) snapshot() ([]string, []time.Time) {
 // exec (exit codes, configMap files, stdin, a TTY), attach, port-forward,
 // the stats endpoints, and the authentication of the kubelet port.
 func TestKubeletAPI(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) {
+	t.Parallel()
+	nodeName := uniqueName("vk-kubelet-api")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) {
 		c.StartDelay = 300 * time.Millisecond
 		c.RestartBackoff = 2 * time.Second
 	}})
@@ -133,7 +136,7 @@ func TestKubeletAPI(t *testing.T) {
 	env.StartNode(t, cfg)
 	kube := env.Kube
 	ctx := context.Background()
-	ns := "kubelet-api"
+	ns := uniqueName("kubelet-api")
 	createNamespace(t, kube, ns)
 	if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "app-config"},
@@ -143,7 +146,7 @@ func TestKubeletAPI(t *testing.T) {
 	}
 
 	newPod := func(name string, restart corev1.RestartPolicy, script string) *corev1.Pod {
-		tpl := onVirtualNode(nil, restart, "sh", "-c", script)
+		tpl := onVirtualNode(nodeName, nil, restart, "sh", "-c", script)
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: tpl.Spec}
 	}
 	create := func(pods ...*corev1.Pod) {
@@ -356,7 +359,7 @@ func TestKubeletAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out lockedWriter
+		var out testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -401,7 +404,7 @@ func TestKubeletAPI(t *testing.T) {
 		port := testenv.FreePort(t)
 		cmd := exec.Command(kubectlBinary(t), "--kubeconfig", env.ControlPlane.Kubeconfig(), "-n", ns,
 			"port-forward", "pod/shell", fmt.Sprintf("%d:80", port))
-		var out lockedWriter
+		var out testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -448,8 +451,15 @@ func TestKubeletAPI(t *testing.T) {
 		// account token, authorised for nodes/stats and nodes/metrics;
 		// the apiserver's node proxy would refuse this harness's loopback
 		// node address.
+		// Cluster-wide objects on the shared control plane: named after
+		// this test's namespace and deleted when it ends.
+		reader := ns + "-metrics-reader"
+		t.Cleanup(func() {
+			_ = kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), reader, metav1.DeleteOptions{})
+			_ = kube.RbacV1().ClusterRoles().Delete(context.Background(), reader, metav1.DeleteOptions{})
+		})
 		if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "kubelet-api-metrics-reader"},
+			ObjectMeta: metav1.ObjectMeta{Name: reader},
 			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/stats", "nodes/metrics"}, Verbs: []string{"get"}}},
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -458,8 +468,8 @@ func TestKubeletAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "kubelet-api-metrics-reader"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "kubelet-api-metrics-reader"},
+			ObjectMeta: metav1.ObjectMeta{Name: reader},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: reader},
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "metrics", Namespace: ns}},
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -561,22 +571,4 @@ func metricCalls(sim *simulator.Simulator) int {
 		n += c
 	}
 	return n
-}
-
-// lockedWriter collects a process's output for polling.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

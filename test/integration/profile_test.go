@@ -15,13 +15,17 @@ import (
 // moves the next pod to the new vSwitch without a restart, while the pods
 // already running keep their groups untouched.
 func TestProfileVSwitches(t *testing.T) {
+	t.Parallel()
+	nodeName := uniqueName("vk-profile")
+	// A control plane of its own: kube-system/eci-profile, which this test
+	// edits, is read by every virtual node of the cluster.
 	env := testenv.Start(t, testenv.Options{})
 	env.StartNode(t, env.NodeConfig(t, nodeName)) // ECI_VSWITCH: vsw-sim-h,vsw-sim-i,vsw-sim-j, ordered
-	kube, ctx, ns := env.Kube, context.Background(), "profile"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("profile")
 	createNamespace(t, kube, ns)
 	runPod := func(name string) *corev1.Pod {
 		t.Helper()
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

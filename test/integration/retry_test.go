@@ -26,11 +26,13 @@ func condition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
 // never left without a reason: it waits with a condition and an Event and
 // starts once the cloud recovers, or fails at once under fail-fast.
 func TestCreateRetries(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
+	t.Parallel()
+	nodeName := uniqueName("vk-retry")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
 	env.StartNode(t, env.NodeConfig(t, nodeName))
 	kube := env.Kube
 	ctx := context.Background()
-	ns := "retries"
+	ns := uniqueName("retries")
 	createNamespace(t, kube, ns)
 	setStock := func(t *testing.T, cpu float64) {
 		t.Helper()
@@ -46,7 +48,7 @@ func TestCreateRetries(t *testing.T) {
 
 	t.Run("no stock anywhere: Pending with a reason, Running once stock returns", func(t *testing.T) {
 		setStock(t, 0)
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "waits"}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +80,7 @@ func TestCreateRetries(t *testing.T) {
 	t.Run("fail-fast: Failed at once with ContainerInstanceScheduleFailed", func(t *testing.T) {
 		setStock(t, 0)
 		defer setStock(t, 1000)
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fails", Annotations: map[string]string{provider.AnnotationFailStrategy: "fail-fast"}}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -98,7 +100,7 @@ func TestCreateRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer env.Simulator.ClearFaults()
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "flaky"}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +116,7 @@ func TestCreateRetries(t *testing.T) {
 	t.Run("deleting a waiting pod stops its retries and leaves no group", func(t *testing.T) {
 		setStock(t, 0)
 		defer setStock(t, 1000)
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "abandoned"}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

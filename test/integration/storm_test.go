@@ -38,14 +38,15 @@ func createAttemptsWithin(d time.Duration) int {
 // within what the retry policy allows, and no call follows a Throttling
 // answer for the same pod or group sooner than the throttling pause.
 func TestErrorStorm(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) {
+	t.Parallel()
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) {
 		c.StartDelay = 200 * time.Millisecond
 		c.RequestLog = 500000
 		c.Seed = 4
 	}})
-	cfg := env.NodeConfig(t, nodeName)
+	cfg := env.NodeConfig(t, uniqueName("vk-storm"))
 	env.StartNode(t, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "storm"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("storm")
 	createNamespace(t, kube, ns)
 	env.Simulator.ResetCalls()
 
@@ -61,11 +62,11 @@ func TestErrorStorm(t *testing.T) {
 	}
 	stormStart := time.Now()
 	at := func(d time.Duration) { time.Sleep(time.Until(stormStart.Add(d))) }
-	createPods(t, kube, ns, "a", 20)
+	createPodsOn(t, kube, ns, "a", 20, cfg.NodeName)
 	at(15 * time.Second)
 	deletePods(t, kube, ns, "a", 0, 10)
 	at(25 * time.Second)
-	createPods(t, kube, ns, "b", 10)
+	createPodsOn(t, kube, ns, "b", 10, cfg.NodeName)
 	at(40 * time.Second)
 	deletePods(t, kube, ns, "b", 0, 5)
 	at(stormDuration)

@@ -23,6 +23,9 @@ import (
 // must get its certificate through vnode-approver, go Ready on it, and
 // keep it in VNODE_CERT_DIR so a restart asks for no second one.
 func TestTLSBootstrapEnabled(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: it lists every CSR of the cluster and runs an
+	// approver that decides them all.
 	env := testenv.Start(t, testenv.Options{})
 	cp := env.ControlPlane
 	kube := cp.Clientset()
@@ -82,7 +85,7 @@ func TestTLSBootstrapEnabled(t *testing.T) {
 	}
 
 	// A pod runs through the bootstrapped identity.
-	tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+	tpl := onVirtualNode("", nil, corev1.RestartPolicyAlways)
 	tpl.Spec.NodeSelector = map[string]string{corev1.LabelHostname: cfg.NodeName}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tls-boot-pod", Namespace: "default"}, Spec: tpl.Spec}
 	if _, err := kube.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {

@@ -33,13 +33,15 @@ func saToken(t *testing.T, sim *simulator.Simulator, groupID string) string {
 // the running group, in place: the pod is not restarted and the container
 // reads the new, valid token.
 func TestTokenRefresh(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
+	t.Parallel()
+	nodeName := uniqueName("vk-token")
+	env := startShared(t, testenv.Options{})
 	cfg := env.NodeConfig(t, nodeName)
 	cfg.TokenRefreshFraction = 0.002 // ~7 s of a one-hour token
 	env.StartNode(t, cfg)
-	kube, ctx, ns := env.Kube, context.Background(), "tokens"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("tokens")
 	createNamespace(t, kube, ns)
-	tpl := onVirtualNode(nil, corev1.RestartPolicyAlways, "sh", "-c", "while true; do sleep 1; done")
+	tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, "sh", "-c", "while true; do sleep 1; done")
 	if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "reader"}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -39,22 +40,6 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/certificate/csr"
 )
-
-// buildVnodectl builds cmd/vnodectl once per test.
-func buildVnodectl(t *testing.T) string {
-	t.Helper()
-	root, err := controlplane.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vnodectl")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vnodectl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/vnodectl: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // vnodectlRun runs the binary with a clean environment plus env.
 func vnodectlRun(t *testing.T, bin string, env []string, args ...string) (stdout, stderr string, code int) {
@@ -116,10 +101,13 @@ var bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 // node needs (doctor passes with it); a second run reuses the one token,
 // --rotate replaces it; no CA at all stops with the vendor's advice.
 func TestVnodectlBootstrap(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
+	// A control plane of its own: vnodectl creates cluster-wide RBAC and
+	// bootstrap tokens under fixed names and counts every managed token.
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()
@@ -386,8 +374,11 @@ func checkOf(rep *doctor.Report, name string) doctor.Result {
 // (ECI credentials checked against the simulator) and names the failure,
 // with its fix and exit code 1, on each broken one.
 func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: vnodectl creates cluster-wide RBAC under
+	// fixed names, and doctor checks the whole cluster.
 	env := testenv.Start(t, testenv.Options{})
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
 	kube := env.Kube
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -643,10 +634,13 @@ func createDaemonSet(t *testing.T, kube kubernetes.Interface, ns, name string, a
 // second run changes nothing; --all also covers DaemonSets tolerating the
 // virtual node's taint and leaves the others alone.
 func TestVnodectlExcludeDaemonSets(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	bin := buildVnodectl(t)
+	bin := testutil.BuildCommand(t, "vnodectl")
+	// A control plane of its own: exclude-daemonsets patches every
+	// DaemonSet of the cluster.
 	cp := controlplane.StartForTest(t, controlplane.Options{})
 	kube := cp.Clientset()
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,18 +24,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
+// nodeName is the virtual node of the tests with a control plane of their
+// own; tests on the shared one name theirs with uniqueName.
 const nodeName = "virtual-kubelet"
 
-// onVirtualNode is the pod template users write by hand to target the node.
-func onVirtualNode(labels map[string]string, restart corev1.RestartPolicy, command ...string) corev1.PodTemplateSpec {
+// onVirtualNode is the pod template users write by hand to target the
+// node. With node not "" it is pinned to that node (kubernetes.io/hostname),
+// as tests on the shared control plane must be: other tests' virtual nodes
+// carry the same type label.
+func onVirtualNode(node string, labels map[string]string, restart corev1.RestartPolicy, command ...string) corev1.PodTemplateSpec {
+	sel := map[string]string{"type": "virtual-kubelet"}
+	if node != "" {
+		sel[corev1.LabelHostname] = node
+	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: labels},
 		Spec: corev1.PodSpec{
 			RestartPolicy: restart,
-			NodeSelector:  map[string]string{"type": "virtual-kubelet"},
+			NodeSelector:  sel,
 			Tolerations:   []corev1.Toleration{{Key: virtualnode.TaintKey, Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name: "main", Image: "registry.example.com/library/busybox:1.36", Command: command,
@@ -62,10 +73,10 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx contex
 }
 
 // ownGroups lists the simulator's groups tagged for this cluster and node.
-func ownGroups(ctx context.Context, cloud *eci.Client, extra ...eci.Tag) ([]eci.ContainerGroup, error) {
+func ownGroups(ctx context.Context, cloud *eci.Client, node string, extra ...eci.Tag) ([]eci.ContainerGroup, error) {
 	var out []eci.ContainerGroup
 	req := &eci.DescribeContainerGroupsRequest{Tags: append([]eci.Tag{
-		{Key: provider.TagClusterID, Value: "test-cluster"}, {Key: provider.TagNodeName, Value: nodeName},
+		{Key: provider.TagClusterID, Value: "test-cluster"}, {Key: provider.TagNodeName, Value: node},
 	}, extra...)}
 	for {
 		resp, err := cloud.DescribeContainerGroups(ctx, req)
@@ -97,7 +108,9 @@ func createNamespace(t *testing.T, kube kubernetes.Interface, name string) {
 // a Deployment's pods as tagged groups, scale to zero, Jobs that succeed and
 // fail with their exit code, and kubectl logs through the apiserver.
 func TestVirtualNode(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 500 * time.Millisecond }})
+	t.Parallel()
+	nodeName := uniqueName("vk-walking")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 500 * time.Millisecond }})
 	cfg := env.NodeConfig(t, nodeName)
 	env.StartNode(t, cfg)
 	kube := env.Kube
@@ -120,13 +133,7 @@ func TestVirtualNode(t *testing.T) {
 		if !tainted {
 			t.Errorf("taints = %+v, want %s=alibabacloud:NoSchedule", n.Spec.Taints, virtualnode.TaintKey)
 		}
-		ready := false
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		if !ready {
+		if !testutil.NodeReady(n) {
 			t.Errorf("node not Ready: %+v", n.Status.Conditions)
 		}
 		if got := n.Status.DaemonEndpoints.KubeletEndpoint.Port; int(got) != cfg.KubeletPort {
@@ -157,7 +164,7 @@ func TestVirtualNode(t *testing.T) {
 	})
 
 	t.Run("deployment of 3 becomes 3 tagged groups and scales to zero", func(t *testing.T) {
-		ns := "web"
+		ns := uniqueName("web")
 		createNamespace(t, kube, ns)
 		labels := map[string]string{"app": "web"}
 		dep := &appsv1.Deployment{
@@ -165,7 +172,7 @@ func TestVirtualNode(t *testing.T) {
 			Spec: appsv1.DeploymentSpec{
 				Replicas: ptr.To[int32](3),
 				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: onVirtualNode(labels, corev1.RestartPolicyAlways),
+				Template: onVirtualNode(nodeName, labels, corev1.RestartPolicyAlways),
 			},
 		}
 		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
@@ -186,7 +193,7 @@ func TestVirtualNode(t *testing.T) {
 			}
 			return running == 3 && len(l.Items) == 3, nil
 		})
-		groups, err := ownGroups(ctx, env.Cloud, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+		groups, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,12 +241,18 @@ func TestVirtualNode(t *testing.T) {
 			return true, nil
 		})
 
-		scale, err := kube.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		scale.Spec.Replicas = 0
-		if _, err := kube.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+		// The deployment controller writes the Deployment too (status,
+		// annotations): a scale read before its write conflicts, so the
+		// read and update are retried as kubectl scale does.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			scale, err := kube.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			scale.Spec.Replicas = 0
+			_, err = kube.AppsV1().Deployments(ns).UpdateScale(ctx, "web", scale, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		poll(t, "pods and groups gone after scale to 0", 90*time.Second, func(ctx context.Context) (bool, error) {
@@ -247,7 +260,7 @@ func TestVirtualNode(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			g, err := ownGroups(ctx, env.Cloud, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+			g, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
 			if err != nil {
 				return false, err
 			}
@@ -266,13 +279,13 @@ func TestVirtualNode(t *testing.T) {
 	}
 	for _, jc := range jobs {
 		t.Run(fmt.Sprintf("%s ends %s with exit code %d", jc.name, jc.phase, jc.wantCode), func(t *testing.T) {
-			ns := jc.name
+			ns := uniqueName(jc.name)
 			createNamespace(t, kube, ns)
 			job := &batchv1.Job{
 				ObjectMeta: metav1.ObjectMeta{Name: jc.name, Namespace: ns},
 				Spec: batchv1.JobSpec{
 					BackoffLimit: ptr.To[int32](0),
-					Template:     onVirtualNode(map[string]string{"job": jc.name}, corev1.RestartPolicyNever, "sh", "-c", jc.command),
+					Template:     onVirtualNode(nodeName, map[string]string{"job": jc.name}, corev1.RestartPolicyNever, "sh", "-c", jc.command),
 				},
 			}
 			if _, err := kube.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
@@ -313,9 +326,9 @@ func TestVirtualNode(t *testing.T) {
 	}
 
 	t.Run("kubectl logs returns what the container printed", func(t *testing.T) {
-		ns := "logs"
+		ns := uniqueName("logs")
 		createNamespace(t, kube, ns)
-		tpl := onVirtualNode(nil, corev1.RestartPolicyAlways, "sh", "-c", "echo hello from eci; echo second line; sleep infinity")
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, "sh", "-c", "echo hello from eci; echo second line; sleep infinity")
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "talker", Namespace: ns}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -342,7 +355,7 @@ func TestVirtualNode(t *testing.T) {
 		}
 		poll(t, "talker and its group gone", 60*time.Second, func(ctx context.Context) (bool, error) {
 			_, err := kube.CoreV1().Pods(ns).Get(ctx, "talker", metav1.GetOptions{})
-			g, gerr := ownGroups(ctx, env.Cloud, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+			g, gerr := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
 			return apierrors.IsNotFound(err) && gerr == nil && len(g) == 0, gerr
 		})
 	})

@@ -138,6 +138,9 @@ func admissionRequests(t *testing.T, srv *webhook.Server) float64 {
 // reported and the last good one kept, and pods are still admitted when the
 // webhook is down.
 func TestWebhook(t *testing.T) {
+	t.Parallel()
+	// A control plane of its own: the webhook's MutatingWebhookConfiguration
+	// sees every pod of the cluster, and it reads kube-system/eci-profile.
 	env := testenv.Start(t, testenv.Options{})
 	env.StartNode(t, env.NodeConfig(t, nodeName))
 	kube := env.Kube

@@ -17,9 +17,11 @@ import (
 // stock (the next create lists it last) and sweeping a group whose pod
 // does not exist, while groups of other nodes are left alone.
 func TestZonesAndOrphans(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
+	t.Parallel()
+	nodeName := uniqueName("vk-zones")
+	env := startShared(t, testenv.Options{})
 	env.StartNode(t, env.NodeConfig(t, nodeName)) // vsw-sim-h,vsw-sim-i,vsw-sim-j, ordered; resync 10 s
-	kube, ctx, ns := env.Kube, context.Background(), "zones"
+	kube, ctx, ns := env.Kube, context.Background(), uniqueName("zones")
 	createNamespace(t, kube, ns)
 
 	t.Run("a zone without stock moves to the back of the list", func(t *testing.T) {
@@ -28,7 +30,7 @@ func TestZonesAndOrphans(t *testing.T) {
 		}
 		defer func() { _ = env.Simulator.SetStock("cn-hangzhou-h", 1000, 4000) }()
 		run := func(name string) *corev1.Pod {
-			tpl := onVirtualNode(nil, corev1.RestartPolicyAlways)
+			tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 			if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -46,19 +47,34 @@ type Env struct {
 type Options struct {
 	// Simulator edits the simulator configuration before it starts.
 	Simulator func(*simulator.Config)
-	// ControlPlane configures the control plane (e.g. a short
-	// ClusterSigningDuration for certificate rotation tests).
+	// ControlPlane configures a private control plane (e.g. a short
+	// ClusterSigningDuration for certificate rotation tests). It must be
+	// zero when Shared is set.
 	ControlPlane controlplane.Options
+	// Shared, when set, is the package's control plane the environment
+	// uses instead of starting one of its own (a start costs seconds of
+	// both cores). The test then owns only what it creates: its
+	// namespaces, its virtual nodes (unique names) and its simulator,
+	// which every environment has for itself.
+	Shared *controlplane.Shared
 }
 
-// Start starts the control plane and the simulator for t; both stop when
-// the test ends.
+// Start starts the simulator and, unless opts.Shared is set, a control
+// plane for t; what it started stops when the test ends.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
 	}
-	cp := controlplane.StartForTest(t, opts.ControlPlane)
+	var cp *controlplane.ControlPlane
+	if opts.Shared != nil {
+		if !reflect.DeepEqual(opts.ControlPlane, controlplane.Options{}) {
+			t.Fatal("testenv.Options: ControlPlane options need a private control plane; leave Shared nil")
+		}
+		cp = opts.Shared.Get(t)
+	} else {
+		cp = controlplane.StartForTest(t, opts.ControlPlane)
+	}
 	simCfg := simulator.DefaultConfig()
 	if opts.Simulator != nil {
 		opts.Simulator(&simCfg)

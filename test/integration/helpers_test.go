@@ -1,16 +1,11 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +13,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -110,18 +106,10 @@ func pollConverged(t *testing.T, kube kubernetes.Interface, sim *simulator.Simul
 	return time.Since(start)
 }
 
-func createPods(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int) {
-	t.Helper()
-	createPodsOn(t, kube, ns, prefix, n, "")
-}
-
-// createPodsOn creates n pods prefix-0.. in ns, pinned to node if not "".
+// createPodsOn creates n pods prefix-0.. in ns, pinned to node.
 func createPodsOn(t *testing.T, kube kubernetes.Interface, ns, prefix string, n int, node string) {
 	t.Helper()
-	tpl := onVirtualNode(map[string]string{"app": prefix}, corev1.RestartPolicyAlways)
-	if node != "" {
-		tpl.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
-	}
+	tpl := onVirtualNode(node, map[string]string{"app": prefix}, corev1.RestartPolicyAlways)
 	for i := 0; i < n; i++ {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i), Labels: tpl.Labels}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
@@ -137,32 +125,6 @@ func deletePods(t *testing.T, kube kubernetes.Interface, ns, prefix string, from
 			t.Fatal(err)
 		}
 	}
-}
-
-// controllerProcess is cmd/virtual-node run as a process, as the chart's
-// Deployment runs it.
-type controllerProcess struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan error
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // controllerEnv is the environment the chart gives the controller: the
@@ -188,60 +150,9 @@ func controllerEnv(t *testing.T, env *testenv.Env, cfg *config.Config) []string 
 	}
 }
 
-// startController starts bin with environ; the process is stopped (SIGINT,
-// then SIGKILL) when the test ends unless it already exited.
-func startController(t *testing.T, bin string, environ []string, args ...string) *controllerProcess {
+// startController starts bin (cmd/virtual-node) with environ as the chart's
+// Deployment runs it; it is stopped when the test ends (testutil.Process).
+func startController(t *testing.T, bin string, environ []string, args ...string) *testutil.Process {
 	t.Helper()
-	p := &controllerProcess{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan error, 1)}
-	p.cmd.Env = environ
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			out := p.out.String()
-			if len(out) > 100000 {
-				out = "..." + out[len(out)-100000:]
-			}
-			t.Logf("controller output:\n%s", out)
-		}
-	})
-	return p
-}
-
-// stop interrupts the process and waits for it, killing it after 20 s.
-func (p *controllerProcess) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Error("controller did not stop within 20s of SIGINT")
-		p.exited <- <-p.exited
-	}
-}
-
-// kill sends SIGKILL (kill -9) and waits until the process is gone.
-func (p *controllerProcess) kill(t *testing.T) {
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err := <-p.exited
-	p.exited <- err
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return testutil.StartProcess(t, "controller", bin, environ, args...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/aliyun/credentials-go/credentials"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -30,7 +31,10 @@ func ClusterID(ctx context.Context, cfg *config.Config, kube kubernetes.Interfac
 
 // NewClient returns the ECI client of ECI_REGION and ECI_ENDPOINT, paced by
 // the published API quotas scaled by ECI_API_QUOTA_SCALE, with credentials
-// from the default chain (eci.DefaultCredential), asked for on every call.
-func NewClient(cfg *config.Config) (*eci.Client, error) {
-	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Limits: eci.ClientLimits(cfg.ECIQuotaScale)})
+// from cred, or when it is nil from the default chain (eci.DefaultCredential),
+// asked for on every call. Its calls are counted in metrics (nil: counted
+// nowhere).
+func NewClient(cfg *config.Config, cred credentials.Credential, metrics *eci.Metrics) (*eci.Client, error) {
+	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Credential: cred,
+		Limits: eci.ClientLimits(cfg.ECIQuotaScale), Metrics: metrics})
 }

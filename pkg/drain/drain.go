@@ -401,7 +401,7 @@ func FromConfig(ctx context.Context, cfg *config.Config) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	client, err := cloud.NewClient(cfg)
+	client, err := cloud.NewClient(cfg, nil, nil)
 	if err != nil {
 		return Options{}, err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// of the operation waits it out, not only the one refused.
 	ThrottleBackoff    time.Duration
 	MaxThrottleBackoff time.Duration
+	// Metrics receive the client's calls, latencies, waits and retries;
+	// nil means a private set nobody serves.
+	Metrics *Metrics
 }
 
 // Retry defaults of Config.
@@ -75,6 +78,7 @@ type Client struct {
 	maxAttempts int
 	backoff     time.Duration
 	limiters    *limiterSet
+	metrics     *Metrics
 }
 
 // NewClient builds a Client. It resolves no credentials yet: they are asked
@@ -114,7 +118,10 @@ func NewClient(cfg Config) (*Client, error) {
 	out := &Client{
 		sdks: make(chan *sdk.Client, n), region: cfg.RegionId, scheme: scheme, domain: domain,
 		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
-		limiters: newLimiterSet(lims, tb, tmax),
+		limiters: newLimiterSet(lims, tb, tmax), metrics: cfg.Metrics,
+	}
+	if out.metrics == nil {
+		out.metrics = NewMetrics(nil)
 	}
 	for i := 0; i < n; i++ {
 		sdkCfg := sdk.NewConfig()
@@ -168,7 +175,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	delay := c.backoff
 	for attempt := 1; ; attempt++ {
 		waited, werr := lim.wait(ctx)
-		limiterWait.WithLabelValues(action).Observe(waited.Seconds())
+		c.metrics.limiterWait.WithLabelValues(action).Observe(waited.Seconds())
 		if werr == nil {
 			werr = ctx.Err()
 		}
@@ -182,7 +189,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		body, err := c.once(ctx, action, params)
 		if err == nil {
 			lim.succeeded()
-			apiCalls.WithLabelValues(action, "OK").Inc()
+			c.metrics.apiCalls.WithLabelValues(action, "OK").Inc()
 			if out == nil {
 				return nil
 			}
@@ -196,7 +203,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		if outcome == "" {
 			outcome = "NoResponse"
 		}
-		apiCalls.WithLabelValues(action, outcome).Inc()
+		c.metrics.apiCalls.WithLabelValues(action, outcome).Inc()
 		var pause time.Duration
 		if err.Class == ClassThrottled {
 			// The operation's pause is waited out by lim.wait before the
@@ -207,7 +214,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		if !err.Class.RetryInClient() || attempt >= c.maxAttempts {
 			return lastErr
 		}
-		apiRetries.WithLabelValues(action, err.Class.String()).Inc()
+		c.metrics.apiRetries.WithLabelValues(action, err.Class.String()).Inc()
 		d := pause
 		if err.Class == ClassThrottled {
 			klog.V(2).InfoS("ECI call throttled; pausing the operation", "action", action, "attempt", attempt, "code", err.Code, "pause", pause)
@@ -247,7 +254,7 @@ func (c *Client) once(ctx context.Context, action string, params map[string]stri
 	}
 	start := time.Now()
 	resp, err := sc.ProcessCommonRequest(req)
-	apiLatency.WithLabelValues(action).Observe(time.Since(start).Seconds())
+	c.metrics.apiLatency.WithLabelValues(action).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, toError(action, err)
 	}

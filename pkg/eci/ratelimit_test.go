@@ -30,10 +30,10 @@ func simWithQuotaScale(t *testing.T, scale float64) (*simulator.Simulator, strin
 }
 
 // limiterWaitSeconds reads eci_rate_limiter_wait_seconds for action from
-// the default registry: the sum of waits and the number of samples.
-func limiterWaitSeconds(t *testing.T, action string) (float64, uint64) {
+// reg: the sum of waits and the number of samples.
+func limiterWaitSeconds(t *testing.T, reg prometheus.Gatherer, action string) (float64, uint64) {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,16 +81,17 @@ func TestClientTokenBuckets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim, url := simWithQuotaScale(t, 0.05)
+			reg := prometheus.NewRegistry()
 			cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred,
-				MaxAttempts: 1, Limits: map[string]eci.Limit{tt.action: tt.limit}})
+				MaxAttempts: 1, Limits: map[string]eci.Limit{tt.action: tt.limit}, Metrics: eci.NewMetrics(reg)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			sumBefore, _ := limiterWaitSeconds(t, tt.action)
+			sumBefore, _ := limiterWaitSeconds(t, reg, tt.action)
 			ctx := context.Background()
 			for i := 0; i < tt.calls; i++ {
 				switch tt.action {
@@ -107,7 +108,7 @@ func TestClientTokenBuckets(t *testing.T) {
 			if (throttled > 0) != tt.wantThrottled {
 				t.Errorf("%d of %d calls throttled by the cloud, want throttling %v", throttled, tt.calls, tt.wantThrottled)
 			}
-			sumAfter, _ := limiterWaitSeconds(t, tt.action)
+			sumAfter, _ := limiterWaitSeconds(t, reg, tt.action)
 			if waited := sumAfter - sumBefore; tt.limit.PerSecond > 0 && waited <= 0 {
 				t.Errorf("eci_rate_limiter_wait_seconds{action=%q} did not grow (%v): the bucket never made a call wait", tt.action, waited)
 			}

@@ -2,21 +2,34 @@ package ownership
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// The metrics are registered once per process and labelled by node, so any
-// number of node sets and nodes in one process share them without clashing.
-var (
-	nodesRunning = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "vnode", Subsystem: "ownership", Name: "nodes_running",
-		Help: "Virtual nodes this replica runs because it holds their Lease.",
-	})
-	liveReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "vnode", Subsystem: "ownership", Name: "live_replicas",
-		Help: "Replicas of the node set this replica counts as alive (itself included).",
-	})
-	transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "vnode", Subsystem: "ownership", Name: "transitions_total",
-		Help: "Ownership changes of a virtual node on this replica: acquired, lost (not renewed), released (shutdown), handed_over (load sharing), failed (the node stopped by itself).",
-	}, []string{"node", "event"})
-)
+// Metrics are ownership's Prometheus metrics: build them once per registry
+// with NewMetrics and give them to Run (Options.Metrics). Transitions are
+// labelled by node, so any number of nodes share them without clashing.
+type Metrics struct {
+	nodesRunning prometheus.Gauge
+	liveReplicas prometheus.Gauge
+	transitions  *prometheus.CounterVec
+}
 
-func init() { prometheus.MustRegister(nodesRunning, liveReplicas, transitions) }
+// NewMetrics builds ownership's metrics and registers them with reg (none
+// when reg is nil); registering twice with one registry panics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		nodesRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "vnode", Subsystem: "ownership", Name: "nodes_running",
+			Help: "Virtual nodes this replica runs because it holds their Lease.",
+		}),
+		liveReplicas: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "vnode", Subsystem: "ownership", Name: "live_replicas",
+			Help: "Replicas of the node set this replica counts as alive (itself included).",
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "vnode", Subsystem: "ownership", Name: "transitions_total",
+			Help: "Ownership changes of a virtual node on this replica: acquired, lost (not renewed), released (shutdown), handed_over (load sharing), failed (the node stopped by itself).",
+		}, []string{"node", "event"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.nodesRunning, m.liveReplicas, m.transitions)
+	}
+	return m
+}

@@ -82,6 +82,9 @@ type Options struct {
 	Run func(ctx context.Context, name string) error
 	// Recorder, if set, records Lease events (became leader, stopped).
 	Recorder record.EventRecorder
+	// Metrics receive the running nodes, live replicas and transitions;
+	// nil means a private set nobody serves.
+	Metrics *Metrics
 }
 
 // NodeLeaseName is the name of a node's ownership Lease.
@@ -141,9 +144,10 @@ type backoff struct {
 }
 
 type manager struct {
-	opts   Options
-	set    string
-	logger klog.Logger
+	opts    Options
+	set     string
+	logger  klog.Logger
+	metrics *Metrics
 
 	mu           sync.Mutex
 	owned        map[string]bool             // reserved or running
@@ -188,6 +192,10 @@ func Run(ctx context.Context, opts Options) error {
 		handedOver: map[string]time.Time{},
 		members:    map[string]*member{},
 		liveSince:  time.Now(),
+		metrics:    opts.Metrics,
+	}
+	if m.metrics == nil {
+		m.metrics = NewMetrics(nil)
 	}
 	ctx = klog.NewContext(ctx, m.logger)
 	m.logger.Info("sharing virtual nodes through Leases", "nodes", opts.Names, "namespace", opts.Namespace,
@@ -310,17 +318,17 @@ func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 	reasonMu.Unlock()
 	switch r {
 	case stopNone:
-		transitions.WithLabelValues(name, "lost").Inc()
+		m.metrics.transitions.WithLabelValues(name, "lost").Inc()
 		logger.Info("lost the node's Lease (not renewed within the renew deadline): stopped the node; pods and container groups are left to the next owner")
 	case stopExited:
-		transitions.WithLabelValues(name, "failed").Inc()
+		m.metrics.transitions.WithLabelValues(name, "failed").Inc()
 		d := m.fail(name)
 		logger.Error(runErr, "virtual node failed: releasing its Lease so another replica can run it", "retryAfter", d)
 	case stopHandover:
-		transitions.WithLabelValues(name, "handed_over").Inc()
+		m.metrics.transitions.WithLabelValues(name, "handed_over").Inc()
 		logger.Info("handed the node over to share the load")
 	case stopShutdown:
-		transitions.WithLabelValues(name, "released").Inc()
+		m.metrics.transitions.WithLabelValues(name, "released").Inc()
 	}
 	if r != stopNone {
 		rctx, cancel := context.WithTimeout(klog.NewContext(context.Background(), logger), m.opts.RenewDeadline)
@@ -353,8 +361,8 @@ func (m *manager) started(name string, stop func(stopReason)) {
 	m.owned[name] = true
 	m.running[name] = stop
 	delete(m.deferredAt, name)
-	nodesRunning.Inc()
-	transitions.WithLabelValues(name, "acquired").Inc()
+	m.metrics.nodesRunning.Inc()
+	m.metrics.transitions.WithLabelValues(name, "acquired").Inc()
 }
 
 // stopped records that a node no longer runs here.
@@ -362,7 +370,7 @@ func (m *manager) stopped(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.running[name]; ok {
-		nodesRunning.Dec()
+		m.metrics.nodesRunning.Dec()
 	}
 	delete(m.running, name)
 	delete(m.owned, name)
@@ -562,7 +570,7 @@ func (m *manager) heartbeat(ctx context.Context) {
 		}
 		m.liveKey, m.liveSince = key, t
 	}
-	liveReplicas.Set(float64(n))
+	m.metrics.liveReplicas.Set(float64(n))
 }
 
 // leave deletes this replica's membership Lease at shutdown, so the others

@@ -21,12 +21,15 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/bootstrap"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/cloud"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
+	"github.com/aliyun/credentials-go/credentials"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
@@ -54,8 +57,10 @@ type Options struct {
 	Config *config.Config
 	// RESTConfig overrides the kubeconfig/in-cluster lookup (tests).
 	RESTConfig *rest.Config
-	// Cloud overrides the SDK-backed ECI client (unit tests only).
-	Cloud provider.Cloud
+	// Credential overrides the AccessKey lookup of the ECI client (the
+	// default credential chain: environment, RRSA, config files, instance
+	// RAM role); tests give the simulator's key.
+	Credential credentials.Credential
 	// Ready, if set, is closed once the first node this replica runs is
 	// registered and Ready (with one node and one replica: the node).
 	Ready chan<- struct{}
@@ -138,13 +143,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	eciClient := opts.Cloud
-	if eciClient == nil {
-		c, err := cloud.NewClient(cfg)
-		if err != nil {
-			return err
-		}
-		eciClient = c
+	// Every metric of this process lives in one registry of its own, so
+	// several processes' worth of nodes in one test binary never collide;
+	// every node's metrics carry its name.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	eciClient, err := cloud.NewClient(cfg, opts.Credential, eci.NewMetrics(reg))
+	if err != nil {
+		return err
 	}
 
 	broadcaster := record.NewBroadcaster()
@@ -170,10 +176,6 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	// The metrics of this process's nodes live in a registry of this
-	// process, so several processes' worth of nodes in one test binary
-	// never collide in the default one; every node's carry its name.
-	reg := prometheus.NewRegistry()
 	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
@@ -211,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
-		Recorder: recorder,
+		Recorder: recorder, Metrics: ownership.NewMetrics(reg),
 		Run: func(ctx context.Context, name string) error {
 			err := sh.runNode(ctx, cfg.ForNode(index[name]), func() {
 				if opts.Ready != nil {
@@ -552,7 +554,7 @@ func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNo
 func serveMetrics(addr string, reg *prometheus.Registry, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
 	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/pods", api.HandleRunningPods(func(ctx context.Context) ([]*corev1.Pod, error) {
 		var all []*corev1.Pod
 		_, running := nodes.snapshot()

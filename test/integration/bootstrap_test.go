@@ -113,7 +113,7 @@ func TestTLSBootstrap(t *testing.T) {
 	nodeCtx, stopNode := context.WithCancel(ctx)
 	ready, nodeDone := make(chan struct{}), make(chan error, 1)
 	go func() {
-		nodeDone <- virtualnode.Run(nodeCtx, virtualnode.Options{Config: nodeCfg, RESTConfig: rest.CopyConfig(second.Config), Cloud: env.Cloud, Ready: ready})
+		nodeDone <- virtualnode.Run(nodeCtx, virtualnode.Options{Config: nodeCfg, RESTConfig: rest.CopyConfig(second.Config), Credential: env.Credential, Ready: ready})
 	}()
 	t.Cleanup(func() {
 		stopNode()

@@ -380,7 +380,10 @@ func TestVirtualNode(t *testing.T) {
 		}
 		m := get("/metrics")
 		for _, want := range []string{`eci_api_calls_total{action="CreateContainerGroup",outcome="OK"}`, `vnode_queue_depth{node="` + nodeName + `",queue="sync_pods_from_kubernetes"}`,
-			`vnode_pod_create_duration_seconds_count{node="` + nodeName + `"}`} {
+			`vnode_pod_create_duration_seconds_count{node="` + nodeName + `"}`,
+			// ownership's and the process's metrics, from the same injected registry
+			"vnode_ownership_nodes_running 1", `vnode_ownership_transitions_total{event="acquired",node="` + nodeName + `"} 1`,
+			"process_resident_memory_bytes", "go_goroutines"} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/aliyun/credentials-go/credentials"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -41,6 +42,9 @@ type Env struct {
 	SimulatorURL string
 	// Cloud is an ECI client (the real SDK path) pointed at the simulator.
 	Cloud *eci.Client
+	// Credential is the simulator's AccessKey, which virtual nodes of this
+	// environment build their own ECI clients with.
+	Credential credentials.Credential
 }
 
 // Options adjust the environment.
@@ -104,7 +108,7 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	return &Env{
 		ControlPlane: cp, Kube: cp.Clientset(),
-		Simulator: sim, SimulatorConfig: simCfg, SimulatorURL: url, Cloud: cloud,
+		Simulator: sim, SimulatorConfig: simCfg, SimulatorURL: url, Cloud: cloud, Credential: cred,
 	}
 }
 
@@ -157,7 +161,7 @@ func (e *Env) StartNode(t testing.TB, cfg *config.Config) {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- virtualnode.Run(ctx, virtualnode.Options{Config: cfg, Cloud: e.Cloud, Ready: ready})
+		done <- virtualnode.Run(ctx, virtualnode.Options{Config: cfg, Credential: e.Credential, Ready: ready})
 	}()
 	t.Cleanup(func() {
 		cancel()

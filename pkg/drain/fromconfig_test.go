@@ -2,7 +2,6 @@ package drain
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -24,12 +24,7 @@ import (
 func TestFromConfigHonoursQuotaScale(t *testing.T) {
 	simCfg := simulator.DefaultConfig()
 	simCfg.QuotaScale = 0
-	sim, err := simulator.New(simCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
+	sim, url := simtest.Start(t, simCfg)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", simulator.DefaultAccessKeyID)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", simulator.DefaultAccessKeySecret)
 
@@ -43,7 +38,7 @@ func TestFromConfigHonoursQuotaScale(t *testing.T) {
 	if err := clientcmd.WriteToFile(*kc, kcPath); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{Region: simulator.DefaultRegionID, Endpoint: srv.URL, ClusterID: "cluster-a",
+	cfg := &config.Config{Region: simulator.DefaultRegionID, Endpoint: url, ClusterID: "cluster-a",
 		NodeName: "vk", Kubeconfig: kcPath, ECIQuotaScale: 0.05}
 	opts, err := FromConfig(context.Background(), cfg)
 	if err != nil {

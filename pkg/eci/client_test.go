@@ -3,13 +3,13 @@ package eci_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 )
 
 // startSim serves the simulator on loopback and returns a client for it.
@@ -17,14 +17,7 @@ import (
 // the real SDK signing and transport path.
 func startSim(t *testing.T) (*simulator.Simulator, string) {
 	t.Helper()
-	cfg := simulator.DefaultConfig()
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return sim, srv.URL
+	return simtest.Start(t, simulator.DefaultConfig())
 }
 
 func newClient(t *testing.T, url, id, secret string) *eci.Client {

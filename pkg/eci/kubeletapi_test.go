@@ -3,13 +3,13 @@ package eci_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 )
 
 // startFakeClockSim serves a simulator on a fake clock (groups start
@@ -21,13 +21,8 @@ func startFakeClockSim(t *testing.T) (*simulator.FakeClock, *eci.Client) {
 	cfg.Clock = clock
 	cfg.StartDelay = 0
 	cfg.RestartBackoff = time.Second
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return clock, newClient(t, srv.URL, simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
+	_, url := simtest.Start(t, cfg)
+	return clock, newClient(t, url, simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
 }
 
 func group(t *testing.T, c *eci.Client, name, script string) string {

@@ -3,13 +3,13 @@ package eci_test
 import (
 	"context"
 	"math"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -20,13 +20,7 @@ func simWithQuotaScale(t *testing.T, scale float64) (*simulator.Simulator, strin
 	t.Helper()
 	cfg := simulator.DefaultConfig()
 	cfg.QuotaScale = scale
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return sim, srv.URL
+	return simtest.Start(t, cfg)
 }
 
 // limiterWaitSeconds reads eci_rate_limiter_wait_seconds for action from

@@ -3,13 +3,13 @@ package provider
 import (
 	"context"
 	"encoding/base64"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,20 +33,8 @@ func newSimEnv(t *testing.T) *simEnv {
 	cfg.StartDelay = 0
 	cfg.RestartBackoff = time.Second
 	cfg.QuotaScale = 0
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := eci.NewClient(eci.Config{RegionId: cfg.RegionId, Endpoint: srv.URL, Credential: cred, Backoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, url := simtest.Start(t, cfg)
+	cloud := simtest.Client(t, url, eci.Config{RegionId: cfg.RegionId, Backoff: 5 * time.Millisecond})
 	p, err := New(Options{NodeName: "vk", ClusterID: "test", Cloud: cloud, Kube: controlplane.NoAPIServer(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/fake"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 )
 
 // simClient is a real eci.Client of an in-process simulator that sends
@@ -24,22 +24,9 @@ func simClient(t *testing.T) (*simulator.Simulator, *eci.Client) {
 	cfg := simulator.DefaultConfig()
 	cfg.QuotaScale = 0
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := eci.NewClient(eci.Config{RegionId: cfg.RegionId, Endpoint: srv.URL, Credential: cred,
+	sim, url := simtest.Start(t, cfg)
+	return sim, simtest.Client(t, url, eci.Config{RegionId: cfg.RegionId,
 		MaxAttempts: 1, Limits: eci.ClientLimits(0), ThrottleBackoff: time.Millisecond, MaxThrottleBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, client
 }
 
 // newFake is a fake with the simulator's default vSwitches and zones.

@@ -3,13 +3,13 @@ package kubeletapi
 import (
 	"context"
 	"encoding/base64"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,20 +66,8 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	cfg.StartDelay = 0
 	cfg.RestartBackoff = time.Second
 	cfg.QuotaScale = 0
-	sim, err := simulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := eci.NewClient(eci.Config{RegionId: cfg.RegionId, Endpoint: srv.URL, Credential: cred, Backoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, url := simtest.Start(t, cfg)
+	cloud := simtest.Client(t, url, eci.Config{RegionId: cfg.RegionId, Backoff: 5 * time.Millisecond})
 	pods := &podTable{pods: map[string]tracked{}}
 	return &apiEnv{t: t, sim: sim, clock: clock, cloud: cloud, pods: pods, p: New("vk", cloud, pods)}
 }

@@ -132,7 +132,7 @@ func TestPodDeletedTombstone(t *testing.T) {
 	kube := shared.Get(t).Clientset()
 	env.p.opts.Kube = kube
 
-	id := env.addPod("default", "web", "Always", container{name: "app", script: "sleep 3600"})
+	id := env.addPod("default", "web", "Always", container{Name: "app", Script: "sleep 3600"})
 	exists := func() bool {
 		resp, err := env.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{id}, Limit: 20})
 		if err != nil {
@@ -172,7 +172,7 @@ func TestMarkLost(t *testing.T) {
 	// The listing began a minute ago and took that long.
 	listStart := time.Now().Add(-time.Minute)
 	mk := func(name string, age time.Duration) string {
-		id := env.addPod("default", name, "Always", container{name: "app", script: "sleep 3600"})
+		id := env.addPod("default", name, "Always", container{Name: "app", Script: "sleep 3600"})
 		env.p.mu.Lock()
 		e := env.p.pods[key("default", name)]
 		e.created = listStart.Add(-age)

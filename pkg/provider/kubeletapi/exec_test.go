@@ -65,8 +65,8 @@ func exitCode(err error) int {
 
 func TestRunInContainer(t *testing.T) {
 	e := newAPIEnv(t)
-	e.addPod("ns", "box", "Never", container{name: "main", script: "sleep infinity"})
-	e.addPod("ns", "done", "Never", container{name: "main", script: "exit 0"})
+	e.addPod("ns", "box", "Never", container{Name: "main", Script: "sleep infinity"})
+	e.addPod("ns", "done", "Never", container{Name: "main", Script: "exit 0"})
 	e.clock.Advance(time.Second)
 	tests := []struct {
 		name  string
@@ -116,7 +116,7 @@ func TestRunInContainer(t *testing.T) {
 // resize reaches the container, typed lines are echoed, exit ends it.
 func TestRunInContainerTTY(t *testing.T) {
 	e := newAPIEnv(t)
-	e.addPod("ns", "box", "Never", container{name: "main", script: "sleep infinity"})
+	e.addPod("ns", "box", "Never", container{Name: "main", Script: "sleep infinity"})
 	inR, inW := io.Pipe()
 	a := &testAttach{stdin: inR, out: &lockedBuffer{}, tty: true, resize: make(chan api.TermSize)}
 	done := make(chan error, 1)
@@ -174,7 +174,7 @@ func TestExitResult(t *testing.T) {
 
 func TestAttachToContainer(t *testing.T) {
 	e := newAPIEnv(t)
-	e.addPod("ns", "printer", "Never", container{name: "main", script: "echo before; sleep 2; echo after; exit 0"})
+	e.addPod("ns", "printer", "Never", container{Name: "main", Script: "echo before; sleep 2; echo after; exit 0"})
 	e.clock.Advance(time.Second)
 
 	err := e.p.AttachToContainer(context.Background(), "ns", "printer", "main", &testAttach{stdin: strings.NewReader(""), out: &lockedBuffer{}})

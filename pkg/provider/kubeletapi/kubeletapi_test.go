@@ -1,8 +1,6 @@
 package kubeletapi
 
 import (
-	"context"
-	"encoding/base64"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +10,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // apiEnv is a kubelet API whose cloud is the simulator on a fake clock.
@@ -76,47 +72,19 @@ func newAPIEnv(t *testing.T) *apiEnv {
 // from the provider's pod table and the cloud alone: they have no
 // apiserver client.
 
-// container is a test container running `sh -c script` (image busybox
-// unless set; an init container if init).
-type container struct {
-	name, script, image string
-	init                bool
-}
+// container is a test container (simtest.Container).
+type container = simtest.Container
 
 // addPod creates a group with the containers (the restart policy given, a
 // config volume "cfg" holding app.conf mounted at /etc/app) and registers
 // pod ns/name for it.
 func (e *apiEnv) addPod(ns, name string, restart string, ctrs ...container) string {
 	e.t.Helper()
-	req := &eci.CreateContainerGroupRequest{
-		SecurityGroupId: simulator.DefaultSecurityGroupID, VSwitchId: "vsw-sim-h",
-		ContainerGroupName: name, RestartPolicy: restart,
-		Volumes: []eci.Volume{{Name: "cfg", Type: eci.VolumeConfigFile, ConfigFileToPaths: []eci.ConfigFileToPath{
-			{Path: "app.conf", Content: base64.StdEncoding.EncodeToString([]byte("key=value\n"))}}}},
-	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-uid")}}
-	for _, c := range ctrs {
-		if c.image == "" {
-			c.image = "busybox"
-		}
-		ec := eci.Container{Name: c.name, Image: c.image, Cpu: 1, Memory: 2,
-			Commands: []string{"sh", "-c", c.script}, VolumeMounts: []eci.VolumeMount{{Name: "cfg", MountPath: "/etc/app"}}}
-		if c.init {
-			req.InitContainers = append(req.InitContainers, ec)
-			pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: c.name})
-			continue
-		}
-		req.Containers = append(req.Containers, ec)
-		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c.name})
-	}
-	resp, err := e.cloud.CreateContainerGroup(context.Background(), req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	id, pod := simtest.Group(e.t, e.cloud, ns, name, restart, ctrs...)
 	e.pods.mu.Lock()
-	e.pods.pods[ns+"/"+name] = tracked{pod: pod, groupID: resp.ContainerGroupId, created: time.Now()}
+	e.pods.pods[ns+"/"+name] = tracked{pod: pod, groupID: id, created: time.Now()}
 	e.pods.mu.Unlock()
-	return resp.ContainerGroupId
+	return id
 }
 
 // calls returns how many times action was called, whatever the outcome.

@@ -109,12 +109,12 @@ func mustTime(s string) time.Time {
 func TestGetContainerLogs(t *testing.T) {
 	e := newAPIEnv(t)
 	e.addPod("ns", "talker", "Never",
-		container{name: "main", script: "echo l1; echo l2; echo l3; sleep infinity"},
-		container{name: "side", script: "echo from-side; sleep infinity"})
-	e.addPod("ns", "crashy", "Always", container{name: "main", script: "echo attempt; date; sleep 5; exit 1"})
-	e.addPod("ns", "waiting", "Never", container{name: "main", script: "sleep infinity", image: "example.com/pull-fail:1"})
-	e.addPod("ns", "initialised", "Never", container{name: "setup", script: "echo prepared", init: true},
-		container{name: "main", script: "sleep infinity"})
+		container{Name: "main", Script: "echo l1; echo l2; echo l3; sleep infinity"},
+		container{Name: "side", Script: "echo from-side; sleep infinity"})
+	e.addPod("ns", "crashy", "Always", container{Name: "main", Script: "echo attempt; date; sleep 5; exit 1"})
+	e.addPod("ns", "waiting", "Never", container{Name: "main", Script: "sleep infinity", Image: "example.com/pull-fail:1"})
+	e.addPod("ns", "initialised", "Never", container{Name: "setup", Script: "echo prepared", Init: true},
+		container{Name: "main", Script: "sleep infinity"})
 	e.clock.Advance(time.Second)
 	// crashy: first run ends at 5 s, second starts at 6 s.
 	first := readAll(t, e, "crashy", "main", api.ContainerLogOpts{})
@@ -219,7 +219,7 @@ func TestFollowLogs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAPIEnv(t)
-			e.addPod("ns", "follow", tc.restart, container{name: "main", script: tc.script})
+			e.addPod("ns", "follow", tc.restart, container{Name: "main", Script: tc.script})
 			e.clock.Advance(100 * time.Millisecond)
 			opts := tc.opts
 			opts.Follow = true
@@ -276,7 +276,7 @@ func TestFollowLogs(t *testing.T) {
 // went away) stops its poller.
 func TestFollowStopsOnClose(t *testing.T) {
 	e := newAPIEnv(t)
-	e.addPod("ns", "server", "Never", container{name: "main", script: "echo up; sleep infinity"})
+	e.addPod("ns", "server", "Never", container{Name: "main", Script: "echo up; sleep infinity"})
 	rc, err := e.p.GetContainerLogs(context.Background(), "ns", "server", "main", api.ContainerLogOpts{Follow: true})
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,10 @@ import (
 func TestStats(t *testing.T) {
 	e := newAPIEnv(t)
 	for i := 0; i < 24; i++ {
-		e.addPod("ns", fmt.Sprintf("web-%02d", i), "Always", container{name: "main", script: "sleep infinity"})
+		e.addPod("ns", fmt.Sprintf("web-%02d", i), "Always", container{Name: "main", Script: "sleep infinity"})
 	}
-	e.addPod("ns", "duo", "Always", container{name: "app", script: "sleep infinity"}, container{name: "proxy", script: "sleep infinity"})
-	e.addPod("ns", "stuck", "Always", container{name: "main", script: "sleep infinity", image: "example.com/pull-fail"})
+	e.addPod("ns", "duo", "Always", container{Name: "app", Script: "sleep infinity"}, container{Name: "proxy", Script: "sleep infinity"})
+	e.addPod("ns", "stuck", "Always", container{Name: "main", Script: "sleep infinity", Image: "example.com/pull-fail"})
 	e.clock.Advance(time.Minute)
 	ctx := context.Background()
 

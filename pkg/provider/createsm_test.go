@@ -74,6 +74,9 @@ func newSMEnv(t *testing.T, vswitches ...string) *smEnv {
 	t.Helper()
 	cp := provider.SharedControlPlane(t)
 	kube := cp.Clientset()
+	// The pods are bound to node vk-fake, which must exist or the pod
+	// garbage collector deletes them under the test (see RegisterNode).
+	provider.RegisterNode(t, kube, nodeName)
 	e := &smEnv{t: t, cloud: fake.New(), kube: kube, cp: cp, ns: controlplane.TestNamespace(t, kube, "createsm")}
 	for _, z := range []string{"a", "b", "c"} {
 		e.cloud.AddVSwitch("vsw-"+z, "zone-"+z)

@@ -4,9 +4,16 @@ import (
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"k8s.io/client-go/kubernetes"
 )
 
 // SharedControlPlane hands the package's one shared control plane (see
 // main_test.go) to the external test package provider_test, whose tests
 // use the provider through its exported API only.
 func SharedControlPlane(t testing.TB) *controlplane.ControlPlane { return shared.Get(t) }
+
+// RegisterNode is registerNode (see main_test.go), for provider_test.
+func RegisterNode(t testing.TB, kube kubernetes.Interface, name string) {
+	t.Helper()
+	registerNode(t, kube, name)
+}

@@ -26,6 +26,9 @@ func TestHousekeeping(t *testing.T) {
 	ns := controlplane.TestNamespace(t, kube, "housekeeping")
 	env := newSimEnv(t)
 	env.p.opts.Kube = kube
+	// The pods are bound to the provider's node, which must exist or the
+	// pod garbage collector may delete them under the test.
+	registerNode(t, kube, env.p.opts.NodeName)
 	ctx := context.Background()
 
 	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})

@@ -1,45 +1,24 @@
 package kubeletapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	"github.com/gorilla/websocket"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	utilexec "k8s.io/utils/exec"
 )
 
-// lockedBuffer is an output stream that tests read while it is written.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Close() error { return nil }
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testAttach is the api.AttachIO vk hands the provider.
 type testAttach struct {
 	stdin  io.Reader
-	out    *lockedBuffer
+	out    *testutil.SyncBuffer
 	tty    bool
 	resize chan api.TermSize
 }
@@ -89,7 +68,7 @@ func TestRunInContainer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &testAttach{out: &lockedBuffer{}}
+			a := &testAttach{out: &testutil.SyncBuffer{}}
 			if tc.stdin != "" {
 				a.stdin = strings.NewReader(tc.stdin)
 			}
@@ -118,7 +97,7 @@ func TestRunInContainerTTY(t *testing.T) {
 	e := newAPIEnv(t)
 	e.addPod("ns", "box", "Never", container{Name: "main", Script: "sleep infinity"})
 	inR, inW := io.Pipe()
-	a := &testAttach{stdin: inR, out: &lockedBuffer{}, tty: true, resize: make(chan api.TermSize)}
+	a := &testAttach{stdin: inR, out: &testutil.SyncBuffer{}, tty: true, resize: make(chan api.TermSize)}
 	done := make(chan error, 1)
 	go func() { done <- e.p.RunInContainer(context.Background(), "ns", "box", "main", []string{"sh"}, a) }()
 	a.resize <- api.TermSize{Width: 132, Height: 43}
@@ -138,7 +117,7 @@ func TestRunInContainerTTY(t *testing.T) {
 	inW.Close()
 }
 
-func waitFor(t *testing.T, out *lockedBuffer, want string) {
+func waitFor(t *testing.T, out *testutil.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -177,13 +156,13 @@ func TestAttachToContainer(t *testing.T) {
 	e.addPod("ns", "printer", "Never", container{Name: "main", Script: "echo before; sleep 2; echo after; exit 0"})
 	e.clock.Advance(time.Second)
 
-	err := e.p.AttachToContainer(context.Background(), "ns", "printer", "main", &testAttach{stdin: strings.NewReader(""), out: &lockedBuffer{}})
+	err := e.p.AttachToContainer(context.Background(), "ns", "printer", "main", &testAttach{stdin: strings.NewReader(""), out: &testutil.SyncBuffer{}})
 	if !errdefs.IsInvalidInput(err) || !strings.Contains(err.Error(), "not supported on ECI") {
 		t.Fatalf("attach -i: %v", err)
 	}
 
 	// Without stdin, attach shows new output until the container exits.
-	a := &testAttach{out: &lockedBuffer{}}
+	a := &testAttach{out: &testutil.SyncBuffer{}}
 	done := make(chan error, 1)
 	go func() { done <- e.p.AttachToContainer(context.Background(), "ns", "printer", "main", a) }()
 	time.Sleep(1500 * time.Millisecond) // the attach has taken its place in the log

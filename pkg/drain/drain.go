@@ -21,7 +21,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -254,7 +254,7 @@ func (d *drainer) deletePods(ctx context.Context, nr *NodeReport) {
 func (d *drainer) groups(ctx context.Context, node string) (map[string]Group, error) {
 	out := map[string]Group{}
 	req := &eci.DescribeContainerGroupsRequest{Limit: eci.MaxDescribeLimit, Tags: []eci.Tag{
-		{Key: provider.TagClusterID, Value: d.opts.ClusterID}, {Key: provider.TagNodeName, Value: node}}}
+		{Key: translate.TagClusterID, Value: d.opts.ClusterID}, {Key: translate.TagNodeName, Value: node}}}
 	for {
 		resp, err := d.opts.Cloud.DescribeContainerGroups(ctx, req)
 		if err != nil {
@@ -263,12 +263,12 @@ func (d *drainer) groups(ctx context.Context, node string) (map[string]Group, er
 		for _, g := range resp.ContainerGroups {
 			pod := ""
 			for _, t := range g.Tags {
-				if t.Key == provider.TagPodName {
+				if t.Key == translate.TagPodName {
 					pod = t.Value
 				}
 			}
 			for _, t := range g.Tags {
-				if t.Key == provider.TagPodNamespace && pod != "" {
+				if t.Key == translate.TagPodNamespace && pod != "" {
 					pod = t.Value + "/" + pod
 				}
 			}

@@ -44,7 +44,7 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	}
 	tr, err := p.buildRequest(ctx, pod)
 	if err != nil {
-		var inv *InvalidPodError
+		var inv *translate.InvalidPodError
 		if errors.As(err, &inv) {
 			p.event(pod, corev1.EventTypeWarning, "UnsupportedPodSpec", "%s", err.Error())
 			return errdefs.AsInvalidInput(err)
@@ -137,12 +137,12 @@ func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
 	}
 	class := eci.ClassOf(err)
 	logger.Error(err, "create container group failed", "class", class)
-	strategy, _ := FailStrategy(pod) // validated during translation
+	strategy, _ := translate.FailStrategy(pod) // validated during translation
 	switch {
 	case class == eci.ClassInvalid:
 		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
 		return errdefs.AsInvalidInput(err)
-	case class == eci.ClassStockOut && strategy == FailStrategyFailFast:
+	case class == eci.ClassStockOut && strategy == translate.FailStrategyFailFast:
 		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
 		p.fail(pod, a.retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
 		return nil
@@ -163,7 +163,7 @@ func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
 
 // maxPending is how long a pod may wait for its group.
 func maxPending(pod *corev1.Pod) time.Duration {
-	if v, err := strconv.Atoi(pod.Annotations[AnnotationMaxPendingMinute]); err == nil && v > 0 {
+	if v, err := strconv.Atoi(pod.Annotations[translate.AnnotationMaxPendingMinute]); err == nil && v > 0 {
 		return time.Duration(v) * time.Minute
 	}
 	return translate.DefaultMaxPendingMinutes * time.Minute
@@ -238,7 +238,7 @@ func (p *Provider) retry(k string, uid types.UID) {
 	pod := e.pod.DeepCopy()
 	tr, err := p.buildRequest(ctx, pod)
 	if err != nil {
-		var inv *InvalidPodError
+		var inv *translate.InvalidPodError
 		if errors.As(err, &inv) {
 			p.fail(pod, true, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
 			return
@@ -291,7 +291,7 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	tokens, requested := a.tr.Tokens, a.tr.Req
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
-	marks := map[string]string{AnnotationInstanceID: resp.ContainerGroupId, AnnotationRequestID: resp.RequestId, AnnotationInstanceSpec: spec}
+	marks := map[string]string{translate.AnnotationInstanceID: resp.ContainerGroupId, translate.AnnotationRequestID: resp.RequestId, translate.AnnotationInstanceSpec: spec}
 	stored := pod.DeepCopy()
 	if stored.Annotations == nil {
 		stored.Annotations = map[string]string{}

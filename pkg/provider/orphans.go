@@ -157,7 +157,7 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 	}
 	logger := klog.FromContext(ctx)
 	for _, g := range groups {
-		ns, name, uid := tagValue(g.Tags, TagPodNamespace), tagValue(g.Tags, TagPodName), tagValue(g.Tags, TagPodUID)
+		ns, name, uid := tagValue(g.Tags, translate.TagPodNamespace), tagValue(g.Tags, translate.TagPodName), tagValue(g.Tags, translate.TagPodUID)
 		pod, err := p.opts.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil && string(pod.UID) == uid && pod.Spec.NodeName == p.opts.NodeName:
@@ -209,7 +209,7 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 // answered with IdempotentParameterMismatch: the group exists from an
 // earlier attempt whose parameters (e.g. a freshly minted token) differ.
 func (p *Provider) groupOfPod(ctx context.Context, uid string) (*eci.ContainerGroup, error) {
-	groups, err := p.listOwnGroups(ctx, eci.Tag{Key: TagPodUID, Value: uid})
+	groups, err := p.listOwnGroups(ctx, eci.Tag{Key: translate.TagPodUID, Value: uid})
 	if err != nil || len(groups) == 0 {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func TestProfileDefaultsOverrideEnv(t *testing.T) {
 		{name: "profile sets only the security group", defaults: func() ([]string, string, bool) { return nil, "sg-p", true }, wantVSW: "vsw-a,vsw-b", wantSG: "sg-p"},
 		{
 			name: "pod annotation wins over profile", defaults: func() ([]string, string, bool) { return []string{"vsw-p"}, "sg-p", true },
-			annotations: map[string]string{AnnotationVSwitch: "vsw-pod"}, wantVSW: "vsw-pod", wantSG: "sg-p",
+			annotations: map[string]string{translate.AnnotationVSwitch: "vsw-pod"}, wantVSW: "vsw-pod", wantSG: "sg-p",
 		},
 	}
 	for _, tt := range tests {

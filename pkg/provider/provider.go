@@ -243,8 +243,8 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 
 // providerAnnotations are the annotations the provider writes on pods.
 var providerAnnotations = []string{
-	AnnotationInstanceID, AnnotationRequestID, AnnotationInstanceSpec,
-	AnnotationZoneID, AnnotationVSwitchID, AnnotationVPC,
+	translate.AnnotationInstanceID, translate.AnnotationRequestID, translate.AnnotationInstanceSpec,
+	translate.AnnotationZoneID, translate.AnnotationVSwitchID, translate.AnnotationVPC,
 }
 
 // DeletePod deletes the pod's group and reports the pod terminated, so the

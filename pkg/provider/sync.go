@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
@@ -23,7 +24,7 @@ const fullListSpacing = 5 * time.Second
 
 // ownTags select the groups of this cluster and node.
 func (p *Provider) ownTags() []eci.Tag {
-	return []eci.Tag{{Key: TagClusterID, Value: p.opts.ClusterID}, {Key: TagNodeName, Value: p.opts.NodeName}}
+	return []eci.Tag{{Key: translate.TagClusterID, Value: p.opts.ClusterID}, {Key: translate.TagNodeName, Value: p.opts.NodeName}}
 }
 
 // Run pushes status changes until ctx ends. Every StatusInterval it asks the
@@ -210,7 +211,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 		// Where the group landed is only known once the cloud placed it;
 		// record it on the pod once, as users look for it there.
 		e.placed = true
-		placement = map[string]string{AnnotationZoneID: g.ZoneId, AnnotationVSwitchID: g.VSwitchId, AnnotationVPC: g.VpcId}
+		placement = map[string]string{translate.AnnotationZoneID: g.ZoneId, translate.AnnotationVSwitchID: g.VSwitchId, translate.AnnotationVPC: g.VpcId}
 		// The core writes status with the whole stored pod, and the
 		// apiserver keeps its metadata: the stored copy must carry the
 		// annotations too or the next status write drops them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -17,8 +18,8 @@ func TestUpdatePodKeepsProviderAnnotations(t *testing.T) {
 	p := env.p
 	stored := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Annotations: map[string]string{
-			AnnotationInstanceID: "eci-1", AnnotationZoneID: "cn-hangzhou-h", AnnotationVSwitchID: "vsw-h",
-			AnnotationVPC: "vpc-1", "user": "old",
+			translate.AnnotationInstanceID: "eci-1", translate.AnnotationZoneID: "cn-hangzhou-h", translate.AnnotationVSwitchID: "vsw-h",
+			translate.AnnotationVPC: "vpc-1", "user": "old",
 		}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
 	}
@@ -31,10 +32,10 @@ func TestUpdatePodKeepsProviderAnnotations(t *testing.T) {
 		incoming map[string]string
 		want     map[string]string
 	}{
-		{"informer copy without the placement", map[string]string{AnnotationInstanceID: "eci-1", "user": "new"},
-			map[string]string{AnnotationInstanceID: "eci-1", AnnotationZoneID: "cn-hangzhou-h", AnnotationVSwitchID: "vsw-h", AnnotationVPC: "vpc-1", "user": "new"}},
+		{"informer copy without the placement", map[string]string{translate.AnnotationInstanceID: "eci-1", "user": "new"},
+			map[string]string{translate.AnnotationInstanceID: "eci-1", translate.AnnotationZoneID: "cn-hangzhou-h", translate.AnnotationVSwitchID: "vsw-h", translate.AnnotationVPC: "vpc-1", "user": "new"}},
 		{"no annotations at all", nil,
-			map[string]string{AnnotationInstanceID: "eci-1", AnnotationZoneID: "cn-hangzhou-h", AnnotationVSwitchID: "vsw-h", AnnotationVPC: "vpc-1"}},
+			map[string]string{translate.AnnotationInstanceID: "eci-1", translate.AnnotationZoneID: "cn-hangzhou-h", translate.AnnotationVSwitchID: "vsw-h", translate.AnnotationVPC: "vpc-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Annotations: tc.incoming}}

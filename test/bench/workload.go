@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -166,7 +166,7 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	if sim := t.cloud(); sim != nil {
 		res.eciCalls(sim.Calls(), len(rec.pods))
 		for _, g := range sim.Groups() {
-			if tagOf(g.Tags, provider.TagClusterID) == "bench" {
+			if tagOf(g.Tags, translate.TagClusterID) == "bench" {
 				res.GroupsLeft++
 			}
 		}
@@ -312,7 +312,7 @@ func waitGone(ctx context.Context, cl *cluster, t target, opts Options, rec *rec
 			now := time.Now()
 			present := map[string]bool{}
 			for _, grp := range sim.Groups() {
-				if uid := tagOf(grp.Tags, provider.TagPodUID); uid != "" && tagOf(grp.Tags, provider.TagClusterID) == "bench" {
+				if uid := tagOf(grp.Tags, translate.TagPodUID); uid != "" && tagOf(grp.Tags, translate.TagClusterID) == "bench" {
 					present[uid] = true
 					seen[uid] = true
 					left++

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
@@ -305,14 +305,14 @@ func TestAddonLifecycle(t *testing.T) {
 		poll(t, name+" Running on ECI", 90*time.Second, func(ctx context.Context) (bool, error) {
 			p, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 			got = p
-			return err == nil && p.Status.Phase == corev1.PodRunning && p.Annotations[provider.AnnotationInstanceID] != "", err
+			return err == nil && p.Status.Phase == corev1.PodRunning && p.Annotations[translate.AnnotationInstanceID] != "", err
 		})
 		return got
 	}
 	groupVSwitch := func(p *corev1.Pod) string {
-		g, ok := env.Simulator.Group(p.Annotations[provider.AnnotationInstanceID])
+		g, ok := env.Simulator.Group(p.Annotations[translate.AnnotationInstanceID])
 		if !ok {
-			t.Fatalf("pod %s: group %s not in the simulator", p.Name, p.Annotations[provider.AnnotationInstanceID])
+			t.Fatalf("pod %s: group %s not in the simulator", p.Name, p.Annotations[translate.AnnotationInstanceID])
 		}
 		return g.VSwitchId
 	}
@@ -332,8 +332,8 @@ func TestAddonLifecycle(t *testing.T) {
 				t.Errorf("pod %s: group %s now %+v (present %v), want Running in %s", p.pod.Name, p.group, g.Status, ok, p.vsw)
 			}
 			cur, err := kube.CoreV1().Pods(ns).Get(ctx, p.pod.Name, metav1.GetOptions{})
-			if err != nil || cur.Annotations[provider.AnnotationInstanceID] != p.group {
-				t.Errorf("pod %s: %v, instance %q, want %s", p.pod.Name, err, cur.Annotations[provider.AnnotationInstanceID], p.group)
+			if err != nil || cur.Annotations[translate.AnnotationInstanceID] != p.group {
+				t.Errorf("pod %s: %v, instance %q, want %s", p.pod.Name, err, cur.Annotations[translate.AnnotationInstanceID], p.group)
 			}
 		}
 	}
@@ -343,7 +343,7 @@ func TestAddonLifecycle(t *testing.T) {
 		if got := groupVSwitch(p); got != wantVSwitch {
 			t.Fatalf("pod %s landed in %s, want %s", name, got, wantVSwitch)
 		}
-		running = append(running, placed{p, p.Annotations[provider.AnnotationInstanceID], wantVSwitch})
+		running = append(running, placed{p, p.Annotations[translate.AnnotationInstanceID], wantVSwitch})
 	}
 	place("first", vsw[0])
 

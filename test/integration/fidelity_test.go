@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -117,9 +117,9 @@ func TestPodFidelity(t *testing.T) {
 				t.Errorf("init container %s state %+v, want terminated with 0", cs.Name, cs.State)
 			}
 		}
-		groupID := got.Annotations[provider.AnnotationInstanceID]
-		if spec := got.Annotations[provider.AnnotationInstanceSpec]; spec == "" {
-			t.Errorf("annotation %s not written back", provider.AnnotationInstanceSpec)
+		groupID := got.Annotations[translate.AnnotationInstanceID]
+		if spec := got.Annotations[translate.AnnotationInstanceSpec]; spec == "" {
+			t.Errorf("annotation %s not written back", translate.AnnotationInstanceSpec)
 		}
 		files := simFiles(t, env.Simulator, groupID)
 		if files["config/app.conf"] != "mode=eci\n" || files["secret/password"] != "s3cret" {
@@ -184,7 +184,7 @@ func TestPodFidelity(t *testing.T) {
 		if !strings.Contains(p.Status.Message, "hostPath") {
 			t.Errorf("pod status message %q does not name hostPath", p.Status.Message)
 		}
-		if id := p.Annotations[provider.AnnotationInstanceID]; id != "" {
+		if id := p.Annotations[translate.AnnotationInstanceID]; id != "" {
 			t.Errorf("a group %s was created for a refused pod", id)
 		}
 	})
@@ -192,7 +192,7 @@ func TestPodFidelity(t *testing.T) {
 	t.Run("eci-use-specs falls back to the next spec when the first is out of stock", func(t *testing.T) {
 		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "specs", Namespace: ns,
-			Annotations: map[string]string{provider.AnnotationUseSpecs: "64-256Gi,2-4Gi"}}, Spec: tpl.Spec}
+			Annotations: map[string]string{translate.AnnotationUseSpecs: "64-256Gi,2-4Gi"}}, Spec: tpl.Spec}
 		// No zone holds 64 vCPU more than the pods already use.
 		for _, z := range env.SimulatorConfig.Zones {
 			if err := env.Simulator.SetStock(z.ZoneId, 40, 1000); err != nil {
@@ -208,10 +208,10 @@ func TestPodFidelity(t *testing.T) {
 			got = p
 			return err == nil && p.Status.Phase == corev1.PodRunning, err
 		})
-		if s := got.Annotations[provider.AnnotationInstanceSpec]; s != "2-4Gi" {
-			t.Errorf("%s = %q, want 2-4Gi", provider.AnnotationInstanceSpec, s)
+		if s := got.Annotations[translate.AnnotationInstanceSpec]; s != "2-4Gi" {
+			t.Errorf("%s = %q, want 2-4Gi", translate.AnnotationInstanceSpec, s)
 		}
-		g, _ := env.Simulator.Group(got.Annotations[provider.AnnotationInstanceID])
+		g, _ := env.Simulator.Group(got.Annotations[translate.AnnotationInstanceID])
 		if g.Cpu != 2 || g.Memory != 4 {
 			t.Errorf("group size %v/%v, want 2/4", g.Cpu, g.Memory)
 		}

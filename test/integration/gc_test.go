@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,13 +19,13 @@ import (
 // cluster and node tags (empty: no such tag) for a pod that does not exist.
 func createForeignGroup(t *testing.T, env *testenv.Env, cluster, node, name string) string {
 	t.Helper()
-	tags := []eci.Tag{{Key: provider.TagPodNamespace, Value: "gc"}, {Key: provider.TagPodName, Value: name},
-		{Key: provider.TagPodUID, Value: "00000000-0000-0000-0000-" + fmt.Sprintf("%012d", len(name))}}
+	tags := []eci.Tag{{Key: translate.TagPodNamespace, Value: "gc"}, {Key: translate.TagPodName, Value: name},
+		{Key: translate.TagPodUID, Value: "00000000-0000-0000-0000-" + fmt.Sprintf("%012d", len(name))}}
 	if cluster != "" {
-		tags = append(tags, eci.Tag{Key: provider.TagClusterID, Value: cluster})
+		tags = append(tags, eci.Tag{Key: translate.TagClusterID, Value: cluster})
 	}
 	if node != "" {
-		tags = append(tags, eci.Tag{Key: provider.TagNodeName, Value: node})
+		tags = append(tags, eci.Tag{Key: translate.TagNodeName, Value: node})
 	}
 	resp, err := env.Cloud.CreateContainerGroup(context.Background(), &eci.CreateContainerGroupRequest{
 		SecurityGroupId: "sg-sim", VSwitchId: "vsw-sim-j", ContainerGroupName: name, RestartPolicy: "Always",

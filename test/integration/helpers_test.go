@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
@@ -34,10 +34,10 @@ func simTag(g simulator.ContainerGroup, k string) string {
 func groupsOfNode(sim *simulator.Simulator, cluster, node string) map[string][]string {
 	out := map[string][]string{}
 	for _, g := range sim.Groups() {
-		if simTag(g, provider.TagClusterID) != cluster || simTag(g, provider.TagNodeName) != node {
+		if simTag(g, translate.TagClusterID) != cluster || simTag(g, translate.TagNodeName) != node {
 			continue
 		}
-		uid := simTag(g, provider.TagPodUID)
+		uid := simTag(g, translate.TagPodUID)
 		out[uid] = append(out[uid], g.ContainerGroupId)
 	}
 	return out

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
@@ -65,7 +65,7 @@ func TestKillDuringCreates(t *testing.T) {
 	}
 	unrecorded := 0
 	for _, p := range pods.Items {
-		if len(groups[string(p.UID)]) > 0 && p.Annotations[provider.AnnotationInstanceID] == "" {
+		if len(groups[string(p.UID)]) > 0 && p.Annotations[translate.AnnotationInstanceID] == "" {
 			unrecorded++
 		}
 	}

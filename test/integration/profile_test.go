@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +38,7 @@ func TestProfileVSwitches(t *testing.T) {
 		return pod
 	}
 	vswitchOf := func(p *corev1.Pod) (string, string) {
-		g, ok := env.Simulator.Group(p.Annotations[provider.AnnotationInstanceID])
+		g, ok := env.Simulator.Group(p.Annotations[translate.AnnotationInstanceID])
 		if !ok {
 			t.Fatalf("no group for %s", p.Name)
 		}

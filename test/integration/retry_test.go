@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
@@ -73,7 +74,7 @@ func TestCreateRetries(t *testing.T) {
 		setStock(t, 1000)
 		poll(t, "Running after stock returns", 60*time.Second, func(ctx context.Context) (bool, error) {
 			p, err := getPod(ctx, "waits")
-			return err == nil && p.Status.Phase == corev1.PodRunning && p.Annotations[provider.AnnotationInstanceID] != "", err
+			return err == nil && p.Status.Phase == corev1.PodRunning && p.Annotations[translate.AnnotationInstanceID] != "", err
 		})
 	})
 
@@ -81,7 +82,7 @@ func TestCreateRetries(t *testing.T) {
 		setStock(t, 0)
 		defer setStock(t, 1000)
 		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fails", Annotations: map[string]string{provider.AnnotationFailStrategy: "fail-fast"}}, Spec: tpl.Spec}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fails", Annotations: map[string]string{translate.AnnotationFailStrategy: "fail-fast"}}, Spec: tpl.Spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +136,7 @@ func TestCreateRetries(t *testing.T) {
 		time.Sleep(6 * time.Second) // longer than the first retry delay
 		for _, g := range env.Simulator.Groups() {
 			for _, tg := range g.Tags {
-				if tg.Key == provider.TagPodName && tg.Value == "abandoned" {
+				if tg.Key == translate.TagPodName && tg.Value == "abandoned" {
 					t.Errorf("group %s was created for a deleted pod", g.ContainerGroupId)
 				}
 			}

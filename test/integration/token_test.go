@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -51,7 +51,7 @@ func TestTokenRefresh(t *testing.T) {
 		pod = p
 		return err == nil && p.Status.Phase == corev1.PodRunning, err
 	})
-	groupID := pod.Annotations[provider.AnnotationInstanceID]
+	groupID := pod.Annotations[translate.AnnotationInstanceID]
 	first := saToken(t, env.Simulator, groupID)
 	var renewed string
 	poll(t, "a renewed token in the group", 60*time.Second, func(ctx context.Context) (bool, error) {

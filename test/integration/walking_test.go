@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
@@ -76,7 +76,7 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func(ctx contex
 func ownGroups(ctx context.Context, cloud *eci.Client, node string, extra ...eci.Tag) ([]eci.ContainerGroup, error) {
 	var out []eci.ContainerGroup
 	req := &eci.DescribeContainerGroupsRequest{Tags: append([]eci.Tag{
-		{Key: provider.TagClusterID, Value: "test-cluster"}, {Key: provider.TagNodeName, Value: node},
+		{Key: translate.TagClusterID, Value: "test-cluster"}, {Key: translate.TagNodeName, Value: node},
 	}, extra...)}
 	for {
 		resp, err := cloud.DescribeContainerGroups(ctx, req)
@@ -193,7 +193,7 @@ func TestVirtualNode(t *testing.T) {
 			}
 			return running == 3 && len(l.Items) == 3, nil
 		})
-		groups, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+		groups, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: translate.TagPodNamespace, Value: ns})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,17 +205,17 @@ func TestVirtualNode(t *testing.T) {
 			byID[g.ContainerGroupId] = g
 		}
 		for _, p := range pods {
-			id := p.Annotations[provider.AnnotationInstanceID]
+			id := p.Annotations[translate.AnnotationInstanceID]
 			g, ok := byID[id]
 			if !ok {
-				t.Errorf("pod %s: annotation %s=%q names no group of this node", p.Name, provider.AnnotationInstanceID, id)
+				t.Errorf("pod %s: annotation %s=%q names no group of this node", p.Name, translate.AnnotationInstanceID, id)
 				continue
 			}
 			tags := map[string]string{}
 			for _, tg := range g.Tags {
 				tags[tg.Key] = tg.Value
 			}
-			if tags[provider.TagPodName] != p.Name || tags[provider.TagPodUID] != string(p.UID) {
+			if tags[translate.TagPodName] != p.Name || tags[translate.TagPodUID] != string(p.UID) {
 				t.Errorf("group %s tags %v do not name pod %s/%s", id, tags, p.Name, p.UID)
 			}
 			if g.IntranetIp != p.Status.PodIP {
@@ -232,9 +232,9 @@ func TestVirtualNode(t *testing.T) {
 				return false, err
 			}
 			for _, p := range l.Items {
-				g := byID[p.Annotations[provider.AnnotationInstanceID]]
-				if p.Annotations[provider.AnnotationZoneID] != g.ZoneId || g.ZoneId == "" ||
-					p.Annotations[provider.AnnotationVSwitchID] != g.VSwitchId || p.Annotations[provider.AnnotationVPC] != g.VpcId {
+				g := byID[p.Annotations[translate.AnnotationInstanceID]]
+				if p.Annotations[translate.AnnotationZoneID] != g.ZoneId || g.ZoneId == "" ||
+					p.Annotations[translate.AnnotationVSwitchID] != g.VSwitchId || p.Annotations[translate.AnnotationVPC] != g.VpcId {
 					return false, fmt.Errorf("pod %s annotations %v, group in %s/%s", p.Name, p.Annotations, g.ZoneId, g.VSwitchId)
 				}
 			}
@@ -260,7 +260,7 @@ func TestVirtualNode(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			g, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+			g, err := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: translate.TagPodNamespace, Value: ns})
 			if err != nil {
 				return false, err
 			}
@@ -355,7 +355,7 @@ func TestVirtualNode(t *testing.T) {
 		}
 		poll(t, "talker and its group gone", 60*time.Second, func(ctx context.Context) (bool, error) {
 			_, err := kube.CoreV1().Pods(ns).Get(ctx, "talker", metav1.GetOptions{})
-			g, gerr := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: provider.TagPodNamespace, Value: ns})
+			g, gerr := ownGroups(ctx, env.Cloud, nodeName, eci.Tag{Key: translate.TagPodNamespace, Value: ns})
 			return apierrors.IsNotFound(err) && gerr == nil && len(g) == 0, gerr
 		})
 	})

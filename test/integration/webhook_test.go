@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/webhook"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
@@ -261,7 +261,7 @@ func TestWebhook(t *testing.T) {
 		`"effect":{"annotations":{"k8s.aliyun.com/eci-use-specs":"2-4Gi"},"labels":{"eci-profile":"big"}}}]`
 	bigPod := func(name string) *corev1.Pod { return plainPod(name, map[string]string{"eci-size": "big"}) }
 	sized := func(p *corev1.Pod) bool {
-		return routed(p) && p.Annotations[provider.AnnotationUseSpecs] == "2-4Gi" && p.Labels["eci-profile"] == "big"
+		return routed(p) && p.Annotations[translate.AnnotationUseSpecs] == "2-4Gi" && p.Labels["eci-profile"] == "big"
 	}
 
 	t.Run("eci-profile selector routes and sizes the group", func(t *testing.T) {
@@ -285,7 +285,7 @@ func TestWebhook(t *testing.T) {
 		if !sized(p) {
 			t.Errorf("pod lacks the selector effect: annotations %v labels %v", p.Annotations, p.Labels)
 		}
-		id := p.Annotations[provider.AnnotationInstanceID]
+		id := p.Annotations[translate.AnnotationInstanceID]
 		g, ok := env.Simulator.Group(id)
 		if !ok {
 			t.Fatalf("no group %q in the simulator", id)

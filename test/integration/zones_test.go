@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,12 +38,12 @@ func TestZonesAndOrphans(t *testing.T) {
 			poll(t, name+" placed", 60*time.Second, func(ctx context.Context) (bool, error) {
 				p, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 				pod = p
-				return err == nil && p.Annotations[provider.AnnotationVSwitchID] != "", err
+				return err == nil && p.Annotations[translate.AnnotationVSwitchID] != "", err
 			})
 			return pod
 		}
 		first := run("first")
-		if v := first.Annotations[provider.AnnotationVSwitchID]; v != "vsw-sim-i" {
+		if v := first.Annotations[translate.AnnotationVSwitchID]; v != "vsw-sim-i" {
 			t.Fatalf("first pod landed in %s, want vsw-sim-i (zone h has no stock)", v)
 		}
 		run("second")
@@ -62,8 +62,8 @@ func TestZonesAndOrphans(t *testing.T) {
 		mk := func(node, name string) string {
 			resp, err := env.Cloud.CreateContainerGroup(ctx, &eci.CreateContainerGroupRequest{
 				SecurityGroupId: "sg-sim", VSwitchId: "vsw-sim-j", ContainerGroupName: name, RestartPolicy: "Always",
-				Tags: []eci.Tag{{Key: provider.TagClusterID, Value: "test-cluster"}, {Key: provider.TagNodeName, Value: node},
-					{Key: provider.TagPodNamespace, Value: ns}, {Key: provider.TagPodName, Value: name}, {Key: provider.TagPodUID, Value: "00000000-dead-beef-0000-" + name}},
+				Tags: []eci.Tag{{Key: translate.TagClusterID, Value: "test-cluster"}, {Key: translate.TagNodeName, Value: node},
+					{Key: translate.TagPodNamespace, Value: ns}, {Key: translate.TagPodName, Value: name}, {Key: translate.TagPodUID, Value: "00000000-dead-beef-0000-" + name}},
 				Containers: []eci.Container{{Name: "c", Image: "busybox"}},
 			})
 			if err != nil {

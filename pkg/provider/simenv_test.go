@@ -57,10 +57,4 @@ func (e *simEnv) addPod(ns, name string, restart string, ctrs ...container) stri
 }
 
 // calls returns how many times action was called, whatever the outcome.
-func (e *simEnv) calls(action string) int {
-	n := 0
-	for _, c := range e.sim.Calls()[action] {
-		n += c
-	}
-	return n
-}
+func (e *simEnv) calls(action string) int { return simtest.Calls(e.sim, action) }

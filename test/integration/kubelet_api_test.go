@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -566,9 +567,5 @@ func TestKubeletAPI(t *testing.T) {
 
 // metricCalls counts DescribeMultiContainerGroupMetric calls, any outcome.
 func metricCalls(sim *simulator.Simulator) int {
-	n := 0
-	for _, c := range sim.Calls()["DescribeMultiContainerGroupMetric"] {
-		n += c
-	}
-	return n
+	return simtest.Calls(sim, "DescribeMultiContainerGroupMetric")
 }

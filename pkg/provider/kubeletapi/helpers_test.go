@@ -88,10 +88,4 @@ func (e *apiEnv) addPod(ns, name string, restart string, ctrs ...container) stri
 }
 
 // calls returns how many times action was called, whatever the outcome.
-func (e *apiEnv) calls(action string) int {
-	n := 0
-	for _, c := range e.sim.Calls()[action] {
-		n += c
-	}
-	return n
-}
+func (e *apiEnv) calls(action string) int { return simtest.Calls(e.sim, action) }

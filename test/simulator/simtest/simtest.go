@@ -90,3 +90,12 @@ func Group(t testing.TB, c *eci.Client, ns, name, restart string, ctrs ...Contai
 	}
 	return resp.ContainerGroupId, pod
 }
+
+// Calls returns how many times sim answered action, whatever the outcome.
+func Calls(sim *simulator.Simulator, action string) int {
+	n := 0
+	for _, c := range sim.Calls()[action] {
+		n += c
+	}
+	return n
+}

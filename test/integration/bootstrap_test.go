@@ -25,7 +25,7 @@ import (
 
 // TestTLSBootstrap: from the kubeconfig `vnodectl kubeconfig --mode
 // bootstrap` makes, pkg/bootstrap gets a certificate approved by
-// vnode-approver and signed by kube-controller-manager (2-minute
+// vnode-approver and signed by kube-controller-manager (3-minute
 // certificates here), a restart with the same directory reuses it without
 // a new CSR, and the certificate is renewed (as selfnodeclient) before it
 // expires. A real virtual node runs on the bootstrapped identity (RBAC
@@ -35,7 +35,15 @@ func TestTLSBootstrap(t *testing.T) {
 	t.Parallel()
 	// A control plane of its own: a short --cluster-signing-duration (a flag
 	// of the controller-manager) and an approver that decides every CSR.
-	env := testenv.Start(t, testenv.Options{ControlPlane: controlplane.Options{ClusterSigningDuration: 2 * time.Minute}})
+	//
+	// Why 3 minutes: the signer backdates NotBefore by 5 minutes, and
+	// client-go's certificate manager rotates at 70-84% of NotAfter-NotBefore.
+	// With 2-minute certificates that deadline falls between 6 s before and
+	// 53 s after issue, so about one restart in ten rotated at once (CI,
+	// stop 18: the renewal came before the test looked). With 3 minutes it
+	// falls 36-103 s after issue: the restart always sees the first
+	// certificate, and the renewal is always one the test watches.
+	env := testenv.Start(t, testenv.Options{ControlPlane: controlplane.Options{ClusterSigningDuration: 3 * time.Minute}})
 	cp := env.ControlPlane
 	kube := cp.Clientset()
 	ctx := context.Background()
@@ -90,6 +98,7 @@ func TestTLSBootstrap(t *testing.T) {
 	}
 
 	// Restart with the same directory: no new CSR, same certificate.
+	renewalsBefore := approverDecisions(ctrl, approver.DecisionApproved, approver.ReasonRenewal)
 	ctx2, cancel2 := context.WithCancel(ctx)
 	defer cancel2()
 	second, err := bootstrap.ClientConfig(ctx2, opts)
@@ -168,7 +177,6 @@ func TestTLSBootstrap(t *testing.T) {
 	// Rotation: a new certificate before the old one expires, requested
 	// with the old one (a renewal), and the same client keeps working once
 	// the old certificate has expired.
-	renewalsBefore := approverDecisions(ctrl, approver.DecisionApproved, approver.ReasonRenewal)
 	poll(t, "certificate renewed", old.NotAfter.Sub(time.Now())+30*time.Second, func(context.Context) (bool, error) {
 		return second.Manager.Current().Leaf.SerialNumber.Cmp(old.SerialNumber) != 0, nil
 	})

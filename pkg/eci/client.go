@@ -51,6 +51,10 @@ type Config struct {
 	// Metrics receive the client's calls, latencies, waits and retries;
 	// nil means a private set nobody serves.
 	Metrics *Metrics
+	// Health, if set, sees the outcome of every attempt: whether the
+	// cloud answers, accepts the AccessKey, and which actions the RAM
+	// policy refuses.
+	Health *Health
 }
 
 // Retry defaults of Config.
@@ -79,6 +83,7 @@ type Client struct {
 	backoff     time.Duration
 	limiters    *limiterSet
 	metrics     *Metrics
+	health      *Health
 }
 
 // NewClient builds a Client. It resolves no credentials yet: they are asked
@@ -118,7 +123,7 @@ func NewClient(cfg Config) (*Client, error) {
 	out := &Client{
 		sdks: make(chan *sdk.Client, n), region: cfg.RegionId, scheme: scheme, domain: domain,
 		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
-		limiters: newLimiterSet(lims, tb, tmax), metrics: cfg.Metrics,
+		limiters: newLimiterSet(lims, tb, tmax), metrics: cfg.Metrics, health: cfg.Health,
 	}
 	if out.metrics == nil {
 		out.metrics = NewMetrics(nil)
@@ -187,6 +192,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		}
 		sent := time.Now()
 		body, err := c.once(ctx, action, params)
+		c.health.observe(action, err)
 		if err == nil {
 			lim.succeeded()
 			c.metrics.apiCalls.WithLabelValues(action, "OK").Inc()

@@ -59,6 +59,13 @@ type Options struct {
 	// Metrics are the process's provider metrics (NewMetrics), shared by
 	// its nodes; nil keeps this provider's figures unregistered.
 	Metrics *Metrics
+	// Health is the ECI client's view of the cloud (eci.Config.Health),
+	// shown on the Node by RunNodeStatus; nil: RunNodeStatus does nothing.
+	Health *eci.Health
+	// CloudUnavailableGrace is how long the cloud may refuse the
+	// AccessKey or not answer before the node shows it (default
+	// DefaultCloudUnavailableGrace).
+	CloudUnavailableGrace time.Duration
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -80,6 +87,10 @@ type Provider struct {
 	metrics nodeMetrics
 
 	kubelet *kubeletapi.API // logs, exec and stats (kubelet.go)
+
+	// fallbackOn: pod status is polled with DescribeContainerGroups, as
+	// the RAM policy refuses DescribeContainerGroupStatus (fallback.go).
+	fallbackOn atomic.Bool
 }
 
 // entry is what the provider knows of one pod.
@@ -131,6 +142,9 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute
+	}
+	if opts.CloudUnavailableGrace <= 0 {
+		opts.CloudUnavailableGrace = DefaultCloudUnavailableGrace
 	}
 	p := &Provider{
 		opts:    opts,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
@@ -47,6 +48,9 @@ type kubelet struct {
 	listenAddr string
 	workers    int
 	ready      chan struct{}
+	// statusMu guards spec's status once the node controller runs: every
+	// status handed to it is a copy of spec (SetConditions).
+	statusMu sync.Mutex
 }
 
 // kubeletOptions are what one virtual node is built from.
@@ -219,7 +223,9 @@ func (k *kubelet) Run(ctx context.Context) error {
 		}
 	}
 	k.spec.Status.Phase = corev1.NodeRunning
-	if err := k.np.UpdateStatus(ctx, k.spec); err != nil {
+	// A copy: the node controller keeps what it is given and stamps
+	// heartbeats into it, while SetConditions edits spec.
+	if err := k.np.UpdateStatus(ctx, k.spec.DeepCopy()); err != nil {
 		return fmt.Errorf("mark node %s Ready: %w", k.name, err)
 	}
 	close(k.ready)
@@ -229,5 +235,53 @@ func (k *kubelet) Run(ctx context.Context) error {
 		return k.nc.Err()
 	case <-k.pc.Done():
 		return k.pc.Err()
+	}
+}
+
+// SetConditions sets conditions of the Node's status (added, or replaced
+// by type), with a new transition time when a status changes, and hands
+// the status to the node controller, whose writes then carry them. The
+// Ready condition is never among them. It fails until the node is Ready.
+func (k *kubelet) SetConditions(ctx context.Context, conds []corev1.NodeCondition) error {
+	select {
+	case <-k.ready:
+	default:
+		return fmt.Errorf("node %s is not registered yet", k.name)
+	}
+	k.statusMu.Lock()
+	defer k.statusMu.Unlock()
+	now := metav1.Now()
+	for _, c := range conds {
+		c.LastHeartbeatTime = now
+		found := false
+		for i, old := range k.spec.Status.Conditions {
+			if old.Type != c.Type {
+				continue
+			}
+			found = true
+			c.LastTransitionTime = old.LastTransitionTime
+			if old.Status != c.Status || c.LastTransitionTime.IsZero() {
+				c.LastTransitionTime = now
+			}
+			k.spec.Status.Conditions[i] = c
+		}
+		if !found {
+			c.LastTransitionTime = now
+			k.spec.Status.Conditions = append(k.spec.Status.Conditions, c)
+		}
+	}
+	// The node controller takes a status by a blocking send that no
+	// context ends: once it has stopped, a send could wait forever, so it
+	// is made aside and abandoned when the node stops.
+	status := k.spec.DeepCopy()
+	done := make(chan error, 1)
+	go func() { done <- k.np.UpdateStatus(ctx, status) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.nc.Done():
+		return fmt.Errorf("node %s: the node controller has stopped", k.name)
 	}
 }

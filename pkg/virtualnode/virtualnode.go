@@ -76,6 +76,7 @@ type shared struct {
 	sv        *k8sversion.Info
 	clusterID string
 	cloud     provider.Cloud
+	health    *eci.Health
 	events    record.EventBroadcaster
 	profiles  *profile.Store
 	nodes     *nodeRegistry
@@ -148,7 +149,11 @@ func Run(ctx context.Context, opts Options) error {
 	// every node's metrics carry its name.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	eciClient, err := cloud.NewClient(cfg, opts.Credential, eci.NewMetrics(reg))
+	// One Health for the one client: whether the cloud answers and accepts
+	// the AccessKey, and which actions the RAM policy refuses; every node
+	// shows it (provider.RunNodeStatus).
+	health := eci.NewHealth()
+	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, eci.NewMetrics(reg), health)
 	if err != nil {
 		return err
 	}
@@ -176,7 +181,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient,
+	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
@@ -249,6 +254,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
+		Health: sh.health, CloudUnavailableGrace: cfg.CloudUnavailableGrace,
 	})
 	if err != nil {
 		return err
@@ -297,6 +303,18 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	select {
 	case <-vn.Ready():
 		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
+		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
+		// and ContainerInstancePermissions, the cloud-unavailable taint)
+		// once the node controller runs; it stops with the provider.
+		nodeStatusDone := make(chan struct{})
+		go func() {
+			defer close(nodeStatusDone)
+			prov.RunNodeStatus(ctx, vn.SetConditions)
+		}()
+		defer func() {
+			cancel()
+			<-nodeStatusDone
+		}()
 		ready()
 	case err := <-errc:
 		if ctx.Err() != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,4 +244,41 @@ func (p *Provider) syncTaint(ctx context.Context, want bool, reason string) erro
 		}
 		return nil
 	})
+}
+
+// ReasonPermissionDenied is the pod event of an ECI action the RAM policy
+// refused for the pod (create, delete, token renewal, kubectl exec/logs).
+const ReasonPermissionDenied = "ContainerInstancePermissionDenied"
+
+// permissionEvent records, once per pod and action, a Warning event that
+// names the refused action, what it did for the pod and the policy fix.
+// It reports whether err was such a refusal.
+func (p *Provider) permissionEvent(pod *corev1.Pod, err error, what string) bool {
+	action, ok := eci.PermissionDenied(err)
+	if !ok || pod == nil {
+		return ok
+	}
+	k := string(pod.UID) + "\x00" + action
+	p.refusedMu.Lock()
+	if p.refusedEvents == nil {
+		p.refusedEvents = map[string]bool{}
+	}
+	seen := p.refusedEvents[k]
+	p.refusedEvents[k] = true
+	p.refusedMu.Unlock()
+	if !seen {
+		p.event(pod, corev1.EventTypeWarning, ReasonPermissionDenied, "%s: eci:%s was refused: %s", what, action, eci.PolicyFix(action))
+	}
+	return true
+}
+
+// forgetPermissionEvents drops the memory of a deleted pod's events.
+func (p *Provider) forgetPermissionEvents(uid types.UID) {
+	p.refusedMu.Lock()
+	defer p.refusedMu.Unlock()
+	for k := range p.refusedEvents {
+		if strings.HasPrefix(k, string(uid)+"\x00") {
+			delete(p.refusedEvents, k)
+		}
+	}
 }

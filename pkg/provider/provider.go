@@ -91,6 +91,11 @@ type Provider struct {
 	// fallbackOn: pod status is polled with DescribeContainerGroups, as
 	// the RAM policy refuses DescribeContainerGroupStatus (fallback.go).
 	fallbackOn atomic.Bool
+
+	// refusedEvents: the pod UID and action pairs whose refusal by the
+	// RAM policy has had its event (permissionEvent).
+	refusedMu     sync.Mutex
+	refusedEvents map[string]bool
 }
 
 // entry is what the provider knows of one pod.
@@ -278,7 +283,9 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if e.groupID != "" {
 		err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID)
 		if err != nil && !eci.IsNotFound(err) {
-			p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+			if !p.permissionEvent(pod, err, "deleting container group "+e.groupID) {
+				p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+			}
 			return err
 		}
 		klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
@@ -287,6 +294,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	delete(p.pods, k)
 	delete(p.byGroup, e.groupID)
 	p.mu.Unlock()
+	p.forgetPermissionEvents(pod.UID)
 
 	// The group is gone, so the pod's grace period has nothing left to
 	// wait for: remove it now, as a kubelet does once its containers have

@@ -181,3 +181,23 @@ func (p *Provider) startingGroups() []string {
 	}
 	return out
 }
+
+// refusalLog keeps a poll that the RAM policy refuses every time from
+// logging an error every time: the first refusal of an action is logged,
+// the repeats only at V(4) (the Node's ContainerInstancePermissions
+// condition and vnode_cloud_action_refused show it meanwhile).
+type refusalLog struct{ action string }
+
+// refused reports whether err repeats the refusal already logged.
+func (r *refusalLog) refused(err error) bool {
+	action, ok := eci.PermissionDenied(err)
+	if !ok {
+		return false
+	}
+	if action == r.action {
+		klog.V(4).InfoS("status sync still refused by the RAM policy", "action", action)
+		return true
+	}
+	r.action = action
+	return false
+}

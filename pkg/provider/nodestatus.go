@@ -103,8 +103,12 @@ func (p *Provider) permissionsCondition(refused []string) corev1.NodeCondition {
 		}
 	}
 	c.Status, c.Reason = corev1.ConditionFalse, ReasonActionsNotAllowed
+	them := "them"
+	if len(names) == 1 {
+		them = "it"
+	}
 	c.Message = "the RAM policy of the AccessKey does not allow " + strings.Join(names, ", ") +
-		": add them to the policy's Action list (`vnodectl doctor` lists every action the controller needs) or grant AliyunECIFullAccess"
+		": add " + them + " to the policy's Action list (`vnodectl doctor` lists every action the controller needs) or grant AliyunECIFullAccess"
 	if note != "" {
 		c.Message += "; " + note
 	}
@@ -267,7 +271,7 @@ func (p *Provider) permissionEvent(pod *corev1.Pod, err error, what string) bool
 	p.refusedEvents[k] = true
 	p.refusedMu.Unlock()
 	if !seen {
-		p.event(pod, corev1.EventTypeWarning, ReasonPermissionDenied, "%s: eci:%s was refused: %s", what, action, eci.PolicyFix(action))
+		p.event(pod, corev1.EventTypeWarning, ReasonPermissionDenied, "%s: %s", what, eci.PolicyFix(action))
 	}
 	return true
 }

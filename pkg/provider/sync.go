@@ -50,6 +50,7 @@ func (p *Provider) Run(ctx context.Context) {
 	lastOK := time.Time{}
 	resync := p.opts.ResyncInterval
 	var fb fallbackState
+	var repeated refusalLog
 	for {
 		interval := p.opts.StatusInterval
 		if p.starting() {
@@ -67,8 +68,10 @@ func (p *Provider) Run(ctx context.Context) {
 				}
 				fb.reprobeAt = time.Now().Add(statusReprobeInterval)
 			}
-			if err := p.syncFallback(ctx, &fb, interval); err != nil {
+			if err := p.syncFallback(ctx, &fb, interval); err != nil && !repeated.refused(err) {
 				logger.Error(err, "status sync (DescribeContainerGroups fallback) failed", "class", eci.ClassOf(err))
+			} else if err == nil {
+				repeated = refusalLog{}
 			}
 		} else {
 			full := time.Since(lastFull) >= resync
@@ -84,8 +87,11 @@ func (p *Provider) Run(ctx context.Context) {
 				p.enterFallback(logger, &fb, err)
 				continue
 			case err != nil:
-				logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
+				if !repeated.refused(err) {
+					logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
+				}
 			default:
+				repeated = refusalLog{}
 				lastOK = start
 				if full {
 					lastFull = start

@@ -46,12 +46,13 @@ func TestFallbackQuota(t *testing.T) {
 func TestStatusFallback(t *testing.T) {
 	cfg := simulator.DefaultConfig()
 	cfg.QuotaScale = 0
+	cfg.StartDelay = time.Second
 	cfg.Policies = map[string]simulator.Policy{simulator.DefaultAccessKeyID: simulator.PolicyDocumented}
 	sim, url := simtest.Start(t, cfg)
 	health := eci.NewHealth()
 	cloud := simtest.Client(t, url, eci.Config{Backoff: 5 * time.Millisecond, Health: health})
 	p, err := New(Options{NodeName: "vk", ClusterID: "test", Cloud: cloud, Kube: controlplane.NoAPIServer(t),
-		StatusInterval: 100 * time.Millisecond, Health: health})
+		StatusInterval: 3 * time.Second, FastStatusInterval: 100 * time.Millisecond, Health: health})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +94,27 @@ func TestStatusFallback(t *testing.T) {
 			t.Fatal("the pod never reached Running under the documented policy")
 		}
 	}
+	// The group started between two full listings: its pod was polled by id.
+	byID := 0
+	for _, r := range sim.Requests("DescribeContainerGroups") {
+		if r.Params["ContainerGroupIds"] != "" {
+			byID++
+		}
+	}
+	if byID == 0 {
+		t.Error("no DescribeContainerGroups by id for the starting pod between full listings")
+	}
 	if !p.InStatusFallback() {
 		t.Error("InStatusFallback() = false after the status call was refused")
 	}
 	if v := testutil.ToFloat64(p.metrics.statusFallback); v != 1 {
 		t.Errorf("vnode_status_fallback = %v, want 1", v)
 	}
-	// More polls go by; the refused call is not sent again.
+	// Another full listing goes by (every 3 s now); the refused call is
+	// not sent again.
 	before := simtest.Calls(sim, "DescribeContainerGroups")
-	for simtest.Calls(sim, "DescribeContainerGroups") < before+3 {
-		time.Sleep(50 * time.Millisecond)
+	for simtest.Calls(sim, "DescribeContainerGroups") < before+1 {
+		time.Sleep(100 * time.Millisecond)
 	}
 	if n := simtest.Calls(sim, "DescribeContainerGroupStatus"); n != 1 {
 		t.Errorf("DescribeContainerGroupStatus sent %d times, want once (detected once)", n)
@@ -138,5 +150,26 @@ func TestPermissionsCondition(t *testing.T) {
 	c = p.permissionsCondition([]string{"DescribeContainerGroupStatus", "ExecContainerCommand"})
 	if c.Status != corev1.ConditionFalse || strings.Contains(c.Message, "eci:DescribeContainerGroupStatus (") || !strings.Contains(c.Message, "polled with DescribeContainerGroups") {
 		t.Errorf("refused with the fallback: %+v", c)
+	}
+}
+
+// TestRefusalLog: a poll refused for the same action again is not logged
+// again; another action, or any other error, is.
+func TestRefusalLog(t *testing.T) {
+	var r refusalLog
+	denied := func(action string) error {
+		return eci.AnswerError(action, 403, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM.", "req")
+	}
+	if r.refused(denied("DescribeContainerGroups")) {
+		t.Error("the first refusal counted as a repeat")
+	}
+	if !r.refused(denied("DescribeContainerGroups")) {
+		t.Error("the second refusal of the same action was not a repeat")
+	}
+	if r.refused(denied("UpdateContainerGroup")) {
+		t.Error("a refusal of another action counted as a repeat")
+	}
+	if r.refused(eci.AnswerError("DescribeContainerGroups", 500, "InternalError", "x", "req")) {
+		t.Error("a server error counted as a repeated refusal")
 	}
 }

@@ -35,22 +35,25 @@ func (h *Health) observe(action string, err *Error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
-	switch {
-	case err == nil:
-		h.failingSince, h.last = time.Time{}, nil
-		delete(h.refused, action)
-	case KeyRefused(err) || NoAnswer(err):
+	if err != nil && err.HTTPStatus == 0 && err.Code == "" && !KeyRefused(err) && !NoAnswer(err) {
+		return // a call its caller gave up on: no answer, and not the cloud's fault
+	}
+	if err != nil && (KeyRefused(err) || NoAnswer(err)) {
 		if h.failingSince.IsZero() {
 			h.failingSince = now
 		}
 		h.last = err
-	default:
-		// Any other answer (a refused action, NotFound, Throttling,
-		// InvalidParameter...) came from the cloud, with the key accepted.
-		h.failingSince, h.last = time.Time{}, nil
-		if a, ok := PermissionDenied(err); ok {
-			h.refused[a] = now
-		}
+		return
+	}
+	// Any other outcome is an answer of the cloud with the key accepted:
+	// a success, a refused action, or an error past the RAM check
+	// (NotFound, InvalidParameter, Throttling...), which means the
+	// action itself is allowed.
+	h.failingSince, h.last = time.Time{}, nil
+	if err != nil && permissionCodes[err.Code] {
+		h.refused[action] = now
+	} else {
+		delete(h.refused, action)
 	}
 }
 

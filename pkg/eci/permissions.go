@@ -46,11 +46,37 @@ func MinimalPolicy() string {
 	return string(b)
 }
 
-// Probe sends action with params once (no retry) and returns the cloud's
-// error, for diagnostics (`vnodectl doctor`) that tell an allowed action
-// (any answer but Forbidden.RAM) from a refused one with harmless calls.
-func (c *Client) Probe(ctx context.Context, action string, params map[string]string) error {
+// probeGroupID names no container group: the probes that take an id
+// describe, update or delete it, which the cloud answers NotFound when
+// the action is allowed and Forbidden.RAM when it is not, and which
+// changes nothing either way.
+const probeGroupID = "eci-probe-permission-only"
+
+// ProbeParams are harmless calls of every action in ControllerActions: a
+// dry-run create, a listing of one group, and calls on a group id that
+// does not exist. Only published parameters.
+var ProbeParams = map[string]map[string]string{
+	"CreateContainerGroup":              {"DryRun": "true"},
+	"DeleteContainerGroup":              {"ContainerGroupId": probeGroupID},
+	"DescribeContainerGroups":           {"Limit": "1"},
+	"DescribeContainerGroupStatus":      {"Limit": "1"},
+	"UpdateContainerGroup":              {"ContainerGroupId": probeGroupID},
+	"DescribeContainerLog":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe"},
+	"ExecContainerCommand":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe", "Command": `["true"]`},
+	"DescribeMultiContainerGroupMetric": {"ContainerGroupIds": `["` + probeGroupID + `"]`},
+}
+
+// Probe sends the harmless call of action (ProbeParams) once, without
+// retry, and returns the cloud's error: PermissionDenied tells a refused
+// action from an allowed one (any other answer). Health sees the outcome,
+// so an action the policy allows again leaves Health.Refused.
+func (c *Client) Probe(ctx context.Context, action string) error {
+	params, ok := ProbeParams[action]
+	if !ok {
+		return &Error{Action: action, Class: ClassInvalid, Message: "no harmless probe is known for this action"}
+	}
 	_, err := c.once(ctx, action, params)
+	c.health.observe(action, err)
 	if err != nil {
 		return err
 	}

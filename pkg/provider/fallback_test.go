@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,5 +172,96 @@ func TestRefusalLog(t *testing.T) {
 	}
 	if r.refused(eci.AnswerError("DescribeContainerGroups", 500, "InternalError", "x", "req")) {
 		t.Error("a server error counted as a repeated refusal")
+	}
+}
+
+// TestNodeStatusReprobe: an action the RAM policy refused turns the
+// permissions condition False; once the policy allows it, the periodic
+// harmless probe clears it although nobody calls the action again. The
+// taint is only there while the cloud is unavailable, never for a refused
+// action.
+func TestNodeStatusReprobe(t *testing.T) {
+	kube := shared.Get(t).Clientset()
+	node := "vk-reprobe"
+	registerNode(t, kube, node)
+	cfg := simulator.DefaultConfig()
+	cfg.QuotaScale = 0
+	var narrow []string
+	for _, a := range simulator.PolicyDocumented.Actions {
+		if a != "ExecContainerCommand" {
+			narrow = append(narrow, a)
+		}
+	}
+	cfg.Policies = map[string]simulator.Policy{simulator.DefaultAccessKeyID: {Name: "narrow", Actions: narrow}}
+	sim, url := simtest.Start(t, cfg)
+	health := eci.NewHealth()
+	cloud := simtest.Client(t, url, eci.Config{Health: health})
+	p, err := New(Options{NodeName: node, ClusterID: "test", Cloud: cloud, Kube: kube, Health: health})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.refusedReprobe = 500 * time.Millisecond
+	_, err = cloud.ExecContainerCommand(context.Background(), &eci.ExecContainerCommandRequest{ContainerGroupId: "eci-x", ContainerName: "c", Command: []string{"true"}})
+	if _, refused := eci.PermissionDenied(err); !refused {
+		t.Fatalf("exec under the narrow policy: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var got []corev1.NodeCondition
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.RunNodeStatus(ctx, func(_ context.Context, c []corev1.NodeCondition) error {
+			mu.Lock()
+			got = c
+			mu.Unlock()
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	perm := func() corev1.NodeCondition {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < 2 {
+			return corev1.NodeCondition{}
+		}
+		return got[1]
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; permissions %+v", what, perm())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("ContainerInstancePermissions=False", func() bool {
+		c := perm()
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "eci:ExecContainerCommand")
+	})
+	if v := testutil.ToFloat64(p.metrics.actionRefused("ExecContainerCommand")); v != 1 {
+		t.Errorf("vnode_cloud_action_refused{ExecContainerCommand} = %v, want 1", v)
+	}
+	n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, taint := range n.Spec.Taints {
+		if taint.Key == TaintCloudUnavailable {
+			t.Errorf("a refused action tainted the node: %v", n.Spec.Taints)
+		}
+	}
+	if err := sim.SetPolicy(simulator.DefaultAccessKeyID, simulator.PolicyDocumented); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("ContainerInstancePermissions=True after the policy allows exec", func() bool {
+		c := perm()
+		return c.Status == corev1.ConditionTrue && c.Reason == ReasonAllActionsAllowed
+	})
+	if v := testutil.ToFloat64(p.metrics.actionRefused("ExecContainerCommand")); v != 0 {
+		t.Errorf("vnode_cloud_action_refused{ExecContainerCommand} = %v after the policy allows it, want 0", v)
 	}
 }

@@ -53,6 +53,17 @@ const DefaultCloudUnavailableGrace = time.Minute
 // it only computes, and writes only what changed.
 const nodeStatusPeriod = time.Second
 
+// refusedReprobeInterval is how often RunNodeStatus probes the actions the
+// RAM policy refused (a harmless call each, eci.ProbeParams), so a fixed
+// policy clears the Node's condition even if nobody calls them again.
+const refusedReprobeInterval = 5 * time.Minute
+
+// prober is the part of *eci.Client that probes one action harmlessly;
+// a Cloud without it leaves refused actions to their next real call.
+type prober interface {
+	Probe(ctx context.Context, action string) error
+}
+
 // actionEffects says what stops working without each action.
 var actionEffects = map[string]string{
 	"CreateContainerGroup":              "new pods stay Pending",
@@ -130,7 +141,21 @@ func (p *Provider) RunNodeStatus(ctx context.Context, set func(context.Context, 
 	refusedShown := map[string]bool{}
 	ticker := time.NewTicker(nodeStatusPeriod)
 	defer ticker.Stop()
+	reprobe := p.refusedReprobe
+	if reprobe <= 0 {
+		reprobe = refusedReprobeInterval
+	}
+	nextProbe := time.Now().Add(reprobe)
 	for {
+		if pr, ok := p.opts.Cloud.(prober); ok && time.Now().After(nextProbe) {
+			nextProbe = time.Now().Add(reprobe)
+			for _, a := range p.opts.Health.Refused() {
+				// The status fallback probes its own action.
+				if a != statusAction {
+					_ = pr.Probe(ctx, a)
+				}
+			}
+		}
 		conds := p.CloudConditions()
 		available := conds[0].Status == corev1.ConditionTrue
 		if !sameConditions(conds, published) {

@@ -96,6 +96,8 @@ type Provider struct {
 	// RAM policy has had its event (permissionEvent).
 	refusedMu     sync.Mutex
 	refusedEvents map[string]bool
+	// refusedReprobe overrides refusedReprobeInterval (tests).
+	refusedReprobe time.Duration
 }
 
 // entry is what the provider knows of one pod.

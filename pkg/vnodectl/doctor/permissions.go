@@ -8,28 +8,8 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 )
 
-// probeGroupID names no container group: the probes that take an id
-// describe, update or delete it, which the cloud answers NotFound when
-// the action is allowed and Forbidden.RAM when it is not, and which
-// changes nothing either way.
-const probeGroupID = "eci-vnodectl-doctor-probe"
-
-// probes are harmless calls of every action the controller uses
-// (eci.ControllerActions): a dry-run create, a listing of one group, and
-// calls on a group id that does not exist.
-var probes = map[string]map[string]string{
-	"CreateContainerGroup":              {"DryRun": "true"},
-	"DeleteContainerGroup":              {"ContainerGroupId": probeGroupID},
-	"DescribeContainerGroups":           {"Limit": "1"},
-	"DescribeContainerGroupStatus":      {"Limit": "1"},
-	"UpdateContainerGroup":              {"ContainerGroupId": probeGroupID},
-	"DescribeContainerLog":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe"},
-	"ExecContainerCommand":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe", "Command": `["true"]`},
-	"DescribeMultiContainerGroupMetric": {"ContainerGroupIds": `["` + probeGroupID + `"]`},
-}
-
 // checkECIPermissions probes every action the controller uses with the
-// AccessKey and lists those its RAM policy refuses (Forbidden.RAM), with
+// AccessKey (harmless calls, eci.ProbeParams) and lists those its RAM policy refuses (Forbidden.RAM), with
 // the policy that allows them. Any other answer (NotFound,
 // InvalidParameter, DryRunOperation...) means the action is allowed.
 func checkECIPermissions(ctx context.Context, o Options) Result {
@@ -43,7 +23,7 @@ func checkECIPermissions(ctx context.Context, o Options) Result {
 	}
 	var missing, optional, unknown []string
 	for _, a := range eci.ControllerActions {
-		err := c.Probe(ctx, a.Action, probes[a.Action])
+		err := c.Probe(ctx, a.Action)
 		if _, refused := eci.PermissionDenied(err); refused {
 			if a.Required {
 				missing = append(missing, fmt.Sprintf("eci:%s (%s)", a.Action, a.Use))

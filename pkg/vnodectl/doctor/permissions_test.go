@@ -83,7 +83,7 @@ func TestMinimalPolicy(t *testing.T) {
 		if a.Required != doc[a.Action] {
 			t.Errorf("%s: required %v, in the documented policy %v", a.Action, a.Required, doc[a.Action])
 		}
-		if _, ok := probes[a.Action]; !ok {
+		if _, ok := eci.ProbeParams[a.Action]; !ok {
 			t.Errorf("doctor has no probe for %s", a.Action)
 		}
 	}

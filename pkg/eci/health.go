@@ -47,12 +47,15 @@ func (h *Health) observe(action string, err *Error) {
 	}
 	// Any other outcome is an answer of the cloud with the key accepted:
 	// a success, a refused action, or an error past the RAM check
-	// (NotFound, InvalidParameter, Throttling...), which means the
-	// action itself is allowed.
+	// (NotFound, InvalidParameter...), which means the action itself is
+	// allowed.
 	h.failingSince, h.last = time.Time{}, nil
-	if err != nil && permissionCodes[err.Code] {
+	switch {
+	case err != nil && permissionCodes[err.Code]:
 		h.refused[action] = now
-	} else {
+	case err != nil && err.Class == ClassThrottled:
+		// Flow control may come before the RAM check: it proves nothing.
+	default:
 		delete(h.refused, action)
 	}
 }

@@ -48,6 +48,7 @@ type kubelet struct {
 	listenAddr string
 	workers    int
 	ready      chan struct{}
+	podsReady  chan struct{}
 	// statusMu guards spec's status once the node controller runs: every
 	// status handed to it is a copy of spec (SetConditions).
 	statusMu sync.Mutex
@@ -158,7 +159,7 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	return &kubelet{
 		name: o.Name, nc: nc, pc: pc, np: np, spec: spec, pods: pods, scm: scm,
 		tlsConfig: o.TLSConfig, handler: nodeutil.WithAuth(o.Auth, routes),
-		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}),
+		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}), podsReady: make(chan struct{}),
 	}, nil
 }
 
@@ -166,12 +167,20 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 // metrics).
 func (k *kubelet) PodController() *node.PodController { return k.pc }
 
-// Ready is closed once the Node is registered Ready.
+// Ready is closed once the Node is registered Ready (its pods may still
+// wait for the adoption, see Run and PodsReady).
 func (k *kubelet) Ready() <-chan struct{} { return k.ready }
 
 // Run serves the kubelet API and runs the controllers until ctx ends or one
 // of them fails; it returns after both controllers have stopped.
-func (k *kubelet) Run(ctx context.Context) error {
+//
+// The node controller starts first, so the Node is registered (or taken
+// over) and heartbeats at once; beforePods (the adoption of the node's
+// container groups) runs next, and only then the pod controller. A cloud
+// that is unavailable at start-up therefore delays the pods, never the
+// node's heartbeat: a Node without heartbeats would go NotReady and have
+// its pods evicted.
+func (k *kubelet) Run(ctx context.Context, beforePods func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -192,17 +201,7 @@ func (k *kubelet) Run(ctx context.Context) error {
 	defer k.pods.Shutdown()
 	defer k.scm.Shutdown()
 
-	go k.pc.Run(ctx, k.workers) //nolint:errcheck // its error is read from Err after Done
-	defer func() { cancel(); <-k.pc.Done() }()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-k.pc.Ready():
-	case <-k.pc.Done():
-		return k.pc.Err()
-	}
-
-	go k.nc.Run(ctx) //nolint:errcheck // as above
+	go k.nc.Run(ctx) //nolint:errcheck // its error is read from Err after Done
 	defer func() { cancel(); <-k.nc.Done() }()
 	select {
 	case <-ctx.Done():
@@ -215,6 +214,7 @@ func (k *kubelet) Run(ctx context.Context) error {
 	// The spec says Ready from the start; stamping the condition now tells
 	// the control plane when this replica began serving the node.
 	now := metav1.Now()
+	k.statusMu.Lock()
 	for i, c := range k.spec.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			k.spec.Status.Conditions[i].Status = corev1.ConditionTrue
@@ -225,10 +225,29 @@ func (k *kubelet) Run(ctx context.Context) error {
 	k.spec.Status.Phase = corev1.NodeRunning
 	// A copy: the node controller keeps what it is given and stamps
 	// heartbeats into it, while SetConditions edits spec.
-	if err := k.np.UpdateStatus(ctx, k.spec.DeepCopy()); err != nil {
+	status := k.spec.DeepCopy()
+	k.statusMu.Unlock()
+	if err := k.np.UpdateStatus(ctx, status); err != nil {
 		return fmt.Errorf("mark node %s Ready: %w", k.name, err)
 	}
 	close(k.ready)
+
+	if beforePods != nil {
+		if err := beforePods(ctx); err != nil {
+			return err
+		}
+	}
+
+	go k.pc.Run(ctx, k.workers) //nolint:errcheck // as above
+	defer func() { cancel(); <-k.pc.Done() }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.pc.Ready():
+	case <-k.pc.Done():
+		return k.pc.Err()
+	}
+	close(k.podsReady)
 
 	select {
 	case <-k.nc.Done():
@@ -237,6 +256,9 @@ func (k *kubelet) Run(ctx context.Context) error {
 		return k.pc.Err()
 	}
 }
+
+// PodsReady is closed once the pod controller runs (after adoption).
+func (k *kubelet) PodsReady() <-chan struct{} { return k.podsReady }
 
 // SetConditions sets conditions of the Node's status (added, or replaced
 // by type), with a new transition time when a status changes, and hands

@@ -259,12 +259,6 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	if err != nil {
 		return err
 	}
-	adopted, deleted, err := prov.Adopt(ctx)
-	if err != nil {
-		return fmt.Errorf("adopt existing container groups: %w", err)
-	}
-	logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", sh.clusterID)
-
 	tlsCfg, err := servingTLS(cfg)
 	if err != nil {
 		return err
@@ -298,8 +292,9 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		cancel()
 		<-provDone
 	}()
+	adopt := func(ctx context.Context) error { return adoptGroups(ctx, prov, sh.clusterID) }
 	errc := make(chan error, 1)
-	go func() { errc <- vn.Run(ctx) }()
+	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
 		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
@@ -327,6 +322,41 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		return nil
 	}
 	return err
+}
+
+// Adoption retries while the cloud refuses the AccessKey or does not
+// answer: from adoptBackoff, doubling up to maxAdoptBackoff.
+const (
+	adoptBackoff    = 2 * time.Second
+	maxAdoptBackoff = time.Minute
+)
+
+// adoptGroups takes over the node's existing container groups before its
+// pods are handled (Provider.Adopt). While the cloud refuses the AccessKey
+// or does not answer it retries, the Node heartbeating meanwhile and
+// showing the cloud's state (RunNodeStatus); any other failure stops the
+// node, which is released for another replica.
+func adoptGroups(ctx context.Context, prov *provider.Provider, clusterID string) error {
+	logger := klog.FromContext(ctx)
+	wait := adoptBackoff
+	for {
+		adopted, deleted, err := prov.Adopt(ctx)
+		if err == nil {
+			logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", clusterID)
+			return nil
+		}
+		if !eci.KeyRefused(err) && !eci.NoAnswer(err) {
+			return fmt.Errorf("adopt existing container groups: %w", err)
+		}
+		logger.Error(err, "cannot adopt the node's container groups: the ECI API refuses the AccessKey or does not answer; "+
+			"the node stays registered and its pods wait", "retryIn", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxAdoptBackoff)
+	}
 }
 
 // nodeRef is the object reference events about a Node attach to (the

@@ -276,3 +276,59 @@ func TestCloudUnavailable(t *testing.T) {
 		t.Errorf("pod after the faults: %v %s %s", err, p.UID, p.Status.Phase)
 	}
 }
+
+// TestStartWhileCloudUnavailable: a controller that starts while the cloud
+// refuses its AccessKey (e.g. after a rotation to a wrong key rolled it)
+// registers the node and keeps it heartbeating, Ready, with
+// ContainerInstanceAPI=False and the NoSchedule taint, instead of leaving
+// a Node without heartbeats that would go NotReady and have its pods
+// evicted; a pod bound to it waits, and runs once the key is accepted.
+func TestStartWhileCloudUnavailable(t *testing.T) {
+	t.Parallel()
+	nodeName := uniqueName("vk-start")
+	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 200 * time.Millisecond }})
+	if err := env.Simulator.InjectFault(simulator.Fault{Action: "*", ErrorRate: 1, Code: "InvalidAccessKeyId.NotFound"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.NodeConfig(t, nodeName)
+	cfg.CloudUnavailableGrace = 2 * time.Second
+	env.StartNode(t, cfg)
+	kube := env.Kube
+	ns := uniqueName("start")
+	createNamespace(t, kube, ns)
+	ctx := context.Background()
+
+	poll(t, "node Ready with ContainerInstanceAPI=False AccessKeyRefused and the taint", 60*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := getNode(ctx, kube, nodeName)
+		if err != nil {
+			return false, err
+		}
+		ready, api := nodeCondition(n, corev1.NodeReady), nodeCondition(n, provider.ConditionContainerInstanceAPI)
+		taint := nodeTaint(n, provider.TaintCloudUnavailable)
+		return ready != nil && ready.Status == corev1.ConditionTrue && api != nil && api.Status == corev1.ConditionFalse &&
+			api.Reason == "AccessKeyRefused" && taint != nil && taint.Effect == corev1.TaintEffectNoSchedule, nil
+	})
+	// A pod that tolerates everything (as a DaemonSet's would) still lands; it waits.
+	tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, "sh", "-c", "sleep infinity")
+	tpl.Spec.Tolerations = append(tpl.Spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "waits"}, Spec: tpl.Spec}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if n := env.Simulator.Calls()["CreateContainerGroup"]["OK"]; n != 0 {
+		t.Errorf("%d groups created while the key was refused", n)
+	}
+	env.Simulator.ClearFaults()
+	poll(t, "pod Running once the key is accepted", 90*time.Second, func(ctx context.Context) (bool, error) {
+		p, err := kube.CoreV1().Pods(ns).Get(ctx, "waits", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	poll(t, "ContainerInstanceAPI=True and no taint", 60*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := getNode(ctx, kube, nodeName)
+		if err != nil {
+			return false, err
+		}
+		c := nodeCondition(n, provider.ConditionContainerInstanceAPI)
+		return c != nil && c.Status == corev1.ConditionTrue && nodeTaint(n, provider.TaintCloudUnavailable) == nil, nil
+	})
+}

@@ -297,10 +297,10 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
-		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
 		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
 		// and ContainerInstancePermissions, the cloud-unavailable taint)
-		// once the node controller runs; it stops with the provider.
+		// once the node controller runs, adoption or not; it stops with the
+		// provider.
 		nodeStatusDone := make(chan struct{})
 		go func() {
 			defer close(nodeStatusDone)
@@ -310,6 +310,15 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 			cancel()
 			<-nodeStatusDone
 		}()
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("virtual node stopped before it was ready: %w", err)
+	}
+	select {
+	case <-vn.PodsReady():
+		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
 		ready()
 	case err := <-errc:
 		if ctx.Err() != nil {

@@ -292,7 +292,7 @@ func TestStartWhileCloudUnavailable(t *testing.T) {
 	}
 	cfg := env.NodeConfig(t, nodeName)
 	cfg.CloudUnavailableGrace = 2 * time.Second
-	env.StartNode(t, cfg)
+	env.StartNodeNoWait(t, cfg)
 	kube := env.Kube
 	ns := uniqueName("start")
 	createNamespace(t, kube, ns)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
@@ -72,6 +73,15 @@ func initC(name string, mut func(*corev1.Container)) corev1.Container {
 	return c
 }
 
+func sidecar(name string, mut func(*corev1.Container)) corev1.Container {
+	return initC(name, func(c *corev1.Container) {
+		c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		if mut != nil {
+			mut(c)
+		}
+	})
+}
+
 func TestInitContainerParameters(t *testing.T) {
 	httpProbe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(15021)}}}
 	runSpecCases(t, []specCase{
@@ -112,6 +122,26 @@ func TestInitContainerParameters(t *testing.T) {
 				})}
 			},
 			wantErr: "spec.initContainers[0].lifecycle: ECI init containers have no lifecycle hooks",
+		},
+		{
+			name: "a native sidecar keeps its probes, hooks and stdin as a regular container",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", func(c *corev1.Container) {
+					c.ReadinessProbe, c.Stdin = httpProbe, true
+					c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"drain"}}}}
+				})}
+			},
+			noWarn: []string{"stdin"},
+			check: func(t *testing.T, r *eci.CreateContainerGroupRequest) {
+				if len(r.InitContainers) != 0 {
+					t.Fatalf("init containers = %+v, want the sidecar among the containers", r.InitContainers)
+				}
+				c := r.Containers[0]
+				if c.Name != "proxy" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGetPort != 15021 || !c.Stdin || len(c.PreStopExec) != 1 {
+					t.Errorf("sidecar container = %+v", c)
+				}
+			},
 		},
 	})
 }
@@ -202,6 +232,20 @@ func TestSecurityContextMapping(t *testing.T) {
 			},
 		},
 		{
+			name: "privileged native sidecar is sent (it is a regular container on ECI)",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+				p.Spec.InitContainers = []corev1.Container{sidecar("net", func(c *corev1.Container) {
+					c.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+				})}
+			},
+			check: func(t *testing.T, r *eci.CreateContainerGroupRequest) {
+				if r.Containers[0].Name != "net" || !r.Containers[0].Privileged {
+					t.Errorf("sidecar %+v, want privileged", r.Containers[0])
+				}
+			},
+		},
+		{
 			name: "privileged ordinary init container is refused",
 			pod: func(p *corev1.Pod) {
 				p.Spec.InitContainers = []corev1.Container{initC("tune", func(c *corev1.Container) {
@@ -276,6 +320,60 @@ func TestSecurityContextMapping(t *testing.T) {
 					t.Errorf("security context %+v, want none", r.Containers[0].SecurityContext)
 				}
 			},
+		},
+	})
+}
+
+func TestNativeSidecars(t *testing.T) {
+	runSpecCases(t, []specCase{
+		{
+			name: "sidecars become the first containers, ordinary init containers stay, the group is sized with the sidecars",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+				p.Spec.InitContainers = []corev1.Container{
+					initC("first", nil),
+					sidecar("proxy", func(c *corev1.Container) {
+						c.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+					}),
+					initC("after", nil),
+					sidecar("logs", nil),
+				}
+			},
+			wantNote: []string{"native sidecar spec.initContainers[1] (proxy), spec.initContainers[3] (logs): ECI has no init containers that keep running, so it runs as a regular container; it starts alongside the app containers, after all init containers (also those declared after it) instead of before them, and is not stopped after the app containers"},
+			check: func(t *testing.T, r *eci.CreateContainerGroupRequest) {
+				var inits, ctrs []string
+				for _, c := range r.InitContainers {
+					inits = append(inits, c.Name)
+				}
+				for _, c := range r.Containers {
+					ctrs = append(ctrs, c.Name)
+				}
+				if strings.Join(inits, ",") != "first,after" || strings.Join(ctrs, ",") != "proxy,logs,app" {
+					t.Errorf("init containers %v containers %v, want [first after] and [proxy logs app]", inits, ctrs)
+				}
+				if r.Cpu != 1.5 || r.Memory != 3 {
+					t.Errorf("group cpu %v memory %v, want the app's 1/2 plus the sidecar's 0.5/1", r.Cpu, r.Memory)
+				}
+			},
+		},
+		{
+			name: "a sidecar in a pod that must complete is refused",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
+			},
+			wantErr: "spec.initContainers[0].restartPolicy: proxy is a native sidecar (restartPolicy Always) in a pod with restartPolicy OnFailure",
+		},
+		{
+			name: "sidecars that would exceed ECI's container limit are refused",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+				for i := 0; i < 19; i++ {
+					p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: "busybox"})
+				}
+				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
+			},
+			wantErr: "the pod would have 21 of them; ECI allows at most 20",
 		},
 	})
 }

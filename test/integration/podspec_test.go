@@ -93,7 +93,7 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways, loop...)
 		spec := tpl.Spec
 		spec.InitContainers = []corev1.Container{
-			{Name: "setup", Image: "busybox", Command: []string{"sh", "-c", "echo ready"}},
+			{Name: "setup", Image: "busybox", Command: []string{"sh", "-c", "echo ready"}, Stdin: true},
 			{Name: "proxy", Image: "busybox", Command: loop, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}, PeriodSeconds: 1}},
 		}
@@ -137,6 +137,33 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		}
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeNormal, provider.ReasonPodSpecAdapted,
 			"native sidecar spec.initContainers[1] (proxy)", "starts alongside the app containers", "is not stopped after the app containers")
+		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeWarning, provider.ReasonPodSpecIgnored,
+			"stdin is not supported for ECI init containers", "spec.initContainers[0] setup")
+		// On the wire: InitContainer.N carries none of the parameters the
+		// published API does not define for it, although the sidecar has a
+		// probe and the init container stdin.
+		var sent map[string]string
+		for _, r := range env.Simulator.Requests("CreateContainerGroup") {
+			if r.Params["ContainerGroupName"] == g.ContainerGroupName {
+				sent = r.Params
+			}
+		}
+		if sent == nil {
+			t.Fatalf("no CreateContainerGroup recorded for group %s", g.ContainerGroupName)
+		}
+		for k := range sent {
+			if !strings.HasPrefix(k, "InitContainer.") {
+				continue
+			}
+			for _, bad := range []string{"Probe", "Lifecycle", "Stdin", "Tty", "SecurityContextPrivileged", "SecurityContextRunAs"} {
+				if strings.Contains(k, bad) {
+					t.Errorf("CreateContainerGroup sent %s=%s, which InitContainer.N does not have", k, sent[k])
+				}
+			}
+		}
+		if sent["Container.1.Name"] != "proxy" || sent["Container.1.ReadinessProbe.Exec.Command.1"] != "true" {
+			t.Errorf("the sidecar's Container.1 is not proxy with its probe: %v", sent)
+		}
 	})
 
 	t.Run("native sidecar in a pod that must complete is refused with the reason", func(t *testing.T) {

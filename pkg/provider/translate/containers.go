@@ -157,8 +157,12 @@ func mapSidecars(pod *corev1.Pod, tr *Translation) error {
 		return &InvalidPodError{Field: "spec.initContainers", Reason: fmt.Sprintf("ECI runs native sidecars as regular containers, and the pod would have %d of them; ECI allows at most %d", n, maxContainers),
 			Fix: "split the pod"}
 	}
-	tr.Notes = append(tr.Notes, fmt.Sprintf("native sidecar %s: ECI has no init containers that keep running, so it runs as a regular container; it starts alongside the app containers, after all init containers (also those declared after it) instead of before them, and is not stopped after the app containers",
-		strings.Join(names, ", ")))
+	what, verbs := "native sidecar %s: ECI has no init containers that keep running, so it runs as a regular container; it starts", "is not stopped"
+	if len(names) > 1 {
+		what, verbs = "native sidecars %s: ECI has no init containers that keep running, so they run as regular containers; they start", "are not stopped"
+	}
+	tr.Notes = append(tr.Notes, fmt.Sprintf(what+" alongside the app containers, after all init containers (also those declared after them) instead of before them, and %s after the app containers",
+		strings.Join(names, ", "), verbs))
 	return nil
 }
 

@@ -339,7 +339,7 @@ func TestNativeSidecars(t *testing.T) {
 					sidecar("logs", nil),
 				}
 			},
-			wantNote: []string{"native sidecar spec.initContainers[1] (proxy), spec.initContainers[3] (logs): ECI has no init containers that keep running, so it runs as a regular container; it starts alongside the app containers, after all init containers (also those declared after it) instead of before them, and is not stopped after the app containers"},
+			wantNote: []string{"native sidecars spec.initContainers[1] (proxy), spec.initContainers[3] (logs): ECI has no init containers that keep running, so they run as regular containers; they start alongside the app containers, after all init containers (also those declared after them) instead of before them, and are not stopped after the app containers"},
 			check: func(t *testing.T, r *eci.CreateContainerGroupRequest) {
 				var inits, ctrs []string
 				for _, c := range r.InitContainers {
@@ -355,6 +355,14 @@ func TestNativeSidecars(t *testing.T) {
 					t.Errorf("group cpu %v memory %v, want the app's 1/2 plus the sidecar's 0.5/1", r.Cpu, r.Memory)
 				}
 			},
+		},
+		{
+			name: "one sidecar: the note speaks of it",
+			pod: func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
+			},
+			wantNote: []string{"native sidecar spec.initContainers[0] (proxy): ECI has no init containers that keep running, so it runs as a regular container; it starts alongside the app containers, after all init containers (also those declared after them) instead of before them, and is not stopped after the app containers"},
 		},
 		{
 			name: "a sidecar in a pod that must complete is refused",

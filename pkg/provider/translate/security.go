@@ -26,8 +26,9 @@ import (
 //     is a dedicated VM, so capabilities.drop and allowPrivilegeEscalation
 //     false guard no node and no other pod, and refusing them would refuse
 //     every pod of the "restricted" Pod Security Standard, which requires
-//     both; runAsGroup and an unverifiable runAsNonRoot on init containers
-//     only, for the same reason (regular containers send both).
+//     both; seccomp, AppArmor and SELinux profiles likewise; runAsGroup
+//     and an unverifiable runAsNonRoot on init containers only, for the
+//     same reason (regular containers send both).
 func buildSecurity(pod *corev1.Pod, c *corev1.Container, field string, init bool, out *eci.Container, ign *adaptations) error {
 	psc := pod.Spec.SecurityContext
 	if psc == nil {
@@ -59,6 +60,18 @@ func buildSecurity(pod *corev1.Pod, c *corev1.Container, field string, init bool
 	}
 	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
 		ign.add("securityContext.allowPrivilegeEscalation false is not supported by ECI (no published parameter) and was ignored: processes can gain privileges through setuid files", where)
+	}
+	// Confinement profiles have no parameter either; ECI's runtime applies
+	// its own. Not refused, for the reasons above (and RuntimeDefault is
+	// required by the "restricted" standard).
+	if sp := firstSet(sc.SeccompProfile, psc.SeccompProfile); sp != nil {
+		ign.add(fmt.Sprintf("securityContext.seccompProfile %s is not supported by ECI (no published parameter) and was ignored: the container runs with the seccomp profile of ECI's runtime", sp.Type), where)
+	}
+	if ap := firstSet(sc.AppArmorProfile, psc.AppArmorProfile); ap != nil {
+		ign.add(fmt.Sprintf("securityContext.appArmorProfile %s is not supported by ECI (no published parameter) and was ignored: the container runs with the AppArmor profile of ECI's runtime", ap.Type), where)
+	}
+	if firstSet(sc.SELinuxOptions, psc.SELinuxOptions) != nil {
+		ign.add("securityContext.seLinuxOptions is not supported by ECI (no published parameter) and was ignored: the container gets the SELinux label of ECI's runtime", where)
 	}
 	if init {
 		if privileged {

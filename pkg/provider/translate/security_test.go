@@ -310,6 +310,22 @@ func TestSecurityContextMapping(t *testing.T) {
 			},
 		},
 		{
+			name: "seccomp, AppArmor and SELinux profiles (pod default or the container's own) are reported",
+			pod: func(p *corev1.Pod) {
+				p.Spec.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					SELinuxOptions: &corev1.SELinuxOptions{Level: "s0:c1"}}
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "own", Image: "busybox",
+					SecurityContext: &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
+						AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeRuntimeDefault}}})
+			},
+			wantWarn: []string{
+				"securityContext.seccompProfile RuntimeDefault is not supported by ECI (no published parameter) and was ignored: the container runs with the seccomp profile of ECI's runtime (spec.containers[0] app)",
+				"securityContext.seccompProfile Unconfined is not supported by ECI (no published parameter) and was ignored: the container runs with the seccomp profile of ECI's runtime (spec.containers[1] own)",
+				"securityContext.appArmorProfile RuntimeDefault is not supported by ECI (no published parameter) and was ignored: the container runs with the AppArmor profile of ECI's runtime (spec.containers[1] own)",
+				"securityContext.seLinuxOptions is not supported by ECI (no published parameter) and was ignored: the container gets the SELinux label of ECI's runtime (spec.containers[0] app, spec.containers[1] own)",
+			},
+		},
+		{
 			name: "allowPrivilegeEscalation true is the default: nothing to report",
 			pod: func(p *corev1.Pod) {
 				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(true)}

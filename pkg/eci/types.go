@@ -29,8 +29,9 @@ type VolumeMount struct {
 	SubPath   string `eci:"SubPath" json:"SubPath"`
 }
 
-// Container is one container or init container of a group (Container.N /
-// InitContainer.N).
+// Container is one container of a group (Container.N). Init containers
+// have a type of their own (InitContainer): the published API gives them
+// fewer parameters.
 type Container struct {
 	Name            string                    `eci:"Name"`
 	Image           string                    `eci:"Image"`
@@ -50,6 +51,12 @@ type Container struct {
 	ReadinessProbe  *Probe                    `eci:"ReadinessProbe"`
 	LivenessProbe   *Probe                    `eci:"LivenessProbe"`
 	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
+	// Privileged, RunAsGroup and RunAsNonRoot are published as flat names
+	// (Container.N.SecurityContextPrivileged, ...), beside the nested
+	// SecurityContext.*, and for Container.N only.
+	Privileged   bool   `eci:"SecurityContextPrivileged"`
+	RunAsGroup   *int64 `eci:"SecurityContextRunAsGroup"`
+	RunAsNonRoot bool   `eci:"SecurityContextRunAsNonRoot"`
 	// Lifecycle hooks use flat parameter names in the OpenAPI.
 	PostStartExec       []string `eci:"LifecyclePostStartHandlerExec"`
 	PostStartHTTPPath   string   `eci:"LifecyclePostStartHandlerHttpGetPath"`
@@ -65,6 +72,26 @@ type Container struct {
 	PreStopHTTPHost     string   `eci:"LifecyclePreStopHandlerHttpGetHost"`
 	PreStopTCPPort      int32    `eci:"LifecyclePreStopHandlerTcpSocketPort"`
 	PreStopTCPHost      string   `eci:"LifecyclePreStopHandlerTcpSocketHost"`
+}
+
+// InitContainer is one init container of a group (InitContainer.N). The
+// published CreateContainerGroup defines no probes, lifecycle hooks,
+// Stdin/StdinOnce/Tty or flat SecurityContext* parameters for init
+// containers, so this type has no field that could send them.
+type InitContainer struct {
+	Name            string                    `eci:"Name"`
+	Image           string                    `eci:"Image"`
+	Cpu             float64                   `eci:"Cpu"`
+	Memory          float64                   `eci:"Memory"`
+	Gpu             int                       `eci:"Gpu"`
+	WorkingDir      string                    `eci:"WorkingDir"`
+	ImagePullPolicy string                    `eci:"ImagePullPolicy"`
+	Commands        []string                  `eci:"Command"`
+	Args            []string                  `eci:"Arg"`
+	Ports           []Port                    `eci:"Port"`
+	EnvironmentVars []EnvVar                  `eci:"EnvironmentVar"`
+	VolumeMounts    []VolumeMount             `eci:"VolumeMount"`
+	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
 }
 
 // Probe is a readiness or liveness probe; exactly one handler is set.
@@ -89,7 +116,10 @@ type ContainerSecurityContext struct {
 	CapabilityAdd          []string `eci:"Capability.Add"`
 }
 
-// Sysctl is one namespaced kernel parameter of the group.
+// Sysctl is one namespaced kernel parameter of the group. The published
+// API splits them: the few the vendor deems safe go in
+// SecurityContext.Sysctl.N, the unsafe ones (kernel.shm*, kernel.msg*,
+// kernel.sem, fs.mqueue.*, most of net.*) in HostSecurityContext.Sysctl.N.
 type Sysctl struct {
 	Name  string `eci:"Name"`
 	Value string `eci:"Value"`
@@ -174,7 +204,7 @@ type CreateContainerGroupRequest struct {
 	ClientToken                   string                    `eci:"ClientToken"`
 	Tags                          []Tag                     `eci:"Tag"`
 	Containers                    []Container               `eci:"Container"`
-	InitContainers                []Container               `eci:"InitContainer"`
+	InitContainers                []InitContainer           `eci:"InitContainer"`
 	Volumes                       []Volume                  `eci:"Volume"`
 	HostName                      string                    `eci:"HostName"`
 	DnsPolicy                     string                    `eci:"DnsPolicy"`
@@ -183,6 +213,7 @@ type CreateContainerGroupRequest struct {
 	DNSConfig                     *DNSConfig                `eci:"DnsConfig"`
 	HostAliases                   []HostAlias               `eci:"HostAliase"`
 	Sysctls                       []Sysctl                  `eci:"SecurityContext.Sysctl"`
+	HostSysctls                   []Sysctl                  `eci:"HostSecurityContext.Sysctl"`
 	ImageRegistryCredentials      []ImageRegistryCredential `eci:"ImageRegistryCredential"`
 	ComputeCategories             []string                  `eci:"ComputeCategory"`
 	SpotStrategy                  string                    `eci:"SpotStrategy"`

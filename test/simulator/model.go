@@ -186,13 +186,18 @@ type TCPSocket struct {
 	Port int
 }
 
-// SecurityContext is a container security context.
+// SecurityContext is a container security context. The published
+// Describe answer has only ReadOnlyRootFilesystem, RunAsUser and
+// Capability; what else CreateContainerGroup took (its flat
+// SecurityContextPrivileged, RunAsGroup and RunAsNonRoot) is kept for the
+// Go API (Group, Groups) and not rendered.
 type SecurityContext struct {
 	ReadOnlyRootFilesystem bool
 	RunAsUser              int64
-	RunAsGroup             int64
-	Privileged             bool
 	Capability             Capability
+	Privileged             bool   `json:"-"`
+	RunAsGroup             *int64 `json:"-"`
+	RunAsNonRoot           bool   `json:"-"`
 }
 
 // Capability lists added Linux capabilities.
@@ -247,9 +252,13 @@ type DnsOption struct {
 	Value string
 }
 
-// EciSecurityContext holds group-level sysctls.
+// EciSecurityContext holds group-level sysctls: the safe ones
+// (SecurityContext.Sysctl.N) as Describe renders them, and the unsafe ones
+// (HostSecurityContext.Sysctl.N), which the published Describe answer has
+// no field for, for the Go API (Group, Groups) only.
 type EciSecurityContext struct {
-	Sysctls []Sysctl
+	Sysctls     []Sysctl
+	HostSysctls []Sysctl `json:"-"`
 }
 
 // Sysctl is a kernel parameter.

@@ -101,7 +101,7 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 			Searches:    orEmpty(g.spec.dnsConfig.Searches),
 			Options:     orEmpty(g.spec.dnsConfig.Options),
 		},
-		EciSecurityContext: EciSecurityContext{Sysctls: orEmpty(g.spec.sysctls)},
+		EciSecurityContext: EciSecurityContext{Sysctls: orEmpty(g.spec.sysctls), HostSysctls: g.spec.hostSysctls},
 	}
 	if len(g.spec.instanceTypes) > 0 {
 		cg.InstanceType = g.spec.instanceTypes[0]

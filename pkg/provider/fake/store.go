@@ -130,7 +130,7 @@ func (s *store) create(in *eci.CreateContainerGroupRequest) (*eci.CreateContaine
 		Status: eci.StatusPending, Cpu: req.Cpu, Memory: req.Memory, InstanceType: req.InstanceType,
 		IntranetIp:    fmt.Sprintf("10.%d.%d.%d", (s.seq>>16)&0xff, (s.seq>>8)&0xff, s.seq&0xff),
 		RestartPolicy: req.RestartPolicy, CreationTime: now, Tags: clone(req.Tags),
-		Containers: waiting(req.Containers), InitContainers: waiting(req.InitContainers),
+		Containers: waiting(req.Containers), InitContainers: waitingInit(req.InitContainers),
 	}}
 	s.groups[id] = g
 	if req.ClientToken != "" {
@@ -146,6 +146,14 @@ func waiting(spec []eci.Container) []eci.ContainerStatus {
 			CurrentState: eci.ContainerState{State: "Waiting", Reason: "ContainerCreating"}})
 	}
 	return out
+}
+
+func waitingInit(spec []eci.InitContainer) []eci.ContainerStatus {
+	cs := make([]eci.Container, len(spec))
+	for i, c := range spec {
+		cs[i] = eci.Container{Name: c.Name, Image: c.Image}
+	}
+	return waiting(cs)
 }
 
 // filter is what both Describe operations select groups by.

@@ -401,6 +401,7 @@ func (s *Simulator) opUpdate(rc *reqCtx) (response, *apiError) {
 		if err != nil {
 			return nil, err
 		}
+		keepFileModes(g.spec.volumes, vols)
 		if merge {
 			vols = mergeVolumes(g.spec.volumes, vols)
 		}
@@ -533,6 +534,30 @@ func onlyConfigFilesChanged(old, updated []Volume) bool {
 		}
 	}
 	return true
+}
+
+// keepFileModes gives each updated ConfigFileVolume the file modes of the
+// same-named volume it replaces: the published UpdateContainerGroup has no
+// DefaultMode or Mode parameter, so an update changes the files' content,
+// not their modes. (The cloud's documentation says nothing more; this is
+// the reading that loses no setting.)
+func keepFileModes(old, updated []Volume) {
+	for i := range updated {
+		u := &updated[i]
+		for _, o := range old {
+			if o.Name != u.Name || o.Type != volumeTypeConfigFile || u.Type != volumeTypeConfigFile {
+				continue
+			}
+			u.ConfigFileVolumeDefaultMode = o.ConfigFileVolumeDefaultMode
+			for j := range u.ConfigFileVolumeConfigFileToPaths {
+				for _, of := range o.ConfigFileVolumeConfigFileToPaths {
+					if of.Path == u.ConfigFileVolumeConfigFileToPaths[j].Path {
+						u.ConfigFileVolumeConfigFileToPaths[j].Mode = of.Mode
+					}
+				}
+			}
+		}
+	}
 }
 
 func mergeVolumes(base, patch []Volume) []Volume {

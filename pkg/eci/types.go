@@ -322,13 +322,16 @@ type DescribeContainerGroupStatusResponse struct {
 // Kubernetes field names in lower camel case, so it decodes straight into
 // the corev1 types' JSON shape (see PodStatus).
 type GroupStatus struct {
-	ContainerGroupId string            `json:"ContainerGroupId"`
-	Name             string            `json:"Name"`
-	Namespace        string            `json:"Namespace"`
-	UID              string            `json:"uuid"`
-	Status           string            `json:"Status"`
-	Annotations      map[string]string `json:"Annotations"`
-	PodStatus        PodStatus         `json:"PodStatus"`
+	ContainerGroupId string      `json:"ContainerGroupId"`
+	Name             string      `json:"Name"`
+	Namespace        string      `json:"Namespace"`
+	UID              string      `json:"uuid"`
+	Status           string      `json:"Status"`
+	Annotations      Annotations `json:"Annotations"`
+	PodStatus        PodStatus   `json:"PodStatus"`
+	// Undecoded names the fields of the answer that had an unexpected
+	// type and were left empty (see UnmarshalJSON); nil when all decoded.
+	Undecoded []string `json:"-"`
 }
 
 // PodStatus is the Kubernetes-shaped status the cloud computes for a group.

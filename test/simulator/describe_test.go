@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -139,8 +140,9 @@ func TestDescribeContainerGroupStatus(t *testing.T) {
 		len(st.PodStatus.PodIps) != 1 || st.PodStatus.Conditions[0].Type != "ContainerInstanceCreated" {
 		t.Fatalf("pod identity/status wrong: %+v", st)
 	}
-	if st.Annotations["k8s.aliyun.com/eci-instance-id"] != old {
-		t.Errorf("annotations %+v", st.Annotations)
+	var ann map[string]string
+	if err := json.Unmarshal([]byte(st.Annotations), &ann); err != nil || ann["k8s.aliyun.com/eci-instance-id"] != old {
+		t.Errorf("annotations %q (%v): want a JSON-encoded object naming the group", st.Annotations, err)
 	}
 	// Limit and NextToken page the status list too.
 	for i := 0; i < 5; i++ {

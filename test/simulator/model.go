@@ -275,8 +275,9 @@ type GroupStatus struct {
 	Namespace        string
 	UID              string `json:"uuid"`
 	Status           string
-	Annotations      map[string]string
-	PodStatus        PodStatus
+	// Annotations is a JSON object encoded as a string, as published.
+	Annotations string
+	PodStatus   PodStatus
 }
 
 // PodStatus mirrors Kubernetes' PodStatus with ECI's capitalisation.

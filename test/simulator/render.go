@@ -3,6 +3,7 @@ package simulator
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -249,13 +250,16 @@ func (s *Simulator) renderStatus(g *group, now time.Time) GroupStatus {
 		Namespace:        g.tag(TagPodNamespace),
 		UID:              g.tag(TagPodUID),
 		Status:           g.status,
-		Annotations: map[string]string{
-			"k8s.aliyun.com/eci-instance-id":   g.id,
-			"k8s.aliyun.com/eci-instance-spec": fmt.Sprintf("%g-%gGi", g.cpu, g.memory),
-			"k8s.aliyun.com/eci-vpc":           s.cfg.VpcId,
-			"k8s.aliyun.com/eni-instance-id":   g.eni,
-		},
 	}
+	// The published type of Data[].Annotations is a string: the JSON
+	// object, encoded.
+	ann, _ := json.Marshal(map[string]string{
+		"k8s.aliyun.com/eci-instance-id":   g.id,
+		"k8s.aliyun.com/eci-instance-spec": fmt.Sprintf("%g-%gGi", g.cpu, g.memory),
+		"k8s.aliyun.com/eci-vpc":           s.cfg.VpcId,
+		"k8s.aliyun.com/eni-instance-id":   g.eni,
+	})
+	gs.Annotations = string(ann)
 	ps := PodStatus{Phase: phase(g.status), PodIp: g.ip, HostIp: g.ip, StartTime: fmtTime(g.created),
 		PodIps: []PodIP{}, ContainerStatuses: []K8sContainerStatus{}}
 	if g.ip != "" {

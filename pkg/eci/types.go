@@ -214,6 +214,9 @@ type DescribeContainerGroupsRequest struct {
 	Tags               []Tag    `eci:"Tag"`
 	NextToken          string   `eci:"NextToken"`
 	Limit              int      `eci:"Limit"`
+	// WithEvent asks for each group's Events; without it the answer
+	// need not carry them.
+	WithEvent bool `eci:"WithEvent"`
 }
 
 // DescribeContainerGroupsResponse is one page of DescribeContainerGroups.

@@ -270,7 +270,10 @@ func (s *Simulator) opDescribe(rc *reqCtx) (response, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	withEvent, err := p.boolean("WithEvent", true)
+	// Events are returned only when asked for (WithEvent, published as
+	// "whether to return event information", with no default stated): a
+	// client that reads Events without asking gets none here.
+	withEvent, err := p.boolean("WithEvent", false)
 	if err != nil {
 		return nil, err
 	}

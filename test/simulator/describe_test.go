@@ -154,6 +154,9 @@ func TestDescribeContainerGroupStatus(t *testing.T) {
 	}
 }
 
+// TestStatusJSONShape spells out the published shape of a status item
+// (TestResponsesMatchPublishedShapes checks every field against the
+// tables): lowercase condition keys, capitalised container states.
 func TestStatusJSONShape(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.create("shape", nil)
@@ -163,7 +166,7 @@ func TestStatusJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := resp.GetHttpContentString()
-	for _, want := range []string{`"uuid":`, `"type":"Ready"`, `"status":"True"`, `"lastTransitionTime":`, `"running":{"startedAt":`, `"PodIps":[{"ip":`} {
+	for _, want := range []string{`"uuid":`, `"type":"Ready"`, `"status":"True"`, `"lastTransitionTime":`, `"State":{"Running":{"StartedAt":`, `"PodIps":[{"Ip":`, `"Annotations":"{`} {
 		if !contains(body, want) {
 			t.Errorf("status body lacks %s: %s", want, body)
 		}

@@ -92,7 +92,7 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 		RamRoleName:        g.spec.ramRoleName,
 		ResourceGroupId:    g.spec.resourceGroupID,
 		EphemeralStorage:   g.spec.ephemeral,
-		ComputeCategory:    orEmpty(g.spec.computeCategory),
+		ComputeCategory:    strings.Join(g.spec.computeCategory, ","),
 		Tags:               orEmpty(append([]Tag(nil), g.spec.tags...)),
 		Events:             []Event{},
 		Volumes:            orEmpty(append([]Volume(nil), g.spec.volumes...)),
@@ -125,9 +125,9 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 	for _, c := range g.main {
 		cg.Containers = append(cg.Containers, s.renderContainer(g, c, now))
 	}
-	cg.InitContainers = make([]Container, 0, len(g.init))
+	cg.InitContainers = make([]InitContainer, 0, len(g.init))
 	for _, c := range g.init {
-		cg.InitContainers = append(cg.InitContainers, s.renderContainer(g, c, now))
+		cg.InitContainers = append(cg.InitContainers, initContainer(s.renderContainer(g, c, now)))
 	}
 	return cg
 }
@@ -213,6 +213,20 @@ func (s *Simulator) renderContainer(g *group, c *ctr, now time.Time) Container {
 	out.Ports = orEmpty(append([]Port(nil), c.spec.Ports...))
 	out.EnvironmentVars = orEmpty(append([]EnvironmentVar(nil), c.spec.EnvironmentVars...))
 	out.VolumeMounts = orEmpty(append([]VolumeMount(nil), c.spec.VolumeMounts...))
+	return out
+}
+
+// initContainer is c in the published shape of an init container.
+func initContainer(c Container) InitContainer {
+	out := InitContainer{Name: c.Name, Image: c.Image, Cpu: c.Cpu, Memory: c.Memory, Gpu: c.Gpu,
+		WorkingDir: c.WorkingDir, ImagePullPolicy: c.ImagePullPolicy, Ready: c.Ready, RestartCount: c.RestartCount,
+		Command: c.Commands, Args: c.Args, Ports: c.Ports, EnvironmentVars: c.EnvironmentVars,
+		VolumeMounts: make([]InitVolumeMount, 0, len(c.VolumeMounts)), CurrentState: c.CurrentState,
+		PreviousState: c.PreviousState, SecurityContext: c.SecurityContext}
+	for _, m := range c.VolumeMounts {
+		out.VolumeMounts = append(out.VolumeMounts, InitVolumeMount{Name: m.Name, MountPath: m.MountPath,
+			ReadOnly: m.ReadOnly, MountPropagation: m.MountPropagation})
+	}
 	return out
 }
 

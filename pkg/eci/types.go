@@ -321,9 +321,11 @@ type DescribeContainerGroupStatusResponse struct {
 	Data       []GroupStatus `json:"Data"`
 }
 
-// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus uses
-// Kubernetes field names in lower camel case, so it decodes straight into
-// the corev1 types' JSON shape (see PodStatus).
+// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus has
+// Kubernetes' shape with the published capitalisation (State.Running.StartedAt,
+// conditions' lowercase type/status); encoding/json matches names ignoring
+// case. The published response table is checked against these types by
+// TestResponsesArePublished.
 type GroupStatus struct {
 	ContainerGroupId string      `json:"ContainerGroupId"`
 	Name             string      `json:"Name"`
@@ -369,7 +371,9 @@ type PodContainerStatus struct {
 	LastState    K8sState `json:"LastState"`
 }
 
-// K8sState mirrors corev1.ContainerState's JSON.
+// K8sState is a container state in Kubernetes' shape; the published names
+// are capitalised (Running.StartedAt, Terminated.ExitCode, ...), which the
+// lowercase tags decode since encoding/json ignores case.
 type K8sState struct {
 	Waiting *struct {
 		Reason  string `json:"reason"`

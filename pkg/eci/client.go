@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
@@ -79,6 +80,9 @@ type Client struct {
 	backoff     time.Duration
 	limiters    *limiterSet
 	metrics     *Metrics
+	// undecoded remembers the answer fields already reported by
+	// reportUndecoded.
+	undecoded sync.Map
 }
 
 // NewClient builds a Client. It resolves no credentials yet: they are asked

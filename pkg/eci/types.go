@@ -245,6 +245,9 @@ type DescribeContainerGroupsRequest struct {
 	Tags               []Tag    `eci:"Tag"`
 	NextToken          string   `eci:"NextToken"`
 	Limit              int      `eci:"Limit"`
+	// WithEvent asks for each group's Events; without it the answer
+	// need not carry them.
+	WithEvent bool `eci:"WithEvent"`
 }
 
 // DescribeContainerGroupsResponse is one page of DescribeContainerGroups.
@@ -349,17 +352,22 @@ type DescribeContainerGroupStatusResponse struct {
 	Data       []GroupStatus `json:"Data"`
 }
 
-// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus uses
-// Kubernetes field names in lower camel case, so it decodes straight into
-// the corev1 types' JSON shape (see PodStatus).
+// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus has
+// Kubernetes' shape with the published capitalisation (State.Running.StartedAt,
+// conditions' lowercase type/status); encoding/json matches names ignoring
+// case. The published response table is checked against these types by
+// TestResponsesArePublished.
 type GroupStatus struct {
-	ContainerGroupId string            `json:"ContainerGroupId"`
-	Name             string            `json:"Name"`
-	Namespace        string            `json:"Namespace"`
-	UID              string            `json:"uuid"`
-	Status           string            `json:"Status"`
-	Annotations      map[string]string `json:"Annotations"`
-	PodStatus        PodStatus         `json:"PodStatus"`
+	ContainerGroupId string      `json:"ContainerGroupId"`
+	Name             string      `json:"Name"`
+	Namespace        string      `json:"Namespace"`
+	UID              string      `json:"uuid"`
+	Status           string      `json:"Status"`
+	Annotations      Annotations `json:"Annotations"`
+	PodStatus        PodStatus   `json:"PodStatus"`
+	// Undecoded names the fields of the answer that had an unexpected
+	// type and were left empty (see UnmarshalJSON); nil when all decoded.
+	Undecoded []string `json:"-"`
 }
 
 // PodStatus is the Kubernetes-shaped status the cloud computes for a group.
@@ -394,7 +402,9 @@ type PodContainerStatus struct {
 	LastState    K8sState `json:"LastState"`
 }
 
-// K8sState mirrors corev1.ContainerState's JSON.
+// K8sState is a container state in Kubernetes' shape; the published names
+// are capitalised (Running.StartedAt, Terminated.ExitCode, ...), which the
+// lowercase tags decode since encoding/json ignores case.
 type K8sState struct {
 	Waiting *struct {
 		Reason  string `json:"reason"`

@@ -129,7 +129,7 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 			t.Errorf("sidecar status %+v, want running, started and ready", side)
 		}
 		g := podGroup(t, kube, env.Simulator, ns, "sidecar")
-		if n := containerNames(g.InitContainers, func(c simulator.Container) string { return c.Name }); n != "setup" {
+		if n := containerNames(g.InitContainers, func(c simulator.InitContainer) string { return c.Name }); n != "setup" {
 			t.Errorf("group init containers %s, want setup", n)
 		}
 		if n := containerNames(g.Containers, func(c simulator.Container) string { return c.Name }); n != "proxy,main" {

@@ -138,6 +138,12 @@ func TestSDKCreateAndDescribe(t *testing.T) {
 	if got := strings.Join(reasons, ","); !strings.Contains(got, "Pulling") || !strings.Contains(got, "Started") {
 		t.Errorf("events = %s", got)
 	}
+	// Events come only when asked for (WithEvent).
+	var plain describeOut
+	e.mustCall("DescribeContainerGroups", map[string]string{"ContainerGroupIds": `["` + created.ContainerGroupId + `"]`}, &plain)
+	if len(plain.ContainerGroups) != 1 || len(plain.ContainerGroups[0].Events) != 0 {
+		t.Errorf("without WithEvent: %d groups, events %+v; want the group without events", len(plain.ContainerGroups), plain.ContainerGroups)
+	}
 }
 
 // TestSDKErrors checks that failures surface as *errors.ServerError with

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
@@ -84,6 +85,9 @@ type Client struct {
 	limiters    *limiterSet
 	metrics     *Metrics
 	health      *Health
+	// undecoded remembers the answer fields already reported by
+	// reportUndecoded.
+	undecoded sync.Map
 }
 
 // NewClient builds a Client. It resolves no credentials yet: they are asked

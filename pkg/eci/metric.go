@@ -1,9 +1,6 @@
 package eci
 
-import (
-	"context"
-	"encoding/json"
-)
+import "context"
 
 // MetricTypeSummary is the only MetricType DescribeMultiContainerGroupMetric
 // documents: the latest sample of each group.
@@ -28,9 +25,6 @@ type DescribeMultiContainerGroupMetricResponse struct {
 type MonitorData struct {
 	ContainerGroupId string         `json:"ContainerGroupId"`
 	Records          []MetricRecord `json:"Records"`
-	// ContainerInfos is kept raw: its shape is not published, and
-	// per-container figures are read from Records[].Containers.
-	ContainerInfos []json.RawMessage `json:"ContainerInfos"`
 }
 
 // MetricRecord is one sample of a group. Timestamp is RFC 3339.

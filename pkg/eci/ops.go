@@ -3,6 +3,9 @@ package eci
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"k8s.io/klog/v2"
 )
 
 // Cloud limits the client enforces before sending, so a caller gets a
@@ -63,6 +66,9 @@ func (c *Client) DescribeContainerGroupStatus(ctx context.Context, req *Describe
 	if err := c.call(ctx, "DescribeContainerGroupStatus", params, out); err != nil {
 		return nil, err
 	}
+	for i := range out.Data {
+		c.reportUndecoded("DescribeContainerGroupStatus", out.Data[i].ContainerGroupId, out.Data[i].Undecoded)
+	}
 	return out, nil
 }
 
@@ -83,3 +89,17 @@ func (c *Client) DescribeContainerLog(ctx context.Context, req *DescribeContaine
 
 // Int returns a pointer to v, for optional integer parameters.
 func Int(v int64) *int64 { return &v }
+
+// reportUndecoded logs, once per field and client, the fields of an answer
+// that had an unexpected type and were left empty, so a change of the
+// cloud's answers is seen without failing the calls that carry them.
+func (c *Client) reportUndecoded(action, groupID string, fields []string) {
+	for _, f := range fields {
+		name, _, _ := strings.Cut(f, " ")
+		if _, seen := c.undecoded.LoadOrStore(action+"."+name, true); seen {
+			continue
+		}
+		klog.InfoS("ECI answer field has an unexpected type; it is left empty", "action", action,
+			"group", groupID, "field", f)
+	}
+}

@@ -8,6 +8,7 @@ import (
 func TestEncodeParams(t *testing.T) {
 	zero := int32(0)
 	grace := int64(30)
+	gid, uid := int64(0), int64(1000)
 	tests := []struct {
 		name string
 		req  any
@@ -59,6 +60,29 @@ func TestEncodeParams(t *testing.T) {
 				"Volume.1.ConfigFileVolume.DefaultMode":                "0",
 				"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path":    "a",
 				"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": "eA==",
+			},
+		},
+		{
+			name: "security context: flat names for containers, host sysctls apart, init containers without them",
+			req: &CreateContainerGroupRequest{
+				Containers: []Container{{Name: "app", Privileged: true, RunAsGroup: &gid, RunAsNonRoot: true,
+					SecurityContext: &ContainerSecurityContext{RunAsUser: &uid}}},
+				InitContainers: []InitContainer{{Name: "init", SecurityContext: &ContainerSecurityContext{RunAsUser: &uid}}},
+				Sysctls:        []Sysctl{{Name: "net.ipv4.ping_group_range", Value: "0 1"}},
+				HostSysctls:    []Sysctl{{Name: "net.core.somaxconn", Value: "1024"}},
+			},
+			want: map[string]string{
+				"Container.1.Name":                          "app",
+				"Container.1.SecurityContextPrivileged":     "true",
+				"Container.1.SecurityContextRunAsGroup":     "0",
+				"Container.1.SecurityContextRunAsNonRoot":   "true",
+				"Container.1.SecurityContext.RunAsUser":     "1000",
+				"InitContainer.1.Name":                      "init",
+				"InitContainer.1.SecurityContext.RunAsUser": "1000",
+				"SecurityContext.Sysctl.1.Name":             "net.ipv4.ping_group_range",
+				"SecurityContext.Sysctl.1.Value":            "0 1",
+				"HostSecurityContext.Sysctl.1.Name":         "net.core.somaxconn",
+				"HostSecurityContext.Sysctl.1.Value":        "1024",
 			},
 		},
 	}

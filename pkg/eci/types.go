@@ -29,8 +29,9 @@ type VolumeMount struct {
 	SubPath   string `eci:"SubPath" json:"SubPath"`
 }
 
-// Container is one container or init container of a group (Container.N /
-// InitContainer.N).
+// Container is one container of a group (Container.N). Init containers
+// have a type of their own (InitContainer): the published API gives them
+// fewer parameters.
 type Container struct {
 	Name            string                    `eci:"Name"`
 	Image           string                    `eci:"Image"`
@@ -50,6 +51,12 @@ type Container struct {
 	ReadinessProbe  *Probe                    `eci:"ReadinessProbe"`
 	LivenessProbe   *Probe                    `eci:"LivenessProbe"`
 	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
+	// Privileged, RunAsGroup and RunAsNonRoot are published as flat names
+	// (Container.N.SecurityContextPrivileged, ...), beside the nested
+	// SecurityContext.*, and for Container.N only.
+	Privileged   bool   `eci:"SecurityContextPrivileged"`
+	RunAsGroup   *int64 `eci:"SecurityContextRunAsGroup"`
+	RunAsNonRoot bool   `eci:"SecurityContextRunAsNonRoot"`
 	// Lifecycle hooks use flat parameter names in the OpenAPI.
 	PostStartExec       []string `eci:"LifecyclePostStartHandlerExec"`
 	PostStartHTTPPath   string   `eci:"LifecyclePostStartHandlerHttpGetPath"`
@@ -65,6 +72,26 @@ type Container struct {
 	PreStopHTTPHost     string   `eci:"LifecyclePreStopHandlerHttpGetHost"`
 	PreStopTCPPort      int32    `eci:"LifecyclePreStopHandlerTcpSocketPort"`
 	PreStopTCPHost      string   `eci:"LifecyclePreStopHandlerTcpSocketHost"`
+}
+
+// InitContainer is one init container of a group (InitContainer.N). The
+// published CreateContainerGroup defines no probes, lifecycle hooks,
+// Stdin/StdinOnce/Tty or flat SecurityContext* parameters for init
+// containers, so this type has no field that could send them.
+type InitContainer struct {
+	Name            string                    `eci:"Name"`
+	Image           string                    `eci:"Image"`
+	Cpu             float64                   `eci:"Cpu"`
+	Memory          float64                   `eci:"Memory"`
+	Gpu             int                       `eci:"Gpu"`
+	WorkingDir      string                    `eci:"WorkingDir"`
+	ImagePullPolicy string                    `eci:"ImagePullPolicy"`
+	Commands        []string                  `eci:"Command"`
+	Args            []string                  `eci:"Arg"`
+	Ports           []Port                    `eci:"Port"`
+	EnvironmentVars []EnvVar                  `eci:"EnvironmentVar"`
+	VolumeMounts    []VolumeMount             `eci:"VolumeMount"`
+	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
 }
 
 // Probe is a readiness or liveness probe; exactly one handler is set.
@@ -89,7 +116,10 @@ type ContainerSecurityContext struct {
 	CapabilityAdd          []string `eci:"Capability.Add"`
 }
 
-// Sysctl is one namespaced kernel parameter of the group.
+// Sysctl is one namespaced kernel parameter of the group. The published
+// API splits them: the few the vendor deems safe go in
+// SecurityContext.Sysctl.N, the unsafe ones (kernel.shm*, kernel.msg*,
+// kernel.sem, fs.mqueue.*, most of net.*) in HostSecurityContext.Sysctl.N.
 type Sysctl struct {
 	Name  string `eci:"Name"`
 	Value string `eci:"Value"`
@@ -174,7 +204,7 @@ type CreateContainerGroupRequest struct {
 	ClientToken                   string                    `eci:"ClientToken"`
 	Tags                          []Tag                     `eci:"Tag"`
 	Containers                    []Container               `eci:"Container"`
-	InitContainers                []Container               `eci:"InitContainer"`
+	InitContainers                []InitContainer           `eci:"InitContainer"`
 	Volumes                       []Volume                  `eci:"Volume"`
 	HostName                      string                    `eci:"HostName"`
 	DnsPolicy                     string                    `eci:"DnsPolicy"`
@@ -183,6 +213,7 @@ type CreateContainerGroupRequest struct {
 	DNSConfig                     *DNSConfig                `eci:"DnsConfig"`
 	HostAliases                   []HostAlias               `eci:"HostAliase"`
 	Sysctls                       []Sysctl                  `eci:"SecurityContext.Sysctl"`
+	HostSysctls                   []Sysctl                  `eci:"HostSecurityContext.Sysctl"`
 	ImageRegistryCredentials      []ImageRegistryCredential `eci:"ImageRegistryCredential"`
 	ComputeCategories             []string                  `eci:"ComputeCategory"`
 	SpotStrategy                  string                    `eci:"SpotStrategy"`
@@ -214,6 +245,9 @@ type DescribeContainerGroupsRequest struct {
 	Tags               []Tag    `eci:"Tag"`
 	NextToken          string   `eci:"NextToken"`
 	Limit              int      `eci:"Limit"`
+	// WithEvent asks for each group's Events; without it the answer
+	// need not carry them.
+	WithEvent bool `eci:"WithEvent"`
 }
 
 // DescribeContainerGroupsResponse is one page of DescribeContainerGroups.
@@ -318,17 +352,22 @@ type DescribeContainerGroupStatusResponse struct {
 	Data       []GroupStatus `json:"Data"`
 }
 
-// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus uses
-// Kubernetes field names in lower camel case, so it decodes straight into
-// the corev1 types' JSON shape (see PodStatus).
+// GroupStatus is one item of DescribeContainerGroupStatus. PodStatus has
+// Kubernetes' shape with the published capitalisation (State.Running.StartedAt,
+// conditions' lowercase type/status); encoding/json matches names ignoring
+// case. The published response table is checked against these types by
+// TestResponsesArePublished.
 type GroupStatus struct {
-	ContainerGroupId string            `json:"ContainerGroupId"`
-	Name             string            `json:"Name"`
-	Namespace        string            `json:"Namespace"`
-	UID              string            `json:"uuid"`
-	Status           string            `json:"Status"`
-	Annotations      map[string]string `json:"Annotations"`
-	PodStatus        PodStatus         `json:"PodStatus"`
+	ContainerGroupId string      `json:"ContainerGroupId"`
+	Name             string      `json:"Name"`
+	Namespace        string      `json:"Namespace"`
+	UID              string      `json:"uuid"`
+	Status           string      `json:"Status"`
+	Annotations      Annotations `json:"Annotations"`
+	PodStatus        PodStatus   `json:"PodStatus"`
+	// Undecoded names the fields of the answer that had an unexpected
+	// type and were left empty (see UnmarshalJSON); nil when all decoded.
+	Undecoded []string `json:"-"`
 }
 
 // PodStatus is the Kubernetes-shaped status the cloud computes for a group.
@@ -363,7 +402,9 @@ type PodContainerStatus struct {
 	LastState    K8sState `json:"LastState"`
 }
 
-// K8sState mirrors corev1.ContainerState's JSON.
+// K8sState is a container state in Kubernetes' shape; the published names
+// are capitalised (Running.StartedAt, Terminated.ExitCode, ...), which the
+// lowercase tags decode since encoding/json ignores case.
 type K8sState struct {
 	Waiting *struct {
 		Reason  string `json:"reason"`

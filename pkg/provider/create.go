@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -22,6 +23,12 @@ const (
 	ReasonScheduleFailed = "ContainerInstanceScheduleFailed"
 	ReasonNoStock        = "ContainerGroup.NoStock"
 	ReasonCreateRetrying = "ContainerGroupCreateRetrying"
+	// ReasonPodSpecAdapted (Normal) lists the pod fields that were mapped
+	// onto something ECI has rather than copied; ReasonPodSpecIgnored
+	// (Warning) those ECI has no parameter for, which were left out, each
+	// with what that changes.
+	ReasonPodSpecAdapted = "PodSpecAdapted"
+	ReasonPodSpecIgnored = "PodSpecIgnored"
 	retryBackoffBase     = 5 * time.Second
 	retryBackoffCap      = 2 * time.Minute
 )
@@ -54,8 +61,12 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
 		return p.scheduleRetry(createAttempt{pod: pod, since: time.Now(), n: 1}, "ContainerGroupPrepareFailed", err)
 	}
-	for _, n := range tr.Notes {
-		p.event(pod, corev1.EventTypeNormal, "PodSpecAdapted", "%s", n)
+	// One event per pod and kind, however many fields were adapted.
+	if len(tr.Notes) > 0 {
+		p.event(pod, corev1.EventTypeNormal, ReasonPodSpecAdapted, "%s", strings.Join(tr.Notes, "; "))
+	}
+	if len(tr.Warnings) > 0 {
+		p.event(pod, corev1.EventTypeWarning, ReasonPodSpecIgnored, "%s", strings.Join(tr.Warnings, "; "))
 	}
 	return p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: time.Now(), n: 1})
 }

@@ -137,7 +137,8 @@ func (p *Provider) listFallback(ctx context.Context) (pages int, err error) {
 	listStart := time.Now()
 	seen := map[string]bool{}
 	var untracked []eci.GroupStatus
-	req := &eci.DescribeContainerGroupsRequest{Tags: p.ownTags(), Limit: eci.MaxDescribeLimit}
+	// WithEvent: apply forwards the groups' events to their pods.
+	req := &eci.DescribeContainerGroupsRequest{Tags: p.ownTags(), Limit: eci.MaxDescribeLimit, WithEvent: true}
 	for {
 		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, req)
 		pages++

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -65,15 +66,27 @@ func podStatus(pod *corev1.Pod, g *eci.ContainerGroup, created time.Time) corev1
 	}
 	st.StartTime = &start
 
-	initDone := true
-	st.InitContainerStatuses, _ = containerStatuses(pod.Spec.InitContainers, g.InitContainers, g.ContainerGroupId)
-	for _, cs := range st.InitContainerStatuses {
+	// Native sidecars run in the group as regular containers
+	// (translate.IsSidecar) but are init containers of the pod: their
+	// statuses are looked up among the group's containers and reported
+	// as init container statuses. Init is done when every ordinary init
+	// container has succeeded; a sidecar's readiness counts toward the
+	// pod's, as with the kubelet.
+	initDone, sidecarsReady := true, true
+	initCloud := append(append([]eci.ContainerStatus(nil), g.InitContainers...), g.Containers...)
+	st.InitContainerStatuses, _ = containerStatuses(pod.Spec.InitContainers, initCloud, g.ContainerGroupId)
+	for i, cs := range st.InitContainerStatuses {
+		if translate.IsSidecar(&pod.Spec.InitContainers[i]) {
+			sidecarsReady = sidecarsReady && cs.Ready
+			continue
+		}
 		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
 			initDone = false
 		}
 	}
 	var allReady bool
 	st.ContainerStatuses, allReady = containerStatuses(pod.Spec.Containers, g.Containers, g.ContainerGroupId)
+	allReady = allReady && sidecarsReady
 
 	now := metav1.Now()
 	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -114,5 +115,71 @@ func TestKeepTransitions(t *testing.T) {
 		if !second.Conditions[i].LastTransitionTime.Equal(&first.Conditions[i].LastTransitionTime) {
 			t.Errorf("condition %s transition time changed without a status change", second.Conditions[i].Type)
 		}
+	}
+}
+
+// TestPodStatusNativeSidecar: a native sidecar runs in the group as a
+// regular container (translate places it before the app containers) but
+// is reported as the init container it is in the pod, and its readiness
+// counts toward the pod's.
+func TestPodStatusNativeSidecar(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	pod := testPod(func(p *corev1.Pod) {
+		p.Spec.RestartPolicy = corev1.RestartPolicyAlways
+		p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox"}, {Name: "proxy", Image: "envoy", RestartPolicy: &always}}
+	})
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	running := func(name string, ready bool) string {
+		return fmt.Sprintf(`{"Name":%q,"Ready":%v,"CurrentState":{"State":"Running","StartTime":"2026-01-02T03:04:09Z"}}`, name, ready)
+	}
+	setupDone := `{"Name":"setup","CurrentState":{"State":"Terminated","ExitCode":0,"FinishTime":"2026-01-02T03:04:08Z"}}`
+	tests := []struct {
+		name                      string
+		group                     string
+		initialized, ready        corev1.ConditionStatus
+		sidecarStarted, sideReady bool
+	}{
+		{
+			name: "init container running: the sidecar waits with the app",
+			group: `{"ContainerGroupId":"eci-1","Status":"Pending","InitContainers":[{"Name":"setup","CurrentState":{"State":"Running"}}],
+				"Containers":[{"Name":"proxy","CurrentState":{"State":"Waiting","Reason":"PodInitializing"}},{"Name":"app","CurrentState":{"State":"Waiting","Reason":"PodInitializing"}}]}`,
+			initialized: corev1.ConditionFalse, ready: corev1.ConditionFalse,
+		},
+		{
+			name:        "all running and ready",
+			group:       `{"ContainerGroupId":"eci-1","Status":"Running","InitContainers":[` + setupDone + `],"Containers":[` + running("proxy", true) + `,` + running("app", true) + `]}`,
+			initialized: corev1.ConditionTrue, ready: corev1.ConditionTrue, sidecarStarted: true, sideReady: true,
+		},
+		{
+			name:        "sidecar not ready keeps the pod not ready",
+			group:       `{"ContainerGroupId":"eci-1","Status":"Running","InitContainers":[` + setupDone + `],"Containers":[` + running("proxy", false) + `,` + running("app", true) + `]}`,
+			initialized: corev1.ConditionTrue, ready: corev1.ConditionFalse, sidecarStarted: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := podStatus(pod, group(t, tt.group), created)
+			if len(s.ContainerStatuses) != 1 || s.ContainerStatuses[0].Name != "app" {
+				t.Fatalf("container statuses = %+v, want only app", s.ContainerStatuses)
+			}
+			if len(s.InitContainerStatuses) != 2 || s.InitContainerStatuses[1].Name != "proxy" {
+				t.Fatalf("init container statuses = %+v, want setup and proxy", s.InitContainerStatuses)
+			}
+			side := s.InitContainerStatuses[1]
+			if side.Started == nil || *side.Started != tt.sidecarStarted || side.Ready != tt.sideReady {
+				t.Errorf("sidecar status started %v ready %v, want %v %v (state %+v)", side.Started, side.Ready, tt.sidecarStarted, tt.sideReady, side.State)
+			}
+			if tt.sidecarStarted && side.ContainerID != "eci://eci-1/proxy" {
+				t.Errorf("sidecar container id %q", side.ContainerID)
+			}
+			for _, c := range s.Conditions {
+				if c.Type == corev1.PodInitialized && c.Status != tt.initialized {
+					t.Errorf("Initialized = %s, want %s", c.Status, tt.initialized)
+				}
+				if c.Type == corev1.PodReady && c.Status != tt.ready {
+					t.Errorf("Ready = %s, want %s", c.Status, tt.ready)
+				}
+			}
+		})
 	}
 }

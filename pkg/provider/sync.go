@@ -208,7 +208,8 @@ func (p *Provider) describeBatches(ctx context.Context, ids []string, f func(bat
 		n := min(len(ids), eci.MaxIDsPerCall)
 		batch := ids[:n]
 		ids = ids[n:]
-		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit})
+		resp, err := p.opts.Cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: batch, Limit: eci.MaxDescribeLimit,
+			WithEvent: true}) // apply forwards the groups' events to their pods
 		var groups []eci.ContainerGroup
 		if err == nil {
 			groups = resp.ContainerGroups

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -40,11 +41,22 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 		if err == nil {
 			req := &eci.UpdateContainerGroupRequest{ContainerGroupId: w.groupID, UpdateType: eci.UpdateIncremental}
 			for _, v := range vols {
-				if slices.Contains(w.volumes, v.Name) {
-					req.Volumes = append(req.Volumes, v)
+				if !slices.Contains(w.volumes, v.Name) {
+					continue
 				}
+				// The token files' content is renewed; their modes are the
+				// ones the group was created with (the published update
+				// takes no DefaultMode or Mode).
+				u, ok := v.ForUpdate()
+				if !ok {
+					err = fmt.Errorf("volume %q is a %s, which UpdateContainerGroup cannot change", v.Name, v.Type)
+					break
+				}
+				req.Volumes = append(req.Volumes, u)
 			}
-			err = p.opts.Cloud.UpdateContainerGroup(ctx, req)
+			if err == nil {
+				err = p.opts.Cloud.UpdateContainerGroup(ctx, req)
+			}
 		}
 		if err != nil {
 			logger.Error(err, "renewing the service-account token failed; retrying", "in", tokenRetry)

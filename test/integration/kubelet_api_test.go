@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator/simtest"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
@@ -210,6 +211,26 @@ func TestKubeletAPI(t *testing.T) {
 				}
 			})
 		}
+
+		t.Run("--limit-bytes travels as LimitBytes", func(t *testing.T) {
+			p, err := kube.CoreV1().Pods(ns).Get(ctx, "shell", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := len(env.Simulator.Requests("DescribeContainerLog"))
+			if r := logs(t, "shell", "-c", "main", "--limit-bytes=4"); r.stdout != "l1\nl" {
+				t.Fatalf("--limit-bytes=4: %q (%s)", r.stdout, r.stderr)
+			}
+			sent := ""
+			for _, req := range env.Simulator.Requests("DescribeContainerLog")[before:] {
+				if req.Params["ContainerGroupId"] == p.Annotations[translate.AnnotationInstanceID] && req.Params["ContainerName"] == "main" {
+					sent = req.Params["LimitBytes"]
+				}
+			}
+			if n, err := strconv.Atoi(sent); err != nil || n < 4 {
+				t.Errorf("DescribeContainerLog LimitBytes %q, want at least the 4 bytes asked for", sent)
+			}
+		})
 
 		t.Run("--since and --since-time", func(t *testing.T) {
 			var stampedLines []string

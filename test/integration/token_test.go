@@ -84,4 +84,29 @@ func TestTokenRefresh(t *testing.T) {
 			t.Errorf("container %s restarted %d times: the renewal must not restart the pod", c.Name, c.RestartCount)
 		}
 	}
+	// The published UpdateContainerGroup takes no file modes: the renewed
+	// files keep the mode the group was created with (the pod's
+	// defaultMode).
+	checked := 0
+	for _, v := range pod.Spec.Volumes {
+		if !strings.HasPrefix(v.Name, "kube-api-access-") || v.Projected == nil || v.Projected.DefaultMode == nil {
+			continue
+		}
+		checked++
+		found := false
+		for _, gv := range g.Volumes {
+			if gv.Name == v.Name {
+				found = true
+				if gv.ConfigFileVolumeDefaultMode != int(*v.Projected.DefaultMode) {
+					t.Errorf("volume %s has mode %o after renewal, want the pod's defaultMode %o", v.Name, gv.ConfigFileVolumeDefaultMode, *v.Projected.DefaultMode)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the group has no volume %s", v.Name)
+		}
+	}
+	if checked == 0 {
+		t.Errorf("the pod has no kube-api-access volume with a defaultMode: %+v", pod.Spec.Volumes)
+	}
 }

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -139,8 +140,9 @@ func TestDescribeContainerGroupStatus(t *testing.T) {
 		len(st.PodStatus.PodIps) != 1 || st.PodStatus.Conditions[0].Type != "ContainerInstanceCreated" {
 		t.Fatalf("pod identity/status wrong: %+v", st)
 	}
-	if st.Annotations["k8s.aliyun.com/eci-instance-id"] != old {
-		t.Errorf("annotations %+v", st.Annotations)
+	var ann map[string]string
+	if err := json.Unmarshal([]byte(st.Annotations), &ann); err != nil || ann["k8s.aliyun.com/eci-instance-id"] != old {
+		t.Errorf("annotations %q (%v): want a JSON-encoded object naming the group", st.Annotations, err)
 	}
 	// Limit and NextToken page the status list too.
 	for i := 0; i < 5; i++ {
@@ -152,6 +154,9 @@ func TestDescribeContainerGroupStatus(t *testing.T) {
 	}
 }
 
+// TestStatusJSONShape spells out the published shape of a status item
+// (TestResponsesMatchPublishedShapes checks every field against the
+// tables): lowercase condition keys, capitalised container states.
 func TestStatusJSONShape(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.create("shape", nil)
@@ -161,7 +166,7 @@ func TestStatusJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := resp.GetHttpContentString()
-	for _, want := range []string{`"uuid":`, `"type":"Ready"`, `"status":"True"`, `"lastTransitionTime":`, `"running":{"startedAt":`, `"PodIps":[{"ip":`} {
+	for _, want := range []string{`"uuid":`, `"type":"Ready"`, `"status":"True"`, `"lastTransitionTime":`, `"State":{"Running":{"StartedAt":`, `"PodIps":[{"Ip":`, `"Annotations":"{`} {
 		if !contains(body, want) {
 			t.Errorf("status body lacks %s: %s", want, body)
 		}

@@ -24,7 +24,14 @@
 // DescribeContainerLog, ExecContainerCommand, DescribeContainerGroupMetric,
 // DescribeMultiContainerGroupMetric, CreateImageCache, DescribeImageCaches
 // and DeleteImageCache, with the parameter and field names of the public
-// reference. Errors use the Code* constants; ClientToken makes the mutating
+// reference. Only published parameters are accepted: a name that is not in
+// the action's table of the vendor's API metadata (package
+// test/simulator/published) is refused with UnknownParameter, HTTP 400,
+// naming it and the action, where the real cloud might ignore it silently.
+// Answers have the published shapes and JSON types (e.g.
+// DescribeContainerGroupStatus's Data[].Annotations is a JSON-encoded
+// string), and DescribeContainerGroups returns Events only with
+// WithEvent=true. Errors use the Code* constants; ClientToken makes the mutating
 // operations idempotent; per-operation token buckets enforce the published
 // quotas of eci.PublishedQuotas (scaled by Config.QuotaScale).
 //

@@ -13,6 +13,11 @@ const (
 	CodeMissingParameter = "MissingParameter"
 	// CodeInvalidParameter: a parameter has an invalid value; Message names it.
 	CodeInvalidParameter = "InvalidParameter"
+	// CodeUnknownParameter: a request parameter the published API of the
+	// action does not define (HTTP 400); Message names it and the action.
+	// The real cloud may ignore such a parameter silently; see
+	// checkPublished.
+	CodeUnknownParameter = "UnknownParameter"
 	// CodeInvalidAction: unknown Action (HTTP 404).
 	CodeInvalidAction = "InvalidAction.NotFound"
 	// CodeInvalidVersion: Version is not 2018-08-08.

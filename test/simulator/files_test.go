@@ -168,3 +168,34 @@ func TestPreviousContainerLog(t *testing.T) {
 	wantCode(t, e.call("DescribeContainerLog", map[string]string{"ContainerGroupId": id, "ContainerName": "main", "LastTime": "2024-01-01T00:00:00Z"}, nil),
 		CodeInvalidParameter, http.StatusBadRequest)
 }
+
+// An update of a ConfigFileVolume's files (the published update takes no
+// DefaultMode or Mode) changes their content in place and keeps the modes
+// the group was created with.
+func TestUpdateConfigFilesKeepsModes(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.create("modes", configGroup("modes", map[string]string{
+		"Volume.1.ConfigFileVolume.DefaultMode":             "256",
+		"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "384",
+	}))
+	e.clock.Advance(5 * time.Second)
+	e.mustCall("UpdateContainerGroup", map[string]string{"ContainerGroupId": id, "UpdateType": "IncrementalUpdate",
+		"Volume.1.Name": "cfg", "Volume.1.Type": "ConfigFileVolume",
+		"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path":    "app.conf",
+		"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": b64("key=renewed\n"),
+	}, nil)
+	var out execOut
+	e.mustCall("ExecContainerCommand", map[string]string{"ContainerGroupId": id, "ContainerName": "main",
+		"Command": `["cat","/etc/app/app.conf"]`, "Sync": "true"}, &out)
+	if out.SyncResponse != "key=renewed\n" {
+		t.Errorf("file after the update: %q, want the renewed content", out.SyncResponse)
+	}
+	g, _ := e.sim.Group(id)
+	if g.Status != StatusRunning || g.Containers[0].RestartCount != 0 {
+		t.Errorf("status %s, restarts %d: a file update must apply in place", g.Status, g.Containers[0].RestartCount)
+	}
+	v := g.Volumes[0]
+	if v.ConfigFileVolumeDefaultMode != 256 || len(v.ConfigFileVolumeConfigFileToPaths) != 1 || v.ConfigFileVolumeConfigFileToPaths[0].Mode != 384 {
+		t.Errorf("volume after the update: %+v; want DefaultMode 256 and the file's Mode 384 kept", v)
+	}
+}

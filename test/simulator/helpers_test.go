@@ -192,14 +192,15 @@ func merge(ms ...map[string]string) map[string]string {
 	return out
 }
 
-// describe returns one group through DescribeContainerGroups.
+// describe returns one group, with its events, through
+// DescribeContainerGroups.
 func (e *testEnv) describe(id string) ContainerGroup {
 	e.t.Helper()
 	var out struct {
 		ContainerGroups []ContainerGroup
 		TotalCount      int
 	}
-	e.mustCall("DescribeContainerGroups", map[string]string{"ContainerGroupIds": `["` + id + `"]`}, &out)
+	e.mustCall("DescribeContainerGroups", map[string]string{"ContainerGroupIds": `["` + id + `"]`, "WithEvent": "true"}, &out)
 	if len(out.ContainerGroups) != 1 {
 		e.t.Fatalf("describe %s: got %d groups", id, len(out.ContainerGroups))
 	}

@@ -84,7 +84,7 @@ func (s *Simulator) opMultiMetric(rc *reqCtx) (response, *apiError) {
 		if g == nil {
 			continue
 		}
-		md := MonitorData{ContainerGroupId: id, Records: []MetricRecord{}, ContainerInfos: []any{}}
+		md := MonitorData{ContainerGroupId: id, Records: []MetricRecord{}}
 		at := rc.now.Truncate(time.Second)
 		if g.runningAt(at) {
 			md.Records = append(md.Records, metricRecord(g, at))

@@ -79,11 +79,13 @@ type ContainerGroup struct {
 	RamRoleName        string
 	ResourceGroupId    string
 	EphemeralStorage   int
-	ComputeCategory    []string
+	// ComputeCategory is published as one string: the categories
+	// requested, comma-separated.
+	ComputeCategory    string
 	Tags               []Tag
 	Events             []Event
 	Containers         []Container
-	InitContainers     []Container
+	InitContainers     []InitContainer
 	Volumes            []Volume
 	HostAliases        []HostAlias
 	DnsConfig          DnsConfig
@@ -115,6 +117,38 @@ type Container struct {
 	LivenessProbe   *Probe           `json:",omitempty"`
 	StartupProbe    *Probe           `json:",omitempty"`
 	SecurityContext *SecurityContext `json:",omitempty"`
+}
+
+// InitContainer is an init container as DescribeContainerGroups publishes
+// it: fewer fields than a Container (no probes, no Stdin/StdinOnce/Tty, no
+// mount SubPath), and its command is "Command", not "Commands".
+type InitContainer struct {
+	Name            string
+	Image           string
+	Cpu             float64
+	Memory          float64
+	Gpu             int
+	WorkingDir      string
+	ImagePullPolicy string
+	Ready           bool
+	RestartCount    int
+	Command         []string
+	Args            []string
+	Ports           []Port
+	EnvironmentVars []EnvironmentVar
+	VolumeMounts    []InitVolumeMount
+	CurrentState    ContainerState
+	PreviousState   ContainerState
+	SecurityContext *SecurityContext `json:",omitempty"`
+}
+
+// InitVolumeMount is a volume mount of an init container as published
+// (no SubPath).
+type InitVolumeMount struct {
+	Name             string
+	MountPath        string
+	ReadOnly         bool
+	MountPropagation string
 }
 
 // ContainerState is CurrentState/PreviousState of a container.
@@ -186,13 +220,18 @@ type TCPSocket struct {
 	Port int
 }
 
-// SecurityContext is a container security context.
+// SecurityContext is a container security context. The published
+// Describe answer has only ReadOnlyRootFilesystem, RunAsUser and
+// Capability; what else CreateContainerGroup took (its flat
+// SecurityContextPrivileged, RunAsGroup and RunAsNonRoot) is kept for the
+// Go API (Group, Groups) and not rendered.
 type SecurityContext struct {
 	ReadOnlyRootFilesystem bool
 	RunAsUser              int64
-	RunAsGroup             int64
-	Privileged             bool
 	Capability             Capability
+	Privileged             bool   `json:"-"`
+	RunAsGroup             *int64 `json:"-"`
+	RunAsNonRoot           bool   `json:"-"`
 }
 
 // Capability lists added Linux capabilities.
@@ -200,7 +239,10 @@ type Capability struct {
 	Adds []string
 }
 
-// Volume is a group volume in Describe's flattened form.
+// Volume is a group volume in Describe's flattened form. The fields
+// tagged json:"-" are parameters of CreateContainerGroup that
+// DescribeContainerGroups does not publish: they are kept for the Go API
+// (Groups, Group) and the simulator's own use, but not rendered.
 type Volume struct {
 	Type                              string
 	Name                              string
@@ -209,23 +251,24 @@ type Volume struct {
 	NFSVolumeReadOnly                 bool               `json:",omitempty"`
 	DiskVolumeDiskId                  string             `json:",omitempty"`
 	DiskVolumeFsType                  string             `json:",omitempty"`
-	DiskVolumeDiskSize                int                `json:",omitempty"`
+	DiskVolumeDiskSize                int                `json:"-"`
 	FlexVolumeDriver                  string             `json:",omitempty"`
 	FlexVolumeFsType                  string             `json:",omitempty"`
 	FlexVolumeOptions                 string             `json:",omitempty"`
 	EmptyDirVolumeMedium              string             `json:",omitempty"`
 	EmptyDirVolumeSizeLimit           string             `json:",omitempty"`
-	HostPathVolumeType                string             `json:",omitempty"`
-	HostPathVolumePath                string             `json:",omitempty"`
-	ConfigFileVolumeDefaultMode       int                `json:",omitempty"`
+	HostPathVolumeType                string             `json:"-"`
+	HostPathVolumePath                string             `json:"-"`
+	ConfigFileVolumeDefaultMode       int                `json:"-"`
 	ConfigFileVolumeConfigFileToPaths []ConfigFileToPath `json:",omitempty"`
 }
 
 // ConfigFileToPath is one file of a ConfigFileVolume (Content is base64).
+// Mode is not rendered (not published in DescribeContainerGroups).
 type ConfigFileToPath struct {
 	Path    string
 	Content string
-	Mode    int `json:",omitempty"`
+	Mode    int `json:"-"`
 }
 
 // HostAlias is an /etc/hosts entry.
@@ -247,9 +290,13 @@ type DnsOption struct {
 	Value string
 }
 
-// EciSecurityContext holds group-level sysctls.
+// EciSecurityContext holds group-level sysctls: the safe ones
+// (SecurityContext.Sysctl.N) as Describe renders them, and the unsafe ones
+// (HostSecurityContext.Sysctl.N), which the published Describe answer has
+// no field for, for the Go API (Group, Groups) only.
 type EciSecurityContext struct {
-	Sysctls []Sysctl
+	Sysctls     []Sysctl
+	HostSysctls []Sysctl `json:"-"`
 }
 
 // Sysctl is a kernel parameter.
@@ -275,8 +322,9 @@ type GroupStatus struct {
 	Namespace        string
 	UID              string `json:"uuid"`
 	Status           string
-	Annotations      map[string]string
-	PodStatus        PodStatus
+	// Annotations is a JSON object encoded as a string, as published.
+	Annotations string
+	PodStatus   PodStatus
 }
 
 // PodStatus mirrors Kubernetes' PodStatus with ECI's capitalisation.
@@ -292,7 +340,7 @@ type PodStatus struct {
 
 // PodIP is one pod address.
 type PodIP struct {
-	IP string `json:"ip"`
+	IP string `json:"Ip"`
 }
 
 // PodCondition is a pod condition (note the lowercase keys).
@@ -316,32 +364,36 @@ type K8sContainerStatus struct {
 	LastState    K8sContainerState
 }
 
-// K8sContainerState has exactly one of its members set (or none).
+// K8sContainerState has exactly one of its members set (or none). The
+// names are the published ones: Kubernetes' shape with ECI's
+// capitalisation (State.Running.StartedAt, State.Terminated.ExitCode, ...).
 type K8sContainerState struct {
-	Waiting    *K8sStateWaiting    `json:"waiting,omitempty"`
-	Running    *K8sStateRunning    `json:"running,omitempty"`
-	Terminated *K8sStateTerminated `json:"terminated,omitempty"`
+	Waiting    *K8sStateWaiting    `json:",omitempty"`
+	Running    *K8sStateRunning    `json:",omitempty"`
+	Terminated *K8sStateTerminated `json:",omitempty"`
 }
 
 // K8sStateWaiting is a waiting container.
 type K8sStateWaiting struct {
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
+	Reason  string `json:",omitempty"`
+	Message string `json:",omitempty"`
 }
 
-// K8sStateRunning is a running container.
+// K8sStateRunning is a running container. The published metadata spells
+// the field "StartedAtstartedAt", an artefact of the vendor's SDK
+// generator; the wire name is StartedAt (see test/simulator/published).
 type K8sStateRunning struct {
-	StartedAt string `json:"startedAt"`
+	StartedAt string
 }
 
 // K8sStateTerminated is a terminated container.
 type K8sStateTerminated struct {
-	ExitCode   int    `json:"exitCode"`
-	Signal     int    `json:"signal,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Message    string `json:"message,omitempty"`
-	StartedAt  string `json:"startedAt,omitempty"`
-	FinishedAt string `json:"finishedAt,omitempty"`
+	ExitCode   int
+	Signal     int    `json:",omitempty"`
+	Reason     string `json:",omitempty"`
+	Message    string `json:",omitempty"`
+	StartedAt  string `json:",omitempty"`
+	FinishedAt string `json:",omitempty"`
 }
 
 // ---- metrics ----
@@ -397,7 +449,6 @@ type NetworkInterface struct {
 type MonitorData struct {
 	ContainerGroupId string
 	Records          []MetricRecord
-	ContainerInfos   []any
 }
 
 // ---- image caches ----

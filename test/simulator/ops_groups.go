@@ -270,7 +270,10 @@ func (s *Simulator) opDescribe(rc *reqCtx) (response, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	withEvent, err := p.boolean("WithEvent", true)
+	// Events are returned only when asked for (WithEvent, published as
+	// "whether to return event information", with no default stated): a
+	// client that reads Events without asking gets none here.
+	withEvent, err := p.boolean("WithEvent", false)
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +404,7 @@ func (s *Simulator) opUpdate(rc *reqCtx) (response, *apiError) {
 		if err != nil {
 			return nil, err
 		}
+		keepFileModes(g.spec.volumes, vols)
 		if merge {
 			vols = mergeVolumes(g.spec.volumes, vols)
 		}
@@ -533,6 +537,30 @@ func onlyConfigFilesChanged(old, updated []Volume) bool {
 		}
 	}
 	return true
+}
+
+// keepFileModes gives each updated ConfigFileVolume the file modes of the
+// same-named volume it replaces: the published UpdateContainerGroup has no
+// DefaultMode or Mode parameter, so an update changes the files' content,
+// not their modes. (The cloud's documentation says nothing more; this is
+// the reading that loses no setting.)
+func keepFileModes(old, updated []Volume) {
+	for i := range updated {
+		u := &updated[i]
+		for _, o := range old {
+			if o.Name != u.Name || o.Type != volumeTypeConfigFile || u.Type != volumeTypeConfigFile {
+				continue
+			}
+			u.ConfigFileVolumeDefaultMode = o.ConfigFileVolumeDefaultMode
+			for j := range u.ConfigFileVolumeConfigFileToPaths {
+				for _, of := range o.ConfigFileVolumeConfigFileToPaths {
+					if of.Path == u.ConfigFileVolumeConfigFileToPaths[j].Path {
+						u.ConfigFileVolumeConfigFileToPaths[j].Mode = of.Mode
+					}
+				}
+			}
+		}
+	}
 }
 
 func mergeVolumes(base, patch []Volume) []Volume {

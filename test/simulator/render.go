@@ -3,6 +3,7 @@ package simulator
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -91,7 +92,7 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 		RamRoleName:        g.spec.ramRoleName,
 		ResourceGroupId:    g.spec.resourceGroupID,
 		EphemeralStorage:   g.spec.ephemeral,
-		ComputeCategory:    orEmpty(g.spec.computeCategory),
+		ComputeCategory:    strings.Join(g.spec.computeCategory, ","),
 		Tags:               orEmpty(append([]Tag(nil), g.spec.tags...)),
 		Events:             []Event{},
 		Volumes:            orEmpty(append([]Volume(nil), g.spec.volumes...)),
@@ -101,7 +102,7 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 			Searches:    orEmpty(g.spec.dnsConfig.Searches),
 			Options:     orEmpty(g.spec.dnsConfig.Options),
 		},
-		EciSecurityContext: EciSecurityContext{Sysctls: orEmpty(g.spec.sysctls)},
+		EciSecurityContext: EciSecurityContext{Sysctls: orEmpty(g.spec.sysctls), HostSysctls: g.spec.hostSysctls},
 	}
 	if len(g.spec.instanceTypes) > 0 {
 		cg.InstanceType = g.spec.instanceTypes[0]
@@ -124,9 +125,9 @@ func (s *Simulator) renderGroup(g *group, now time.Time, withEvents bool) Contai
 	for _, c := range g.main {
 		cg.Containers = append(cg.Containers, s.renderContainer(g, c, now))
 	}
-	cg.InitContainers = make([]Container, 0, len(g.init))
+	cg.InitContainers = make([]InitContainer, 0, len(g.init))
 	for _, c := range g.init {
-		cg.InitContainers = append(cg.InitContainers, s.renderContainer(g, c, now))
+		cg.InitContainers = append(cg.InitContainers, initContainer(s.renderContainer(g, c, now)))
 	}
 	return cg
 }
@@ -215,6 +216,20 @@ func (s *Simulator) renderContainer(g *group, c *ctr, now time.Time) Container {
 	return out
 }
 
+// initContainer is c in the published shape of an init container.
+func initContainer(c Container) InitContainer {
+	out := InitContainer{Name: c.Name, Image: c.Image, Cpu: c.Cpu, Memory: c.Memory, Gpu: c.Gpu,
+		WorkingDir: c.WorkingDir, ImagePullPolicy: c.ImagePullPolicy, Ready: c.Ready, RestartCount: c.RestartCount,
+		Command: c.Commands, Args: c.Args, Ports: c.Ports, EnvironmentVars: c.EnvironmentVars,
+		VolumeMounts: make([]InitVolumeMount, 0, len(c.VolumeMounts)), CurrentState: c.CurrentState,
+		PreviousState: c.PreviousState, SecurityContext: c.SecurityContext}
+	for _, m := range c.VolumeMounts {
+		out.VolumeMounts = append(out.VolumeMounts, InitVolumeMount{Name: m.Name, MountPath: m.MountPath,
+			ReadOnly: m.ReadOnly, MountPropagation: m.MountPropagation})
+	}
+	return out
+}
+
 // imageID is a stable fake digest for an image reference.
 func imageID(image string) string {
 	sum := sha256.Sum256([]byte(image))
@@ -249,13 +264,16 @@ func (s *Simulator) renderStatus(g *group, now time.Time) GroupStatus {
 		Namespace:        g.tag(TagPodNamespace),
 		UID:              g.tag(TagPodUID),
 		Status:           g.status,
-		Annotations: map[string]string{
-			"k8s.aliyun.com/eci-instance-id":   g.id,
-			"k8s.aliyun.com/eci-instance-spec": fmt.Sprintf("%g-%gGi", g.cpu, g.memory),
-			"k8s.aliyun.com/eci-vpc":           s.cfg.VpcId,
-			"k8s.aliyun.com/eni-instance-id":   g.eni,
-		},
 	}
+	// The published type of Data[].Annotations is a string: the JSON
+	// object, encoded.
+	ann, _ := json.Marshal(map[string]string{
+		"k8s.aliyun.com/eci-instance-id":   g.id,
+		"k8s.aliyun.com/eci-instance-spec": fmt.Sprintf("%g-%gGi", g.cpu, g.memory),
+		"k8s.aliyun.com/eci-vpc":           s.cfg.VpcId,
+		"k8s.aliyun.com/eni-instance-id":   g.eni,
+	})
+	gs.Annotations = string(ann)
 	ps := PodStatus{Phase: phase(g.status), PodIp: g.ip, HostIp: g.ip, StartTime: fmtTime(g.created),
 		PodIps: []PodIP{}, ContainerStatuses: []K8sContainerStatus{}}
 	if g.ip != "" {

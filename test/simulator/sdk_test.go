@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,8 +65,13 @@ func TestSDKCreateAndDescribe(t *testing.T) {
 		"ImageRegistryCredential.1.Server":                     "registry.example.com",
 		"ImageRegistryCredential.1.UserName":                   "u",
 		"ImageRegistryCredential.1.Password":                   "secret",
-		"SecurityContext.Sysctl.1.Name":                        "net.core.somaxconn",
-		"SecurityContext.Sysctl.1.Value":                       "1024",
+		"SecurityContext.Sysctl.1.Name":                        "net.ipv4.ping_group_range",
+		"SecurityContext.Sysctl.1.Value":                       "0 1024",
+		"HostSecurityContext.Sysctl.1.Name":                    "net.core.somaxconn",
+		"HostSecurityContext.Sysctl.1.Value":                   "1024",
+		"Container.1.SecurityContextRunAsGroup":                "3000",
+		"Container.1.SecurityContextRunAsNonRoot":              "true",
+		"Container.1.SecurityContextPrivileged":                "true",
 		"SpotStrategy":                                         "SpotAsPriceGo",
 		"ActiveDeadlineSeconds":                                "3600",
 	})
@@ -100,9 +106,20 @@ func TestSDKCreateAndDescribe(t *testing.T) {
 		{"Medium", g.Volumes[1].EmptyDirVolumeMedium, "Memory"},
 		{"Dns", g.DnsConfig.Options[0].Value, "5"},
 		{"HostAlias", g.HostAliases[0].Hostnames[0], "db.local"},
-		{"Sysctl", g.EciSecurityContext.Sysctls[0].Value, "1024"},
+		{"Sysctl", g.EciSecurityContext.Sysctls[0].Value, "0 1024"},
+		{"RunAsUser", fmt.Sprint(g.Containers[0].SecurityContext.RunAsUser), "1000"},
 		{"Tag", g.Tags[0].Value, "web-1"},
 	}
+	// What the published Describe answer has no field for is kept, and
+	// shown by the Go API only.
+	stored, _ := e.sim.Group(created.ContainerGroupId)
+	sc := stored.Containers[0].SecurityContext
+	checks = append(checks, []struct{ name, got, want string }{
+		{"HostSysctl", fmt.Sprint(stored.EciSecurityContext.HostSysctls), "[{net.core.somaxconn 1024}]"},
+		{"RunAsGroup", fmt.Sprint(*sc.RunAsGroup), "3000"},
+		{"RunAsNonRoot", fmt.Sprint(sc.RunAsNonRoot), "true"},
+		{"Privileged", fmt.Sprint(sc.Privileged), "true"},
+	}...)
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
@@ -120,6 +137,12 @@ func TestSDKCreateAndDescribe(t *testing.T) {
 	}
 	if got := strings.Join(reasons, ","); !strings.Contains(got, "Pulling") || !strings.Contains(got, "Started") {
 		t.Errorf("events = %s", got)
+	}
+	// Events come only when asked for (WithEvent).
+	var plain describeOut
+	e.mustCall("DescribeContainerGroups", map[string]string{"ContainerGroupIds": `["` + created.ContainerGroupId + `"]`}, &plain)
+	if len(plain.ContainerGroups) != 1 || len(plain.ContainerGroups[0].Events) != 0 {
+		t.Errorf("without WithEvent: %d groups, events %+v; want the group without events", len(plain.ContainerGroups), plain.ContainerGroups)
 	}
 }
 

@@ -307,6 +307,9 @@ func (s *Simulator) handleAPI(r *http.Request, requestID string) (map[string]str
 	if aerr == nil {
 		aerr = s.checkRegion(raw)
 	}
+	if aerr == nil {
+		aerr = checkPublished(action, raw)
+	}
 	if aerr == nil && !s.throttle.allow(action, s.now()) {
 		aerr = newError(http.StatusBadRequest, CodeThrottling, msgThrottling)
 	}

@@ -39,7 +39,8 @@ type groupSpec struct {
 	hostAliases     []HostAlias
 	dnsConfig       DnsConfig
 	dnsPolicy       string
-	sysctls         []Sysctl
+	sysctls         []Sysctl // SecurityContext.Sysctl.N
+	hostSysctls     []Sysctl // HostSecurityContext.Sysctl.N
 	credentials     []ImageRegistryCredential
 	spotStrategy    string
 	spotPriceLimit  float64
@@ -508,28 +509,60 @@ func applyContainer(cp params, c *Container) *apiError {
 		}
 		*pr.dst = probe
 	}
-	if cp.hasList("SecurityContext") {
+	if err := applySecurity(cp, c); err != nil {
+		return err
+	}
+	// Lifecycle handlers (LifecyclePostStartHandler*, LifecyclePreStopHandler*)
+	// are accepted and ignored: the simulated processes have no hooks.
+	return nil
+}
+
+// applySecurity reads the published security parameters of a container:
+// the nested SecurityContext.ReadOnlyRootFilesystem, RunAsUser and
+// Capability.Add.N, and the flat SecurityContextPrivileged,
+// SecurityContextRunAsGroup and SecurityContextRunAsNonRoot (published for
+// CreateContainerGroup's Container.N only).
+func applySecurity(cp params, c *Container) *apiError {
+	flat := []string{"SecurityContextPrivileged", "SecurityContextRunAsGroup", "SecurityContextRunAsNonRoot"}
+	nested := cp.hasList("SecurityContext")
+	if !nested && !cp.has(flat[0]) && !cp.has(flat[1]) && !cp.has(flat[2]) {
+		return nil
+	}
+	ctx := &SecurityContext{}
+	if c.SecurityContext != nil {
+		*ctx = *c.SecurityContext
+	}
+	var err *apiError
+	if nested {
 		sc := cp.sub("SecurityContext")
-		ctx := &SecurityContext{}
 		if ctx.ReadOnlyRootFilesystem, err = sc.boolean("ReadOnlyRootFilesystem", false); err != nil {
-			return err
-		}
-		if ctx.Privileged, err = sc.boolean("Privileged", false); err != nil {
 			return err
 		}
 		if ctx.RunAsUser, err = sc.integer("RunAsUser", 0, 0, 1<<31); err != nil {
 			return err
 		}
-		if ctx.RunAsGroup, err = sc.integer("RunAsGroup", 0, 0, 1<<31); err != nil {
-			return err
-		}
 		if ctx.Capability.Adds, err = sc.strings("Capability.Add"); err != nil {
 			return err
 		}
-		c.SecurityContext = ctx
 	}
-	// Lifecycle handlers (LifecyclePostStartHandler*, LifecyclePreStopHandler*)
-	// are accepted and ignored: the simulated processes have no hooks.
+	if cp.has("SecurityContextPrivileged") {
+		if ctx.Privileged, err = cp.boolean("SecurityContextPrivileged", false); err != nil {
+			return err
+		}
+	}
+	if cp.has("SecurityContextRunAsGroup") {
+		g, err := cp.integer("SecurityContextRunAsGroup", 0, 0, 1<<31)
+		if err != nil {
+			return err
+		}
+		ctx.RunAsGroup = &g
+	}
+	if cp.has("SecurityContextRunAsNonRoot") {
+		if ctx.RunAsNonRoot, err = cp.boolean("SecurityContextRunAsNonRoot", false); err != nil {
+			return err
+		}
+	}
+	c.SecurityContext = ctx
 	return nil
 }
 
@@ -645,16 +678,11 @@ func parseMisc(p params, gs *groupSpec) *apiError {
 	if err := parseMiscCredentials(p, gs); err != nil {
 		return err
 	}
-	sysctls, err := p.list("SecurityContext.Sysctl")
-	if err != nil {
+	if gs.sysctls, err = parseSysctls(p, "SecurityContext.Sysctl", false); err != nil {
 		return err
 	}
-	for _, s := range sysctls {
-		name, err := s.required("Name")
-		if err != nil {
-			return err
-		}
-		gs.sysctls = append(gs.sysctls, Sysctl{Name: name, Value: s.str("Value")})
+	if gs.hostSysctls, err = parseSysctls(p, "HostSecurityContext.Sysctl", true); err != nil {
+		return err
 	}
 	gs.ramRoleName = p.str("RamRoleName")
 	gs.resourceGroupID = p.str("ResourceGroupId")
@@ -704,4 +732,50 @@ func parseDNS(p params, gs *groupSpec) *apiError {
 		gs.dnsConfig.Options = append(gs.dnsConfig.Options, DnsOption{Name: o.str("Name"), Value: o.str("Value")})
 	}
 	return nil
+}
+
+// safeSysctls are the sysctls CreateContainerGroup takes in
+// SecurityContext.Sysctl.N: those the published description of
+// HostSecurityContext.Sysctl.N.Name excepts from its unsafe groups.
+var safeSysctls = map[string]bool{"kernel.shm_rmid_forced": true, "net.ipv4.tcp_syncookies": true,
+	"net.ipv4.ping_group_range": true, "net.ipv4.ip_unprivileged_port_start": true}
+
+// unsafeSysctl reports whether name is one HostSecurityContext.Sysctl.N
+// takes: kernel.shm* (but kernel.shm_rmid_forced), kernel.msg*,
+// kernel.sem, fs.mqueue.* and net.* (but the safe ones).
+func unsafeSysctl(name string) bool {
+	if safeSysctls[name] {
+		return false
+	}
+	for _, p := range []string{"kernel.shm", "kernel.msg", "fs.mqueue.", "net."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return name == "kernel.sem"
+}
+
+// parseSysctls reads prefix.N.Name/Value, each name being one the list
+// takes: the safe ones in SecurityContext.Sysctl, the unsafe ones in
+// HostSecurityContext.Sysctl (host), as the published descriptions say.
+func parseSysctls(p params, prefix string, host bool) ([]Sysctl, *apiError) {
+	list, err := p.list(prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []Sysctl
+	for _, s := range list {
+		name, err := s.required("Name")
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case host && !unsafeSysctl(name):
+			return nil, errInvalid(s.name("Name"), "%q is not an unsafe sysctl (kernel.shm* except kernel.shm_rmid_forced, kernel.msg*, kernel.sem, fs.mqueue.*, net.* except net.ipv4.tcp_syncookies, net.ipv4.ping_group_range and net.ipv4.ip_unprivileged_port_start)", name)
+		case !host && !safeSysctls[name]:
+			return nil, errInvalid(s.name("Name"), "%q is not a safe sysctl (kernel.shm_rmid_forced, net.ipv4.tcp_syncookies, net.ipv4.ping_group_range, net.ipv4.ip_unprivileged_port_start); unsafe ones go in HostSecurityContext.Sysctl.N", name)
+		}
+		out = append(out, Sysctl{Name: name, Value: s.str("Value")})
+	}
+	return out, nil
 }

@@ -199,7 +199,8 @@ func TestErrorsMatchTheSimulator(t *testing.T) {
 					t.Fatal(err)
 				}
 				return c.UpdateContainerGroup(ctx, &eci.UpdateContainerGroupRequest{ContainerGroupId: resp.ContainerGroupId, UpdateType: eci.UpdateIncremental,
-					Containers: []eci.Container{{Name: "app", Image: "busybox:2"}}})
+					Volumes: []eci.UpdateVolume{{Name: "cfg", Type: eci.VolumeConfigFile,
+						ConfigFileToPaths: []eci.UpdateConfigFileToPath{{Path: "a", Content: "Yg=="}}}}})
 			},
 			ctor: fake.IncorrectStatus(fake.OpUpdate, "failed"),
 			fake: func(c *fake.Cloud) error {
@@ -211,7 +212,8 @@ func TestErrorsMatchTheSimulator(t *testing.T) {
 					return err
 				}
 				return c.UpdateContainerGroup(ctx, &eci.UpdateContainerGroupRequest{ContainerGroupId: resp.ContainerGroupId, UpdateType: eci.UpdateIncremental,
-					Containers: []eci.Container{{Name: "app", Image: "busybox:2"}}})
+					Volumes: []eci.UpdateVolume{{Name: "cfg", Type: eci.VolumeConfigFile,
+						ConfigFileToPaths: []eci.UpdateConfigFileToPath{{Path: "a", Content: "Yg=="}}}}})
 			},
 		},
 	}

@@ -130,7 +130,7 @@ func (s *store) create(in *eci.CreateContainerGroupRequest) (*eci.CreateContaine
 		Status: eci.StatusPending, Cpu: req.Cpu, Memory: req.Memory, InstanceType: req.InstanceType,
 		IntranetIp:    fmt.Sprintf("10.%d.%d.%d", (s.seq>>16)&0xff, (s.seq>>8)&0xff, s.seq&0xff),
 		RestartPolicy: req.RestartPolicy, CreationTime: now, Tags: clone(req.Tags),
-		Containers: waiting(req.Containers), InitContainers: waiting(req.InitContainers),
+		Containers: waiting(req.Containers), InitContainers: waitingInit(req.InitContainers),
 	}}
 	s.groups[id] = g
 	if req.ClientToken != "" {
@@ -146,6 +146,14 @@ func waiting(spec []eci.Container) []eci.ContainerStatus {
 			CurrentState: eci.ContainerState{State: "Waiting", Reason: "ContainerCreating"}})
 	}
 	return out
+}
+
+func waitingInit(spec []eci.InitContainer) []eci.ContainerStatus {
+	cs := make([]eci.Container, len(spec))
+	for i, c := range spec {
+		cs[i] = eci.Container{Name: c.Name, Image: c.Image}
+	}
+	return waiting(cs)
 }
 
 // filter is what both Describe operations select groups by.
@@ -374,10 +382,11 @@ func (s *store) lookup(op, id string) (*group, error) {
 	return g, nil
 }
 
-// update is UpdateContainerGroup's default behaviour: the named volumes and
-// containers are replaced (IncrementalUpdate) or the given lists replace
-// the group's (RenewUpdate), in the stored request; images changed reach
-// the group's containers. Only Pending and Running groups can be updated.
+// update is UpdateContainerGroup's default behaviour: the named volumes
+// are replaced (IncrementalUpdate) or the given list replaces the group's
+// (RenewUpdate), in the stored request. A replaced ConfigFileVolume keeps
+// the file modes it was created with: the published update has no
+// parameter for them. Only Pending and Running groups can be updated.
 func (s *store) update(req *eci.UpdateContainerGroupRequest) error {
 	g, err := s.lookup(OpUpdate, req.ContainerGroupId)
 	if err != nil {
@@ -386,33 +395,54 @@ func (s *store) update(req *eci.UpdateContainerGroupRequest) error {
 	if g.Status != eci.StatusPending && g.Status != eci.StatusRunning {
 		return IncorrectStatus(OpUpdate, fmt.Sprintf("The container group %s is %s; only Pending or Running groups can be updated.", g.ContainerGroupId, g.Status))
 	}
+	vols := make([]eci.Volume, 0, len(req.Volumes))
+	for _, u := range req.Volumes {
+		vols = append(vols, updatedVolume(g.req.Volumes, u))
+	}
 	switch req.UpdateType {
 	case "", "RenewUpdate":
 		if req.Volumes != nil {
-			g.req.Volumes = clone(req.Volumes)
-		}
-		if req.Containers != nil {
-			g.req.Containers = clone(req.Containers)
+			g.req.Volumes = vols
 		}
 	case eci.UpdateIncremental:
-		for _, v := range req.Volumes {
-			g.req.Volumes = replaceByName(g.req.Volumes, clone(v), func(v eci.Volume) string { return v.Name })
-		}
-		for _, c := range req.Containers {
-			g.req.Containers = replaceByName(g.req.Containers, clone(c), func(c eci.Container) string { return c.Name })
+		for _, v := range vols {
+			g.req.Volumes = replaceByName(g.req.Volumes, v, func(v eci.Volume) string { return v.Name })
 		}
 	default:
 		return InvalidParameter(OpUpdate, "UpdateType", fmt.Sprintf("%q is not one of RenewUpdate, IncrementalUpdate", req.UpdateType))
 	}
-	for _, c := range g.req.Containers {
-		for i := range g.Containers {
-			if g.Containers[i].Name == c.Name {
-				g.Containers[i].Image = c.Image
-			}
-		}
-	}
 	g.changedAt = s.now()
 	return nil
+}
+
+// updatedVolume is u as a stored volume, with the file modes of the
+// same-named volume in old.
+func updatedVolume(old []eci.Volume, u eci.UpdateVolume) eci.Volume {
+	v := eci.Volume{Name: u.Name, Type: u.Type, EmptyDirMedium: u.EmptyDirMedium, EmptyDirSizeLimit: u.EmptyDirSizeLimit,
+		NFSServer: u.NFSServer, NFSPath: u.NFSPath, NFSReadOnly: u.NFSReadOnly,
+		FlexDriver: u.FlexDriver, FlexFsType: u.FlexFsType, FlexOptions: u.FlexOptions,
+		HostPathType: u.HostPathType, HostPathPath: u.HostPathPath}
+	var prev *eci.Volume
+	for i := range old {
+		if old[i].Name == u.Name {
+			prev = &old[i]
+		}
+	}
+	if prev != nil {
+		v.ConfigFileDefaultMode = prev.ConfigFileDefaultMode
+	}
+	for _, f := range u.ConfigFileToPaths {
+		file := eci.ConfigFileToPath{Path: f.Path, Content: f.Content}
+		if prev != nil {
+			for _, pf := range prev.ConfigFileToPaths {
+				if pf.Path == f.Path {
+					file.Mode = pf.Mode
+				}
+			}
+		}
+		v.ConfigFileToPaths = append(v.ConfigFileToPaths, file)
+	}
+	return v
 }
 
 func replaceByName[T any](list []T, item T, name func(T) string) []T {

@@ -19,6 +19,12 @@ const (
 	// maxLogTail is the most lines one DescribeContainerLog returns (its
 	// answers are also capped at 1 MB).
 	maxLogTail = 2000
+	// maxLogBytes is the largest LimitBytes DescribeContainerLog takes
+	// (1 MB).
+	maxLogBytes = 1 << 20
+	// maxStampPrefix is the longest timestamp prefix the cloud puts before
+	// a line: RFC 3339 with nanoseconds and a zone offset, and a space.
+	maxStampPrefix = len("2006-01-02T15:04:05.999999999-07:00 ")
 	// logPollInterval is how often a follower asks for new lines: the
 	// latency of `kubectl logs -f` against the cost of one call per
 	// follower per interval.
@@ -258,8 +264,6 @@ func (s *logStream) fetch(ctx context.Context, previous bool) ([]byte, error) {
 	req := &eci.DescribeContainerLogRequest{
 		ContainerGroupId: s.groupID, ContainerName: s.container, Tail: maxLogTail, Timestamps: true,
 	}
-	// LimitBytes is applied here, not by the cloud: the cloud would count
-	// the timestamps this stream strips.
 	first := !s.fetched
 	switch {
 	case first:
@@ -270,6 +274,7 @@ func (s *logStream) fetch(ctx context.Context, previous bool) ([]byte, error) {
 		if !s.opts.SinceTime.IsZero() {
 			req.StartTime = s.opts.SinceTime.UTC().Format(time.RFC3339)
 		}
+		req.LimitBytes = s.cloudLimit(req.Tail)
 	case !s.last.IsZero():
 		// StartTime has second precision and is inclusive; the cursor
 		// drops the lines of that second already delivered.
@@ -290,6 +295,23 @@ func (s *logStream) fetch(ctx context.Context, previous bool) ([]byte, error) {
 		s.cut = ok && ts.Equal(s.last) && strings.Count(resp.Content, "\n") >= req.Tail
 	}
 	return out, nil
+}
+
+// cloudLimit is the LimitBytes to send with the first fetch of tail lines
+// so that the cloud's cut (it keeps the first LimitBytes bytes) never
+// takes bytes the user's --limit-bytes still allows; 0 sends none. The
+// exact limit is applied by render, because the cloud counts the
+// timestamps this stream strips: the bound adds one timestamp per line the
+// answer can hold, for each of at most min(left, tail) lines (a line
+// delivers at least its newline). A --since floor may drop lines of the
+// answer that the bound cannot count, so no limit is sent with it, nor on
+// later fetches, whose first lines may be ones already delivered.
+func (s *logStream) cloudLimit(tail int) int64 {
+	if s.left <= 0 || !s.floor.IsZero() || s.fetched {
+		return 0
+	}
+	lines := min(s.left, tail)
+	return int64(min(maxLogBytes, s.left+lines*maxStampPrefix))
 }
 
 // render turns timestamped cloud lines into the user's format, dropping

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"strconv"
 	"testing"
 	"time"
 
@@ -291,5 +292,52 @@ func TestFollowStopsOnClose(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if after := e.calls("DescribeContainerLog"); after != before {
 		t.Fatalf("the follower kept polling after Close: %d -> %d calls", before, after)
+	}
+}
+
+// kubectl logs --limit-bytes travels as the published LimitBytes, so the
+// cloud does not send a whole log for a few bytes; the bound leaves room
+// for the timestamps the stream strips, and the user still gets exactly
+// the bytes asked for.
+func TestLimitBytesSentToCloud(t *testing.T) {
+	e := newAPIEnv(t)
+	e.addPod("ns", "chatty", "Never", container{Name: "main",
+		Script: "while true; do echo 0123456789012345678901234567890123456789; sleep 0.01; done"})
+	e.clock.Advance(5 * time.Second) // hundreds of lines
+	for _, tc := range []struct {
+		opts api.ContainerLogOpts
+		want string
+	}{
+		{api.ContainerLogOpts{LimitBytes: 50}, "0123456789012345678901234567890123456789\n012345678"},
+		{api.ContainerLogOpts{LimitBytes: 50, Timestamps: true}, ""},
+		{api.ContainerLogOpts{LimitBytes: 3, Tail: 2}, "012"},
+	} {
+		before := len(e.sim.Requests("DescribeContainerLog"))
+		got := readAll(t, e, "chatty", "main", tc.opts)
+		if len(got) != tc.opts.LimitBytes || (tc.want != "" && got != tc.want) {
+			t.Errorf("%+v: got %d bytes %q, want %d bytes", tc.opts, len(got), got, tc.opts.LimitBytes)
+		}
+		reqs := e.sim.Requests("DescribeContainerLog")[before:]
+		if len(reqs) != 1 {
+			t.Fatalf("%+v: %d DescribeContainerLog calls, want 1", tc.opts, len(reqs))
+		}
+		sent, err := strconv.Atoi(reqs[0].Params["LimitBytes"])
+		lines := min(tc.opts.LimitBytes, maxLogTail)
+		if tc.opts.Tail > 0 {
+			lines = min(lines, tc.opts.Tail)
+		}
+		bound := tc.opts.LimitBytes + lines*maxStampPrefix
+		if err != nil || sent < tc.opts.LimitBytes || sent > bound {
+			t.Errorf("%+v: LimitBytes sent %q, want between %d and the bound %d", tc.opts, reqs[0].Params["LimitBytes"], tc.opts.LimitBytes, bound)
+		}
+	}
+	// A --since floor may drop lines the bound cannot count: no limit is
+	// sent, and the stream applies it.
+	before := len(e.sim.Requests("DescribeContainerLog"))
+	if got := readAll(t, e, "chatty", "main", api.ContainerLogOpts{LimitBytes: 7, SinceSeconds: 2}); got != "0123456" {
+		t.Errorf("since and limit: got %q", got)
+	}
+	if reqs := e.sim.Requests("DescribeContainerLog")[before:]; len(reqs) != 1 || reqs[0].Params["LimitBytes"] != "" {
+		t.Errorf("since and limit: requests %+v, want one without LimitBytes", reqs)
 	}
 }

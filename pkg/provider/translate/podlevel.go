@@ -16,8 +16,8 @@ import (
 // ClusterDomain is the DNS domain of Services in the cluster.
 const ClusterDomain = "cluster.local"
 
-// podLevel maps DNS, host aliases, sysctls, the pod's default runAsUser and
-// image pull secrets.
+// podLevel maps DNS, host aliases and image pull secrets. The pod's
+// security context is mapped with the containers (security.go).
 func (t *Translator) podLevel(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
 	req := tr.Req
 	if err := t.buildDNS(ctx, pod, tr); err != nil {
@@ -25,23 +25,6 @@ func (t *Translator) podLevel(ctx context.Context, pod *corev1.Pod, tr *Translat
 	}
 	for _, h := range pod.Spec.HostAliases {
 		req.HostAliases = append(req.HostAliases, eci.HostAlias{IP: h.IP, Hostnames: h.Hostnames})
-	}
-	if sc := pod.Spec.SecurityContext; sc != nil {
-		for _, s := range sc.Sysctls {
-			req.Sysctls = append(req.Sysctls, eci.Sysctl{Name: s.Name, Value: s.Value})
-		}
-		if sc.RunAsUser != nil {
-			for _, cs := range [][]eci.Container{req.InitContainers, req.Containers} {
-				for i := range cs {
-					if cs[i].SecurityContext == nil {
-						cs[i].SecurityContext = &eci.ContainerSecurityContext{}
-					}
-					if cs[i].SecurityContext.RunAsUser == nil {
-						cs[i].SecurityContext.RunAsUser = sc.RunAsUser
-					}
-				}
-			}
-		}
 	}
 	for i, ref := range pod.Spec.ImagePullSecrets {
 		creds, err := t.registryCredentials(ctx, pod.Namespace, ref.Name)

@@ -70,6 +70,10 @@ func (e *InvalidPodError) Error() string {
 	return msg
 }
 
+// maxContainers is ECI's limit of containers, and of init containers, per
+// group.
+const maxContainers = 20
+
 var groupNameInvalid = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // groupName derives a valid ContainerGroupName (2-128 chars of [a-z0-9-],
@@ -87,13 +91,18 @@ func groupName(pod *corev1.Pod) string {
 }
 
 // Translation is the result of mapping a pod: the request, the instance
-// specs to try in order (from eci-use-specs), and notes on fields that were
-// adapted rather than copied, which become Normal events.
+// specs to try in order (from eci-use-specs), notes on fields that were
+// adapted rather than copied, which become one Normal event, and warnings
+// on fields that were left out, which become one Warning event.
 type Translation struct {
-	Req    *eci.CreateContainerGroupRequest
-	Specs  []InstanceSpec
-	Notes  []string
-	Tokens TokenRefresh
+	Req   *eci.CreateContainerGroupRequest
+	Specs []InstanceSpec
+	Notes []string
+	// Warnings name pod fields the published API cannot express that were
+	// left out, and what that changes for the pod; they become one Warning
+	// event.
+	Warnings []string
+	Tokens   TokenRefresh
 }
 
 // BuildRequest translates a pod into CreateContainerGroup parameters,
@@ -105,7 +114,8 @@ type Translation struct {
 //   - a container's Cpu/Memory is its limit, else its request: the group is
 //     sized once and cannot burst, so limits above requests are honoured,
 //     never refused;
-//   - the group's Cpu/Memory is the larger of the containers' sum and the
+//   - the group's Cpu/Memory is the larger of the containers' sum (native
+//     sidecars included: they run beside the app containers) and the
 //     largest init container (init containers run one at a time), and is
 //     left to the cloud's default when no container says anything;
 //   - eci-use-specs / eci-instance-type replace that computed size.
@@ -139,26 +149,17 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
-	lists := containerLists(pod, req)
+	slots, err := buildContainers(pod, tr)
+	if err != nil {
+		return nil, err
+	}
 	var initCPU, initMem, sumCPU, sumMem float64
-	for _, l := range lists {
-		for i := range l.spec {
-			field := l.field(i)
-			c, notes, err := buildContainer(&l.spec[i], field)
-			if err != nil {
-				return nil, err
-			}
-			if err := checkEnv(pod, &l.spec[i], field); err != nil {
-				return nil, err
-			}
-			tr.Notes = append(tr.Notes, notes...)
-			if l.init {
-				initCPU, initMem = max(initCPU, c.Cpu), max(initMem, c.Memory)
-			} else {
-				sumCPU += c.Cpu
-				sumMem += c.Memory
-			}
-			*l.out = append(*l.out, c)
+	for _, sl := range slots {
+		if sl.init {
+			initCPU, initMem = max(initCPU, sl.out.Cpu), max(initMem, sl.out.Memory)
+		} else {
+			sumCPU += sl.out.Cpu
+			sumMem += sl.out.Memory
 		}
 	}
 	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
@@ -177,40 +178,16 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	}
 	req.Volumes = volumes
 	tr.Tokens = refresh
-	for _, l := range lists {
-		for i := range l.spec {
-			if (*l.out)[i].EnvironmentVars, err = t.resolveEnv(ctx, pod, &l.spec[i], l.field(i)); err != nil {
-				return nil, err
-			}
+	for i := range slots {
+		if slots[i].out.EnvironmentVars, err = t.resolveEnv(ctx, pod, slots[i].spec, slots[i].field); err != nil {
+			return nil, err
 		}
 	}
+	place(slots, req)
 	if err := t.podLevel(ctx, pod, tr); err != nil {
 		return nil, err
 	}
 	return tr, nil
-}
-
-// containerList is the init containers or the containers of a pod, and
-// where their translations go.
-type containerList struct {
-	spec []corev1.Container
-	out  *[]eci.Container
-	init bool // init containers run one at a time, the others together
-}
-
-func (l containerList) field(i int) string {
-	if l.init {
-		return fmt.Sprintf("spec.initContainers[%d]", i)
-	}
-	return fmt.Sprintf("spec.containers[%d]", i)
-}
-
-// containerLists returns the init containers, then the containers.
-func containerLists(pod *corev1.Pod, req *eci.CreateContainerGroupRequest) []containerList {
-	return []containerList{
-		{spec: pod.Spec.InitContainers, out: &req.InitContainers, init: true},
-		{spec: pod.Spec.Containers, out: &req.Containers},
-	}
 }
 
 // checkPodSpec refuses pod-level fields ECI has no equivalent for, naming
@@ -226,8 +203,8 @@ func checkPodSpec(pod *corev1.Pod) error {
 	case len(pod.Spec.EphemeralContainers) > 0:
 		return &InvalidPodError{Field: "spec.ephemeralContainers", Reason: "ECI cannot add containers to a running group",
 			Fix: "use kubectl exec instead of kubectl debug"}
-	case len(pod.Spec.Containers) > 20 || len(pod.Spec.InitContainers) > 20:
-		return &InvalidPodError{Field: "spec.containers", Reason: "ECI allows at most 20 containers and 20 init containers per pod",
+	case len(pod.Spec.Containers) > maxContainers || len(pod.Spec.InitContainers) > maxContainers:
+		return &InvalidPodError{Field: "spec.containers", Reason: fmt.Sprintf("ECI allows at most %d containers and %d init containers per pod", maxContainers, maxContainers),
 			Fix: "split the pod"}
 	case len(pod.Spec.Volumes) > 20:
 		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows at most 20 volumes per pod", Fix: "merge volumes (e.g. with a projected volume)"}
@@ -299,9 +276,6 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, []string,
 		notes = append(notes, fmt.Sprintf("%s.startupProbe: ECI has no startup probe; the liveness probe starts %ds later instead", field, budget))
 	}
 	if err := buildLifecycle(c, field, &out); err != nil {
-		return out, nil, err
-	}
-	if err := buildSecurityContext(c, field, &out); err != nil {
 		return out, nil, err
 	}
 	return out, notes, nil
@@ -423,32 +397,6 @@ func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error
 		default:
 			return &InvalidPodError{Field: f, Reason: "has no handler", Fix: "set exec, httpGet or tcpSocket"}
 		}
-	}
-	return nil
-}
-
-// buildSecurityContext keeps what ECI honours and refuses what would make
-// a promise it cannot keep.
-func buildSecurityContext(c *corev1.Container, field string, out *eci.Container) error {
-	sc := c.SecurityContext
-	if sc == nil {
-		return nil
-	}
-	f := field + ".securityContext"
-	if sc.Privileged != nil && *sc.Privileged {
-		return &InvalidPodError{Field: f + ".privileged", Reason: "ECI does not run privileged containers", Fix: "remove privileged or add only the capabilities you need"}
-	}
-	ecs := &eci.ContainerSecurityContext{RunAsUser: sc.RunAsUser}
-	if sc.ReadOnlyRootFilesystem != nil {
-		ecs.ReadOnlyRootFilesystem = *sc.ReadOnlyRootFilesystem
-	}
-	if sc.Capabilities != nil {
-		for _, cp := range sc.Capabilities.Add {
-			ecs.CapabilityAdd = append(ecs.CapabilityAdd, string(cp))
-		}
-	}
-	if ecs.RunAsUser != nil || ecs.ReadOnlyRootFilesystem || len(ecs.CapabilityAdd) > 0 {
-		out.SecurityContext = ecs
 	}
 	return nil
 }

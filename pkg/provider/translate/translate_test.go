@@ -274,13 +274,6 @@ func TestTranslateFields(t *testing.T) {
 			wantErr: `spec.containers[0].readinessProbe.httpGet.port: names port "metrics"`,
 		},
 		{
-			name: "privileged refused",
-			pod: func(p *corev1.Pod) {
-				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
-			},
-			wantErr: "securityContext.privileged",
-		},
-		{
 			name: "security context, sysctls, GPU, DNS and host aliases",
 			pod: func(p *corev1.Pod) {
 				p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), Sysctls: []corev1.Sysctl{{Name: "net.core.somaxconn", Value: "1024"}}}
@@ -297,8 +290,8 @@ func TestTranslateFields(t *testing.T) {
 				if c.Gpu != 2 {
 					t.Errorf("gpu = %d", c.Gpu)
 				}
-				if len(tr.Req.Sysctls) != 1 || tr.Req.HostAliases[0].Hostnames[0] != "db" {
-					t.Errorf("sysctls %+v aliases %+v", tr.Req.Sysctls, tr.Req.HostAliases)
+				if len(tr.Req.HostSysctls) != 1 || len(tr.Req.Sysctls) != 0 || tr.Req.HostAliases[0].Hostnames[0] != "db" {
+					t.Errorf("sysctls %+v host sysctls %+v aliases %+v", tr.Req.Sysctls, tr.Req.HostSysctls, tr.Req.HostAliases)
 				}
 				d := tr.Req.DNSConfig
 				if tr.Req.DnsPolicy != "None" || d == nil || d.NameServers[0] != "10.96.0.10" || d.Searches[0] != "default.svc.cluster.local" || d.Searches[3] != "corp.example" {

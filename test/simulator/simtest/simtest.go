@@ -77,7 +77,8 @@ func Group(t testing.TB, c *eci.Client, ns, name, restart string, ctrs ...Contai
 		ec := eci.Container{Name: ctr.Name, Image: ctr.Image, Cpu: 1, Memory: 2,
 			Commands: []string{"sh", "-c", ctr.Script}, VolumeMounts: []eci.VolumeMount{{Name: "cfg", MountPath: "/etc/app"}}}
 		if ctr.Init {
-			req.InitContainers = append(req.InitContainers, ec)
+			req.InitContainers = append(req.InitContainers, eci.InitContainer{Name: ec.Name, Image: ec.Image, Cpu: ec.Cpu,
+				Memory: ec.Memory, Commands: ec.Commands, VolumeMounts: ec.VolumeMounts})
 			pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: ctr.Name})
 			continue
 		}

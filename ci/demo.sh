@@ -36,9 +36,11 @@ up() {
   echo $! >"$state/devcluster.pid"
   wait_for "the control plane" 120 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
 
-  echo "starting the ECI simulator"
+  # The AccessKey gets the documentation's custom RAM policy (seed 002,
+  # step 1), not full access: the demo shows that policy is enough.
+  echo "starting the ECI simulator (RAM policy: the documented custom policy)"
   nohup "$root/bin/eci-simulator" -listen 127.0.0.1:0 -addr-file "$state/simulator.addr" -start-delay 2s \
-    >"$state/eci-simulator.log" 2>&1 &
+    -policy documented >"$state/eci-simulator.log" 2>&1 &
   echo $! >"$state/eci-simulator.pid"
   wait_for "the simulator" 30 test -s "$state/simulator.addr"
 
@@ -65,6 +67,10 @@ up() {
   pod=$(kubectl --kubeconfig "$kubeconfig" get pods -l app=hello-eci -o jsonpath='{.items[0].metadata.name}')
   echo "kubectl logs $pod:"
   kubectl --kubeconfig "$kubeconfig" logs "$pod" | head -3
+  echo
+  echo "what the node says about the cloud (RAM policy: documented):"
+  kubectl --kubeconfig "$kubeconfig" get node virtual-kubelet \
+    -o jsonpath='{range .status.conditions[?(@.type=="ContainerInstanceAPI")]}{.type}={.status} {.reason}{"\n"}{end}{range .status.conditions[?(@.type=="ContainerInstancePermissions")]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
   cat <<MSG
 
 The demo is running. Point kubectl at it with:

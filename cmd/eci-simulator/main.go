@@ -38,6 +38,7 @@ func run() error {
 	accessKeyID := flag.String("access-key-id", simulator.DefaultAccessKeyID, "accepted AccessKeyId")
 	accessKeySecret := flag.String("access-key-secret", simulator.DefaultAccessKeySecret, "AccessKeySecret of -access-key-id")
 	retention := flag.Duration("retention", time.Hour, "how long terminal container groups stay visible")
+	policy := flag.String("policy", "full", "RAM policy of -access-key-id: full (AliyunECIFullAccess), documented (the 15 actions of the product documentation's custom policy) or a comma-separated list of actions")
 	seed := flag.Uint64("seed", 0, "random seed for ids and fault sampling (0 = random)")
 	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
 	flag.Parse()
@@ -50,6 +51,11 @@ func run() error {
 
 	cfg := simulator.DefaultConfigForRegion(*region)
 	cfg.AccessKeys = map[string]string{*accessKeyID: *accessKeySecret}
+	pol, err := simulator.ParsePolicy(*policy)
+	if err != nil {
+		return fmt.Errorf("bad -policy: %w", err)
+	}
+	cfg.Policies = map[string]simulator.Policy{*accessKeyID: pol}
 	cfg.StartDelay = *startDelay
 	cfg.QuotaScale = *quotaScale
 	cfg.Retention = *retention
@@ -75,7 +81,7 @@ func run() error {
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("listening on http://%s\n", addr)
 	logger.Info("eci simulator started", "addr", addr, "region", cfg.RegionId, "startDelay", cfg.StartDelay,
-		"quotaScale", cfg.QuotaScale)
+		"quotaScale", cfg.QuotaScale, "policy", pol.Name)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

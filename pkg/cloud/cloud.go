@@ -35,6 +35,12 @@ func ClusterID(ctx context.Context, cfg *config.Config, kube kubernetes.Interfac
 // asked for on every call. Its calls are counted in metrics (nil: counted
 // nowhere).
 func NewClient(cfg *config.Config, cred credentials.Credential, metrics *eci.Metrics) (*eci.Client, error) {
+	return NewClientWithHealth(cfg, cred, metrics, nil)
+}
+
+// NewClientWithHealth is NewClient whose every attempt's outcome is seen by
+// health (nil: by nothing), as the controller shows it on its Nodes.
+func NewClientWithHealth(cfg *config.Config, cred credentials.Credential, metrics *eci.Metrics, health *eci.Health) (*eci.Client, error) {
 	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Credential: cred,
-		Limits: eci.ClientLimits(cfg.ECIQuotaScale), Metrics: metrics})
+		Limits: eci.ClientLimits(cfg.ECIQuotaScale), Metrics: metrics, Health: health})
 }

@@ -93,6 +93,11 @@ type Config struct {
 	FastStatusInterval time.Duration `envconfig:"ECI_STATUS_FAST_INTERVAL" default:"250ms"`
 	// ResyncInterval is how often all groups are listed to find lost ones.
 	ResyncInterval time.Duration `envconfig:"ECI_RESYNC_INTERVAL" default:"60s"`
+	// CloudUnavailableGrace is how long the ECI API may refuse the
+	// AccessKey or not answer before the Node shows
+	// ContainerInstanceAPI=False and the NoSchedule taint
+	// virtual-kubelet.io/cloud-unavailable.
+	CloudUnavailableGrace time.Duration `envconfig:"ECI_API_UNAVAILABLE_GRACE" default:"60s"`
 	// TokenRefreshFraction is the share of a projected service-account
 	// token's lifetime after which it is renewed in the group.
 	TokenRefreshFraction float64 `envconfig:"SA_TOKEN_REFRESH_FRACTION" default:"0.8"`
@@ -311,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FastStatusInterval < 100*time.Millisecond || c.FastStatusInterval > c.StatusInterval {
 		add("ECI_STATUS_FAST_INTERVAL: %s must be between 100ms and ECI_STATUS_INTERVAL (%s)", c.FastStatusInterval, c.StatusInterval)
+	}
+	if c.CloudUnavailableGrace < time.Second || c.CloudUnavailableGrace > time.Hour {
+		add("ECI_API_UNAVAILABLE_GRACE: %s must be between 1s and 1h (how long the ECI API may refuse the AccessKey or not answer before new pods are kept off the node), e.g. 60s", c.CloudUnavailableGrace)
 	}
 	if c.ResyncInterval < c.StatusInterval {
 		add("ECI_RESYNC_INTERVAL: %s must not be shorter than ECI_STATUS_INTERVAL (%s)", c.ResyncInterval, c.StatusInterval)

@@ -57,6 +57,12 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "fast status interval above the slow one", env: map[string]string{"ECI_STATUS_INTERVAL": "1s", "ECI_STATUS_FAST_INTERVAL": "2s"}, wantErr: "ECI_STATUS_FAST_INTERVAL"},
+		{name: "cloud unavailable grace default", check: func(t *testing.T, c *Config) {
+			if c.CloudUnavailableGrace != time.Minute {
+				t.Errorf("ECI_API_UNAVAILABLE_GRACE = %s, want 1m", c.CloudUnavailableGrace)
+			}
+		}},
+		{name: "cloud unavailable grace too short", env: map[string]string{"ECI_API_UNAVAILABLE_GRACE": "100ms"}, wantErr: "ECI_API_UNAVAILABLE_GRACE: 100ms must be between 1s and 1h"},
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
 		{name: "negative quota scale", env: map[string]string{"ECI_API_QUOTA_SCALE": "-1"}, wantErr: "ECI_API_QUOTA_SCALE"},

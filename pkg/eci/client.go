@@ -52,6 +52,10 @@ type Config struct {
 	// Metrics receive the client's calls, latencies, waits and retries;
 	// nil means a private set nobody serves.
 	Metrics *Metrics
+	// Health, if set, sees the outcome of every attempt: whether the
+	// cloud answers, accepts the AccessKey, and which actions the RAM
+	// policy refuses.
+	Health *Health
 }
 
 // Retry defaults of Config.
@@ -80,6 +84,7 @@ type Client struct {
 	backoff     time.Duration
 	limiters    *limiterSet
 	metrics     *Metrics
+	health      *Health
 	// undecoded remembers the answer fields already reported by
 	// reportUndecoded.
 	undecoded sync.Map
@@ -122,7 +127,7 @@ func NewClient(cfg Config) (*Client, error) {
 	out := &Client{
 		sdks: make(chan *sdk.Client, n), region: cfg.RegionId, scheme: scheme, domain: domain,
 		timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff,
-		limiters: newLimiterSet(lims, tb, tmax), metrics: cfg.Metrics,
+		limiters: newLimiterSet(lims, tb, tmax), metrics: cfg.Metrics, health: cfg.Health,
 	}
 	if out.metrics == nil {
 		out.metrics = NewMetrics(nil)
@@ -191,6 +196,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		}
 		sent := time.Now()
 		body, err := c.once(ctx, action, params)
+		c.health.observe(action, err)
 		if err == nil {
 			lim.succeeded()
 			c.metrics.apiCalls.WithLabelValues(action, "OK").Inc()

@@ -1,6 +1,7 @@
 package eci
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,7 +117,62 @@ func (e *Error) Error() string {
 	if e.RequestID != "" {
 		fmt.Fprintf(&b, " (RequestId %s)", e.RequestID)
 	}
+	if permissionCodes[e.Code] {
+		fmt.Fprintf(&b, ": %s", PolicyFix(e.Action))
+	}
 	return b.String()
+}
+
+// permissionCodes are the answers that refuse one action by RAM policy:
+// the AccessKey is valid and the cloud reachable, but the identity's
+// policy lacks the action. They are ClassAuth (a create is retried later,
+// as a policy is fixed outside the pod; nothing else retries them), and
+// PermissionDenied tells them from a refused AccessKey.
+var permissionCodes = map[string]bool{
+	"Forbidden.RAM": true,
+	"NoPermission":  true,
+}
+
+// PermissionDenied reports whether err is the cloud refusing one action by
+// the RAM policy of the AccessKey (Forbidden.RAM), and which action.
+func PermissionDenied(err error) (action string, ok bool) {
+	var e *Error
+	if errors.As(err, &e) && permissionCodes[e.Code] {
+		return e.Action, true
+	}
+	return "", false
+}
+
+// KeyRefused reports whether err is the cloud refusing the AccessKey
+// itself, whatever the action: unknown or disabled key, wrong secret,
+// expired STS token, or credentials that cannot be resolved at all.
+func KeyRefused(err error) bool {
+	if ClassOf(err) != ClassAuth {
+		return false
+	}
+	_, perm := PermissionDenied(err)
+	return !perm
+}
+
+// NoAnswer reports whether err is a call that got no answer from the
+// cloud at all (connection refused, DNS, timeout) or a server-side
+// failure (5xx): the endpoint is unreachable or unavailable.
+func NoAnswer(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Class != ClassTransient {
+		return false
+	}
+	// A call its caller gave up on says nothing about the cloud.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return e.HTTPStatus == 0 || e.HTTPStatus >= 500
+}
+
+// PolicyFix is the advice for an action the RAM policy refused.
+func PolicyFix(action string) string {
+	return fmt.Sprintf(`the RAM policy of the AccessKey does not allow "eci:%s": add it to the policy's Action list `+
+		"(`vnodectl doctor` lists every action the controller needs) or grant AliyunECIFullAccess", action)
 }
 
 // Unwrap returns the underlying error.

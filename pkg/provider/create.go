@@ -162,7 +162,7 @@ func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
 		if class == eci.ClassStockOut {
 			reason = ReasonNoStock
 			p.event(pod, corev1.EventTypeWarning, "NoStock", "%s; retrying (eci-fail-strategy fail-back)", err.Error())
-		} else {
+		} else if !p.permissionEvent(pod, err, "creating the container group (retried until the policy allows it)") {
 			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", err.Error())
 		}
 		return p.scheduleRetry(a, reason, err)

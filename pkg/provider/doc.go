@@ -10,8 +10,15 @@
 //	    ─▶ eci.Client (pkg/eci: signing, quotas, retries) ─▶ ECI (or test/simulator)
 //
 //	ECI ─▶ Run's poll: DescribeContainerGroupStatus, then DescribeContainerGroups
+//	    │   (only DescribeContainerGroups when the RAM policy refuses the
+//	    │   status call, as the documented policy does)                 fallback.go
 //	    ─▶ podStatus ─▶ push (the NotifyPods callback)                    sync.go, status.go
 //	    ─▶ core ─▶ pods/status in the apiserver
+//
+// The Node shows the cloud's state from the ECI client's Health: the
+// conditions ContainerInstanceAPI and ContainerInstancePermissions and the
+// NoSchedule taint virtual-kubelet.io/cloud-unavailable (nodestatus.go);
+// an action the RAM policy refuses for a pod also gets one event on it.
 //
 // A create the cloud cannot take now is retried with backoff (create.go).
 // Groups without a pod and pods without a group are found at start-up,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/kubeletapi"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
@@ -30,12 +31,27 @@ var (
 
 // GetContainerLogs serves `kubectl logs` (kubeletapi.API.GetContainerLogs).
 func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	return p.kubelet.GetContainerLogs(ctx, namespace, podName, containerName, opts)
+	rc, err := p.kubelet.GetContainerLogs(ctx, namespace, podName, containerName, opts)
+	p.refusedOnPod(namespace, podName, err, "kubectl logs")
+	return rc, err
 }
 
 // RunInContainer serves `kubectl exec` (kubeletapi.API.RunInContainer).
 func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
-	return p.kubelet.RunInContainer(ctx, namespace, podName, containerName, cmd, attach)
+	err := p.kubelet.RunInContainer(ctx, namespace, podName, containerName, cmd, attach)
+	p.refusedOnPod(namespace, podName, err, "kubectl exec")
+	return err
+}
+
+// refusedOnPod records the pod event of a kubelet API call the RAM policy
+// refused; the caller's error text already names the action and the fix.
+func (p *Provider) refusedOnPod(namespace, name string, err error, what string) {
+	if _, refused := eci.PermissionDenied(err); !refused {
+		return
+	}
+	if pod, gerr := p.GetPod(context.Background(), namespace, name); gerr == nil {
+		p.permissionEvent(pod, err, what)
+	}
 }
 
 // AttachToContainer serves `kubectl attach` (kubeletapi.API.AttachToContainer).

@@ -21,6 +21,16 @@ type Metrics struct {
 	// Pod start-up, stage by stage: where a pod's time between being bound
 	// to the node and being reported Running goes.
 	podSyncDelay, podCreateDuration, podRunningDelay *prometheus.HistogramVec
+	// statusFallback is 1 while pod status is polled with
+	// DescribeContainerGroups because the RAM policy refuses
+	// DescribeContainerGroupStatus (fallback.go).
+	statusFallback *prometheus.GaugeVec
+	// cloudAvailable is 0 while the node shows ContainerInstanceAPI=False
+	// (AccessKey refused or endpoint unreachable past the grace period).
+	cloudAvailable *prometheus.GaugeVec
+	// actionRefused is 1 for each ECI action the RAM policy refused and
+	// that has not succeeded since.
+	actionRefused *prometheus.GaugeVec
 }
 
 var startBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
@@ -57,9 +67,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "From a container group's creation until the node reports its pod Running; includes the cloud's own start-up time.",
 			Buckets: startBuckets,
 		}, node),
+		statusFallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vnode", Name: "status_fallback",
+			Help: "1 while pod status is polled with DescribeContainerGroups because the AccessKey's RAM policy refuses DescribeContainerGroupStatus.",
+		}, node),
+		cloudAvailable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vnode", Name: "cloud_api_available",
+			Help: "0 while the ECI API refuses the AccessKey or does not answer past the grace period (Node condition ContainerInstanceAPI=False, taint " + TaintCloudUnavailable + "), else 1.",
+		}, node),
+		actionRefused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vnode", Name: "cloud_action_refused",
+			Help: "1 for each ECI action the AccessKey's RAM policy refused (Forbidden.RAM) and that has not succeeded since.",
+		}, []string{"node", "action"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.orphansDeleted, m.listingMisses, m.missedDeletions, m.podSyncDelay, m.podCreateDuration, m.podRunningDelay)
+		reg.MustRegister(m.orphansDeleted, m.listingMisses, m.missedDeletions, m.podSyncDelay, m.podCreateDuration, m.podRunningDelay,
+			m.statusFallback, m.cloudAvailable, m.actionRefused)
 	}
 	return m
 }
@@ -68,6 +91,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 type nodeMetrics struct {
 	orphansDeleted, listingMisses, missedDeletions   prometheus.Counter
 	podSyncDelay, podCreateDuration, podRunningDelay prometheus.Observer
+	statusFallback, cloudAvailable                   prometheus.Gauge
+	// actionRefused is labelled by action too.
+	actionRefused func(action string) prometheus.Gauge
 }
 
 func (m *Metrics) forNode(name string) nodeMetrics {
@@ -78,5 +104,8 @@ func (m *Metrics) forNode(name string) nodeMetrics {
 		podSyncDelay:      m.podSyncDelay.WithLabelValues(name),
 		podCreateDuration: m.podCreateDuration.WithLabelValues(name),
 		podRunningDelay:   m.podRunningDelay.WithLabelValues(name),
+		statusFallback:    m.statusFallback.WithLabelValues(name),
+		cloudAvailable:    m.cloudAvailable.WithLabelValues(name),
+		actionRefused:     func(action string) prometheus.Gauge { return m.actionRefused.WithLabelValues(name, action) },
 	}
 }

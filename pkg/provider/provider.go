@@ -59,6 +59,13 @@ type Options struct {
 	// Metrics are the process's provider metrics (NewMetrics), shared by
 	// its nodes; nil keeps this provider's figures unregistered.
 	Metrics *Metrics
+	// Health is the ECI client's view of the cloud (eci.Config.Health),
+	// shown on the Node by RunNodeStatus; nil: RunNodeStatus does nothing.
+	Health *eci.Health
+	// CloudUnavailableGrace is how long the cloud may refuse the
+	// AccessKey or not answer before the node shows it (default
+	// DefaultCloudUnavailableGrace).
+	CloudUnavailableGrace time.Duration
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -80,6 +87,17 @@ type Provider struct {
 	metrics nodeMetrics
 
 	kubelet *kubeletapi.API // logs, exec and stats (kubelet.go)
+
+	// fallbackOn: pod status is polled with DescribeContainerGroups, as
+	// the RAM policy refuses DescribeContainerGroupStatus (fallback.go).
+	fallbackOn atomic.Bool
+
+	// refusedEvents: the pod UID and action pairs whose refusal by the
+	// RAM policy has had its event (permissionEvent).
+	refusedMu     sync.Mutex
+	refusedEvents map[string]bool
+	// refusedReprobe overrides refusedReprobeInterval (tests).
+	refusedReprobe time.Duration
 }
 
 // entry is what the provider knows of one pod.
@@ -131,6 +149,9 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute
+	}
+	if opts.CloudUnavailableGrace <= 0 {
+		opts.CloudUnavailableGrace = DefaultCloudUnavailableGrace
 	}
 	p := &Provider{
 		opts:    opts,
@@ -264,7 +285,9 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if e.groupID != "" {
 		err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID)
 		if err != nil && !eci.IsNotFound(err) {
-			p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+			if !p.permissionEvent(pod, err, "deleting container group "+e.groupID) {
+				p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+			}
 			return err
 		}
 		klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
@@ -273,6 +296,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	delete(p.pods, k)
 	delete(p.byGroup, e.groupID)
 	p.mu.Unlock()
+	p.forgetPermissionEvents(pod.UID)
 
 	// The group is gone, so the pod's grace period has nothing left to
 	// wait for: remove it now, as a kubelet does once its containers have

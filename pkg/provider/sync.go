@@ -31,7 +31,9 @@ func (p *Provider) ownTags() []eci.Tag {
 // cloud only for groups whose status changed recently (SinceSecond), one
 // call per 200 changed groups whatever the pod count, then describes just
 // those groups in batches of 20; every ResyncInterval it lists the status of
-// all of this node's groups to notice lost ones.
+// all of this node's groups to notice lost ones. When the RAM policy
+// refuses DescribeContainerGroupStatus it polls with DescribeContainerGroups
+// instead (fallback.go).
 func (p *Provider) Run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -47,32 +49,59 @@ func (p *Provider) Run(ctx context.Context) {
 	lastFull := time.Time{}
 	lastOK := time.Time{}
 	resync := p.opts.ResyncInterval
+	var fb fallbackState
+	var repeated refusalLog
 	for {
-		full := time.Since(lastFull) >= resync
-		since := 0
-		if !full {
-			// Cover the time since the last successful poll, with slack
-			// for clock skew and call latency.
-			since = int(time.Since(lastOK).Seconds()) + 5
-		}
-		p.refreshTokens(ctx)
-		start := time.Now()
-		if calls, err := p.syncStatus(ctx, since); err != nil {
-			logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
-		} else {
-			lastOK = start
-			if full {
-				lastFull = start
-				// A full listing costs one call per 200 groups; spacing
-				// listings by fullListSpacing per call keeps a node with
-				// 10,000 pods within the same status-call budget as a
-				// small one, at the price of noticing a lost group later.
-				resync = max(p.opts.ResyncInterval, time.Duration(calls)*fullListSpacing)
-			}
-		}
 		interval := p.opts.StatusInterval
 		if p.starting() {
 			interval = p.opts.FastStatusInterval
+		}
+		p.refreshTokens(ctx)
+		start := time.Now()
+		if fb.on {
+			// DescribeContainerGroupStatus is refused: see fallback.go.
+			if time.Now().After(fb.reprobeAt) {
+				if p.reprobe(ctx) {
+					p.leaveFallback(logger, &fb)
+					lastFull = time.Time{}
+					continue
+				}
+				fb.reprobeAt = time.Now().Add(statusReprobeInterval)
+			}
+			if err := p.syncFallback(ctx, &fb, interval); err != nil && !repeated.refused(err) {
+				logger.Error(err, "status sync (DescribeContainerGroups fallback) failed", "class", eci.ClassOf(err))
+			} else if err == nil {
+				repeated = refusalLog{}
+			}
+		} else {
+			full := time.Since(lastFull) >= resync
+			since := 0
+			if !full {
+				// Cover the time since the last successful poll, with slack
+				// for clock skew and call latency.
+				since = int(time.Since(lastOK).Seconds()) + 5
+			}
+			calls, err := p.syncStatus(ctx, since)
+			switch action, refused := eci.PermissionDenied(err); {
+			case refused && action == statusAction:
+				p.enterFallback(logger, &fb, err)
+				continue
+			case err != nil:
+				if !repeated.refused(err) {
+					logger.Error(err, "status sync failed", "full", full, "class", eci.ClassOf(err))
+				}
+			default:
+				repeated = refusalLog{}
+				lastOK = start
+				if full {
+					lastFull = start
+					// A full listing costs one call per 200 groups; spacing
+					// listings by fullListSpacing per call keeps a node with
+					// 10,000 pods within the same status-call budget as a
+					// small one, at the price of noticing a lost group later.
+					resync = max(p.opts.ResyncInterval, time.Duration(calls)*fullListSpacing)
+				}
+			}
 		}
 		if wait := interval - time.Since(start); wait > 0 {
 			timer.Reset(wait)

@@ -60,7 +60,9 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 		}
 		if err != nil {
 			logger.Error(err, "renewing the service-account token failed; retrying", "in", tokenRetry)
-			p.event(w.pod, corev1.EventTypeWarning, "TokenRefreshFailed", "renewing the service-account token: %v", err)
+			if !p.permissionEvent(w.pod, err, "renewing the service-account token") {
+				p.event(w.pod, corev1.EventTypeWarning, "TokenRefreshFailed", "renewing the service-account token: %v", err)
+			}
 			continue
 		}
 		logger.V(2).Info("renewed service-account token", "next", refresh.At)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
@@ -47,6 +48,10 @@ type kubelet struct {
 	listenAddr string
 	workers    int
 	ready      chan struct{}
+	podsReady  chan struct{}
+	// statusMu guards spec's status once the node controller runs: every
+	// status handed to it is a copy of spec (SetConditions).
+	statusMu sync.Mutex
 }
 
 // kubeletOptions are what one virtual node is built from.
@@ -154,7 +159,7 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	return &kubelet{
 		name: o.Name, nc: nc, pc: pc, np: np, spec: spec, pods: pods, scm: scm,
 		tlsConfig: o.TLSConfig, handler: nodeutil.WithAuth(o.Auth, routes),
-		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}),
+		listenAddr: o.ListenAddr, workers: o.Workers, ready: make(chan struct{}), podsReady: make(chan struct{}),
 	}, nil
 }
 
@@ -162,12 +167,20 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 // metrics).
 func (k *kubelet) PodController() *node.PodController { return k.pc }
 
-// Ready is closed once the Node is registered Ready.
+// Ready is closed once the Node is registered Ready (its pods may still
+// wait for the adoption, see Run and PodsReady).
 func (k *kubelet) Ready() <-chan struct{} { return k.ready }
 
 // Run serves the kubelet API and runs the controllers until ctx ends or one
 // of them fails; it returns after both controllers have stopped.
-func (k *kubelet) Run(ctx context.Context) error {
+//
+// The node controller starts first, so the Node is registered (or taken
+// over) and heartbeats at once; beforePods (the adoption of the node's
+// container groups) runs next, and only then the pod controller. A cloud
+// that is unavailable at start-up therefore delays the pods, never the
+// node's heartbeat: a Node without heartbeats would go NotReady and have
+// its pods evicted.
+func (k *kubelet) Run(ctx context.Context, beforePods func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -188,17 +201,7 @@ func (k *kubelet) Run(ctx context.Context) error {
 	defer k.pods.Shutdown()
 	defer k.scm.Shutdown()
 
-	go k.pc.Run(ctx, k.workers) //nolint:errcheck // its error is read from Err after Done
-	defer func() { cancel(); <-k.pc.Done() }()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-k.pc.Ready():
-	case <-k.pc.Done():
-		return k.pc.Err()
-	}
-
-	go k.nc.Run(ctx) //nolint:errcheck // as above
+	go k.nc.Run(ctx) //nolint:errcheck // its error is read from Err after Done
 	defer func() { cancel(); <-k.nc.Done() }()
 	select {
 	case <-ctx.Done():
@@ -211,6 +214,7 @@ func (k *kubelet) Run(ctx context.Context) error {
 	// The spec says Ready from the start; stamping the condition now tells
 	// the control plane when this replica began serving the node.
 	now := metav1.Now()
+	k.statusMu.Lock()
 	for i, c := range k.spec.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			k.spec.Status.Conditions[i].Status = corev1.ConditionTrue
@@ -219,15 +223,87 @@ func (k *kubelet) Run(ctx context.Context) error {
 		}
 	}
 	k.spec.Status.Phase = corev1.NodeRunning
-	if err := k.np.UpdateStatus(ctx, k.spec); err != nil {
+	// A copy: the node controller keeps what it is given and stamps
+	// heartbeats into it, while SetConditions edits spec.
+	status := k.spec.DeepCopy()
+	k.statusMu.Unlock()
+	if err := k.np.UpdateStatus(ctx, status); err != nil {
 		return fmt.Errorf("mark node %s Ready: %w", k.name, err)
 	}
 	close(k.ready)
+
+	if beforePods != nil {
+		if err := beforePods(ctx); err != nil {
+			return err
+		}
+	}
+
+	go k.pc.Run(ctx, k.workers) //nolint:errcheck // as above
+	defer func() { cancel(); <-k.pc.Done() }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.pc.Ready():
+	case <-k.pc.Done():
+		return k.pc.Err()
+	}
+	close(k.podsReady)
 
 	select {
 	case <-k.nc.Done():
 		return k.nc.Err()
 	case <-k.pc.Done():
 		return k.pc.Err()
+	}
+}
+
+// PodsReady is closed once the pod controller runs (after adoption).
+func (k *kubelet) PodsReady() <-chan struct{} { return k.podsReady }
+
+// SetConditions sets conditions of the Node's status (added, or replaced
+// by type), with a new transition time when a status changes, and hands
+// the status to the node controller, whose writes then carry them. The
+// Ready condition is never among them. It fails until the node is Ready.
+func (k *kubelet) SetConditions(ctx context.Context, conds []corev1.NodeCondition) error {
+	select {
+	case <-k.ready:
+	default:
+		return fmt.Errorf("node %s is not registered yet", k.name)
+	}
+	k.statusMu.Lock()
+	defer k.statusMu.Unlock()
+	now := metav1.Now()
+	for _, c := range conds {
+		c.LastHeartbeatTime = now
+		found := false
+		for i, old := range k.spec.Status.Conditions {
+			if old.Type != c.Type {
+				continue
+			}
+			found = true
+			c.LastTransitionTime = old.LastTransitionTime
+			if old.Status != c.Status || c.LastTransitionTime.IsZero() {
+				c.LastTransitionTime = now
+			}
+			k.spec.Status.Conditions[i] = c
+		}
+		if !found {
+			c.LastTransitionTime = now
+			k.spec.Status.Conditions = append(k.spec.Status.Conditions, c)
+		}
+	}
+	// The node controller takes a status by a blocking send that no
+	// context ends: once it has stopped, a send could wait forever, so it
+	// is made aside and abandoned when the node stops.
+	status := k.spec.DeepCopy()
+	done := make(chan error, 1)
+	go func() { done <- k.np.UpdateStatus(ctx, status) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-k.nc.Done():
+		return fmt.Errorf("node %s: the node controller has stopped", k.name)
 	}
 }

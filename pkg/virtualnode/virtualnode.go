@@ -76,6 +76,7 @@ type shared struct {
 	sv        *k8sversion.Info
 	clusterID string
 	cloud     provider.Cloud
+	health    *eci.Health
 	events    record.EventBroadcaster
 	profiles  *profile.Store
 	nodes     *nodeRegistry
@@ -148,7 +149,11 @@ func Run(ctx context.Context, opts Options) error {
 	// every node's metrics carry its name.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	eciClient, err := cloud.NewClient(cfg, opts.Credential, eci.NewMetrics(reg))
+	// One Health for the one client: whether the cloud answers and accepts
+	// the AccessKey, and which actions the RAM policy refuses; every node
+	// shows it (provider.RunNodeStatus).
+	health := eci.NewHealth()
+	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, eci.NewMetrics(reg), health)
 	if err != nil {
 		return err
 	}
@@ -176,7 +181,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient,
+	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
@@ -249,16 +254,11 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
+		Health: sh.health, CloudUnavailableGrace: cfg.CloudUnavailableGrace,
 	})
 	if err != nil {
 		return err
 	}
-	adopted, deleted, err := prov.Adopt(ctx)
-	if err != nil {
-		return fmt.Errorf("adopt existing container groups: %w", err)
-	}
-	logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", sh.clusterID)
-
 	tlsCfg, err := servingTLS(cfg)
 	if err != nil {
 		return err
@@ -292,10 +292,32 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		cancel()
 		<-provDone
 	}()
+	adopt := func(ctx context.Context) error { return adoptGroups(ctx, prov, sh.clusterID) }
 	errc := make(chan error, 1)
-	go func() { errc <- vn.Run(ctx) }()
+	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
+		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
+		// and ContainerInstancePermissions, the cloud-unavailable taint)
+		// once the node controller runs, adoption or not; it stops with the
+		// provider.
+		nodeStatusDone := make(chan struct{})
+		go func() {
+			defer close(nodeStatusDone)
+			prov.RunNodeStatus(ctx, vn.SetConditions)
+		}()
+		defer func() {
+			cancel()
+			<-nodeStatusDone
+		}()
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("virtual node stopped before it was ready: %w", err)
+	}
+	select {
+	case <-vn.PodsReady():
 		logger.Info("virtual node is ready", "kubeletPort", cfg.KubeletPort, "nodeIP", cfg.NodeIP, "vSwitches", cfg.VSwitches)
 		ready()
 	case err := <-errc:
@@ -309,6 +331,41 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		return nil
 	}
 	return err
+}
+
+// Adoption retries while the cloud refuses the AccessKey or does not
+// answer: from adoptBackoff, doubling up to maxAdoptBackoff.
+const (
+	adoptBackoff    = 2 * time.Second
+	maxAdoptBackoff = time.Minute
+)
+
+// adoptGroups takes over the node's existing container groups before its
+// pods are handled (Provider.Adopt). While the cloud refuses the AccessKey
+// or does not answer it retries, the Node heartbeating meanwhile and
+// showing the cloud's state (RunNodeStatus); any other failure stops the
+// node, which is released for another replica.
+func adoptGroups(ctx context.Context, prov *provider.Provider, clusterID string) error {
+	logger := klog.FromContext(ctx)
+	wait := adoptBackoff
+	for {
+		adopted, deleted, err := prov.Adopt(ctx)
+		if err == nil {
+			logger.Info("reconciled existing container groups", "adopted", adopted, "deletedOrphans", deleted, "clusterId", clusterID)
+			return nil
+		}
+		if !eci.KeyRefused(err) && !eci.NoAnswer(err) {
+			return fmt.Errorf("adopt existing container groups: %w", err)
+		}
+		logger.Error(err, "cannot adopt the node's container groups: the ECI API refuses the AccessKey or does not answer; "+
+			"the node stays registered and its pods wait", "retryIn", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxAdoptBackoff)
+	}
 }
 
 // nodeRef is the object reference events about a Node attach to (the

@@ -26,6 +26,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	appsv1 "k8s.io/api/apps/v1"
@@ -436,7 +437,7 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 		if code != 0 || !rep.OK {
 			t.Fatalf("doctor: exit %d\n%s", code, out)
 		}
-		for _, name := range []string{doctor.CheckKubeconfig, doctor.CheckServer, doctor.CheckCA, doctor.CheckVersion, doctor.CheckIdentity, doctor.CheckPermissions, doctor.CheckKubeProxy, doctor.CheckECI} {
+		for _, name := range []string{doctor.CheckKubeconfig, doctor.CheckServer, doctor.CheckCA, doctor.CheckVersion, doctor.CheckIdentity, doctor.CheckPermissions, doctor.CheckKubeProxy, doctor.CheckECI, doctor.CheckECIPermissions} {
 			if c := checkOf(rep, name); c.Status != doctor.Pass {
 				t.Errorf("check %s = %+v, want pass", name, c)
 			}
@@ -446,6 +447,44 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 		}
 		if m := checkOf(rep, doctor.CheckVersion).Message; !strings.Contains(m, env.ControlPlane.Version()) {
 			t.Errorf("version: %s", m)
+		}
+	})
+
+	t.Run("doctor lists the ECI actions the RAM policy refuses", func(t *testing.T) {
+		key := testenv.SimAccessKeyID(env.SimulatorConfig)
+		defer func() {
+			if err := env.Simulator.SetPolicy(key, simulator.PolicyFullAccess); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		if err := env.Simulator.SetPolicy(key, simulator.PolicyDocumented); err != nil {
+			t.Fatal(err)
+		}
+		rep, code, out := doctorReport(t, bin, eciEnv, "--kubeconfig", saConfig, "--admin-kubeconfig", env.ControlPlane.Kubeconfig())
+		if c := checkOf(rep, doctor.CheckECIPermissions); code != 0 || c.Status != doctor.Pass || !strings.Contains(c.Message, "eci:DescribeContainerGroupStatus") {
+			t.Errorf("documented policy: exit %d, %+v\n%s", code, c, out)
+		}
+		narrow := simulator.Policy{Name: "narrow", Actions: []string{"CreateContainerGroup", "DeleteContainerGroup", "DescribeContainerGroups", "UpdateContainerGroup", "DescribeContainerLog"}}
+		if err := env.Simulator.SetPolicy(key, narrow); err != nil {
+			t.Fatal(err)
+		}
+		rep, code, out = doctorReport(t, bin, eciEnv, "--kubeconfig", saConfig, "--admin-kubeconfig", env.ControlPlane.Kubeconfig())
+		c := checkOf(rep, doctor.CheckECIPermissions)
+		if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, `"eci:ExecContainerCommand"`) {
+			t.Fatalf("narrow policy: exit %d, %+v\n%s", code, c, out)
+		}
+		for _, a := range []string{"ExecContainerCommand", "DescribeMultiContainerGroupMetric", "DescribeContainerGroupStatus"} {
+			if !strings.Contains(c.Message, "eci:"+a) {
+				t.Errorf("refused %s not listed: %s", a, c.Message)
+			}
+		}
+		for _, a := range narrow.Actions {
+			if strings.Contains(c.Message, "eci:"+a) {
+				t.Errorf("allowed %s listed as refused: %s", a, c.Message)
+			}
+		}
+		if failed := rep.Failed(); len(failed) != 1 {
+			t.Errorf("failed checks %v, want only %s", failed, doctor.CheckECIPermissions)
 		}
 	})
 

@@ -222,7 +222,7 @@ func (s *Simulator) Requests(action string) []RecordedRequest {
 }
 
 // Reset forgets all groups, image caches, faults, counters, ClientTokens
-// and exec sessions, and restores the configured stock.
+// and exec sessions, and restores the configured stock and RAM policies.
 func (s *Simulator) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,6 +234,7 @@ func (s *Simulator) Reset() {
 	s.idem = map[string]*idemEntry{}
 	s.execs = map[string]*execSession{}
 	s.throttle = newThrottler(s.cfg.QuotaScale)
+	s.policies = copyPolicies(s.cfg.Policies)
 	for _, z := range s.cfg.Zones {
 		s.zones[z.ZoneId].stockCPU, s.zones[z.ZoneId].stockMem = z.StockCpu, z.StockMemory
 		for _, v := range z.VSwitches {
@@ -329,6 +330,41 @@ func (s *Simulator) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/faults/{action}", func(w http.ResponseWriter, r *http.Request) {
 		s.RemoveFault(r.PathValue("action"))
 		s.writeJSON(w, http.StatusOK, map[string]any{"faults": s.Faults()})
+	})
+	mux.HandleFunc("GET /admin/policies", func(w http.ResponseWriter, r *http.Request) {
+		s.writeJSON(w, http.StatusOK, map[string]any{"policies": s.Policies()})
+	})
+	mux.HandleFunc("PUT /admin/policies/{accessKeyId}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Preset  string   `json:"preset"`
+			Name    string   `json:"name"`
+			Actions []string `json:"actions"`
+		}
+		if !decodeBody(w, r, s, &body) {
+			return
+		}
+		p := Policy{Name: body.Name, Actions: body.Actions}
+		switch {
+		case body.Preset != "" && body.Actions != nil:
+			adminError(w, s, http.StatusBadRequest, `give either "preset" or "actions", not both`)
+			return
+		case body.Preset != "":
+			var err error
+			if p, err = PolicyByName(body.Preset); err != nil {
+				adminError(w, s, http.StatusBadRequest, err.Error())
+				return
+			}
+		case body.Actions == nil:
+			adminError(w, s, http.StatusBadRequest, `body {"preset":"documented"|"full"} or {"actions":[...]} is required`)
+			return
+		case p.Name == "":
+			p.Name = "custom"
+		}
+		if err := s.SetPolicy(r.PathValue("accessKeyId"), p); err != nil {
+			adminError(w, s, http.StatusNotFound, err.Error())
+			return
+		}
+		s.writeJSON(w, http.StatusOK, map[string]any{"policies": s.Policies()})
 	})
 	mux.HandleFunc("GET /admin/calls", func(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, map[string]any{"calls": s.Calls()})

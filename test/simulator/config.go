@@ -97,6 +97,10 @@ type Config struct {
 	SecurityGroups []string
 	// AccessKeys maps AccessKeyId to AccessKeySecret. Required.
 	AccessKeys map[string]string
+	// Policies are the RAM policies of AccessKeys, by AccessKeyId; a key
+	// without one has PolicyFullAccess. A refused action is answered
+	// Forbidden.RAM (HTTP 403). SetPolicy changes them at run time.
+	Policies map[string]Policy
 	// StartDelay is how long a group stays Pending (and Restarting/Updating)
 	// before its containers start. Default 0.
 	StartDelay time.Duration
@@ -229,6 +233,11 @@ func (c Config) normalize() (Config, error) {
 		keys[k] = v
 	}
 	c.AccessKeys = keys
+	policies, err := normalizePolicies(c)
+	if err != nil {
+		return c, err
+	}
+	c.Policies = policies
 	c.SecurityGroups = append([]string(nil), c.SecurityGroups...)
 	return c, nil
 }

@@ -121,6 +121,9 @@
 //	POST   /admin/faults                 body Fault, e.g. {"action":"CreateContainerGroup",
 //	                                     "errorRate":0.5,"code":"InternalError","httpStatus":500,"latencyMs":200}
 //	DELETE /admin/faults[/{action}]      remove all rules (or one)
+//	GET    /admin/policies               RAM policy of every AccessKey
+//	PUT    /admin/policies/{accessKeyId} body {"preset":"documented"|"full"} or
+//	                                     {"actions":["CreateContainerGroup",...]}
 //	GET    /admin/calls                  {"calls":{action:{outcome:count}}}
 //	POST   /admin/reset-calls            clear counters and the request log
 //	GET    /admin/requests[?action=X]    recent requests with their parameters

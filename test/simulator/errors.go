@@ -78,6 +78,8 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// Detail, when set, is rendered as AccessDeniedDetail (Forbidden.RAM).
+	Detail map[string]any
 }
 
 // Error formats the error as "Code: Message".

@@ -49,6 +49,8 @@ type Simulator struct {
 	rng          *rand.Rand
 	caches       map[string]*imageCache
 	execs        map[string]*execSession
+	// policies are the RAM policies of AccessKeys (none: full access).
+	policies map[string]Policy
 
 	closed  bool
 	closeCh chan struct{}
@@ -97,6 +99,7 @@ func New(cfg Config) (*Simulator, error) {
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		caches:    map[string]*imageCache{},
 		execs:     map[string]*execSession{},
+		policies:  copyPolicies(cfg.Policies),
 		closeCh:   make(chan struct{}),
 		conns:     map[net.Conn]struct{}{},
 	}
@@ -239,13 +242,17 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	outcome := "OK"
 	if aerr != nil {
 		status, outcome = aerr.Status, aerr.Code
-		s.writeJSON(w, status, map[string]any{
+		body := map[string]any{
 			"RequestId": requestID,
 			"HostId":    "eci." + s.cfg.RegionId + ".aliyuncs.com",
 			"Code":      aerr.Code,
 			"Message":   aerr.Message,
 			"Recommend": fmt.Sprintf("https://api.aliyun.com/troubleshoot?q=%s&product=Eci&requestId=%s", aerr.Code, requestID),
-		})
+		}
+		if aerr.Detail != nil {
+			body["AccessDeniedDetail"] = aerr.Detail
+		}
+		s.writeJSON(w, status, body)
 	} else {
 		s.writeJSON(w, status, resp)
 	}
@@ -294,6 +301,9 @@ func (s *Simulator) handleAPI(r *http.Request, requestID string) (map[string]str
 
 	s.mu.Lock()
 	aerr := s.verifySignature(r.Method, raw)
+	if aerr == nil {
+		aerr = s.checkPolicy(raw["AccessKeyId"], action)
+	}
 	if aerr == nil {
 		aerr = s.checkRegion(raw)
 	}

@@ -154,8 +154,22 @@ func (e *Env) NodeConfig(t testing.TB, name string) *config.Config {
 }
 
 // StartNode runs a virtual node in this process with cfg until the test
-// ends, and waits until it is registered and Ready.
+// ends, and waits until it is registered and Ready and its pods are handled
+// (its container groups adopted).
 func (e *Env) StartNode(t testing.TB, cfg *config.Config) {
+	t.Helper()
+	e.startNode(t, cfg, true)
+}
+
+// StartNodeNoWait runs a virtual node like StartNode without waiting for
+// it: for a node that cannot adopt its groups yet (the cloud refuses the
+// AccessKey), which registers and heartbeats but handles no pod.
+func (e *Env) StartNodeNoWait(t testing.TB, cfg *config.Config) {
+	t.Helper()
+	e.startNode(t, cfg, false)
+}
+
+func (e *Env) startNode(t testing.TB, cfg *config.Config, wait bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -174,6 +188,9 @@ func (e *Env) StartNode(t testing.TB, cfg *config.Config) {
 			t.Errorf("virtual node %s did not stop within 30s", cfg.NodeName)
 		}
 	})
+	if !wait {
+		return
+	}
 	select {
 	case <-ready:
 	case err := <-done:

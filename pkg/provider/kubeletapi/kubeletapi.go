@@ -2,6 +2,7 @@ package kubeletapi
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -41,7 +42,14 @@ type API struct {
 	// each polling more slowly when many follow at once.
 	logPolls *rate.Limiter
 	metrics  metricsCache
+	// statusRefusedAt is when the RAM policy last refused
+	// DescribeContainerGroupStatus (unix ns; 0: never), see runStateOf.
+	statusRefusedAt atomic.Int64
 }
+
+// statusRetryAfter is how long runStateOf goes without the status call
+// after the RAM policy refused it.
+const statusRetryAfter = 10 * time.Minute
 
 // followerCallsPerMinute is the part of DescribeContainerLog's 500/min
 // that followers may use together; the rest stays free for one-shot

@@ -406,21 +406,30 @@ func (s runState) started() bool { return s.running || s.terminated || s.previou
 // call (10,000/min) for app containers, DescribeContainerGroups for init
 // containers, which the status call does not list. A group that no longer
 // exists is a NotFound error.
+//
+// When the RAM policy refuses the status call (the documented policy does
+// not list it), DescribeContainerGroups answers alone, and the status
+// call is tried again only after statusRetryAfter.
 func (a *API) runStateOf(ctx context.Context, groupID, container string) (runState, error) {
-	st, err := a.cloud.DescribeContainerGroupStatus(ctx, &eci.DescribeContainerGroupStatusRequest{ContainerGroupIds: []string{groupID}})
-	if err != nil {
-		return runState{}, err
-	}
-	if len(st.Data) == 0 {
-		return runState{}, errdefs.NotFoundf("container group %s no longer exists", groupID)
-	}
-	for _, c := range st.Data[0].PodStatus.ContainerStatuses {
-		if c.Name == container {
-			return runState{
-				found: true, running: c.State.Running != nil, terminated: c.State.Terminated != nil,
-				waiting: waitingReason(c.State), restarts: c.RestartCount,
-				previous: c.LastState.Terminated != nil || c.RestartCount > 0,
-			}, nil
+	if time.Since(time.Unix(0, a.statusRefusedAt.Load())) >= statusRetryAfter {
+		st, err := a.cloud.DescribeContainerGroupStatus(ctx, &eci.DescribeContainerGroupStatusRequest{ContainerGroupIds: []string{groupID}})
+		if _, refused := eci.PermissionDenied(err); refused {
+			a.statusRefusedAt.Store(time.Now().UnixNano())
+		} else if err != nil {
+			return runState{}, err
+		} else {
+			if len(st.Data) == 0 {
+				return runState{}, errdefs.NotFoundf("container group %s no longer exists", groupID)
+			}
+			for _, c := range st.Data[0].PodStatus.ContainerStatuses {
+				if c.Name == container {
+					return runState{
+						found: true, running: c.State.Running != nil, terminated: c.State.Terminated != nil,
+						waiting: waitingReason(c.State), restarts: c.RestartCount,
+						previous: c.LastState.Terminated != nil || c.RestartCount > 0,
+					}, nil
+				}
+			}
 		}
 	}
 	groups, err := a.cloud.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{ContainerGroupIds: []string{groupID}})

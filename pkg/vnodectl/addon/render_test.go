@@ -2,6 +2,7 @@ package addon
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/approver"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/webhook"
 	"github.com/kelseyhightower/envconfig"
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -299,10 +301,25 @@ func TestRenderDefaults(t *testing.T) {
 	if !reflect.DeepEqual(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
 		t.Errorf("PDB selects %v, controller pods are %v", pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
 	}
-	for _, want := range []string{"alibabacloud.com/eci=true", "kubectl -n kube-system edit deployment ack-virtual-node-controller", "virtual-kubelet"} {
+	for _, want := range []string{"alibabacloud.com/eci=true", "kubectl -n kube-system edit deployment ack-virtual-node-controller", "virtual-kubelet",
+		"ContainerInstanceAPI", "virtual-kubelet.io/cloud-unavailable"} {
 		if !strings.Contains(r.Notes, want) {
 			t.Errorf("NOTES.txt does not mention %q:\n%s", want, r.Notes)
 		}
+	}
+	// The minimal RAM policy: exactly the actions the controller uses.
+	if n := strings.Count(r.Notes, `"eci:`); n != len(eci.ControllerActions) {
+		t.Errorf("NOTES.txt lists %d ECI actions, the controller uses %d", n, len(eci.ControllerActions))
+	}
+	for _, a := range eci.ControllerActions {
+		if !strings.Contains(r.Notes, `"eci:`+a.Action+`"`) {
+			t.Errorf("NOTES.txt's RAM policy lacks eci:%s", a.Action)
+		}
+	}
+	var pol struct{ Statement []struct{ Action []string } }
+	start, end := strings.Index(r.Notes, "{\n"), strings.Index(r.Notes, "\n  }\n")
+	if start < 0 || end < start || json.Unmarshal([]byte(r.Notes[start:end+4]), &pol) != nil || len(pol.Statement) != 1 {
+		t.Errorf("NOTES.txt's RAM policy is not valid JSON:\n%s", r.Notes)
 	}
 }
 

@@ -51,6 +51,8 @@ const (
 	CheckPermissions = "permissions"
 	CheckKubeProxy   = "kube-proxy"
 	CheckECI         = "eci"
+	// CheckECIPermissions probes every ECI action the controller uses.
+	CheckECIPermissions = "eci-permissions"
 )
 
 // Supported Kubernetes versions (vendor documentation: 1.16 to 1.30).
@@ -174,7 +176,13 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 	}
 	add(checkKubeProxy(ctx, o.Admin))
-	add(checkECI(ctx, o))
+	res = checkECI(ctx, o)
+	add(res)
+	if res.Status == Pass {
+		add(checkECIPermissions(ctx, o))
+	} else {
+		add(Result{Name: CheckECIPermissions, Status: Skip, Message: "skipped: the ECI check did not pass"})
+	}
 	r.OK = len(r.Failed()) == 0
 	return r
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -276,4 +277,29 @@ func HasKubeProxy(g *eci.ContainerGroup) bool {
 		}
 	}
 	return false
+}
+
+// RefreshVolumes rebuilds the listed token-carrying volumes of a running
+// pod with fresh tokens: its projected volumes (BuildVolumes) and the
+// kube-proxy volume, and says when they are due next.
+func (t *Translator) RefreshVolumes(ctx context.Context, pod *corev1.Pod, names []string) ([]eci.Volume, TokenRefresh, error) {
+	vols, refresh, err := t.BuildVolumes(ctx, pod)
+	if err != nil {
+		return nil, refresh, err
+	}
+	if slices.Contains(names, KubeProxyVolume) {
+		v, exp, err := t.KubeProxyVolumeFor(ctx, pod)
+		if err != nil {
+			return nil, refresh, err
+		}
+		vols = append(vols, v)
+		refresh.add(KubeProxyVolume, t.refreshTime(exp))
+	}
+	var out []eci.Volume
+	for _, v := range vols {
+		if slices.Contains(names, v.Name) {
+			out = append(out, v)
+		}
+	}
+	return out, refresh, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
@@ -171,6 +172,11 @@ func (e *Env) StartNodeNoWait(t testing.TB, cfg *config.Config) {
 
 func (e *Env) startNode(t testing.TB, cfg *config.Config, wait bool) {
 	t.Helper()
+	// What the chart and `vnodectl kubeconfig` install for the kube-proxy
+	// of ECI pods: its ServiceAccount, bound to system:node-proxier.
+	if _, err := nodeaccess.EnsureKubeProxyIdentity(context.Background(), e.Kube, cfg.PodNamespace); err != nil {
+		t.Fatalf("kube-proxy identity: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)

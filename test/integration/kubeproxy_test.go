@@ -291,6 +291,31 @@ func TestKubeProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("a Job's pod completes", func(t *testing.T) {
+		// kube-proxy never exits on its own: as an ECI sidecar it is
+		// stopped when the pod's containers are done, and its exit code
+		// does not fail the pod.
+		job := kubeProxyPod(nodeName, "job", nil)
+		job.Spec.RestartPolicy = corev1.RestartPolicyNever
+		job.Spec.Containers[0].Command = []string{"sh", "-c", "echo done; sleep 1"}
+		if _, err := kube.CoreV1().Pods(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var p *corev1.Pod
+		poll(t, "pod job Succeeded", 90*time.Second, func(ctx context.Context) (bool, error) {
+			var err error
+			p, err = kube.CoreV1().Pods(ns).Get(ctx, "job", metav1.GetOptions{})
+			if err == nil && p.Status.Phase == corev1.PodFailed {
+				t.Fatalf("pod job failed: %+v", p.Status)
+			}
+			return err == nil && p.Status.Phase == corev1.PodSucceeded, err
+		})
+		g, _ := env.Simulator.Group(p.Annotations[translate.AnnotationInstanceID])
+		if simKubeProxy(g) == nil || g.Status != simulator.StatusSucceeded {
+			t.Errorf("group %s, kube-proxy present %v", g.Status, simKubeProxy(g) != nil)
+		}
+	})
+
 	t.Run("pod opt-out", func(t *testing.T) {
 		_, g := runningGroup(t, env, ns, kubeProxyPod(nodeName, "optout", map[string]string{translate.AnnotationKubeProxyEnabled: "false"}))
 		assertNoKubeProxy(t, g)

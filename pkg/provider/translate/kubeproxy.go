@@ -183,7 +183,7 @@ func (t *Translator) addKubeProxy(ctx context.Context, pod *corev1.Pod, tr *Tran
 	return nil
 }
 
-// kubeProxyContainer is the container spec: iptables mode, NET_ADMIN to
+// kubeProxyContainer is the container spec: a sidecar to ECI, iptables mode, NET_ADMIN to
 // write the group's iptables rules, root (the pod's runAsUser must not
 // reach it), the pod's name as its node name (an ECI pod is its own host),
 // conntrack limits left alone (the group's kernel settings are the
@@ -206,6 +206,10 @@ func kubeProxyContainer(image string, pod *corev1.Pod) eci.Container {
 			"--metrics-bind-address=127.0.0.1:10249",
 			"--v=2",
 		},
+		// ECI's documented container types: a sidecar is stopped once the
+		// pod's containers have exited for good, and its exit code is
+		// ignored, so Jobs complete and succeed as they would on a node.
+		EnvironmentVars: []eci.EnvVar{{Key: "ECI_CONTAINER_TYPE", Value: "sidecar"}, {Key: "ECI_CONTAINER_IGNORE_EXIT_CODE", Value: "true"}},
 		VolumeMounts:    []eci.VolumeMount{{Name: KubeProxyVolume, MountPath: KubeProxyDir, ReadOnly: true}},
 		SecurityContext: &eci.ContainerSecurityContext{RunAsUser: ptr.To[int64](0), CapabilityAdd: []string{"NET_ADMIN"}},
 	}

@@ -83,6 +83,13 @@ func TestKubeProxyContainer(t *testing.T) {
 			t.Errorf("args %q lack %q", c.Args, want)
 		}
 	}
+	env := map[string]string{}
+	for _, e := range c.EnvironmentVars {
+		env[e.Key] = e.Value
+	}
+	if env["ECI_CONTAINER_TYPE"] != "sidecar" || env["ECI_CONTAINER_IGNORE_EXIT_CODE"] != "true" {
+		t.Errorf("env %v: kube-proxy must be an ECI sidecar whose exit code is ignored, or Jobs never end", env)
+	}
 	if c.SecurityContext == nil || !slices.Equal(c.SecurityContext.CapabilityAdd, []string{"NET_ADMIN"}) {
 		t.Errorf("security context %+v, want NET_ADMIN", c.SecurityContext)
 	}

@@ -46,3 +46,30 @@ func TestKubeProxyNotInStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeProxyEventsHidden: the routine events of the kube-proxy container
+// are not forwarded to the pod; its warnings and the pod's own events are.
+func TestKubeProxyEventsHidden(t *testing.T) {
+	g := group(t, `{"ContainerGroupId":"eci-1","Status":"Running",
+		"Containers":[{"Name":"app","Image":"nginx:1"},{"Name":"`+translate.KubeProxyContainer+`","Image":"kp:1"}],
+		"Events":[{"Type":"Normal","Reason":"Pulling","Message":"pulling image \"nginx:1\""},
+		{"Type":"Normal","Reason":"Pulling","Message":"pulling image \"kp:1\""},
+		{"Type":"Normal","Reason":"Created","Message":"Created container `+translate.KubeProxyContainer+`"},
+		{"Type":"Normal","Reason":"Started","Message":"Started container app"},
+		{"Type":"Normal","Reason":"Started","Message":"Started container `+translate.KubeProxyContainer+`-mine"},
+		{"Type":"Warning","Reason":"BackOff","Message":"Back-off restarting failed container `+translate.KubeProxyContainer+`"}]}`)
+	var got []string
+	for _, ev := range kubeProxyEventsHidden(g) {
+		got = append(got, ev.Reason+": "+ev.Message)
+	}
+	want := []string{`Pulling: pulling image "nginx:1"`, "Started: Started container app", "Started: Started container " + translate.KubeProxyContainer + "-mine", "BackOff: Back-off restarting failed container " + translate.KubeProxyContainer}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("forwarded events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A group without kube-proxy keeps every event.
+	plain := group(t, `{"ContainerGroupId":"eci-2","Containers":[{"Name":"app","Image":"nginx:1"}],
+		"Events":[{"Type":"Normal","Reason":"Created","Message":"Created container `+translate.KubeProxyContainer+`"}]}`)
+	if len(kubeProxyEventsHidden(plain)) != 1 {
+		t.Error("events of a group without kube-proxy were dropped")
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/aliyun/credentials-go/credentials"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -62,6 +63,12 @@ type Options struct {
 	// namespaces, its virtual nodes (unique names) and its simulator,
 	// which every environment has for itself.
 	Shared *controlplane.Shared
+	// NoKubeProxyIdentity leaves out what Start otherwise installs as the
+	// chart and `vnodectl kubeconfig` do: the ServiceAccount of the
+	// kube-proxy in ECI pods (kube-system/ack-virtual-node-kube-proxy),
+	// bound to system:node-proxier. Tests that install it themselves set
+	// it (Helm refuses to adopt objects it did not create).
+	NoKubeProxyIdentity bool
 }
 
 // Start starts the simulator and, unless opts.Shared is set, a control
@@ -79,6 +86,11 @@ func Start(t testing.TB, opts Options) *Env {
 		cp = opts.Shared.Get(t)
 	} else {
 		cp = controlplane.StartForTest(t, opts.ControlPlane)
+	}
+	if !opts.NoKubeProxyIdentity {
+		if _, err := nodeaccess.EnsureKubeProxyIdentity(context.Background(), cp.Clientset(), metav1.NamespaceSystem); err != nil {
+			t.Fatalf("kube-proxy identity: %v", err)
+		}
 	}
 	simCfg := simulator.DefaultConfig()
 	if opts.Simulator != nil {
@@ -172,11 +184,6 @@ func (e *Env) StartNodeNoWait(t testing.TB, cfg *config.Config) {
 
 func (e *Env) startNode(t testing.TB, cfg *config.Config, wait bool) {
 	t.Helper()
-	// What the chart and `vnodectl kubeconfig` install for the kube-proxy
-	// of ECI pods: its ServiceAccount, bound to system:node-proxier.
-	if _, err := nodeaccess.EnsureKubeProxyIdentity(context.Background(), e.Kube, cfg.PodNamespace); err != nil {
-		t.Fatalf("kube-proxy identity: %v", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
@@ -28,8 +29,8 @@ func kubeProxyConfig(ctx context.Context, cfg *config.Config, restCfg, caCfg *re
 	}
 	if kp.Server == "" {
 		kp.Server = restCfg.Host
-		if u, err := url.Parse(kp.Server); err == nil && u.Host == "" {
-			// A bare host:port, as rest.Config allows.
+		if !strings.Contains(kp.Server, "://") {
+			// A bare host[:port], as rest.Config allows.
 			kp.Server = "https://" + kp.Server
 		}
 	}

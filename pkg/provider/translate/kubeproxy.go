@@ -206,10 +206,18 @@ func kubeProxyContainer(image string, pod *corev1.Pod) eci.Container {
 			"--metrics-bind-address=127.0.0.1:10249",
 			"--v=2",
 		},
-		// ECI's documented container types: a sidecar is stopped once the
-		// pod's containers have exited for good, and its exit code is
-		// ignored, so Jobs complete and succeed as they would on a node.
-		EnvironmentVars: []eci.EnvVar{{Key: "ECI_CONTAINER_TYPE", Value: "sidecar"}, {Key: "ECI_CONTAINER_IGNORE_EXIT_CODE", Value: "true"}},
+		// ECI's documented container settings: a sidecar is stopped once
+		// the pod's containers have exited for good, and its exit code is
+		// ignored, so Jobs complete and succeed as they would on a node;
+		// it starts before the pod's containers and exits after them, so
+		// they reach Services from their first to their last moment
+		// (start order only: the pod's containers do not wait for the
+		// first rule sync, so a pod never hangs on an API server that
+		// kube-proxy cannot reach).
+		EnvironmentVars: []eci.EnvVar{
+			{Key: "ECI_CONTAINER_TYPE", Value: "sidecar"}, {Key: "ECI_CONTAINER_IGNORE_EXIT_CODE", Value: "true"},
+			{Key: "ECI_CONTAINER_LAUNCH_PRIORITY", Value: "1000"}, {Key: "ECI_CONTAINER_EXIT_PRIORITY", Value: "-1000"},
+		},
 		VolumeMounts:    []eci.VolumeMount{{Name: KubeProxyVolume, MountPath: KubeProxyDir, ReadOnly: true}},
 		SecurityContext: &eci.ContainerSecurityContext{RunAsUser: ptr.To[int64](0), CapabilityAdd: []string{"NET_ADMIN"}},
 	}

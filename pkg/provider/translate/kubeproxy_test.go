@@ -90,6 +90,9 @@ func TestKubeProxyContainer(t *testing.T) {
 	if env["ECI_CONTAINER_TYPE"] != "sidecar" || env["ECI_CONTAINER_IGNORE_EXIT_CODE"] != "true" {
 		t.Errorf("env %v: kube-proxy must be an ECI sidecar whose exit code is ignored, or Jobs never end", env)
 	}
+	if env["ECI_CONTAINER_LAUNCH_PRIORITY"] != "1000" || env["ECI_CONTAINER_EXIT_PRIORITY"] != "-1000" {
+		t.Errorf("env %v: kube-proxy must start first and exit last", env)
+	}
 	if c.SecurityContext == nil || !slices.Equal(c.SecurityContext.CapabilityAdd, []string{"NET_ADMIN"}) {
 		t.Errorf("security context %+v, want NET_ADMIN", c.SecurityContext)
 	}

@@ -303,7 +303,7 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("PDB selects %v, controller pods are %v", pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
 	}
 	for _, want := range []string{"alibabacloud.com/eci=true", "kubectl -n kube-system edit deployment ack-virtual-node-controller", "virtual-kubelet",
-		"ContainerInstanceAPI", "virtual-kubelet.io/cloud-unavailable"} {
+		"ContainerInstanceAPI", "virtual-kubelet.io/cloud-unavailable", "--set apiServerUrl=https://"} {
 		if !strings.Contains(r.Notes, want) {
 			t.Errorf("NOTES.txt does not mention %q:\n%s", want, r.Notes)
 		}

@@ -28,6 +28,27 @@ wait_for() { # description, seconds, command...
   return 1
 }
 
+# show_kube_proxy prints the kube-proxy container the pod's container group runs (from the
+# simulator's admin API) next to the pod's own containers, which do not include it.
+show_kube_proxy() {
+  local pod=$1 group
+  group=$(kubectl --kubeconfig "$kubeconfig" get pod "$pod" -o jsonpath='{.metadata.annotations.k8s\.aliyun\.com/eci-instance-id}')
+  echo
+  echo "kube-proxy (ECI_KUBE_PROXY=true): in container group $group, not on pod $pod"
+  echo "  pod containers:   $(kubectl --kubeconfig "$kubeconfig" get pod "$pod" -o jsonpath='{.spec.containers[*].name}')"
+  echo "  group containers (simulator GET /admin/groups/$group):"
+  local json
+  json=$(curl -fsS "http://$(cat "$state/simulator.addr")/admin/groups/$group")
+  if ! command -v jq >/dev/null; then
+    echo "$json" | grep -o '"Name":"eci-kube-proxy"[^}]*' | sed 's/^/    /'
+    return
+  fi
+  echo "$json" | jq -r '.Containers[] |
+    "    \(.Name)  image=\(.Image)  cpu=\(.Cpu) memory=\(.Memory)Gi" +
+    (if .SecurityContext.Capability.Adds then "  capabilities=\(.SecurityContext.Capability.Adds | join(","))" else "" end) +
+    (if (.Args | length) > 0 then "\n      \(.Commands | join(" ")) \(.Args | join(" "))" else "" end)'
+}
+
 up() {
   stop >/dev/null
   rm -rf "$state/cluster" "$state/simulator.addr"
@@ -35,6 +56,12 @@ up() {
   nohup "$root/bin/devcluster" -dir "$state/cluster" >"$state/devcluster.log" 2>&1 &
   echo $! >"$state/devcluster.pid"
   wait_for "the control plane" 120 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
+
+  # kube-proxy in ECI pods (ECI_KUBE_PROXY=true, the default) runs as its own identity, bound to
+  # system:node-proxier only, as the chart and `vnodectl kubeconfig` install it.
+  kubectl --kubeconfig "$kubeconfig" -n kube-system create serviceaccount ack-virtual-node-kube-proxy
+  kubectl --kubeconfig "$kubeconfig" create clusterrolebinding ack-virtual-node:kube-proxy \
+    --clusterrole=system:node-proxier --serviceaccount=kube-system:ack-virtual-node-kube-proxy
 
   # The AccessKey gets the documentation's custom RAM policy (seed 002,
   # step 1), not full access: the demo shows that policy is enough.
@@ -71,6 +98,7 @@ up() {
   echo "what the node says about the cloud (RAM policy: documented):"
   kubectl --kubeconfig "$kubeconfig" get node virtual-kubelet \
     -o jsonpath='{range .status.conditions[?(@.type=="ContainerInstanceAPI")]}{.type}={.status} {.reason}{"\n"}{end}{range .status.conditions[?(@.type=="ContainerInstancePermissions")]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+  show_kube_proxy "$pod"
   cat <<MSG
 
 The demo is running. Point kubectl at it with:

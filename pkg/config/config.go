@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -26,6 +27,19 @@ type Config struct {
 	SecurityGroup string `envconfig:"ECI_SECURITY_GROUP"`
 	// KubeProxy says whether pods can reach ClusterIP Services (default true).
 	KubeProxy bool `envconfig:"ECI_KUBE_PROXY" default:"true"`
+	// KubeProxyImage is the kube-proxy image every group runs while
+	// KubeProxy is on (ECI_KUBE_PROXY_IMAGE); empty means
+	// DefaultKubeProxyImage of ECI_REGION and the cluster's version, read
+	// from the API server at start-up.
+	KubeProxyImage string `envconfig:"ECI_KUBE_PROXY_IMAGE"`
+	// APIServerURL is the API server address kube-proxy in the ECI pods
+	// talks to (KUBERNETES_APISERVER_URL): it must be reachable from the
+	// vSwitches' VPC. Empty means the address the controller itself uses.
+	APIServerURL string `envconfig:"KUBERNETES_APISERVER_URL"`
+	// APIServerCA is a PEM file with the CA that verifies APIServerURL
+	// (KUBERNETES_APISERVER_CA); empty means the CA of the controller's own
+	// kubeconfig (in a pod: the service-account CA).
+	APIServerCA string `envconfig:"KUBERNETES_APISERVER_CA"`
 	// Region is the Alibaba Cloud region of the vSwitches.
 	Region string `envconfig:"ECI_REGION"`
 	// Endpoint overrides the ECI endpoint (host[:port] or http(s) URL); the
@@ -273,6 +287,14 @@ func (c *Config) Validate() error {
 	} else if !regionRE.MatchString(c.Region) {
 		add("ECI_REGION: %q is not a region id (expected e.g. cn-hangzhou)", c.Region)
 	}
+	if c.KubeProxyImage != "" && strings.ContainsAny(c.KubeProxyImage, " \t\n") {
+		add("ECI_KUBE_PROXY_IMAGE: %q is not an image reference: set e.g. %s, or leave it empty for the regional image of the cluster's version", c.KubeProxyImage, KubeProxyImageFor("cn-hangzhou", "v1.30.1-aliyun.1"))
+	}
+	if c.APIServerURL != "" {
+		if u, err := url.Parse(c.APIServerURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("KUBERNETES_APISERVER_URL: %q is not an https URL of the API server: set the address ECI pods in the VPC reach it at, e.g. https://192.168.0.10:6443, or leave it empty for the controller's own", c.APIServerURL)
+		}
+	}
 	if !nodeRE.MatchString(c.NodeName) {
 		add("VIRTUAL_NODE_NAME: %q is not a valid node name (lower-case letters, digits, '-' and '.')", c.NodeName)
 	} else if c.NodeCount > 1 && len(c.NodeName)+1+len(strconv.Itoa(c.NodeCount-1)) > 253 {
@@ -386,4 +408,30 @@ func (c *Config) ForNode(index int) *Config {
 	n.KubeletPort = c.KubeletPort + index
 	n.NodeCount = 1
 	return &n
+}
+
+// KubeProxyImageRegistry is the vendor's regional registry (VPC address)
+// that DefaultKubeProxyImage pulls kube-proxy from; %s is the region.
+const KubeProxyImageRegistry = "registry-%s-vpc.ack.aliyuncs.com/acs/kube-proxy"
+
+// KubeProxyImageFor is the default of ECI_KUBE_PROXY_IMAGE: the vendor's
+// kube-proxy image in the region's registry (VPC address, so pulls stay in
+// the VPC), tagged with the cluster's version. ACK clusters report their
+// version in the image's form (v1.30.1-aliyun.1) and it is used as is;
+// other clusters get the same major.minor.patch with the vendor's first
+// patch suffix (v1.30.14 gives v1.30.14-aliyun.1). Where that tag is not
+// published, set ECI_KUBE_PROXY_IMAGE.
+func KubeProxyImageFor(region, gitVersion string) string {
+	v := strings.TrimPrefix(strings.TrimSpace(gitVersion), "v")
+	core, suffix, _ := strings.Cut(v, "-")
+	// Build metadata (+...) never belongs in a tag.
+	core, _, _ = strings.Cut(core, "+")
+	suffix, _, _ = strings.Cut(suffix, "+")
+	tag := "v" + core
+	if strings.HasPrefix(suffix, "aliyun.") {
+		tag += "-" + suffix
+	} else {
+		tag += "-aliyun.1"
+	}
+	return fmt.Sprintf(KubeProxyImageRegistry, region) + ":" + tag
 }

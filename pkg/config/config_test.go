@@ -39,6 +39,14 @@ func TestLoad(t *testing.T) {
 		{name: "too many vswitches", env: map[string]string{"ECI_VSWITCH": "vsw-1,vsw-2,vsw-3,vsw-4,vsw-5,vsw-6,vsw-7,vsw-8,vsw-9,vsw-10,vsw-11"}, wantErr: "at most 10"},
 		{name: "bad security group", env: map[string]string{"ECI_SECURITY_GROUP": "default"}, wantErr: "ECI_SECURITY_GROUP"},
 		{name: "missing region", env: map[string]string{"ECI_REGION": ""}, wantErr: "ECI_REGION"},
+		{name: "kube proxy settings", env: map[string]string{"ECI_KUBE_PROXY_IMAGE": "example.com/kube-proxy:v1", "KUBERNETES_APISERVER_URL": "https://192.168.0.10:6443", "KUBERNETES_APISERVER_CA": "/etc/ca.pem"}, check: func(t *testing.T, c *Config) {
+			if c.KubeProxyImage != "example.com/kube-proxy:v1" || c.APIServerURL != "https://192.168.0.10:6443" || c.APIServerCA != "/etc/ca.pem" {
+				t.Errorf("kube-proxy settings not read: %q %q %q", c.KubeProxyImage, c.APIServerURL, c.APIServerCA)
+			}
+		}},
+		{name: "apiserver url not https", env: map[string]string{"KUBERNETES_APISERVER_URL": "http://192.168.0.10:6443"}, wantErr: "KUBERNETES_APISERVER_URL: \"http://192.168.0.10:6443\" is not an https URL"},
+		{name: "apiserver url without host", env: map[string]string{"KUBERNETES_APISERVER_URL": "https://"}, wantErr: "KUBERNETES_APISERVER_URL"},
+		{name: "kube proxy image with spaces", env: map[string]string{"ECI_KUBE_PROXY_IMAGE": "kube proxy"}, wantErr: "ECI_KUBE_PROXY_IMAGE"},
 		{name: "bad kube proxy", env: map[string]string{"ECI_KUBE_PROXY": "maybe"}, wantErr: "ECI_KUBE_PROXY"},
 		{name: "bad node name", env: map[string]string{"VIRTUAL_NODE_NAME": "Bad_Name"}, wantErr: "VIRTUAL_NODE_NAME"},
 		{name: "token refresh fraction out of range", env: map[string]string{"SA_TOKEN_REFRESH_FRACTION": "1.5"}, wantErr: "SA_TOKEN_REFRESH_FRACTION"},
@@ -223,5 +231,21 @@ func TestValidateDoesNotChange(t *testing.T) {
 	// not a missing value.
 	if err != nil && strings.Contains(err.Error(), "ECI_API_QUOTA_SCALE") {
 		t.Errorf("Validate() reports quota scale 0: %v", err)
+	}
+}
+
+func TestKubeProxyImageFor(t *testing.T) {
+	for _, tc := range []struct{ region, version, want string }{
+		// ACK clusters report the version kube-proxy's image is tagged with.
+		{"cn-hangzhou", "v1.30.1-aliyun.1", "registry-cn-hangzhou-vpc.ack.aliyuncs.com/acs/kube-proxy:v1.30.1-aliyun.1"},
+		{"cn-beijing", "v1.28.9-aliyun.2", "registry-cn-beijing-vpc.ack.aliyuncs.com/acs/kube-proxy:v1.28.9-aliyun.2"},
+		// Other clusters get their version with the vendor's first patch.
+		{"cn-shanghai", "v1.30.14", "registry-cn-shanghai-vpc.ack.aliyuncs.com/acs/kube-proxy:v1.30.14-aliyun.1"},
+		{"cn-shanghai", "v1.29.3-eks-abc+build.1", "registry-cn-shanghai-vpc.ack.aliyuncs.com/acs/kube-proxy:v1.29.3-aliyun.1"},
+		{"ap-southeast-1", "v1.31.0+k3s1", "registry-ap-southeast-1-vpc.ack.aliyuncs.com/acs/kube-proxy:v1.31.0-aliyun.1"},
+	} {
+		if got := KubeProxyImageFor(tc.region, tc.version); got != tc.want {
+			t.Errorf("KubeProxyImageFor(%q, %q) = %q, want %q", tc.region, tc.version, got, tc.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -178,6 +179,8 @@ func NodePermissions(extraPrivilege bool) []Permission {
 		{Verb: "get", Resource: "persistentvolumeclaims"}, {Verb: "update", Resource: "persistentvolumeclaims"}, {Verb: "patch", Resource: "persistentvolumeclaims"},
 		{Verb: "get", Resource: "persistentvolumes"},
 		{Verb: "create", Resource: "serviceaccounts", Subresource: "token"},
+		// The kube-proxy of ECI pods (EnsureKubeProxyIdentity).
+		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: Namespace, Name: translate.KubeProxyServiceAccount},
 		{Verb: "create", Resource: "events"}, {Verb: "patch", Resource: "events"},
 		{Verb: "get", Resource: "namespaces", Name: metav1.NamespaceSystem},
 		{Verb: "create", Group: certificatesv1.GroupName, Resource: "certificatesigningrequests"},
@@ -277,6 +280,11 @@ func EnsureRBAC(ctx context.Context, kube kubernetes.Interface, mode Mode, extra
 		}
 	}
 	more, err := ensureLeasesRole(ctx, kube, bindings(mode)[0].subject)
+	changes = append(changes, more...)
+	if err != nil {
+		return changes, err
+	}
+	more, err = EnsureKubeProxyIdentity(ctx, kube, Namespace)
 	changes = append(changes, more...)
 	if err != nil {
 		return changes, err

@@ -159,6 +159,16 @@ func (s *Store) Defaults() (vswitches []string, securityGroup string, ok bool) {
 	return slices.Clone(p.VSwitchIDs), p.SecurityGroupID, len(p.VSwitchIDs) > 0 || p.SecurityGroupID != ""
 }
 
+// EnableClusterIP returns the profile's enableClusterIp, which replaces
+// ECI_KUBE_PROXY as the default of new pods; nil when the key is absent.
+func (s *Store) EnableClusterIP() *bool {
+	if b := s.Current().EnableClusterIP; b != nil {
+		v := *b
+		return &v
+	}
+	return nil
+}
+
 // apply handles one delivery of the ConfigMap; nil means it is gone.
 // Informer handlers of one registration run sequentially, so apply needs
 // no lock of its own around parse-and-swap.

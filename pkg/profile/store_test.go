@@ -143,3 +143,33 @@ func waitChanged(t *testing.T, ch <-chan struct{}) {
 		t.Fatal("profile did not change")
 	}
 }
+
+// TestStoreEnableClusterIP: enableClusterIp is nil while absent, then the
+// value the ConfigMap holds, as a copy.
+func TestStoreEnableClusterIP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kube := controlPlane(t).Clientset()
+	ns := testNamespace(t, kube)
+	s := NewStore(StoreOptions{Kube: kube, Recorder: record.NewFakeRecorder(10), Namespace: ns})
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := s.EnableClusterIP(); b != nil {
+		t.Fatalf("enableClusterIp %v without a ConfigMap, want nil", *b)
+	}
+	ch := s.Changed()
+	if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "eci-profile", Namespace: ns},
+		Data: map[string]string{KeyEnableClusterIP: "false"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitChanged(t, ch)
+	b := s.EnableClusterIP()
+	if b == nil || *b {
+		t.Fatalf("enableClusterIp %v, want false", b)
+	}
+	*b = true
+	if *s.Current().EnableClusterIP {
+		t.Error("EnableClusterIP returned the store's own value")
+	}
+}

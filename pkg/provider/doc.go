@@ -23,7 +23,10 @@
 // A create the cloud cannot take now is retried with backoff (create.go).
 // Groups without a pod and pods without a group are found at start-up,
 // with every full listing and from informer tombstones (orphans.go).
-// Projected service-account tokens are renewed in place (tokens.go). The
+// Projected service-account tokens, and the token of the kube-proxy a
+// group runs to reach ClusterIP Services (translate/kubeproxy.go), are
+// renewed in place (tokens.go); that container is kept out of the pod's
+// status and events (kubeproxy.go) and out of the kubelet API. The
 // kubelet API (logs, exec, attach, stats) is served by package kubeletapi
 // (kubelet.go delegates to it). Metrics carry the node's name (metrics.go).
 package provider

@@ -197,7 +197,11 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
-	if vols := translate.TokenVolumes(pod); len(vols) > 0 {
+	vols := translate.TokenVolumes(pod)
+	if translate.HasKubeProxy(g) {
+		vols = append(vols, translate.KubeProxyVolume)
+	}
+	if len(vols) > 0 {
 		// When the adopted group's tokens expire is unknown: renew soon.
 		e.tokens = translate.TokenRefresh{At: time.Now().Add(time.Minute), Volumes: vols}
 	}

@@ -33,6 +33,13 @@ type Options struct {
 	// without it the cluster DNS Service is unreachable, so ClusterFirst
 	// pods use the VPC resolver.
 	KubeProxy bool
+	// ClusterIPDefault, if set, returns the eci-profile's enableClusterIp,
+	// which replaces KubeProxy as the default of new pods; nil when absent.
+	ClusterIPDefault func() *bool
+	// KubeProxyConfig is how the kube-proxy of each group that reaches
+	// ClusterIP Services reaches the API server (image, URL, CA, the
+	// namespace of its ServiceAccount).
+	KubeProxyConfig *translate.KubeProxyConfig
 	// Defaults, if set, returns the vSwitches and security group that
 	// override VSwitches/SecurityGroup for new pods (the eci-profile
 	// ConfigMap); ok false means "use the controller's own".
@@ -167,6 +174,7 @@ func New(opts Options) (*Provider, error) {
 	p.metrics = opts.Metrics.forNode(opts.NodeName)
 	p.translator = translate.New(translate.Options{
 		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
+		ClusterIPDefault: opts.ClusterIPDefault, KubeProxyConfig: opts.KubeProxyConfig,
 		TokenRefreshFraction: opts.TokenRefreshFraction,
 	}, p.cluster)
 	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})

@@ -122,6 +122,9 @@ func podStatus(pod *corev1.Pod, g *eci.ContainerGroup, created time.Time) corev1
 				break
 			}
 		}
+		if st.Message == "" {
+			st.Message = kubeProxyWaiting(g)
+		}
 	}
 	return st
 }

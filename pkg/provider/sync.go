@@ -232,7 +232,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	}
 	e := p.pods[k]
 	e.statusSig = sig
-	events := p.newEvents(e, g.Events)
+	events := p.newEvents(e, kubeProxyEventsHidden(g))
 	var placement map[string]string
 	if !e.placed && g.ZoneId != "" {
 		if e.requested != "" {

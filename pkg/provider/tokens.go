@@ -37,7 +37,7 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 	p.mu.Unlock()
 	for _, w := range work {
 		logger := klog.FromContext(ctx).WithValues("pod", key(w.pod.Namespace, w.pod.Name), "group", w.groupID)
-		vols, refresh, err := p.translator.BuildVolumes(ctx, w.pod)
+		vols, refresh, err := p.translator.RefreshVolumes(ctx, w.pod, w.volumes)
 		if err == nil {
 			req := &eci.UpdateContainerGroupRequest{ContainerGroupId: w.groupID, UpdateType: eci.UpdateIncremental}
 			for _, v := range vols {

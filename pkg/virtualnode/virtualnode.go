@@ -26,6 +26,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,7 @@ type shared struct {
 	profiles  *profile.Store
 	nodes     *nodeRegistry
 	metrics   *provider.Metrics // every node's, in the read-only port's registry
+	kubeProxy *translate.KubeProxyConfig
 }
 
 // Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
@@ -181,7 +183,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
+	kubeProxy, err := kubeProxyConfig(ctx, cfg, restCfg, caCfg, sv)
+	if err != nil {
+		return err
+	}
+
+	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
@@ -251,6 +258,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		Defaults: sh.profiles.Defaults,
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
+		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,

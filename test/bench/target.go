@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
 	corev1 "k8s.io/api/core/v1"
@@ -183,6 +184,10 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		"ECI_API_QUOTA_SCALE=" + strconv.FormatFloat(t.opts.QuotaScale, 'g', -1, 64),
 	}
 	env = append(env, t.opts.VnodeEnv...)
+	// The kube-proxy identity of ECI pods, as the chart installs it.
+	if _, err := nodeaccess.EnsureKubeProxyIdentity(ctx, t.cl.cp.Clientset(), metav1.NamespaceSystem); err != nil {
+		return err
+	}
 	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
 	if err != nil {
 		return err

@@ -170,7 +170,8 @@ func TestAddonLifecycle(t *testing.T) {
 	t.Parallel()
 	// A control plane of its own: the add-on installs a cluster-wide
 	// MutatingWebhookConfiguration, RBAC and kube-system/eci-profile.
-	env := testenv.Start(t, testenv.Options{})
+	// The chart installs the kube-proxy identity itself.
+	env := testenv.Start(t, testenv.Options{NoKubeProxyIdentity: true})
 	bin := testutil.BuildCommand(t, "virtual-node")
 	kube := env.Kube
 	ctx := context.Background()

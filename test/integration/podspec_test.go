@@ -132,8 +132,10 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		if n := containerNames(g.InitContainers, func(c simulator.InitContainer) string { return c.Name }); n != "setup" {
 			t.Errorf("group init containers %s, want setup", n)
 		}
-		if n := containerNames(g.Containers, func(c simulator.Container) string { return c.Name }); n != "proxy,main" {
-			t.Errorf("group containers %s, want proxy,main (sidecars first)", n)
+		// The pod's containers, sidecars first, then the hidden kube-proxy
+		// (ECI_KUBE_PROXY, TestKubeProxy).
+		if n := containerNames(g.Containers, func(c simulator.Container) string { return c.Name }); n != "proxy,main,"+translate.KubeProxyContainer {
+			t.Errorf("group containers %s, want proxy,main (sidecars first), then %s", n, translate.KubeProxyContainer)
 		}
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeNormal, provider.ReasonPodSpecAdapted,
 			"native sidecar spec.initContainers[1] (proxy)", "starts alongside the app containers", "is not stopped after the app containers")

@@ -63,4 +63,45 @@ func TestProfileVSwitches(t *testing.T) {
 	if vsw, status := vswitchOf(before); vsw != "vsw-sim-h" || status != "Running" {
 		t.Errorf("the earlier pod's group moved or stopped: %s %s", vsw, status)
 	}
+
+	// enableClusterIp: false replaces ECI_KUBE_PROXY (true) for new pods;
+	// the pod annotation still decides for its pod.
+	hasKubeProxy := func(p *corev1.Pod) bool {
+		g, ok := env.Simulator.Group(p.Annotations[translate.AnnotationInstanceID])
+		if !ok {
+			t.Fatalf("no group for %s", p.Name)
+		}
+		return simKubeProxy(g) != nil
+	}
+	if !hasKubeProxy(after) {
+		t.Fatal("with ECI_KUBE_PROXY=true and no enableClusterIp the pod's group has no kube-proxy")
+	}
+	cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "eci-profile", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["enableClusterIp"] = "false"
+	if _, err := kube.CoreV1().ConfigMaps("kube-system").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if off := runPod("clusterip-off"); hasKubeProxy(off) {
+		t.Error("enableClusterIp=false: the new pod's group runs kube-proxy")
+	}
+	tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyAlways)
+	optIn := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "clusterip-optin", Annotations: map[string]string{translate.AnnotationKubeProxyEnabled: "true"}}, Spec: tpl.Spec}
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, optIn, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "clusterip-optin Running", 60*time.Second, func(ctx context.Context) (bool, error) {
+		p, err := kube.CoreV1().Pods(ns).Get(ctx, optIn.Name, metav1.GetOptions{})
+		optIn = p
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	if !hasKubeProxy(optIn) {
+		t.Error("annotation true under enableClusterIp=false: the pod's group has no kube-proxy")
+	}
+	if !hasKubeProxy(after) {
+		t.Error("the running pod lost its kube-proxy when the profile changed")
+	}
 }

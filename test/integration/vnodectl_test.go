@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
@@ -241,7 +243,7 @@ func TestVnodectlBootstrap(t *testing.T) {
 		}
 		// Every permission the running node needs is granted to it.
 		stdout, stderr, code := vnodectlRun(t, bin, nil, "doctor", "--kubeconfig", nodeKC, "--admin-kubeconfig", cp.Kubeconfig())
-		if code != 0 || !strings.Contains(stdout, "PASS  permissions  all 38 of the virtual node's permissions are granted") {
+		if code != 0 || !strings.Contains(stdout, fmt.Sprintf("PASS  permissions  all %d of the virtual node's permissions are granted", len(nodeaccess.NodePermissions(false)))) {
 			t.Fatalf("doctor with the issued certificate: exit %d\n%s%s", code, stdout, stderr)
 		}
 	})
@@ -378,7 +380,8 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 	t.Parallel()
 	// A control plane of its own: vnodectl creates cluster-wide RBAC under
 	// fixed names, and doctor checks the whole cluster.
-	env := testenv.Start(t, testenv.Options{})
+	// vnodectl kubeconfig installs the kube-proxy identity itself.
+	env := testenv.Start(t, testenv.Options{NoKubeProxyIdentity: true})
 	bin := testutil.BuildCommand(t, "vnodectl")
 	kube := env.Kube
 	ctx := context.Background()
@@ -414,6 +417,14 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 	}
 	if s := managedTokenSecrets(t, kube, nodeaccess.ModeServiceAccount); len(s) != 1 {
 		t.Errorf("%d ServiceAccount token Secrets, want 1", len(s))
+	}
+	// The kube-proxy of ECI pods has its own identity: system:node-proxier only.
+	if _, err := kube.CoreV1().ServiceAccounts("kube-system").Get(ctx, translate.KubeProxyServiceAccount, metav1.GetOptions{}); err != nil {
+		t.Errorf("vnodectl kubeconfig did not create the kube-proxy ServiceAccount: %v", err)
+	}
+	if crb, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, nodeaccess.KubeProxyBindingName, metav1.GetOptions{}); err != nil ||
+		crb.RoleRef.Name != nodeaccess.RoleNodeProxier || len(crb.Subjects) != 1 || crb.Subjects[0] != nodeaccess.KubeProxySubject("kube-system") {
+		t.Errorf("kube-proxy binding %+v (%v), want %s to kube-system/%s only", crb, err, nodeaccess.RoleNodeProxier, translate.KubeProxyServiceAccount)
 	}
 
 	// The kubeconfig is enough for a real virtual node (RBAC only, no

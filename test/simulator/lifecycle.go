@@ -235,6 +235,7 @@ func (s *Simulator) step(g *group, now time.Time) {
 	for _, c := range g.main {
 		s.progress(g, c, now)
 	}
+	s.stopSidecars(g)
 	allFinal, anyPull, allZero := len(g.main) > 0, false, true
 	var last time.Time
 	for _, c := range g.main {
@@ -245,7 +246,7 @@ func (s *Simulator) step(g *group, now time.Time) {
 			allFinal = false
 			continue
 		}
-		if c.last.code != 0 {
+		if c.last.code != 0 && !c.ignoreExitCode() {
 			allZero = false
 		}
 		if c.last.finished.After(last) {
@@ -429,4 +430,69 @@ func (s *Simulator) reboot(g *group, at time.Time, transition, reason string) {
 	g.setStatus(transition, at)
 	g.addEvent(at, "Normal", reason, fmt.Sprintf("Container group %s", strings.ToLower(transition)))
 	g.wakeAt = time.Time{}
+}
+
+// Container types ECI documents ("Forcibly terminate the sidecar
+// container and ignore the container exit code"): a container with
+// environment variable ECI_CONTAINER_TYPE=sidecar is stopped once every
+// other container has exited for good, so a Job's group can end; with
+// ECI_CONTAINER_IGNORE_EXIT_CODE=true its exit code does not count
+// toward the group's Succeeded or Failed.
+const (
+	envContainerType     = "ECI_CONTAINER_TYPE"
+	containerTypeSidecar = "sidecar"
+	envIgnoreExitCode    = "ECI_CONTAINER_IGNORE_EXIT_CODE"
+)
+
+func (c *ctr) env(key string) string {
+	for _, e := range c.spec.EnvironmentVars {
+		if e.Key == key {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+func (c *ctr) sidecar() bool { return c.env(envContainerType) == containerTypeSidecar }
+
+func (c *ctr) ignoreExitCode() bool { return strings.EqualFold(c.env(envIgnoreExitCode), "true") }
+
+// stopSidecars kills the running sidecars of a group whose other
+// containers have all exited for good, at the last of those exits.
+func (s *Simulator) stopSidecars(g *group) {
+	var last time.Time
+	others := 0
+	for _, c := range g.main {
+		if c.sidecar() {
+			continue
+		}
+		others++
+		if !c.final || c.last == nil {
+			return
+		}
+		if c.last.finished.After(last) {
+			last = c.last.finished
+		}
+	}
+	if others == 0 {
+		return
+	}
+	for _, c := range g.main {
+		if !c.sidecar() || c.final {
+			continue
+		}
+		t := &termination{code: 137, signal: 9, reason: "Error", message: "sidecar stopped: the other containers have exited",
+			started: last, finished: last}
+		switch {
+		case c.run != nil && !c.run.exited:
+			t.started = c.run.start
+			c.prev, c.last = c.last, t
+			c.run.exited, c.run.code = true, t.code
+		case c.last == nil:
+			// Never ran (e.g. its image could not be pulled).
+			c.last = t
+		}
+		c.final = true
+		g.addEvent(last, "Normal", "Killing", "Stopping sidecar container "+c.spec.Name)
+	}
 }

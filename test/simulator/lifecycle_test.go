@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -290,5 +291,52 @@ func TestActiveDeadline(t *testing.T) {
 	g := e.describe(id)
 	if g.Status != StatusFailed || g.FailedTime != "2024-05-06T07:08:39Z" || g.Containers[0].CurrentState.Reason != "DeadlineExceeded" {
 		t.Fatalf("status %s failed %s state %+v", g.Status, g.FailedTime, g.Containers[0].CurrentState)
+	}
+}
+
+// TestSidecarContainers: a container declared a sidecar
+// (ECI_CONTAINER_TYPE=sidecar) is stopped when the others have exited for
+// good, so a Job's group ends; ECI_CONTAINER_IGNORE_EXIT_CODE=true keeps
+// its forced exit from failing the group.
+func TestSidecarContainers(t *testing.T) {
+	side := func(env map[string]string) map[string]string {
+		m := map[string]string{"Container.2.Name": "side", "Container.2.Image": "busybox", "Container.2.Command.1": "sleep", "Container.2.Arg.1": "infinity"}
+		i := 1
+		for k, v := range env {
+			m[fmt.Sprintf("Container.2.EnvironmentVar.%d.Key", i)] = k
+			m[fmt.Sprintf("Container.2.EnvironmentVar.%d.Value", i)] = v
+			i++
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		status string
+	}{
+		{"sidecar ignoring its exit code", map[string]string{"ECI_CONTAINER_TYPE": "sidecar", "ECI_CONTAINER_IGNORE_EXIT_CODE": "true"}, StatusSucceeded},
+		{"sidecar counting its exit code", map[string]string{"ECI_CONTAINER_TYPE": "sidecar"}, StatusFailed},
+		{"ordinary container keeps the group running", nil, StatusRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			id := e.create("job", merge(script("Container.1", "sleep 5; exit 0"), side(tc.env), map[string]string{"RestartPolicy": "Never"}))
+			e.clock.Advance(4 * time.Second)
+			if g := e.describe(id); g.Status != StatusRunning {
+				t.Fatalf("status %s before the job's container exits, want Running", g.Status)
+			}
+			e.clock.Advance(time.Second)
+			g := e.describe(id)
+			if g.Status != tc.status {
+				t.Fatalf("status %s after the job's container exited, want %s", g.Status, tc.status)
+			}
+			if tc.status == StatusRunning {
+				return
+			}
+			cs := g.Containers[1].CurrentState
+			if cs.State != StateTerminated || cs.ExitCode != 137 || cs.FinishTime != "2024-05-06T07:08:14Z" {
+				t.Errorf("sidecar state %+v, want Terminated 137 when the job's container exited", cs)
+			}
+		})
 	}
 }

@@ -21,10 +21,12 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/aliyun/credentials-go/credentials"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -61,6 +63,12 @@ type Options struct {
 	// namespaces, its virtual nodes (unique names) and its simulator,
 	// which every environment has for itself.
 	Shared *controlplane.Shared
+	// NoKubeProxyIdentity leaves out what Start otherwise installs as the
+	// chart and `vnodectl kubeconfig` do: the ServiceAccount of the
+	// kube-proxy in ECI pods (kube-system/ack-virtual-node-kube-proxy),
+	// bound to system:node-proxier. Tests that install it themselves set
+	// it (Helm refuses to adopt objects it did not create).
+	NoKubeProxyIdentity bool
 }
 
 // Start starts the simulator and, unless opts.Shared is set, a control
@@ -78,6 +86,11 @@ func Start(t testing.TB, opts Options) *Env {
 		cp = opts.Shared.Get(t)
 	} else {
 		cp = controlplane.StartForTest(t, opts.ControlPlane)
+	}
+	if !opts.NoKubeProxyIdentity {
+		if _, err := nodeaccess.EnsureKubeProxyIdentity(context.Background(), cp.Clientset(), metav1.NamespaceSystem); err != nil {
+			t.Fatalf("kube-proxy identity: %v", err)
+		}
 	}
 	simCfg := simulator.DefaultConfig()
 	if opts.Simulator != nil {

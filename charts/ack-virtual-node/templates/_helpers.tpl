@@ -53,6 +53,14 @@ the same cloud account and node.
   value: {{ include "ack-virtual-node.securityGroup" . | quote }}
 - name: ECI_KUBE_PROXY
   value: {{ .Values.kubeProxy | quote }}
+{{- with .Values.kubeProxyImage }}
+- name: ECI_KUBE_PROXY_IMAGE
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.apiServerUrl }}
+- name: KUBERNETES_APISERVER_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.clusterId }}
 - name: CLUSTER_ID
   value: {{ . | quote }}

@@ -53,6 +53,9 @@ type execControl struct {
 // unwrapped, because vk's exec handler type-asserts it to report the code
 // to kubectl.
 func (a *API) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
+	if err := hidden(namespace, podName, containerName); err != nil {
+		return err
+	}
 	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {
 		return err
@@ -201,6 +204,9 @@ func (a *API) AttachToContainer(ctx context.Context, namespace, podName, contain
 	if attach.Stdin() != nil || attach.TTY() {
 		return errdefs.InvalidInput("attach with stdin or a TTY (-i/-t) is not supported on ECI: the cloud has no attach API " +
 			"and cannot reach the main process's input; use `kubectl exec -it POD -- sh`, or `kubectl attach` without -i/-t to watch its output")
+	}
+	if err := hidden(namespace, podName, containerName); err != nil {
+		return err
 	}
 	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {

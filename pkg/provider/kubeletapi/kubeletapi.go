@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
@@ -77,3 +78,13 @@ func apiError(err error) error {
 
 // isGone reports whether err says the group (or pod) no longer exists.
 func isGone(err error) bool { return eci.IsNotFound(err) || errdefs.IsNotFound(err) }
+
+// hidden refuses the kube-proxy container the provider runs in groups
+// (translate.KubeProxyContainer): it is not the pod's, so logs, exec and
+// attach answer as for any container the pod does not have.
+func hidden(namespace, podName, container string) error {
+	if container == translate.KubeProxyContainer {
+		return errdefs.NotFoundf("container %q not found in pod %s/%s", container, namespace, podName)
+	}
+	return nil
+}

@@ -43,6 +43,9 @@ const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 // second, shares DescribeContainerLog's quota with the node's other
 // followers and ends once the container stops running.
 func (a *API) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+	if err := hidden(namespace, podName, containerName); err != nil {
+		return nil, err
+	}
 	groupID, _, err := a.pods.GroupOf(namespace, podName)
 	if err != nil {
 		return nil, err

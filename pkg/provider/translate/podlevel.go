@@ -52,9 +52,9 @@ func (t *Translator) buildDNS(ctx context.Context, pod *corev1.Pod, tr *Translat
 			return errDNSConfigRequired
 		}
 	default: // ClusterFirst, ClusterFirstWithHostNet
-		if !t.opts.KubeProxy {
+		if !tr.kubeProxy.on {
 			req.DnsPolicy = "Default"
-			tr.Notes = append(tr.Notes, "dnsPolicy ClusterFirst: ECI_KUBE_PROXY is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
+			tr.Notes = append(tr.Notes, "dnsPolicy ClusterFirst: "+tr.kubeProxy.source+" is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
 		} else if ip := t.cluster.ClusterDNSIP(ctx); ip != "" {
 			req.DnsPolicy = "None"
 			cfg.NameServers = []string{ip}

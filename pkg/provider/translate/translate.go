@@ -21,6 +21,14 @@ type Options struct {
 	// without it the cluster DNS Service is unreachable, so ClusterFirst
 	// pods use the VPC resolver.
 	KubeProxy bool
+	// ClusterIPDefault, if set, returns the eci-profile's enableClusterIp,
+	// which replaces KubeProxy as the default of pods without the
+	// eci-kube-proxy-enabled annotation; nil when the key is absent.
+	ClusterIPDefault func() *bool
+	// KubeProxyConfig runs kube-proxy in the groups of pods that reach
+	// ClusterIP Services (kubeproxy.go). Without it such pods only get the
+	// cluster DNS as resolver (unit tests of other features).
+	KubeProxyConfig *KubeProxyConfig
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
@@ -103,6 +111,8 @@ type Translation struct {
 	// event.
 	Warnings []string
 	Tokens   TokenRefresh
+	// kubeProxy says whether the group runs kube-proxy (kubeproxy.go).
+	kubeProxy kubeProxyDecision
 }
 
 // BuildRequest translates a pod into CreateContainerGroup parameters,
@@ -149,6 +159,9 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	if err := checkPodSpec(pod); err != nil {
 		return nil, err
 	}
+	if err := checkReservedNames(pod); err != nil {
+		return nil, err
+	}
 	slots, err := buildContainers(pod, tr)
 	if err != nil {
 		return nil, err
@@ -164,6 +177,14 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	}
 	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
 	if err := applyAnnotations(pod, tr); err != nil {
+		return nil, err
+	}
+	kp, err := t.decideKubeProxy(pod)
+	if err != nil {
+		return nil, err
+	}
+	tr.kubeProxy = kp
+	if err := checkKubeProxyRoom(pod, kp); err != nil {
 		return nil, err
 	}
 	if err := checkVolumes(pod); err != nil {
@@ -185,6 +206,9 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	}
 	place(slots, req)
 	if err := t.podLevel(ctx, pod, tr); err != nil {
+		return nil, err
+	}
+	if err := t.addKubeProxy(ctx, pod, tr); err != nil {
 		return nil, err
 	}
 	return tr, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/approver"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/webhook"
 	"github.com/kelseyhightower/envconfig"
 	"helm.sh/helm/v3/pkg/releaseutil"
@@ -302,7 +303,7 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("PDB selects %v, controller pods are %v", pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
 	}
 	for _, want := range []string{"alibabacloud.com/eci=true", "kubectl -n kube-system edit deployment ack-virtual-node-controller", "virtual-kubelet",
-		"ContainerInstanceAPI", "virtual-kubelet.io/cloud-unavailable"} {
+		"ContainerInstanceAPI", "virtual-kubelet.io/cloud-unavailable", "--set apiServerUrl=https://"} {
 		if !strings.Contains(r.Notes, want) {
 			t.Errorf("NOTES.txt does not mention %q:\n%s", want, r.Notes)
 		}
@@ -327,12 +328,14 @@ func TestRenderDefaults(t *testing.T) {
 // default; TestValuesDocumented checks that no value is missing here.
 func everyValue() map[string]any {
 	return map[string]any{
-		"region":        "cn-shanghai",
-		"vSwitches":     []any{"vsw-one", "vsw-two"},
-		"securityGroup": "sg-custom",
-		"kubeProxy":     false,
-		"clusterId":     "c-123",
-		"eciEndpoint":   "eci-vpc.cn-shanghai.aliyuncs.com",
+		"region":         "cn-shanghai",
+		"vSwitches":      []any{"vsw-one", "vsw-two"},
+		"securityGroup":  "sg-custom",
+		"kubeProxy":      false,
+		"kubeProxyImage": "reg.local/kube-proxy:v1.30.1-aliyun.1",
+		"apiServerUrl":   "https://192.168.0.10:6443",
+		"clusterId":      "c-123",
+		"eciEndpoint":    "eci-vpc.cn-shanghai.aliyuncs.com",
 		"credentials": map[string]any{
 			"mode": "secret", "secretName": "my-ak", "create": true, "accessKeyId": "LTAIid", "accessKeySecret": "s3cr3t",
 			"rrsa":    map[string]any{"roleArn": "acs:ram::1:role/x", "oidcProviderArn": "acs:ram::1:oidc-provider/y", "audience": "aud"},
@@ -379,6 +382,7 @@ func TestRenderEveryValue(t *testing.T) {
 	env := containerEnv(c)
 	for name, want := range map[string]string{
 		"ECI_REGION": "cn-shanghai", "ECI_VSWITCH": "vsw-one,vsw-two", "ECI_SECURITY_GROUP": "sg-custom", "ECI_KUBE_PROXY": "false",
+		"ECI_KUBE_PROXY_IMAGE": "reg.local/kube-proxy:v1.30.1-aliyun.1", "KUBERNETES_APISERVER_URL": "https://192.168.0.10:6443",
 		"CLUSTER_ID": "c-123", "ECI_ENDPOINT": "eci-vpc.cn-shanghai.aliyuncs.com", "VIRTUAL_NODE_NAME": "vnode-a",
 		"VIRTUAL_NODE_COUNT": "3", "KUBE_API_QPS": "50", "KUBE_API_BURST": "80",
 		"ECI_POD_CAPACITY": "500", "ECI_CPU_CAPACITY": "100", "ECI_MEMORY_CAPACITY": "1Ti", "ECI_STATUS_INTERVAL": "5s",
@@ -630,6 +634,16 @@ func TestRenderRBAC(t *testing.T) {
 			var b rbacv1.ClusterRoleBinding
 			if err := yaml.Unmarshal([]byte(doc), &b); err != nil {
 				t.Fatal(err)
+			}
+			if key == "ClusterRoleBinding/"+nodeaccess.KubeProxyBindingName {
+				// The one built-in role the chart binds: system:node-proxier,
+				// to the kube-proxy of ECI pods and nobody else.
+				want := nodeaccess.KubeProxySubject("kube-system")
+				if b.RoleRef.Name != nodeaccess.RoleNodeProxier || len(b.Subjects) != 1 || b.Subjects[0].Kind != want.Kind ||
+					b.Subjects[0].Name != want.Name || b.Subjects[0].Namespace != want.Namespace {
+					t.Errorf("%s binds %s to %+v, want %s to %+v only", key, b.RoleRef.Name, b.Subjects, nodeaccess.RoleNodeProxier, want)
+				}
+				continue
 			}
 			if strings.HasPrefix(b.RoleRef.Name, "system:") || b.RoleRef.Name == "cluster-admin" || b.RoleRef.Name == "admin" || b.RoleRef.Name == "edit" {
 				t.Errorf("%s binds the built-in role %s", key, b.RoleRef.Name)

@@ -1,0 +1,79 @@
+package nodeaccess
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// KubeProxyBindingName is the ClusterRoleBinding that gives the kube-proxy
+// of ECI pods (ServiceAccount translate.KubeProxyServiceAccount) the
+// built-in system:node-proxier and nothing more: list and watch Services,
+// EndpointSlices and Nodes, and events. The virtual node mints its tokens
+// (TokenRequest) and never lends it its own credentials.
+const KubeProxyBindingName = "ack-virtual-node:kube-proxy"
+
+// KubeProxyServiceAccount is the ServiceAccount kube-proxy in ECI pods
+// runs as, in namespace (the controller's, POD_NAMESPACE).
+func KubeProxyServiceAccount(namespace string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: translate.KubeProxyServiceAccount, Namespace: namespace, Labels: managedLabels()},
+		// Its tokens come from the TokenRequest API only.
+		AutomountServiceAccountToken: new(bool)}
+}
+
+// KubeProxySubject is the binding subject of that ServiceAccount.
+func KubeProxySubject(namespace string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: translate.KubeProxyServiceAccount, Namespace: namespace}
+}
+
+// EnsureKubeProxyIdentity creates the ServiceAccount and binds it to
+// system:node-proxier (keeping other subjects of an existing binding). It
+// returns one line per change.
+func EnsureKubeProxyIdentity(ctx context.Context, kube kubernetes.Interface, namespace string) ([]string, error) {
+	var changes []string
+	sa := KubeProxyServiceAccount(namespace)
+	_, err := kube.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		changes = append(changes, "created ServiceAccount "+namespace+"/"+sa.Name)
+	case !apierrors.IsAlreadyExists(err):
+		return changes, fmt.Errorf("create ServiceAccount %s/%s: %w", namespace, sa.Name, err)
+	}
+	subject := KubeProxySubject(namespace)
+	crbs := kube.RbacV1().ClusterRoleBindings()
+	cur, err := crbs.Get(ctx, KubeProxyBindingName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err := crbs.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: KubeProxyBindingName, Labels: managedLabels()},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RoleNodeProxier},
+			Subjects:   []rbacv1.Subject{subject},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Created meanwhile (another run): check it as found.
+			return EnsureKubeProxyIdentity(ctx, kube, namespace)
+		}
+		if err != nil {
+			return changes, fmt.Errorf("create ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
+		}
+		changes = append(changes, fmt.Sprintf("created ClusterRoleBinding %s (%s to ServiceAccount %s)", KubeProxyBindingName, RoleNodeProxier, subjectName(subject)))
+	case err != nil:
+		return changes, fmt.Errorf("get ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
+	case cur.RoleRef.Name != RoleNodeProxier:
+		return changes, fmt.Errorf("ClusterRoleBinding %s binds %s %s, not %s: delete it and run again", KubeProxyBindingName, cur.RoleRef.Kind, cur.RoleRef.Name, RoleNodeProxier)
+	case !slices.Contains(cur.Subjects, subject):
+		cur.Subjects = append(cur.Subjects, subject)
+		if _, err := crbs.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return changes, fmt.Errorf("update ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
+		}
+		changes = append(changes, fmt.Sprintf("added ServiceAccount %s to ClusterRoleBinding %s", subjectName(subject), KubeProxyBindingName))
+	}
+	return changes, nil
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,8 +11,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
+// KubeProxyServiceAccountName is the ServiceAccount kube-proxy in ECI pods
+// runs as, in the controller's namespace (POD_NAMESPACE, default
+// kube-system): the virtual node mints its tokens, the chart and
+// `vnodectl kubeconfig` create it.
+const KubeProxyServiceAccountName = "ack-virtual-node-kube-proxy"
+
 // KubeProxyBindingName is the ClusterRoleBinding that gives the kube-proxy
-// of ECI pods (ServiceAccount translate.KubeProxyServiceAccount) the
+// of ECI pods (ServiceAccount KubeProxyServiceAccountName) the
 // built-in system:node-proxier and nothing more: list and watch Services,
 // EndpointSlices and Nodes, and events. The virtual node mints its tokens
 // (TokenRequest) and never lends it its own credentials.
@@ -23,14 +27,14 @@ const KubeProxyBindingName = "ack-virtual-node:kube-proxy"
 // KubeProxyServiceAccount is the ServiceAccount kube-proxy in ECI pods
 // runs as, in namespace (the controller's, POD_NAMESPACE).
 func KubeProxyServiceAccount(namespace string) *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: translate.KubeProxyServiceAccount, Namespace: namespace, Labels: managedLabels()},
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: KubeProxyServiceAccountName, Namespace: namespace, Labels: managedLabels()},
 		// Its tokens come from the TokenRequest API only.
 		AutomountServiceAccountToken: new(bool)}
 }
 
 // KubeProxySubject is the binding subject of that ServiceAccount.
 func KubeProxySubject(namespace string) rbacv1.Subject {
-	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: translate.KubeProxyServiceAccount, Namespace: namespace}
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: KubeProxyServiceAccountName, Namespace: namespace}
 }
 
 // EnsureKubeProxyIdentity creates the ServiceAccount and binds it to

@@ -13,8 +13,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -180,7 +178,7 @@ func NodePermissions(extraPrivilege bool) []Permission {
 		{Verb: "get", Resource: "persistentvolumes"},
 		{Verb: "create", Resource: "serviceaccounts", Subresource: "token"},
 		// The kube-proxy of ECI pods (EnsureKubeProxyIdentity).
-		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: Namespace, Name: translate.KubeProxyServiceAccount},
+		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: Namespace, Name: KubeProxyServiceAccountName},
 		{Verb: "create", Resource: "events"}, {Verb: "patch", Resource: "events"},
 		{Verb: "get", Resource: "namespaces", Name: metav1.NamespaceSystem},
 		{Verb: "create", Group: certificatesv1.GroupName, Resource: "certificatesigningrequests"},

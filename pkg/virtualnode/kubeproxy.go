@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/rest"
@@ -57,7 +58,7 @@ func kubeProxyConfig(ctx context.Context, cfg *config.Config, restCfg, caCfg *re
 				"server", kp.Server)
 		}
 	}
-	logger.Info("kube-proxy for ECI pods", "image", kp.Image, "server", kp.Server, "serviceAccount", kp.Namespace+"/"+translate.KubeProxyServiceAccount,
+	logger.Info("kube-proxy for ECI pods", "image", kp.Image, "server", kp.Server, "serviceAccount", kp.Namespace+"/"+nodeaccess.KubeProxyServiceAccountName,
 		"caFromKubeconfig", cfg.APIServerCA == "", "defaultOn", cfg.KubeProxy)
 	return kp, nil
 }

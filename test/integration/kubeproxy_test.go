@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
@@ -227,7 +228,7 @@ func TestKubeProxy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantUser := "system:serviceaccount:" + cfg.PodNamespace + ":" + translate.KubeProxyServiceAccount
+		wantUser := "system:serviceaccount:" + cfg.PodNamespace + ":" + nodeaccess.KubeProxyServiceAccountName
 		if !review.Status.Authenticated || review.Status.User.Username != wantUser {
 			t.Fatalf("token review %+v, want authenticated as %s", review.Status, wantUser)
 		}
@@ -276,7 +277,7 @@ func TestKubeProxy(t *testing.T) {
 			return renewed["token"] != "" && renewed["token"] != first, nil
 		})
 		review, err := kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: renewed["token"]}}, metav1.CreateOptions{})
-		if err != nil || !review.Status.Authenticated || !strings.HasSuffix(review.Status.User.Username, ":"+translate.KubeProxyServiceAccount) {
+		if err != nil || !review.Status.Authenticated || !strings.HasSuffix(review.Status.User.Username, ":"+nodeaccess.KubeProxyServiceAccountName) {
 			t.Fatalf("renewed token: %+v %v", review, err)
 		}
 		if exp := tokenExpiry(t, first); !time.Now().Before(exp) {

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
@@ -419,12 +418,12 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 		t.Errorf("%d ServiceAccount token Secrets, want 1", len(s))
 	}
 	// The kube-proxy of ECI pods has its own identity: system:node-proxier only.
-	if _, err := kube.CoreV1().ServiceAccounts("kube-system").Get(ctx, translate.KubeProxyServiceAccount, metav1.GetOptions{}); err != nil {
+	if _, err := kube.CoreV1().ServiceAccounts("kube-system").Get(ctx, nodeaccess.KubeProxyServiceAccountName, metav1.GetOptions{}); err != nil {
 		t.Errorf("vnodectl kubeconfig did not create the kube-proxy ServiceAccount: %v", err)
 	}
 	if crb, err := kube.RbacV1().ClusterRoleBindings().Get(ctx, nodeaccess.KubeProxyBindingName, metav1.GetOptions{}); err != nil ||
 		crb.RoleRef.Name != nodeaccess.RoleNodeProxier || len(crb.Subjects) != 1 || crb.Subjects[0] != nodeaccess.KubeProxySubject("kube-system") {
-		t.Errorf("kube-proxy binding %+v (%v), want %s to kube-system/%s only", crb, err, nodeaccess.RoleNodeProxier, translate.KubeProxyServiceAccount)
+		t.Errorf("kube-proxy binding %+v (%v), want %s to kube-system/%s only", crb, err, nodeaccess.RoleNodeProxier, nodeaccess.KubeProxyServiceAccountName)
 	}
 
 	// The kubeconfig is enough for a real virtual node (RBAC only, no

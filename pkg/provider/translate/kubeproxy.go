@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,9 +41,6 @@ const (
 	// KubeProxyVolume is the reserved name of the ConfigFileVolume that
 	// holds its kubeconfig, token and CA.
 	KubeProxyVolume = "eci-kube-proxy"
-	// KubeProxyServiceAccount is the ServiceAccount kube-proxy runs as, in
-	// the controller's namespace (POD_NAMESPACE, default kube-system).
-	KubeProxyServiceAccount = "ack-virtual-node-kube-proxy"
 	// AnnotationKubeProxyEnabled turns kube-proxy on ("true") or off
 	// ("false") for one pod, whatever the eci-profile and ECI_KUBE_PROXY
 	// say (the vendor's annotation).
@@ -71,7 +69,7 @@ type KubeProxyConfig struct {
 	// CA is the PEM of the CA that verifies Server; empty means the
 	// system roots.
 	CA []byte
-	// Namespace is the namespace of KubeProxyServiceAccount.
+	// Namespace is the namespace of nodeaccess.KubeProxyServiceAccountName.
 	Namespace string
 }
 
@@ -233,10 +231,10 @@ func (t *Translator) KubeProxyVolumeFor(ctx context.Context, pod *corev1.Pod) (e
 		return eci.Volume{}, time.Time{}, fmt.Errorf("kube-proxy is not configured on this node")
 	}
 	req := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](KubeProxyTokenSeconds)}}
-	out, err := t.cluster.Token(ctx, cfg.Namespace, KubeProxyServiceAccount, req)
+	out, err := t.cluster.Token(ctx, cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, req)
 	if err != nil {
 		return eci.Volume{}, time.Time{}, fmt.Errorf("kube-proxy token for ServiceAccount %s/%s (install it with the chart or `vnodectl kubeconfig`, or set %s: \"false\" on the pod): %w",
-			cfg.Namespace, KubeProxyServiceAccount, AnnotationKubeProxyEnabled, err)
+			cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, AnnotationKubeProxyEnabled, err)
 	}
 	kubeconfig, err := kubeProxyKubeconfig(cfg)
 	if err != nil {

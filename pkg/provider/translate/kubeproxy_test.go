@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -128,8 +129,8 @@ func TestKubeProxyContainer(t *testing.T) {
 		t.Errorf("kubeconfig %s", files["kubeconfig"])
 	}
 	calls, tokens := cluster.recorded()
-	if tokens != 1 || !slices.Contains(calls, "Token kube-system/"+KubeProxyServiceAccount) {
-		t.Errorf("token calls %q (%d), want one for kube-system/%s", calls, tokens, KubeProxyServiceAccount)
+	if tokens != 1 || !slices.Contains(calls, "Token kube-system/"+nodeaccess.KubeProxyServiceAccountName) {
+		t.Errorf("token calls %q (%d), want one for kube-system/%s", calls, tokens, nodeaccess.KubeProxyServiceAccountName)
 	}
 	if !slices.Contains(tr.Tokens.Volumes, KubeProxyVolume) || tr.Tokens.At.IsZero() {
 		t.Errorf("the kube-proxy token is not scheduled for renewal: %+v", tr.Tokens)

@@ -3,7 +3,10 @@
 # simulator and the virtual node, then runs ci/demo/hello-eci.yaml on it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.devcluster"
+# DEMO_STATE_DIR and DEMO_BIN_DIR let a test run the demo beside another
+# one (test/integration TestDemo); users leave them unset.
+state="${DEMO_STATE_DIR:-$root/.devcluster}"
+bin="${DEMO_BIN_DIR:-$root/bin}"
 kubeconfig="$state/cluster/admin.kubeconfig"
 mkdir -p "$state"
 
@@ -53,7 +56,7 @@ up() {
   stop >/dev/null
   rm -rf "$state/cluster" "$state/simulator.addr"
   echo "starting the control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager)"
-  nohup "$root/bin/devcluster" -dir "$state/cluster" >"$state/devcluster.log" 2>&1 &
+  nohup "$bin/devcluster" -dir "$state/cluster" >"$state/devcluster.log" 2>&1 &
   echo $! >"$state/devcluster.pid"
   wait_for "the control plane" 120 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
 
@@ -66,7 +69,7 @@ up() {
   # The AccessKey gets the documentation's custom RAM policy (seed 002,
   # step 1), not full access: the demo shows that policy is enough.
   echo "starting the ECI simulator (RAM policy: the documented custom policy)"
-  nohup "$root/bin/eci-simulator" -listen 127.0.0.1:0 -addr-file "$state/simulator.addr" -start-delay 2s \
+  nohup "$bin/eci-simulator" -listen 127.0.0.1:0 -addr-file "$state/simulator.addr" -start-delay 2s \
     -policy documented >"$state/eci-simulator.log" 2>&1 &
   echo $! >"$state/eci-simulator.pid"
   wait_for "the simulator" 30 test -s "$state/simulator.addr"
@@ -81,7 +84,7 @@ up() {
   ALIBABA_CLOUD_ACCESS_KEY_SECRET=sim-access-key-secret \
   KUBELET_PORT="${KUBELET_PORT:-10250}" \
   METRICS_ADDR="127.0.0.1:${METRICS_PORT:-10255}" \
-    nohup "$root/bin/virtual-node" >"$state/virtual-node.log" 2>&1 &
+    nohup "$bin/virtual-node" >"$state/virtual-node.log" 2>&1 &
   echo $! >"$state/virtual-node.pid"
   wait_for "node virtual-kubelet to be Ready" 60 \
     kubectl --kubeconfig "$kubeconfig" wait node/virtual-kubelet --for=condition=Ready --timeout=1s

@@ -153,6 +153,16 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		if e := vars["main"]; e[translate.EnvContainerType] != "" || e[translate.EnvLaunchPriority] != "" || e[translate.EnvExitPriority] != "" {
 			t.Errorf("app container got ECI settings %v, want none (ECI's defaults)", e)
 		}
+		// The simulated cloud started them in that order (launch priority).
+		var started []string
+		for _, e := range g.Events {
+			if e.Reason == "Started" {
+				started = append(started, strings.TrimPrefix(e.Message, "Started container "))
+			}
+		}
+		if n := strings.Join(started, ","); n != "setup,"+translate.KubeProxyContainer+",proxy,main" {
+			t.Errorf("containers started in the order %s, want setup, then %s, proxy, main", n, translate.KubeProxyContainer)
+		}
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeNormal, provider.ReasonPodSpecAdapted,
 			"native sidecar spec.initContainers[1] (proxy)", "runs as a regular container of the group", "ECI starts it before the app containers")
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeWarning, provider.ReasonPodSpecIgnored,

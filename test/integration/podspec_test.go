@@ -137,8 +137,34 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		if n := containerNames(g.Containers, func(c simulator.Container) string { return c.Name }); n != "proxy,main,"+translate.KubeProxyContainer {
 			t.Errorf("group containers %s, want proxy,main (sidecars first), then %s", n, translate.KubeProxyContainer)
 		}
+		// ECI's documented sidecar settings: kube-proxy starts first, then
+		// the sidecar, then the app container; they exit in reverse order.
+		vars := map[string]map[string]string{}
+		for _, c := range g.Containers {
+			vars[c.Name] = map[string]string{}
+			for _, e := range c.EnvironmentVars {
+				vars[c.Name][e.Key] = e.Value
+			}
+		}
+		if e := vars["proxy"]; e[translate.EnvContainerType] != translate.ContainerTypeSidecar || e[translate.EnvIgnoreExitCode] != "true" ||
+			e[translate.EnvLaunchPriority] != "999" || e[translate.EnvExitPriority] != "-999" {
+			t.Errorf("sidecar's ECI settings %v, want type sidecar, exit code ignored, launch priority 999, exit priority -999", e)
+		}
+		if e := vars["main"]; e[translate.EnvContainerType] != "" || e[translate.EnvLaunchPriority] != "" || e[translate.EnvExitPriority] != "" {
+			t.Errorf("app container got ECI settings %v, want none (ECI's defaults)", e)
+		}
+		// The simulated cloud started them in that order (launch priority).
+		var started []string
+		for _, e := range g.Events {
+			if e.Reason == "Started" {
+				started = append(started, strings.TrimPrefix(e.Message, "Started container "))
+			}
+		}
+		if n := strings.Join(started, ","); n != "setup,"+translate.KubeProxyContainer+",proxy,main" {
+			t.Errorf("containers started in the order %s, want setup, then %s, proxy, main", n, translate.KubeProxyContainer)
+		}
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeNormal, provider.ReasonPodSpecAdapted,
-			"native sidecar spec.initContainers[1] (proxy)", "starts alongside the app containers", "is not stopped after the app containers")
+			"native sidecar spec.initContainers[1] (proxy)", "runs as a regular container of the group", "ECI starts it before the app containers")
 		waitEvent(t, kube, ns, "sidecar", corev1.EventTypeWarning, provider.ReasonPodSpecIgnored,
 			"stdin is not supported for ECI init containers", "spec.initContainers[0] setup")
 		// On the wire: InitContainer.N carries none of the parameters the
@@ -168,25 +194,50 @@ func TestPodSpecOnPublishedAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("native sidecar in a pod that must complete is refused with the reason", func(t *testing.T) {
-		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyNever, "sh", "-c", "echo done")
+	t.Run("native sidecar in a Job's pod (restartPolicy Never) is stopped after the app, and the pod succeeds", func(t *testing.T) {
+		tpl := onVirtualNode(nodeName, nil, corev1.RestartPolicyNever, "sh", "-c", "sleep 1; echo done")
 		spec := tpl.Spec
 		spec.InitContainers = []corev1.Container{{Name: "proxy", Image: "busybox", Command: loop, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "job-sidecar", Namespace: ns}, Spec: spec}
 		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitEvent(t, kube, ns, "job-sidecar", corev1.EventTypeWarning, "UnsupportedPodSpec", "spec.initContainers[0].restartPolicy", "would never complete")
-		poll(t, "refused pod's status names the sidecar", 30*time.Second, func(ctx context.Context) (bool, error) {
+		var got *corev1.Pod
+		poll(t, "Job's pod with a native sidecar Succeeded", 90*time.Second, func(ctx context.Context) (bool, error) {
 			p, err := kube.CoreV1().Pods(ns).Get(ctx, "job-sidecar", metav1.GetOptions{})
 			if err != nil {
 				return false, err
 			}
-			if id := p.Annotations[translate.AnnotationInstanceID]; id != "" {
-				return false, fmt.Errorf("a group %s was created for a refused pod", id)
+			got = p
+			if p.Status.Phase == corev1.PodFailed {
+				return false, fmt.Errorf("pod failed: %s %s", p.Status.Reason, p.Status.Message)
 			}
-			return strings.Contains(p.Status.Message, "native sidecar"), nil
+			return p.Status.Phase == corev1.PodSucceeded, nil
 		})
+		if n := containerNames(got.Status.InitContainerStatuses, func(c corev1.ContainerStatus) string { return c.Name }); n != "proxy" {
+			t.Fatalf("initContainerStatuses %s, want proxy", n)
+		}
+		if s := got.Status.InitContainerStatuses[0].State.Terminated; s == nil {
+			t.Errorf("sidecar state %+v, want terminated: ECI stops it once the app has exited", got.Status.InitContainerStatuses[0].State)
+		}
+		if len(got.Status.ContainerStatuses) != 1 || got.Status.ContainerStatuses[0].State.Terminated == nil || got.Status.ContainerStatuses[0].State.Terminated.ExitCode != 0 {
+			t.Errorf("containerStatuses %+v, want main terminated with 0", got.Status.ContainerStatuses)
+		}
+		waitEvent(t, kube, ns, "job-sidecar", corev1.EventTypeNormal, provider.ReasonPodSpecAdapted,
+			"native sidecar spec.initContainers[0] (proxy)", "so a pod that must complete does", "It is not restarted when it exits, as the pod's restartPolicy is Never")
+		evs, err := podEvents(ctx, kube, ns, "job-sidecar")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Reason == "UnsupportedPodSpec" {
+				t.Errorf("the pod was refused: %s", e.Message)
+			}
+		}
+		g := podGroup(t, kube, env.Simulator, ns, "job-sidecar")
+		if g.Status != simulator.StatusSucceeded {
+			t.Errorf("group status %s, want %s", g.Status, simulator.StatusSucceeded)
+		}
 	})
 
 	t.Run("security context and sysctls reach the group; unexpressible fields give one warning", func(t *testing.T) {

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -55,6 +56,11 @@ type ctr struct {
 	prevLogs  *logBuffer
 	pullFail  bool
 	pullBOEvt bool
+	// launched: its first start in this incarnation is scheduled (its
+	// launch priority's turn has come, see launch); firstRun is when
+	// that start happened.
+	launched bool
+	firstRun time.Time
 	// files are the ConfigFileVolume files mounted into the container.
 	files map[string]string
 }
@@ -232,8 +238,13 @@ func (s *Simulator) step(g *group, now time.Time) {
 		}
 		g.init[g.initIdx].nextStart = at
 	}
-	for _, c := range g.main {
-		s.progress(g, c, now)
+	for {
+		for _, c := range g.main {
+			s.progress(g, c, now)
+		}
+		if !s.launch(g) {
+			break
+		}
 	}
 	s.stopSidecars(g)
 	allFinal, anyPull, allZero := len(g.main) > 0, false, true
@@ -292,8 +303,53 @@ func (s *Simulator) boot(g *group, at time.Time) {
 func (s *Simulator) startMain(g *group, at time.Time) {
 	g.mainAt = at
 	for _, c := range g.main {
-		if !c.pullFail {
-			c.nextStart = at
+		c.launched, c.firstRun = false, time.Time{}
+	}
+	s.launch(g)
+}
+
+// launch schedules the first start, in this incarnation, of the
+// containers whose turn has come in ECI_CONTAINER_LAUNCH_PRIORITY order
+// (ECI's "Configure the startup and exit priorities of containers"): the
+// highest priority first, all containers of one priority together; a
+// lower priority's turn comes once every container of higher priority has
+// started and, where it has a readiness probe, is ready. Probes pass at
+// once here, so that is the instant the last of them started; a container
+// that never starts (its image cannot be pulled) holds every container of
+// lower priority. Restarts are not ordered. It reports whether it
+// scheduled any container.
+func (s *Simulator) launch(g *group) bool {
+	scheduled := false
+	for {
+		top, found := 0, false
+		for _, c := range g.main {
+			if p := c.launchPriority(); !c.launched && (!found || p > top) {
+				top, found = p, true
+			}
+		}
+		if !found {
+			return scheduled
+		}
+		at := g.mainAt
+		for _, c := range g.main {
+			if !c.launched {
+				continue
+			}
+			if c.firstRun.IsZero() {
+				return scheduled
+			}
+			if c.firstRun.After(at) {
+				at = c.firstRun
+			}
+		}
+		for _, c := range g.main {
+			if c.launched || c.launchPriority() != top {
+				continue
+			}
+			c.launched, scheduled = true, true
+			if !c.pullFail {
+				c.nextStart = at
+			}
 		}
 	}
 }
@@ -363,6 +419,9 @@ func (s *Simulator) startRun(g *group, c *ctr, at time.Time) {
 		g.addEvent(at, "Normal", "Pulled", fmt.Sprintf("Successfully pulled image %q", c.spec.Image))
 	}
 	c.started = true
+	if c.firstRun.IsZero() {
+		c.firstRun = at
+	}
 	g.addEvent(at, "Normal", "Created", fmt.Sprintf("Created container %s", c.spec.Name))
 	g.addEvent(at, "Normal", "Started", fmt.Sprintf("Started container %s", c.spec.Name))
 	c.run = newRun(c.prog, at, runInfo{hostname: g.hostname(), workdir: c.spec.WorkingDir, files: c.files})
@@ -442,6 +501,9 @@ const (
 	envContainerType     = "ECI_CONTAINER_TYPE"
 	containerTypeSidecar = "sidecar"
 	envIgnoreExitCode    = "ECI_CONTAINER_IGNORE_EXIT_CODE"
+	// envLaunchPriority orders the containers' first start: -1000 to
+	// 1000, default 0, higher first (see launch).
+	envLaunchPriority = "ECI_CONTAINER_LAUNCH_PRIORITY"
 )
 
 func (c *ctr) env(key string) string {
@@ -454,6 +516,16 @@ func (c *ctr) env(key string) string {
 }
 
 func (c *ctr) sidecar() bool { return c.env(envContainerType) == containerTypeSidecar }
+
+// launchPriority is the container's ECI_CONTAINER_LAUNCH_PRIORITY; 0, the
+// documented default, when it is not set or not a number.
+func (c *ctr) launchPriority() int {
+	p, err := strconv.Atoi(strings.TrimSpace(c.env(envLaunchPriority)))
+	if err != nil {
+		return 0
+	}
+	return p
+}
 
 func (c *ctr) ignoreExitCode() bool { return strings.EqualFold(c.env(envIgnoreExitCode), "true") }
 

@@ -340,3 +340,83 @@ func TestSidecarContainers(t *testing.T) {
 		})
 	}
 }
+
+// TestLaunchPriority: containers start in ECI_CONTAINER_LAUNCH_PRIORITY
+// order, as ECI documents: a higher priority starts before a lower one,
+// equal priorities together; a lower priority waits until every higher
+// one has started (and is ready; probes pass at once here), so a
+// container whose image cannot be pulled holds the lower priorities.
+func TestLaunchPriority(t *testing.T) {
+	ctr := func(n int, name, image string, prio string, probe bool) map[string]string {
+		p := fmt.Sprintf("Container.%d", n)
+		m := map[string]string{p + ".Name": name, p + ".Image": image, p + ".Command.1": "sleep", p + ".Arg.1": "infinity"}
+		if prio != "" {
+			m[p+".EnvironmentVar.1.Key"], m[p+".EnvironmentVar.1.Value"] = "ECI_CONTAINER_LAUNCH_PRIORITY", prio
+		}
+		if probe {
+			m[p+".ReadinessProbe.Exec.Command.1"], m[p+".ReadinessProbe.PeriodSeconds"] = "true", "1"
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name       string
+		containers []map[string]string
+		status     string
+		// state is each container's state (Reason when waiting).
+		state map[string]string
+		// started are the containers' Started events, in order.
+		started []string
+	}{
+		{
+			name: "higher priorities start first, the default 0 last",
+			containers: []map[string]string{ctr(1, "main", "busybox", "", false), ctr(2, "side", "busybox", "999", true),
+				ctr(3, "first", "busybox", "1000", false), ctr(4, "peer", "busybox", "999", false)},
+			status:  StatusRunning,
+			state:   map[string]string{"main": StateRunning, "side": StateRunning, "first": StateRunning, "peer": StateRunning},
+			started: []string{"first", "side", "peer", "main"},
+		},
+		{
+			name: "a higher priority that cannot start holds the lower ones, not its equals",
+			containers: []map[string]string{ctr(1, "main", "busybox", "", false), ctr(2, "side", "registry.example.com/pull-fail:1", "10", true),
+				ctr(3, "peer", "busybox", "10", false)},
+			status:  StatusPending,
+			state:   map[string]string{"main": "ContainerCreating", "side": "ImagePullBackOff", "peer": StateRunning},
+			started: []string{"peer"},
+		},
+		{
+			name:       "without priorities nothing waits",
+			containers: []map[string]string{ctr(1, "main", "busybox", "", false), ctr(2, "side", "registry.example.com/pull-fail:1", "", true)},
+			status:     StatusPending,
+			state:      map[string]string{"main": StateRunning, "side": "ImagePullBackOff"},
+			started:    []string{"main"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			id := e.create("launch", merge(tc.containers...))
+			e.clock.Advance(time.Minute)
+			g := e.describe(id)
+			if g.Status != tc.status {
+				t.Errorf("status %s, want %s", g.Status, tc.status)
+			}
+			for _, c := range g.Containers {
+				got := c.CurrentState.State
+				if got == StateWaiting {
+					got = c.CurrentState.Reason
+				}
+				if got != tc.state[c.Name] {
+					t.Errorf("%s is %s, want %s", c.Name, got, tc.state[c.Name])
+				}
+			}
+			var started []string
+			for _, ev := range g.Events {
+				if ev.Reason == "Started" {
+					started = append(started, strings.TrimPrefix(ev.Message, "Started container "))
+				}
+			}
+			if strings.Join(started, ",") != strings.Join(tc.started, ",") {
+				t.Errorf("started %v, want %v", started, tc.started)
+			}
+		})
+	}
+}

@@ -15,7 +15,9 @@ type containerSlot struct {
 	// init says it is an ordinary init container (InitContainer.N); native
 	// sidecars and app containers become Container.N.
 	init bool
-	out  eci.Container
+	// sidecar says it is a native sidecar (IsSidecar).
+	sidecar bool
+	out     eci.Container
 }
 
 // IsSidecar reports whether init container c is a native sidecar (an init
@@ -27,17 +29,17 @@ func IsSidecar(c *corev1.Container) bool {
 
 // buildContainers maps the pod's containers, init containers first, each
 // checked before the cluster is read. Native sidecars become regular
-// containers (see mapSidecars); place puts them into the request.
+// containers (see sidecars.go); place puts them into the request.
 func buildContainers(pod *corev1.Pod, tr *Translation) ([]containerSlot, error) {
 	var slots []containerSlot
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		slots = append(slots, containerSlot{spec: c, field: fmt.Sprintf("spec.initContainers[%d]", i), init: !IsSidecar(c)})
+		slots = append(slots, containerSlot{spec: c, field: fmt.Sprintf("spec.initContainers[%d]", i), init: !IsSidecar(c), sidecar: IsSidecar(c)})
 	}
 	for i := range pod.Spec.Containers {
 		slots = append(slots, containerSlot{spec: &pod.Spec.Containers[i], field: fmt.Sprintf("spec.containers[%d]", i)})
 	}
-	if err := mapSidecars(pod, tr); err != nil {
+	if err := checkSidecars(pod); err != nil {
 		return nil, err
 	}
 	ign := &adaptations{}
@@ -120,49 +122,6 @@ func checkInitContainer(c *corev1.Container, field string, ign *adaptations) err
 		ign.add(strings.Join(set, "/")+" is not supported for ECI init containers (InitContainer.N has no Stdin, StdinOnce or Tty) and was ignored: the init container gets no terminal, and its standard input is empty",
 			fmt.Sprintf("%s %s", field, c.Name))
 	}
-	return nil
-}
-
-// mapSidecars decides what becomes of native sidecars. ECI has no init
-// container that keeps running, and an ordinary init container that never
-// exits would hold the pod in PodInitializing forever; so each sidecar
-// runs as a regular container, placed before the app containers. That
-// changes the order, which a note says: a sidecar starts alongside the app
-// containers, after every init container (also those declared after it),
-// and is not stopped after them.
-//
-// In a pod whose restartPolicy is Never or OnFailure (a Job's), Kubernetes
-// stops the sidecars once the app containers have finished, and the pod
-// completes; ECI cannot stop one container of a group, so such a pod would
-// run forever instead. It is refused with that reason.
-func mapSidecars(pod *corev1.Pod, tr *Translation) error {
-	var names []string
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		if !IsSidecar(c) {
-			continue
-		}
-		field := fmt.Sprintf("spec.initContainers[%d]", i)
-		if p := pod.Spec.RestartPolicy; p != "" && p != corev1.RestartPolicyAlways {
-			return &InvalidPodError{Field: field + ".restartPolicy",
-				Reason: fmt.Sprintf("%s is a native sidecar (restartPolicy Always) in a pod with restartPolicy %s: ECI runs sidecars as regular containers and cannot stop one when the app containers finish, so the pod would never complete", c.Name, p),
-				Fix:    "make the sidecar exit on its own when the app is done and declare it in spec.containers, or run the pod on a real node"}
-		}
-		names = append(names, fmt.Sprintf("%s (%s)", field, c.Name))
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	if n := len(pod.Spec.Containers) + len(names); n > maxContainers {
-		return &InvalidPodError{Field: "spec.initContainers", Reason: fmt.Sprintf("ECI runs native sidecars as regular containers, and the pod would have %d of them; ECI allows at most %d", n, maxContainers),
-			Fix: "split the pod"}
-	}
-	what, verbs := "native sidecar %s: ECI has no init containers that keep running, so it runs as a regular container; it starts", "is not stopped"
-	if len(names) > 1 {
-		what, verbs = "native sidecars %s: ECI has no init containers that keep running, so they run as regular containers; they start", "are not stopped"
-	}
-	tr.Notes = append(tr.Notes, fmt.Sprintf(what+" alongside the app containers, after all init containers (also those declared after them) instead of before them, and %s after the app containers",
-		strings.Join(names, ", "), verbs))
 	return nil
 }
 

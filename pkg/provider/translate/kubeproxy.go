@@ -211,10 +211,11 @@ func kubeProxyContainer(image string, pod *corev1.Pod) eci.Container {
 		// they reach Services from their first to their last moment
 		// (start order only: the pod's containers do not wait for the
 		// first rule sync, so a pod never hangs on an API server that
-		// kube-proxy cannot reach).
+		// kube-proxy cannot reach). The pod's native sidecars start right
+		// after it and exit right before it (sidecars.go).
 		EnvironmentVars: []eci.EnvVar{
-			{Key: "ECI_CONTAINER_TYPE", Value: "sidecar"}, {Key: "ECI_CONTAINER_IGNORE_EXIT_CODE", Value: "true"},
-			{Key: "ECI_CONTAINER_LAUNCH_PRIORITY", Value: "1000"}, {Key: "ECI_CONTAINER_EXIT_PRIORITY", Value: "-1000"},
+			{Key: EnvContainerType, Value: ContainerTypeSidecar}, {Key: EnvIgnoreExitCode, Value: "true"},
+			{Key: EnvLaunchPriority, Value: strconv.Itoa(maxPriority)}, {Key: EnvExitPriority, Value: strconv.Itoa(-maxPriority)},
 		},
 		VolumeMounts:    []eci.VolumeMount{{Name: KubeProxyVolume, MountPath: KubeProxyDir, ReadOnly: true}},
 		SecurityContext: &eci.ContainerSecurityContext{RunAsUser: ptr.To[int64](0), CapabilityAdd: []string{"NET_ADMIN"}},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
@@ -336,68 +335,6 @@ func TestSecurityContextMapping(t *testing.T) {
 					t.Errorf("security context %+v, want none", r.Containers[0].SecurityContext)
 				}
 			},
-		},
-	})
-}
-
-func TestNativeSidecars(t *testing.T) {
-	runSpecCases(t, []specCase{
-		{
-			name: "sidecars become the first containers, ordinary init containers stay, the group is sized with the sidecars",
-			pod: func(p *corev1.Pod) {
-				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
-				p.Spec.InitContainers = []corev1.Container{
-					initC("first", nil),
-					sidecar("proxy", func(c *corev1.Container) {
-						c.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
-					}),
-					initC("after", nil),
-					sidecar("logs", nil),
-				}
-			},
-			wantNote: []string{"native sidecars spec.initContainers[1] (proxy), spec.initContainers[3] (logs): ECI has no init containers that keep running, so they run as regular containers; they start alongside the app containers, after all init containers (also those declared after them) instead of before them, and are not stopped after the app containers"},
-			check: func(t *testing.T, r *eci.CreateContainerGroupRequest) {
-				var inits, ctrs []string
-				for _, c := range r.InitContainers {
-					inits = append(inits, c.Name)
-				}
-				for _, c := range r.Containers {
-					ctrs = append(ctrs, c.Name)
-				}
-				if strings.Join(inits, ",") != "first,after" || strings.Join(ctrs, ",") != "proxy,logs,app" {
-					t.Errorf("init containers %v containers %v, want [first after] and [proxy logs app]", inits, ctrs)
-				}
-				if r.Cpu != 1.5 || r.Memory != 3 {
-					t.Errorf("group cpu %v memory %v, want the app's 1/2 plus the sidecar's 0.5/1", r.Cpu, r.Memory)
-				}
-			},
-		},
-		{
-			name: "one sidecar: the note speaks of it",
-			pod: func(p *corev1.Pod) {
-				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
-				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
-			},
-			wantNote: []string{"native sidecar spec.initContainers[0] (proxy): ECI has no init containers that keep running, so it runs as a regular container; it starts alongside the app containers, after all init containers (also those declared after them) instead of before them, and is not stopped after the app containers"},
-		},
-		{
-			name: "a sidecar in a pod that must complete is refused",
-			pod: func(p *corev1.Pod) {
-				p.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
-				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
-			},
-			wantErr: "spec.initContainers[0].restartPolicy: proxy is a native sidecar (restartPolicy Always) in a pod with restartPolicy OnFailure",
-		},
-		{
-			name: "sidecars that would exceed ECI's container limit are refused",
-			pod: func(p *corev1.Pod) {
-				p.Spec.RestartPolicy = corev1.RestartPolicyAlways
-				for i := 0; i < 19; i++ {
-					p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: "busybox"})
-				}
-				p.Spec.InitContainers = []corev1.Container{sidecar("proxy", nil)}
-			},
-			wantErr: "the pod would have 21 of them; ECI allows at most 20",
 		},
 	})
 }

@@ -204,6 +204,7 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 			return nil, err
 		}
 	}
+	markSidecars(pod, slots, tr)
 	place(slots, req)
 	if err := t.podLevel(ctx, pod, tr); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"

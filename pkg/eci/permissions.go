@@ -11,6 +11,9 @@ type ActionUse struct {
 	// Use says what the action does for the controller (and what stops
 	// without it).
 	Use string
+	// Without says what stops working when the RAM policy refuses it (the
+	// Node's ContainerInstancePermissions condition names it).
+	Without string
 	// Required: the controller cannot work fully without it. The one
 	// optional action, DescribeContainerGroupStatus, only saves calls:
 	// without it pod status is polled with DescribeContainerGroups.
@@ -22,14 +25,26 @@ type ActionUse struct {
 // documentation's custom RAM policy except DescribeContainerGroupStatus,
 // which is optional.
 var ControllerActions = []ActionUse{
-	{"CreateContainerGroup", "create a pod's container group", true},
-	{"DeleteContainerGroup", "delete a pod's container group (and orphans, and on drain)", true},
-	{"DescribeContainerGroups", "pod status, adoption at start-up, orphan clean-up, drain", true},
-	{"UpdateContainerGroup", "renew projected service-account tokens in running pods", true},
-	{"DescribeContainerLog", "kubectl logs", true},
-	{"ExecContainerCommand", "kubectl exec and attach", true},
-	{"DescribeMultiContainerGroupMetric", "kubectl top, /stats/summary and /metrics/resource", true},
-	{"DescribeContainerGroupStatus", "cheaper status polling (optional: without it status is polled with DescribeContainerGroups)", false},
+	{"CreateContainerGroup", "create a pod's container group", "new pods stay Pending", true},
+	{"DeleteContainerGroup", "delete a pod's container group (and orphans, and on drain)", "deleted pods' container groups keep running and billing", true},
+	{"DescribeContainerGroups", "pod status, adoption at start-up, orphan clean-up, drain", "pod status, adoption and orphan clean-up", true},
+	{"UpdateContainerGroup", "renew projected service-account tokens in running pods", "service-account token renewal", true},
+	{"DescribeContainerLog", "kubectl logs", "kubectl logs", true},
+	{"ExecContainerCommand", "kubectl exec and attach", "kubectl exec", true},
+	{"DescribeMultiContainerGroupMetric", "kubectl top, /stats/summary and /metrics/resource", "kubectl top and /stats/summary", true},
+	{"DescribeContainerGroupStatus", "cheaper status polling (optional: without it status is polled with DescribeContainerGroups)", "pod status", false},
+}
+
+// WithoutAction is what stops working when the RAM policy refuses action
+// (ControllerActions' Without), or "" for an action the controller does
+// not use.
+func WithoutAction(action string) string {
+	for _, a := range ControllerActions {
+		if a.Action == action {
+			return a.Without
+		}
+	}
+	return ""
 }
 
 // MinimalPolicy is the RAM policy document that allows every action the

@@ -64,18 +64,6 @@ type prober interface {
 	Probe(ctx context.Context, action string) error
 }
 
-// actionEffects says what stops working without each action.
-var actionEffects = map[string]string{
-	"CreateContainerGroup":              "new pods stay Pending",
-	"DeleteContainerGroup":              "deleted pods' container groups keep running and billing",
-	"DescribeContainerGroups":           "pod status, adoption and orphan clean-up",
-	"DescribeContainerGroupStatus":      "pod status",
-	"UpdateContainerGroup":              "service-account token renewal",
-	"DescribeContainerLog":              "kubectl logs",
-	"ExecContainerCommand":              "kubectl exec",
-	"DescribeMultiContainerGroupMetric": "kubectl top and /stats/summary",
-}
-
 // CloudConditions are the node's two cloud conditions as Health shows them
 // now (without transition times; the node sets those).
 func (p *Provider) CloudConditions() []corev1.NodeCondition {
@@ -109,7 +97,7 @@ func (p *Provider) permissionsCondition(refused []string) corev1.NodeCondition {
 	names := make([]string, len(missing))
 	for i, a := range missing {
 		names[i] = "eci:" + a
-		if e := actionEffects[a]; e != "" {
+		if e := eci.WithoutAction(a); e != "" {
 			names[i] += " (" + e + ")"
 		}
 	}

@@ -509,12 +509,20 @@ func (m *manager) heartbeat(ctx context.Context) {
 	leases := m.opts.Kube.CoordinationV1().Leases(m.opts.Namespace)
 	name := ReplicaLeaseName(m.opts.Identity)
 	m.quota.mu.Lock()
-	published := m.quota.published
+	published, fenced := m.quota.published, m.quota.fenced
+	if fenced {
+		published = 0 // applied is 0 too: publish what is used
+	}
 	m.quota.mu.Unlock()
 	start := time.Now()
 	err := m.writeMembership(ctx, published)
 	renewedOK := err == nil
 	if renewedOK {
+		m.quota.mu.Lock()
+		if fenced && m.quota.applied == 0 {
+			m.quota.published, m.quota.fenced = 0, false
+		}
+		m.quota.mu.Unlock()
 		m.renewed(start)
 	} else if ctx.Err() == nil {
 		m.logger.Error(err, "renewing the membership Lease failed; peers may count this replica out", "lease", m.opts.Namespace+"/"+name)

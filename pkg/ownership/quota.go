@@ -57,6 +57,7 @@ type quota struct {
 	applied   float64 // what the client uses now
 	published float64 // what the membership Lease says (>= applied)
 	fence     *time.Timer
+	fenced    bool // the share was given up for want of renewals
 }
 
 func floorShare(s float64) float64 {
@@ -128,6 +129,9 @@ func (m *manager) fenceQuota() {
 		m.logger.Info("membership Lease not renewed within the renew deadline: using none of the ECI API quota until it is", "share", q.applied)
 		q.applyLocked(0)
 	}
+	// The next renewal publishes 0: the peers have taken (or are about to
+	// take) this share, and must not shrink for a stale figure.
+	q.fenced = true
 }
 
 // reshare moves this replica's share toward splitShare of the live peers'
@@ -140,16 +144,15 @@ func (m *manager) reshare(ctx context.Context, others []float64, renewedOK bool)
 	q := &m.quota
 	want := splitShare(others)
 	q.mu.Lock()
-	if !renewedOK {
-		q.mu.Unlock()
-		return // the fence decides; growing now would be unsafe
-	}
 	applied, published := q.applied, q.published
 	if want < applied {
 		q.applyLocked(want)
 		m.logger.Info("ECI API quota share shrunk", "share", want, "liveReplicas", len(others)+1)
 	}
 	q.mu.Unlock()
+	if !renewedOK {
+		return // growing without a fresh membership Lease would be unsafe
+	}
 	if want == published {
 		if want > applied { // published earlier, not yet applied
 			m.grow(want, len(others)+1)

@@ -312,15 +312,21 @@ func TestClientsSplitTheQuota(t *testing.T) {
 	}
 }
 
-// TestSetShareRange: a share outside [0, 1] is refused naming the call.
+// TestSetShareRange: a share outside [0, 1] is refused naming the call;
+// the share in use is the gauge eci_api_quota_share of the injected
+// registry.
 func TestSetShareRange(t *testing.T) {
 	cred, err := eci.StaticCredential("id", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Credential: cred})
+	reg := prometheus.NewRegistry()
+	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Credential: cred, Metrics: eci.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := quotaShareGauge(t, reg); got != 1 {
+		t.Errorf("a new client's eci_api_quota_share = %v, want 1", got)
 	}
 	for _, s := range []float64{-0.1, 1.5, math.NaN()} {
 		if err := c.SetShare(s); err == nil || !strings.Contains(err.Error(), "SetShare") {
@@ -330,4 +336,22 @@ func TestSetShareRange(t *testing.T) {
 	if err := c.SetShare(0.25); err != nil || c.Share() != 0.25 {
 		t.Errorf("SetShare(0.25) = %v, Share() = %v", err, c.Share())
 	}
+	if got := quotaShareGauge(t, reg); got != 0.25 {
+		t.Errorf("eci_api_quota_share = %v after SetShare(0.25)", got)
+	}
+}
+
+func quotaShareGauge(t *testing.T, reg prometheus.Gatherer) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "eci_api_quota_share" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("eci_api_quota_share is not in the registry")
+	return 0
 }

@@ -84,7 +84,8 @@ type Options struct {
 	// nil means a private set nobody serves.
 	Metrics *Metrics
 	// Share, if set, is given this replica's share (0 to 1) of the
-	// account's ECI API quotas whenever it changes: 1 / live replicas,
+	// account's ECI API quotas whenever it changes: its part of the nodes
+	// the live replicas run (1 / live replicas while none runs any),
 	// reached only once the others have published that they shrank (see
 	// AnnotationQuotaShare). The caller starts its client at share 0
 	// (eci.Client.SetShare), and Run calls Share(0) before it returns.
@@ -140,7 +141,7 @@ type member struct {
 	renew string    // the last renewTime seen
 	at    time.Time // local time it was first seen with that renewTime
 	dead  bool      // holds an expired node Lease: dead until it renews again
-	share float64   // the quota share it published; -1: none
+	quota peer      // what it published for the quota split
 }
 
 type backoff struct {
@@ -514,8 +515,11 @@ func (m *manager) heartbeat(ctx context.Context) {
 		published = 0 // applied is 0 too: publish what is used
 	}
 	m.quota.mu.Unlock()
+	m.mu.Lock()
+	running := len(m.running)
+	m.mu.Unlock()
 	start := time.Now()
-	err := m.writeMembership(ctx, published)
+	err := m.writeMembership(ctx, published, running)
 	renewedOK := err == nil
 	if renewedOK {
 		m.quota.mu.Lock()
@@ -557,7 +561,7 @@ func (m *manager) heartbeat(ctx context.Context) {
 		case mb.renew != renew:
 			mb.renew, mb.at, mb.dead = renew, t, false
 		}
-		mb.share = parseShare(l)
+		mb.quota = peer{share: parseShare(l), nodes: parseNodes(l)}
 		if id != m.opts.Identity && t.Sub(l.Spec.RenewTime.Time) > 10*m.opts.LeaseDuration && t.Sub(mb.at) > 10*m.opts.LeaseDuration {
 			err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &l.UID, ResourceVersion: &l.ResourceVersion}})
 			if err == nil {
@@ -580,18 +584,19 @@ func (m *manager) heartbeat(ctx context.Context) {
 	m.metrics.liveReplicas.Set(float64(n))
 	others := m.quotaPeersLocked(t)
 	m.mu.Unlock()
-	m.reshare(ctx, others, renewedOK)
+	// The count published with this renewal: the peers split by it.
+	m.reshare(ctx, running, others, renewedOK)
 }
 
-// quotaPeersLocked returns the published quota shares of the peers whose
+// quotaPeersLocked returns the published quota figures of the peers whose
 // membership Lease has not expired, dead or not: one that let a node Lease
 // expire may still run other nodes, so its share is freed only with its
 // membership.
-func (m *manager) quotaPeersLocked(now time.Time) []float64 {
-	var out []float64
+func (m *manager) quotaPeersLocked(now time.Time) []peer {
+	var out []peer
 	for id, mb := range m.members {
 		if id != m.opts.Identity && now.Sub(mb.at) < m.opts.LeaseDuration {
-			out = append(out, mb.share)
+			out = append(out, mb.quota)
 		}
 	}
 	return out

@@ -19,10 +19,18 @@ import (
 // using it, and a smaller one after it shrank.
 const AnnotationQuotaShare = "alibabacloud.com/eci-quota-share"
 
+// AnnotationNodesRunning is on every membership Lease: how many virtual
+// nodes its replica runs, the weight of its quota share.
+const AnnotationNodesRunning = "alibabacloud.com/virtual-nodes-running"
+
 // The account's ECI API quotas are split among the live replicas of the
 // node set through their membership Leases, without any other server:
 //
-//   - each replica's target is 1 / live replicas;
+//   - each replica's target is its part of the nodes the live replicas
+//     run (nodes of one replica share one client, so a replica running 3
+//     of 5 nodes needs 3/5 of the quota, and a standby replica running
+//     none needs nothing); while no replica runs a node yet, 1 / live
+//     replicas;
 //   - it may use at most 1 minus the shares the other live replicas
 //     published in their Leases, so a newcomer (which publishes 0 when it
 //     joins) grows only once the others have shrunk and said so; it
@@ -64,20 +72,51 @@ func floorShare(s float64) float64 {
 	return math.Max(0, math.Min(1, math.Floor(s/quotaStep+1e-9)/(1/quotaStep)))
 }
 
-// splitShare is the share this replica may use: its target 1/live, but at
-// most what the others' published shares leave (a peer that published
-// nothing yet counts at its target).
-func splitShare(others []float64) float64 {
-	live := len(others) + 1
-	target := floorShare(1 / float64(live))
+// peer is what a live peer's membership Lease says for the quota.
+type peer struct {
+	share float64 // published share; -1: none (a replica of an older version)
+	nodes int     // nodes it runs; -1: not said (counted as 1)
+}
+
+// splitShare is the share a replica running mine nodes may use: its
+// target, its part of the nodes the live replicas run (1 / live replicas
+// while none runs any), but at most what the others' published shares
+// leave (a peer that published none counts at its own target).
+func splitShare(mine int, others []peer) float64 {
+	weight := func(n int) int {
+		if n < 0 {
+			return 1
+		}
+		return n
+	}
+	total := max(mine, 0)
+	for _, p := range others {
+		total += weight(p.nodes)
+	}
+	target := func(n int) float64 {
+		if total == 0 {
+			return floorShare(1 / float64(len(others)+1))
+		}
+		return floorShare(float64(n) / float64(total))
+	}
 	left := 1.0
-	for _, s := range others {
+	for _, p := range others {
+		s := p.share
 		if s < 0 {
-			s = target
+			s = target(weight(p.nodes))
 		}
 		left -= s
 	}
-	return floorShare(math.Min(target, left))
+	return floorShare(math.Min(target(max(mine, 0)), left))
+}
+
+// parseNodes reads a Lease's running node count; -1 when absent or invalid.
+func parseNodes(l *coordinationv1.Lease) int {
+	n, err := strconv.Atoi(l.Annotations[AnnotationNodesRunning])
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 // applyLocked gives the client share s.
@@ -137,17 +176,17 @@ func (m *manager) fenceQuota() {
 // reshare moves this replica's share toward splitShare of the live peers'
 // published shares (others), writing the membership Lease when its
 // published share changes: after a shrink, before a growth.
-func (m *manager) reshare(ctx context.Context, others []float64, renewedOK bool) {
+func (m *manager) reshare(ctx context.Context, mine int, others []peer, renewedOK bool) {
 	if m.opts.Share == nil {
 		return
 	}
 	q := &m.quota
-	want := splitShare(others)
+	want := splitShare(mine, others)
 	q.mu.Lock()
 	applied, published := q.applied, q.published
 	if want < applied {
 		q.applyLocked(want)
-		m.logger.Info("ECI API quota share shrunk", "share", want, "liveReplicas", len(others)+1)
+		m.logger.Info("ECI API quota share shrunk", "share", want, "liveReplicas", len(others)+1, "nodesRunning", mine)
 	}
 	q.mu.Unlock()
 	if !renewedOK {
@@ -155,12 +194,12 @@ func (m *manager) reshare(ctx context.Context, others []float64, renewedOK bool)
 	}
 	if want == published {
 		if want > applied { // published earlier, not yet applied
-			m.grow(want, len(others)+1)
+			m.grow(want, len(others)+1, mine)
 		}
 		return
 	}
 	start := time.Now()
-	if err := m.writeMembership(ctx, want); err != nil {
+	if err := m.writeMembership(ctx, want, mine); err != nil {
 		if ctx.Err() == nil {
 			m.logger.Error(err, "publishing the ECI API quota share in the membership Lease failed; retrying at the next renewal", "share", want)
 		}
@@ -171,17 +210,17 @@ func (m *manager) reshare(ctx context.Context, others []float64, renewedOK bool)
 	q.mu.Unlock()
 	m.renewed(start)
 	if want > applied {
-		m.grow(want, len(others)+1)
+		m.grow(want, len(others)+1, mine)
 	}
 }
 
-func (m *manager) grow(want float64, live int) {
+func (m *manager) grow(want float64, live, mine int) {
 	q := &m.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if want > q.applied && want <= q.published {
 		q.applyLocked(want)
-		m.logger.Info("ECI API quota share grown", "share", want, "liveReplicas", live)
+		m.logger.Info("ECI API quota share grown", "share", want, "liveReplicas", live, "nodesRunning", mine)
 	}
 }
 
@@ -199,8 +238,8 @@ func (m *manager) leaveQuota() {
 }
 
 // writeMembership renews this replica's membership Lease with the share
-// it publishes.
-func (m *manager) writeMembership(ctx context.Context, share float64) error {
+// it publishes and the number of nodes it runs.
+func (m *manager) writeMembership(ctx context.Context, share float64, nodes int) error {
 	leases := m.opts.Kube.CoordinationV1().Leases(m.opts.Namespace)
 	name := ReplicaLeaseName(m.opts.Identity)
 	now := metav1.NewMicroTime(time.Now())
@@ -212,7 +251,7 @@ func (m *manager) writeMembership(ctx context.Context, share float64) error {
 	labels := map[string]string{LabelNodeSet: m.set, LabelLeaseKind: "replica"}
 	var ann map[string]string
 	if m.opts.Share != nil {
-		ann = map[string]string{AnnotationQuotaShare: formatShare(share)}
+		ann = map[string]string{AnnotationQuotaShare: formatShare(share), AnnotationNodesRunning: strconv.Itoa(nodes)}
 	}
 	cur, err := leases.Get(ctx, name, metav1.GetOptions{})
 	switch {

@@ -17,37 +17,60 @@ import (
 func TestSplitShare(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		others []float64
+		mine   int
+		others []peer
 		want   float64
 	}{
-		{"alone", nil, 1},
-		{"newcomer: the other still holds everything", []float64{1}, 0},
-		{"the other shrank to a half", []float64{0.5}, 0.5},
-		{"third replica, the others not shrunk yet", []float64{0.5, 0.5}, 0},
-		{"third replica, one shrunk", []float64{0.3333, 0.5}, 0.1667},
-		{"third replica, both shrunk", []float64{0.3333, 0.3333}, 0.3333},
-		{"a peer that published nothing counts at its target", []float64{-1}, 0.5},
-		{"after a death: the survivor grows to a half, not more", []float64{0.3333}, 0.5},
-		{"never negative", []float64{0.7, 0.7}, 0},
+		{"alone, no node yet", 0, nil, 1},
+		{"alone with nodes", 3, nil, 1},
+		{"newcomer: the other still holds everything", 0, []peer{{1, 0}}, 0},
+		{"two replicas, no node yet, the other shrank", 0, []peer{{0.5, 0}}, 0.5},
+		{"one node each, the other shrank", 1, []peer{{0.5, 1}}, 0.5},
+		{"3 of 5 nodes, the other at its 2/5", 3, []peer{{0.4, 2}}, 0.6},
+		{"3 of 5 nodes, the other not shrunk yet", 3, []peer{{0.5, 2}}, 0.5},
+		{"2 of 5 nodes", 2, []peer{{0.6, 3}}, 0.4},
+		{"a standby replica needs nothing", 0, []peer{{0.5, 2}, {0.5, 2}}, 0},
+		{"third replica, the others not shrunk yet", 1, []peer{{0.5, 1}, {0.5, 1}}, 0},
+		{"third replica, one shrunk", 1, []peer{{0.3333, 1}, {0.5, 1}}, 0.1667},
+		{"third replica, both shrunk", 1, []peer{{0.3333, 1}, {0.3333, 1}}, 0.3333},
+		{"a peer that published nothing counts at its target (one node)", 1, []peer{{-1, -1}}, 0.5},
+		{"after a death: the survivor grows to its part, not more", 1, []peer{{0.3333, 1}}, 0.5},
+		{"never negative", 1, []peer{{0.7, 1}, {0.7, 1}}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := splitShare(tt.others); math.Abs(got-tt.want) > 1e-9 {
-				t.Errorf("splitShare(%v) = %v, want %v", tt.others, got, tt.want)
+			if got := splitShare(tt.mine, tt.others); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("splitShare(%d, %v) = %v, want %v", tt.mine, tt.others, got, tt.want)
 			}
 		})
 	}
-	// n replicas each at their target never add up to more than 1.
-	for n := 1; n <= 50; n++ {
-		s := floorShare(1 / float64(n))
-		if sum := s * float64(n); sum > 1 {
-			t.Errorf("%d replicas at %v each: %v", n, s, sum)
-		}
-		others := make([]float64, n-1)
-		for i := range others {
-			others[i] = s
-		}
-		if got := splitShare(others); got != s {
-			t.Errorf("%d replicas: the last one's share %v, want %v like the others", n, got, s)
+	// Replicas each at their target never add up to more than 1, however
+	// the nodes are spread.
+	for n := 1; n <= 12; n++ {
+		for nodes := 0; nodes <= 30; nodes++ {
+			counts := make([]int, n)
+			for i := 0; i < nodes; i++ {
+				counts[(i*7)%n]++ // an uneven spread
+			}
+			targets := make([]float64, n)
+			for i := range counts {
+				var others []peer
+				for j := range counts {
+					if j != i {
+						others = append(others, peer{share: -1, nodes: counts[j]})
+					}
+				}
+				targets[i] = splitShare(counts[i], others)
+			}
+			sum := 0.0
+			for i, s := range targets {
+				sum += s
+				if nodes > 0 && counts[i] == 0 && s != 0 {
+					t.Errorf("%d replicas, %d nodes %v: a replica running none gets %v", n, nodes, counts, s)
+				}
+			}
+			if sum > 1+1e-12 || sum < 0.99 {
+				t.Errorf("%d replicas, %d nodes %v: targets %v add up to %v", n, nodes, counts, targets, sum)
+			}
 		}
 	}
 }
@@ -98,16 +121,17 @@ func (m *shareMonitor) is(want map[string]float64) bool {
 	return true
 }
 
-// TestQuotaSharedAmongReplicas runs three ownership members on the real
-// control plane with short Lease timings: the quota share of each follows
-// the live replicas as they join, as one stops renewing (it gives its
-// share up itself before the others take it), as it comes back and as one
-// leaves; at no moment do the shares in use add up to more than 1.
+// TestQuotaSharedAmongReplicas runs three ownership members of six nodes
+// on the real control plane with short Lease timings: the quota share of
+// each follows the nodes it runs as replicas join, as one stops renewing
+// (it gives its share up itself before the others take it), as it comes
+// back and as one leaves; at no moment do the shares in use add up to
+// more than 1.
 func TestQuotaSharedAmongReplicas(t *testing.T) {
 	cp := shared.Get(t)
 	kube := cp.Clientset()
 	ns := controlplane.TestNamespace(t, kube, "ownership-test")
-	names := nodeNames("quota", 3)
+	names := nodeNames("quota", 6)
 	tr := newTracker(t)
 	mon := &shareMonitor{t: t, shares: map[string]float64{}}
 	start := func(id string) *replica {
@@ -117,9 +141,9 @@ func TestQuotaSharedAmongReplicas(t *testing.T) {
 	r0 := start("q0")
 	waitFor(t, "q0 alone holds the whole quota", 30*time.Second, func() bool { return mon.is(map[string]float64{"q0": 1}) })
 	start("q1")
-	waitFor(t, "q0 and q1 hold half each", 30*time.Second, func() bool { return mon.is(map[string]float64{"q0": 0.5, "q1": 0.5}) })
+	waitFor(t, "q0 and q1 run three nodes and hold half the quota each", 60*time.Second, func() bool { return mon.is(map[string]float64{"q0": 0.5, "q1": 0.5}) })
 	q2 := start("q2")
-	waitFor(t, "a third each", 30*time.Second, func() bool {
+	waitFor(t, "two nodes and a third of the quota each", 60*time.Second, func() bool {
 		return mon.is(map[string]float64{"q0": third, "q1": third, "q2": third})
 	})
 	l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), ReplicaLeaseName("q2"), metav1.GetOptions{})

@@ -223,10 +223,23 @@ func TestHAReplicas(t *testing.T) {
 		return per["replica-a"] > 0 && per["replica-b"] > 0, nil
 	})
 	t.Logf("owners before the kill: %v", owners)
-	// The account's ECI API quota is split: each replica publishes half.
-	poll(t, "each replica's membership Lease publishes half the ECI API quota", 60*time.Second, func(ctx context.Context) (bool, error) {
+	// The account's ECI API quota is split by the nodes each replica runs
+	// (2 and 1 of 3: 0.6666 and 0.3333).
+	poll(t, "each replica's membership Lease publishes its part of the ECI API quota", 60*time.Second, func(ctx context.Context) (bool, error) {
+		h, err := haHolders(ctx, kube, names)
+		if err != nil {
+			return false, err
+		}
+		per := map[string]int{}
+		for _, n := range names {
+			per[h[n]]++
+		}
 		s, err := haQuotaShares(ctx, kube)
-		return err == nil && s["replica-a"] == "0.5" && s["replica-b"] == "0.5", err
+		if err != nil {
+			return false, err
+		}
+		want := map[int]string{1: "0.3333", 2: "0.6666"}
+		return s["replica-a"] == want[per["replica-a"]] && s["replica-b"] == want[per["replica-b"]], nil
 	})
 
 	// Two running pods per node.

@@ -80,6 +80,11 @@ type Options struct {
 	// production (package ownership). The memory and CPU figures, and the
 	// profiles, are the first replica's.
 	Replicas int
+	// KillReplicaAfter, if set, kills the last replica (kill -9) this long
+	// after every node is Ready: its nodes move to the others, and the
+	// report shows whether a pod was lost (pods running) or duplicated
+	// (creates per pod, groups left).
+	KillReplicaAfter time.Duration
 }
 
 // Defaults fills the zero fields of o.
@@ -155,6 +160,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Replicas < 1 || o.Replicas > o.Nodes || o.Replicas > 200 {
 		errs = append(errs, fmt.Errorf("-replicas %d: must be between 1 and -nodes (%d): a replica beyond the nodes runs none", o.Replicas, o.Nodes))
+	}
+	if o.KillReplicaAfter < 0 || (o.KillReplicaAfter > 0 && o.Replicas < 2) {
+		errs = append(errs, fmt.Errorf("-kill-replica-after %v: needs -replicas 2 or more, and must not be negative", o.KillReplicaAfter))
 	}
 	if o.QuotaScale < 0 {
 		errs = append(errs, fmt.Errorf("-quota-scale %v: must not be negative (0 disables throttling)", o.QuotaScale))

@@ -132,10 +132,14 @@ func TestOptionsNodesReplicas(t *testing.T) {
 		{0, 1, "-nodes 0"},
 		{2, 3, "-replicas 3"},
 		{2, 0, "-replicas 0"},
+		{2, 1, "-kill-replica-after"},
 	} {
 		o := Options{BinDir: t.TempDir()}
 		o.Defaults()
 		o.Nodes, o.Replicas = tt.nodes, tt.replicas
+		if tt.want == "-kill-replica-after" {
+			o.KillReplicaAfter = time.Second
+		}
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("-nodes %d -replicas %d: %v, want an error naming %s", tt.nodes, tt.replicas, err, tt.want)
 		}

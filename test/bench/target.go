@@ -130,6 +130,7 @@ type vnodeTarget struct {
 	p           *proc   // the first replica: its memory, CPU and profiles are reported
 	procs       []*proc // every replica
 	metricsAddr string  // the first replica's
+	kill        *time.Timer
 }
 
 const vnodeName = "bench-vnode"
@@ -141,6 +142,9 @@ func (t *vnodeTarget) pid() int                    { return t.p.cmd.Process.Pid 
 
 // stop ends every replica at once, as a Deployment deleted does.
 func (t *vnodeTarget) stop() {
+	if t.kill != nil {
+		t.kill.Stop()
+	}
 	var wg sync.WaitGroup
 	for _, p := range t.procs {
 		wg.Add(1)
@@ -247,6 +251,13 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		if err := t.cl.waitNodeReady(ctx, n, t.procs...); err != nil {
 			return err
 		}
+	}
+	if d := t.opts.KillReplicaAfter; d > 0 {
+		victim := t.procs[len(t.procs)-1]
+		t.kill = time.AfterFunc(d, func() {
+			logf(t.opts.Log, "virtual-node: kill -9 replica %d (pid %d)", len(t.procs)-1, victim.cmd.Process.Pid)
+			_ = victim.cmd.Process.Kill()
+		})
 	}
 	return nil
 }

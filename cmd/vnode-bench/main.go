@@ -30,6 +30,9 @@ func main() {
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each target's workload (default 20m)")
 	flag.BoolVar(&o.KeepDir, "keep", false, "keep the control plane's and the targets' logs (the directory is printed)")
 	flag.IntVar(&o.ProfileSeconds, "profile-seconds", 30, "length of the virtual node's CPU profile, taken from the first pod on and saved with its heap profile and metrics (0: none)")
+	flag.IntVar(&o.Nodes, "nodes", 1, "virtual nodes the controller runs (VIRTUAL_NODE_COUNT); pods spread over them")
+	flag.IntVar(&o.Replicas, "replicas", 1, "controller processes sharing the nodes and the account's ECI API quota (at most -nodes); memory and CPU figures are the first one's")
+	flag.DurationVar(&o.KillReplicaAfter, "kill-replica-after", 0, "kill -9 the last replica this long after the nodes are Ready (needs -replicas 2 or more): pods running, creates per pod and groups left show whether a pod was lost or duplicated")
 	flag.Func("vnode-env", "KEY=VALUE added to the virtual node's environment, e.g. KUBE_API_QPS=300 (repeatable)", func(v string) error {
 		o.VnodeEnv = append(o.VnodeEnv, v)
 		return nil

@@ -30,7 +30,8 @@ func ClusterID(ctx context.Context, cfg *config.Config, kube kubernetes.Interfac
 }
 
 // NewClient returns the ECI client of ECI_REGION and ECI_ENDPOINT, paced by
-// the published API quotas scaled by ECI_API_QUOTA_SCALE, with credentials
+// the published API quotas scaled by ECI_API_QUOTA_SCALE, of which this
+// cluster takes ECI_API_QUOTA_SHARE (QuotaLimits), with credentials
 // from cred, or when it is nil from the default chain (eci.DefaultCredential),
 // asked for on every call. Its calls are counted in metrics (nil: counted
 // nowhere).
@@ -42,5 +43,17 @@ func NewClient(cfg *config.Config, cred credentials.Credential, metrics *eci.Met
 // health (nil: by nothing), as the controller shows it on its Nodes.
 func NewClientWithHealth(cfg *config.Config, cred credentials.Credential, metrics *eci.Metrics, health *eci.Health) (*eci.Client, error) {
 	return eci.NewClient(eci.Config{RegionId: cfg.Region, Endpoint: cfg.Endpoint, Credential: cred,
-		Limits: eci.ClientLimits(cfg.ECIQuotaScale), Metrics: metrics, Health: health})
+		Limits: QuotaLimits(cfg), Metrics: metrics, Health: health})
+}
+
+// QuotaLimits are the client limits of this cluster: the published quotas
+// times ECI_API_QUOTA_SCALE (the account's budget) times ECI_API_QUOTA_SHARE
+// (this cluster's part of it). The replicas of the controller split these
+// further among themselves at run time (eci.Client.SetShare).
+func QuotaLimits(cfg *config.Config) map[string]eci.Limit {
+	share := cfg.ECIQuotaShare
+	if share <= 0 { // a configuration built in code without it
+		share = 1
+	}
+	return eci.ClientLimits(cfg.ECIQuotaScale * share)
 }

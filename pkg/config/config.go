@@ -135,6 +135,12 @@ type Config struct {
 	// raised, lower it when other tools share them; 0 turns the client
 	// limits off and leaves pacing to the cloud's Throttling answers.
 	ECIQuotaScale float64 `envconfig:"ECI_API_QUOTA_SCALE" default:"1"`
+	// ECIQuotaShare is this cluster's fraction of the account's ECI API
+	// quotas (after ECI_API_QUOTA_SCALE), for several clusters (or several
+	// node sets) on one account: the replicas of one Deployment split it
+	// among themselves through their Leases, but they do not see other
+	// clusters; give each cluster its part by hand (e.g. 0.5 for two).
+	ECIQuotaShare float64 `envconfig:"ECI_API_QUOTA_SHARE" default:"1"`
 	// PodSyncWorkers is how many pods each virtual node creates, deletes
 	// and reports status for at once. A create waits on the cloud (about a
 	// second), so a few workers cap a node at a few pods per second.
@@ -362,6 +368,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ECIQuotaScale < 0 {
 		add("ECI_API_QUOTA_SCALE: %v must not be negative (1 keeps the published quotas, 0 turns client-side limits off)", c.ECIQuotaScale)
+	}
+	if !(c.ECIQuotaShare > 0 && c.ECIQuotaShare <= 1) {
+		add("ECI_API_QUOTA_SHARE: %v is out of range: set this cluster's fraction of the account's ECI API quotas, above 0 and at most 1 (1 when it is the only cluster on the account, 0.5 for each of two)", c.ECIQuotaShare)
 	}
 	if c.PodSyncWorkers < 1 || c.PodSyncWorkers > 1000 {
 		add("POD_SYNC_WORKERS: %d is out of range: set 1-1000 (pods each node works on at once, e.g. 64)", c.PodSyncWorkers)

@@ -74,6 +74,13 @@ func TestLoad(t *testing.T) {
 		{name: "zero apiserver qps", env: map[string]string{"KUBE_API_QPS": "0"}, wantErr: "KUBE_API_QPS"},
 		{name: "burst below qps", env: map[string]string{"KUBE_API_QPS": "50", "KUBE_API_BURST": "10"}, wantErr: "KUBE_API_BURST"},
 		{name: "negative quota scale", env: map[string]string{"ECI_API_QUOTA_SCALE": "-1"}, wantErr: "ECI_API_QUOTA_SCALE"},
+		{name: "quota share zero", env: map[string]string{"ECI_API_QUOTA_SHARE": "0"}, wantErr: "ECI_API_QUOTA_SHARE: 0 is out of range"},
+		{name: "quota share above one", env: map[string]string{"ECI_API_QUOTA_SHARE": "1.5"}, wantErr: "ECI_API_QUOTA_SHARE: 1.5 is out of range"},
+		{name: "quota share", env: map[string]string{"ECI_API_QUOTA_SHARE": "0.25"}, check: func(t *testing.T, c *Config) {
+			if c.ECIQuotaShare != 0.25 {
+				t.Errorf("ECIQuotaShare %v", c.ECIQuotaShare)
+			}
+		}},
 		{name: "quota scale", env: map[string]string{"ECI_API_QUOTA_SCALE": "2.5"}, check: func(t *testing.T, c *Config) {
 			if c.ECIQuotaScale != 2.5 {
 				t.Errorf("ECIQuotaScale %v", c.ECIQuotaScale)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -132,6 +133,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if out.metrics == nil {
 		out.metrics = NewMetrics(nil)
 	}
+	out.metrics.quotaShare.Set(1)
 	for i := 0; i < n; i++ {
 		sdkCfg := sdk.NewConfig()
 		sdkCfg.Scheme = strings.ToUpper(scheme)
@@ -167,6 +169,31 @@ func parseEndpoint(endpoint, region string) (scheme, domain string, err error) {
 		return "", "", fmt.Errorf("eci client: endpoint %q must be host[:port] or http(s)://host[:port]", endpoint)
 	}
 	return u.Scheme, u.Host, nil
+}
+
+// SetShare re-scales every operation's client-side bucket to share (0 to
+// 1) of its configured Limit: rate and size times share. Shrinking takes
+// effect at once, also for calls already waiting; growing adds no token,
+// the buckets refill at the new rate. At share 0 limited operations wait
+// until the share grows (or their context ends); operations without a
+// limit are not affected. A new Client has share 1 and full buckets; a
+// replica that shares the account's quota with others sets share 0 before
+// its first call, so it starts with empty buckets and takes its part only
+// once the others have given it up (package ownership decides the shares).
+func (c *Client) SetShare(share float64) error {
+	if math.IsNaN(share) || share < 0 || share > 1 {
+		return fmt.Errorf("eci client: SetShare(%v): the share must be between 0 and 1", share)
+	}
+	c.limiters.setShare(share)
+	c.metrics.quotaShare.Set(share)
+	return nil
+}
+
+// Share returns the client's current share of its configured limits.
+func (c *Client) Share() float64 {
+	c.limiters.mu.Lock()
+	defer c.limiters.mu.Unlock()
+	return c.limiters.share
 }
 
 // Region returns the region the client is bound to.

@@ -10,6 +10,7 @@ type Metrics struct {
 	apiLatency  *prometheus.HistogramVec
 	limiterWait *prometheus.HistogramVec
 	apiRetries  *prometheus.CounterVec
+	quotaShare  prometheus.Gauge
 }
 
 // NewMetrics builds the client's metrics and registers them with reg (none
@@ -38,9 +39,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:      "api_retries_total",
 			Help:      "ECI OpenAPI calls sent again after a retryable error, by action and class.",
 		}, []string{"action", "class"}),
+		quotaShare: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "eci",
+			Name:      "api_quota_share",
+			Help:      "Fraction of the configured ECI API quotas (the published ones times ECI_API_QUOTA_SCALE and ECI_API_QUOTA_SHARE) this replica paces itself with: 1 divided among the live replicas, 0 while it waits for the others to shrink theirs.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.apiCalls, m.apiLatency, m.apiRetries, m.limiterWait)
+		reg.MustRegister(m.apiCalls, m.apiLatency, m.apiRetries, m.limiterWait, m.quotaShare)
 	}
 	return m
 }

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limit is the client-side token bucket of one ECI operation: Burst calls
@@ -47,7 +45,7 @@ func limits(overrides map[string]Limit) (map[string]Limit, error) {
 // (another controller, the user's scripts), so the whole operation slows
 // down, not just the caller that happened to be refused.
 type opLimiter struct {
-	bucket *rate.Limiter // nil: no client-side quota
+	bucket *bucket // nil: no client-side quota
 
 	mu      sync.Mutex
 	until   time.Time // no call of the operation before this
@@ -55,16 +53,27 @@ type opLimiter struct {
 	strikes int       // pauses since the last success
 }
 
-// limiterSet holds one opLimiter per operation, created on first use.
+// limiterSet holds one opLimiter per operation, created on first use, and
+// the client's share of the account's quotas that scales every bucket.
 type limiterSet struct {
 	limits      map[string]Limit
 	base, ceil  time.Duration
+	now         func() time.Time
 	mu          sync.Mutex
+	share       float64
 	byOperation map[string]*opLimiter
 }
 
+// newLimiterSet makes the buckets of every limited operation at once, full,
+// at share 1, so that every later re-scale applies to all of them alike.
 func newLimiterSet(l map[string]Limit, base, ceil time.Duration) *limiterSet {
-	return &limiterSet{limits: l, base: base, ceil: ceil, byOperation: map[string]*opLimiter{}}
+	s := &limiterSet{limits: l, base: base, ceil: ceil, now: time.Now, share: 1, byOperation: map[string]*opLimiter{}}
+	for a, q := range l {
+		if q.PerSecond > 0 {
+			s.byOperation[a] = &opLimiter{bucket: newBucket(q, 1, s.now)}
+		}
+	}
+	return s
 }
 
 func (s *limiterSet) get(action string) *opLimiter {
@@ -72,13 +81,24 @@ func (s *limiterSet) get(action string) *opLimiter {
 	defer s.mu.Unlock()
 	l := s.byOperation[action]
 	if l == nil {
-		l = &opLimiter{}
-		if q, ok := s.limits[action]; ok && q.PerSecond > 0 {
-			l.bucket = rate.NewLimiter(rate.Limit(q.PerSecond), q.Burst)
-		}
+		l = &opLimiter{} // an operation without a limit
 		s.byOperation[action] = l
 	}
 	return l
+}
+
+// setShare re-scales every bucket, present and future, to share of the
+// configured limits.
+func (s *limiterSet) setShare(share float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.share = share
+	t := s.now()
+	for _, l := range s.byOperation {
+		if l.bucket != nil {
+			l.bucket.setShare(t, share)
+		}
+	}
 }
 
 // wait blocks until the operation's cool-down has passed and a token is
@@ -101,7 +121,7 @@ func (l *opLimiter) wait(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	if l.bucket != nil {
-		if err := l.bucket.Wait(ctx); err != nil {
+		if err := l.bucket.wait(ctx); err != nil {
 			return time.Since(start), err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +245,113 @@ func TestClientLimits(t *testing.T) {
 	if c := eci.ClientLimits(0)["CreateContainerGroup"]; c != (eci.Limit{}) {
 		t.Errorf("scale 0: CreateContainerGroup %+v, want no limit", c)
 	}
+}
+
+// TestClientsSplitTheQuota runs two clients of one account against the
+// simulator at the published Create quota (scaled to 25 + 5/s to keep it
+// short), all calls at once. Each paced at the whole quota, they together
+// collect Throttling answers; splitting it (SetShare(0.5) each) they
+// collect none, and every call goes through.
+func TestClientsSplitTheQuota(t *testing.T) {
+	const scale, perClient = 0.25, 20
+	for _, tt := range []struct {
+		name          string
+		share         float64
+		wantThrottled bool
+	}{
+		{"each client at the whole quota", 1, true},
+		{"each client at half the quota", 0.5, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, url := simWithQuotaScale(t, scale)
+			cred, err := eci.StaticCredential(simulator.DefaultAccessKeyID, simulator.DefaultAccessKeySecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var clients []*eci.Client
+			for i := 0; i < 2; i++ {
+				c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Endpoint: url, Credential: cred,
+					MaxAttempts: 1, Limits: eci.ClientLimits(scale)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.SetShare(tt.share); err != nil {
+					t.Fatal(err)
+				}
+				clients = append(clients, c)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok := 0
+			for _, c := range clients {
+				for i := 0; i < perClient; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, err := c.CreateContainerGroup(context.Background(), createReq(""))
+						if err != nil && eci.ClassOf(err) != eci.ClassThrottled {
+							t.Errorf("create: %v", err)
+						}
+						if err == nil {
+							mu.Lock()
+							ok++
+							mu.Unlock()
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			throttled := sim.Calls()["CreateContainerGroup"][simulator.CodeThrottling]
+			if (throttled > 0) != tt.wantThrottled {
+				t.Errorf("%d of %d creates throttled by the cloud, want throttling %v", throttled, 2*perClient, tt.wantThrottled)
+			}
+			if !tt.wantThrottled && ok != 2*perClient {
+				t.Errorf("%d of %d creates succeeded", ok, 2*perClient)
+			}
+		})
+	}
+}
+
+// TestSetShareRange: a share outside [0, 1] is refused naming the call;
+// the share in use is the gauge eci_api_quota_share of the injected
+// registry.
+func TestSetShareRange(t *testing.T) {
+	cred, err := eci.StaticCredential("id", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	c, err := eci.NewClient(eci.Config{RegionId: simulator.DefaultRegionID, Credential: cred, Metrics: eci.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := quotaShareGauge(t, reg); got != 1 {
+		t.Errorf("a new client's eci_api_quota_share = %v, want 1", got)
+	}
+	for _, s := range []float64{-0.1, 1.5, math.NaN()} {
+		if err := c.SetShare(s); err == nil || !strings.Contains(err.Error(), "SetShare") {
+			t.Errorf("SetShare(%v) = %v, want an error naming SetShare", s, err)
+		}
+	}
+	if err := c.SetShare(0.25); err != nil || c.Share() != 0.25 {
+		t.Errorf("SetShare(0.25) = %v, Share() = %v", err, c.Share())
+	}
+	if got := quotaShareGauge(t, reg); got != 0.25 {
+		t.Errorf("eci_api_quota_share = %v after SetShare(0.25)", got)
+	}
+}
+
+func quotaShareGauge(t *testing.T, reg prometheus.Gatherer) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "eci_api_quota_share" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("eci_api_quota_share is not in the registry")
+	return 0
 }

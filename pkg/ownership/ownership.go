@@ -34,7 +34,6 @@ import (
 	"sync"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -42,7 +41,6 @@ import (
 	rl "k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 )
 
 const (
@@ -85,6 +83,13 @@ type Options struct {
 	// Metrics receive the running nodes, live replicas and transitions;
 	// nil means a private set nobody serves.
 	Metrics *Metrics
+	// Share, if set, is given this replica's share (0 to 1) of the
+	// account's ECI API quotas whenever it changes: its part of the nodes
+	// the live replicas run (1 / live replicas while none runs any),
+	// reached only once the others have published that they shrank (see
+	// AnnotationQuotaShare). The caller starts its client at share 0
+	// (eci.Client.SetShare), and Run calls Share(0) before it returns.
+	Share func(share float64)
 }
 
 // NodeLeaseName is the name of a node's ownership Lease.
@@ -136,6 +141,7 @@ type member struct {
 	renew string    // the last renewTime seen
 	at    time.Time // local time it was first seen with that renewTime
 	dead  bool      // holds an expired node Lease: dead until it renews again
+	quota peer      // what it published for the quota split
 }
 
 type backoff struct {
@@ -159,6 +165,8 @@ type manager struct {
 	liveKey      string                      // the live peers, to see membership changes
 	liveSince    time.Time                   // when liveKey last changed
 	lastHandover time.Time
+
+	quota quota // this replica's share of the account's ECI API quotas
 }
 
 type deferral struct {
@@ -193,9 +201,13 @@ func Run(ctx context.Context, opts Options) error {
 		members:    map[string]*member{},
 		liveSince:  time.Now(),
 		metrics:    opts.Metrics,
+		quota:      quota{set: opts.Share},
 	}
 	if m.metrics == nil {
 		m.metrics = NewMetrics(nil)
+	}
+	if opts.Share != nil {
+		opts.Share(0) // nothing until the others have made room
 	}
 	ctx = klog.NewContext(ctx, m.logger)
 	m.logger.Info("sharing virtual nodes through Leases", "nodes", opts.Names, "namespace", opts.Namespace,
@@ -231,6 +243,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	wg.Wait()
+	m.leaveQuota()
 	m.leave()
 	return nil
 }
@@ -496,28 +509,26 @@ func (m *manager) balance() {
 func (m *manager) heartbeat(ctx context.Context) {
 	leases := m.opts.Kube.CoordinationV1().Leases(m.opts.Namespace)
 	name := ReplicaLeaseName(m.opts.Identity)
-	now := metav1.NewMicroTime(time.Now())
-	spec := coordinationv1.LeaseSpec{
-		HolderIdentity:       ptr.To(m.opts.Identity),
-		LeaseDurationSeconds: ptr.To(int32(m.opts.LeaseDuration / time.Second)),
-		RenewTime:            &now,
+	m.quota.mu.Lock()
+	published, fenced := m.quota.published, m.quota.fenced
+	if fenced {
+		published = 0 // applied is 0 too: publish what is used
 	}
-	cur, err := leases.Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelNodeSet: m.set, LabelLeaseKind: "replica"}},
-			Spec:       spec,
-		}, metav1.CreateOptions{})
-	case err == nil:
-		cur.Spec = spec
-		if cur.Labels == nil {
-			cur.Labels = map[string]string{}
+	m.quota.mu.Unlock()
+	m.mu.Lock()
+	running := len(m.running)
+	m.mu.Unlock()
+	start := time.Now()
+	err := m.writeMembership(ctx, published, running)
+	renewedOK := err == nil
+	if renewedOK {
+		m.quota.mu.Lock()
+		if fenced && m.quota.applied == 0 {
+			m.quota.published, m.quota.fenced = 0, false
 		}
-		cur.Labels[LabelNodeSet], cur.Labels[LabelLeaseKind] = m.set, "replica"
-		_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
-	}
-	if err != nil && ctx.Err() == nil {
+		m.quota.mu.Unlock()
+		m.renewed(start)
+	} else if ctx.Err() == nil {
 		m.logger.Error(err, "renewing the membership Lease failed; peers may count this replica out", "lease", m.opts.Namespace+"/"+name)
 	}
 	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: LabelNodeSet + "=" + m.set + "," + LabelLeaseKind + "=replica"})
@@ -528,7 +539,6 @@ func (m *manager) heartbeat(ctx context.Context) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	t := time.Now()
 	seen := map[string]bool{}
 	for i := range list.Items {
@@ -551,6 +561,7 @@ func (m *manager) heartbeat(ctx context.Context) {
 		case mb.renew != renew:
 			mb.renew, mb.at, mb.dead = renew, t, false
 		}
+		mb.quota = peer{share: parseShare(l), nodes: parseNodes(l)}
 		if id != m.opts.Identity && t.Sub(l.Spec.RenewTime.Time) > 10*m.opts.LeaseDuration && t.Sub(mb.at) > 10*m.opts.LeaseDuration {
 			err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &l.UID, ResourceVersion: &l.ResourceVersion}})
 			if err == nil {
@@ -571,6 +582,24 @@ func (m *manager) heartbeat(ctx context.Context) {
 		m.liveKey, m.liveSince = key, t
 	}
 	m.metrics.liveReplicas.Set(float64(n))
+	others := m.quotaPeersLocked(t)
+	m.mu.Unlock()
+	// The count published with this renewal: the peers split by it.
+	m.reshare(ctx, running, others, renewedOK)
+}
+
+// quotaPeersLocked returns the published quota figures of the peers whose
+// membership Lease has not expired, dead or not: one that let a node Lease
+// expire may still run other nodes, so its share is freed only with its
+// membership.
+func (m *manager) quotaPeersLocked(now time.Time) []peer {
+	var out []peer
+	for id, mb := range m.members {
+		if id != m.opts.Identity && now.Sub(mb.at) < m.opts.LeaseDuration {
+			out = append(out, mb.quota)
+		}
+	}
+	return out
 }
 
 // leave deletes this replica's membership Lease at shutdown, so the others

@@ -138,6 +138,13 @@ func startReplica(t *testing.T, cp *controlplane.ControlPlane, ns, id string, na
 
 func startReplicaTimed(t testing.TB, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration) *replica {
 	t.Helper()
+	return startReplicaWith(t, cp, ns, id, names, tr, lease, renew, retry, nil)
+}
+
+// startReplicaWith starts a replica whose quota share goes to share (nil:
+// not sharing).
+func startReplicaWith(t testing.TB, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration, share func(float64)) *replica {
+	t.Helper()
 	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -145,7 +152,7 @@ func startReplicaTimed(t testing.TB, cp *controlplane.ControlPlane, ns, id strin
 		r.done <- Run(ctx, Options{
 			Kube: r.client.kube, Namespace: ns, Identity: id, Names: names,
 			LeaseDuration: lease, RenewDeadline: renew, RetryPeriod: retry,
-			Run: tr.run(id),
+			Run: tr.run(id), Share: share,
 		})
 	}()
 	t.Cleanup(func() { r.stop(t) })

@@ -35,8 +35,10 @@ import (
 //   - Together at most 1,480 calls/min, leaving 520/min for confirming
 //     lost groups, adoption, create conflicts, kubectl logs and the drain.
 //     Nodes of one controller share one client, whose token bucket
-//     (eci.ClientLimits) keeps their sum under the quota: more nodes make
-//     each listing slower, never refused.
+//     (eci.ClientLimits) keeps their sum under the quota, and replicas
+//     split the quota among themselves (eci.Client.SetShare, package
+//     ownership): more nodes or replicas make each listing slower, never
+//     refused.
 //
 // The price: a running pod's change (a container restart, an exit) is
 // seen within one listing period (30 s at 10,000 pods) instead of one

@@ -222,10 +222,21 @@ func Run(ctx context.Context, opts Options) error {
 		index[n] = i
 	}
 	var readyOnce sync.Once
+	// The account's ECI API quotas are split among the live replicas
+	// (package ownership): this one starts with empty buckets at share 0
+	// and takes its part once the others have made room for it.
+	if err := eciClient.SetShare(0); err != nil {
+		return err
+	}
 	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
 		Recorder: recorder, Metrics: ownership.NewMetrics(reg),
+		Share: func(share float64) {
+			if err := eciClient.SetShare(share); err != nil {
+				logger.Error(err, "cannot apply the ECI API quota share")
+			}
+		},
 		Run: func(ctx context.Context, name string) error {
 			err := sh.runNode(ctx, cfg.ForNode(index[name]), func() {
 				if opts.Ready != nil {

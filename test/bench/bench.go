@@ -72,6 +72,19 @@ type Options struct {
 	ProfileSeconds int
 	// KeepDir keeps the control plane's and the targets' logs.
 	KeepDir bool
+	// Nodes is how many virtual nodes the controller runs
+	// (VIRTUAL_NODE_COUNT); pods spread over them.
+	Nodes int
+	// Replicas is how many controller processes share the nodes and the
+	// account's ECI API quota, as the Deployment's replicas do in
+	// production (package ownership). The memory and CPU figures, and the
+	// profiles, are the first replica's.
+	Replicas int
+	// KillReplicaAfter, if set, kills the last replica (kill -9) this long
+	// after every node is Ready: its nodes move to the others, and the
+	// report shows whether a pod was lost (pods running) or duplicated
+	// (creates per pod, groups left).
+	KillReplicaAfter time.Duration
 }
 
 // Defaults fills the zero fields of o.
@@ -106,6 +119,12 @@ func (o *Options) Defaults() {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
 }
 
 // Validate names the flag of every bad option.
@@ -135,6 +154,15 @@ func (o *Options) Validate() error {
 	}
 	if o.ProfileSeconds < 0 {
 		errs = append(errs, fmt.Errorf("-profile-seconds %d: must not be negative (0 takes no CPU profile)", o.ProfileSeconds))
+	}
+	if o.Nodes < 1 || o.Nodes > 100 {
+		errs = append(errs, fmt.Errorf("-nodes %d: must be between 1 and 100", o.Nodes))
+	}
+	if o.Replicas < 1 || o.Replicas > o.Nodes || o.Replicas > 200 {
+		errs = append(errs, fmt.Errorf("-replicas %d: must be between 1 and -nodes (%d): a replica beyond the nodes runs none", o.Replicas, o.Nodes))
+	}
+	if o.KillReplicaAfter < 0 || (o.KillReplicaAfter > 0 && o.Replicas < 2) {
+		errs = append(errs, fmt.Errorf("-kill-replica-after %v: needs -replicas 2 or more, and must not be negative", o.KillReplicaAfter))
 	}
 	if o.QuotaScale < 0 {
 		errs = append(errs, fmt.Errorf("-quota-scale %v: must not be negative (0 disables throttling)", o.QuotaScale))

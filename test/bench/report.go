@@ -215,8 +215,8 @@ func (rep *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, line)
 	}
 	o := rep.Options
-	fmt.Fprintf(w, "workload %s: %d pods over %d namespaces, simulator latency %s, quota scale %g; %d CPUs (%s), %d GiB\n\n",
-		o.Workload, o.Pods, o.Namespaces, o.SimLatency, o.QuotaScale, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGi)
+	fmt.Fprintf(w, "workload %s: %d pods over %d namespaces, simulator latency %s, quota scale %g; %d virtual node(s) on %d replica(s); %d CPUs (%s), %d GiB\n\n",
+		o.Workload, o.Pods, o.Namespaces, o.SimLatency, o.QuotaScale, max(o.Nodes, 1), max(o.Replicas, 1), rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGi)
 	row("pods seen", func(r *Result) float64 { return float64(r.Pods) }, "%.0f")
 	row("pods running/done", func(r *Result) float64 { return float64(r.Running) }, "%.0f")
 	row("errors", func(r *Result) float64 { return float64(r.Errors) }, "%.0f")

@@ -86,6 +86,66 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 }
 
+// TestBenchReplicas is the smoke of the cluster-scale mode: two
+// controller processes share two virtual nodes and the account's ECI API
+// quota (published quotas scaled to 0.25, so Create is 25 + 5/s and the
+// 40 pods reach it); every pod runs, the cloud answers no call with
+// Throttling, and no group is left.
+func TestBenchReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds virtual-node and starts a control plane: skipped with -short")
+	}
+	root := moduleRoot(t)
+	bin := t.TempDir()
+	run(t, root, nil, "go", "build", "-o", filepath.Join(bin, "virtual-node"), "./cmd/virtual-node")
+	opts := Options{
+		Workload: WorkloadBurst, Pods: 40, Namespaces: 2, QuotaScale: 0.25, Nodes: 2, Replicas: 2,
+		SteadyWindow: 3 * time.Second, BinDir: bin, OutDir: t.TempDir(),
+		Timeout: 5 * time.Minute, Log: testWriter{t},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, opts)
+	if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	vn := rep.Targets[0]
+	if vn.Pods != 40 || vn.Running != 40 || vn.Errors != 0 {
+		t.Errorf("%d pods, %d running, %d errors (%v)", vn.Pods, vn.Running, vn.Errors, vn.Failed)
+	}
+	if vn.ECIThrottled != 0 {
+		t.Errorf("%d ECI calls answered Throttling: the replicas did not split the quota", vn.ECIThrottled)
+	}
+	if vn.GroupsLeft != 0 || vn.ECICallsPerPod["CreateContainerGroup"] != 1 {
+		t.Errorf("%d groups left, %v creates per pod", vn.GroupsLeft, vn.ECICallsPerPod["CreateContainerGroup"])
+	}
+}
+
+func TestOptionsNodesReplicas(t *testing.T) {
+	for _, tt := range []struct {
+		nodes, replicas int
+		want            string
+	}{
+		{0, 1, "-nodes 0"},
+		{2, 3, "-replicas 3"},
+		{2, 0, "-replicas 0"},
+		{2, 1, "-kill-replica-after"},
+	} {
+		o := Options{BinDir: t.TempDir()}
+		o.Defaults()
+		o.Nodes, o.Replicas = tt.nodes, tt.replicas
+		if tt.want == "-kill-replica-after" {
+			o.KillReplicaAfter = time.Second
+		}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("-nodes %d -replicas %d: %v, want an error naming %s", tt.nodes, tt.replicas, err, tt.want)
+		}
+	}
+}
+
 func moduleRoot(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,11 +90,15 @@ func (p *proc) exited() bool {
 }
 
 // waitNodeReady waits for node's Ready condition, failing early (with the
-// log's tail) if the process exits.
-func (c *cluster) waitNodeReady(ctx context.Context, node string, p *proc) error {
+// log's tail) if a process exits.
+func (c *cluster) waitNodeReady(ctx context.Context, node string, procs ...*proc) error {
+	p := procs[0]
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("exited before node %s was Ready", node)
+		for _, q := range procs {
+			if q.exited() {
+				p = q
+				return false, fmt.Errorf("exited before node %s was Ready", node)
+			}
 		}
 		n, err := c.kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		return err == nil && testutil.NodeReady(n), nil
@@ -117,12 +122,15 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// vnodeTarget is cmd/virtual-node with the simulator as its cloud.
+// vnodeTarget is cmd/virtual-node with the simulator as its cloud: one
+// process, or Options.Replicas of them sharing Options.Nodes nodes.
 type vnodeTarget struct {
 	cl          *cluster
 	opts        Options
-	p           *proc
-	metricsAddr string
+	p           *proc   // the first replica: its memory, CPU and profiles are reported
+	procs       []*proc // every replica
+	metricsAddr string  // the first replica's
+	kill        *time.Timer
 }
 
 const vnodeName = "bench-vnode"
@@ -131,7 +139,31 @@ func (t *vnodeTarget) name() string                { return "virtual-node" }
 func (t *vnodeTarget) user() string                { return vnodeUser }
 func (t *vnodeTarget) cloud() *simulator.Simulator { return t.cl.sim }
 func (t *vnodeTarget) pid() int                    { return t.p.cmd.Process.Pid }
-func (t *vnodeTarget) stop()                       { t.p.stop() }
+
+// stop ends every replica at once, as a Deployment deleted does.
+func (t *vnodeTarget) stop() {
+	if t.kill != nil {
+		t.kill.Stop()
+	}
+	var wg sync.WaitGroup
+	for _, p := range t.procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.stop() }()
+	}
+	wg.Wait()
+}
+
+// nodeNames are the virtual nodes the replicas share (config.NodeNames).
+func (t *vnodeTarget) nodeNames() []string {
+	if t.opts.Nodes <= 1 {
+		return []string{vnodeName}
+	}
+	names := make([]string, t.opts.Nodes)
+	for i := range names {
+		names[i] = vnodeName + "-" + strconv.Itoa(i)
+	}
+	return names
+}
 func (t *vnodeTarget) placement(spec *corev1.PodSpec) {
 	placeOn(spec, "virtual-kubelet", "virtual-kubelet.io/provider")
 }
@@ -141,15 +173,18 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 	if err := t.cl.cp.WriteKubeconfig(kubeconfig, vnodeUser, []string{"system:masters"}); err != nil {
 		return err
 	}
-	kubeletPort, err := freePort()
+	replicas := max(t.opts.Replicas, 1)
+	// Each replica listens on an address of its own (127.0.0.1, .2, ...)
+	// and every node on KUBELET_PORT + its index, so a node keeps its port
+	// whichever replica runs it.
+	ips := make([]string, replicas)
+	for i := range ips {
+		ips[i] = "127.0.0." + strconv.Itoa(i+1)
+	}
+	kubeletPort, err := freePortRange(max(t.opts.Nodes, 1), ips)
 	if err != nil {
 		return err
 	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	t.metricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
 	var vsw []string
 	for _, z := range t.cl.simCfg.Zones {
 		for _, v := range z.VSwitches {
@@ -175,9 +210,8 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + secret,
 		"CLUSTER_ID=bench",
 		"VIRTUAL_NODE_NAME=" + vnodeName,
-		"KUBELET_LISTEN_IP=127.0.0.1",
+		"VIRTUAL_NODE_COUNT=" + strconv.Itoa(max(t.opts.Nodes, 1)),
 		"KUBELET_PORT=" + strconv.Itoa(kubeletPort),
-		"METRICS_ADDR=" + t.metricsAddr,
 		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.Pods+100),
 		"PPROF_ENABLED=true",
 		// The client's limits follow the simulator's quotas.
@@ -188,11 +222,73 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 	if _, err := nodeaccess.EnsureKubeProxyIdentity(ctx, t.cl.cp.Clientset(), metav1.NamespaceSystem); err != nil {
 		return err
 	}
-	t.p, err = startProc(t.cl.dir, "virtual-node", filepath.Join(t.opts.BinDir, "virtual-node"), nil, env)
-	if err != nil {
-		return err
+	for i, ip := range ips {
+		metricsPort, err := freePort()
+		if err != nil {
+			return err
+		}
+		metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
+		renv := append([]string{
+			"POD_NAME=bench-replica-" + strconv.Itoa(i),
+			"KUBELET_LISTEN_IP=" + ip,
+			"VIRTUAL_NODE_IP=" + ip,
+			"METRICS_ADDR=" + metricsAddr,
+		}, env...)
+		logName := "virtual-node"
+		if replicas > 1 {
+			logName += "-" + strconv.Itoa(i)
+		}
+		p, err := startProc(t.cl.dir, logName, filepath.Join(t.opts.BinDir, "virtual-node"), nil, renv)
+		if err != nil {
+			return err
+		}
+		t.procs = append(t.procs, p)
+		if i == 0 {
+			t.p, t.metricsAddr = p, metricsAddr
+		}
 	}
-	return t.cl.waitNodeReady(ctx, vnodeName, t.p)
+	for _, n := range t.nodeNames() {
+		if err := t.cl.waitNodeReady(ctx, n, t.procs...); err != nil {
+			return err
+		}
+	}
+	if d := t.opts.KillReplicaAfter; d > 0 {
+		victim := t.procs[len(t.procs)-1]
+		t.kill = time.AfterFunc(d, func() {
+			logf(t.opts.Log, "virtual-node: kill -9 replica %d (pid %d)", len(t.procs)-1, victim.cmd.Process.Pid)
+			_ = victim.cmd.Process.Kill()
+		})
+	}
+	return nil
+}
+
+// freePortRange finds n consecutive ports free on every one of ips.
+func freePortRange(n int, ips []string) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		base, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		ok := true
+		var held []net.Listener
+		for p := base; p < base+n && ok; p++ {
+			for _, ip := range ips {
+				ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+				if err != nil {
+					ok = false
+					break
+				}
+				held = append(held, ln)
+			}
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports on %v", n, ips)
 }
 
 // kwokTarget is kwok managing one fake node: the kubelet that costs

@@ -116,6 +116,22 @@ func haHolders(ctx context.Context, kube kubernetes.Interface, names []string) (
 	return out, nil
 }
 
+// haQuotaShares returns the ECI API quota share each replica publishes on
+// its membership Lease, by replica.
+func haQuotaShares(ctx context.Context, kube kubernetes.Interface) (map[string]string, error) {
+	list, err := kube.CoordinationV1().Leases("kube-system").List(ctx, metav1.ListOptions{LabelSelector: ownership.LabelLeaseKind + "=replica"})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, l := range list.Items {
+		if l.Spec.HolderIdentity != nil {
+			out[*l.Spec.HolderIdentity] = l.Annotations[ownership.AnnotationQuotaShare]
+		}
+	}
+	return out, nil
+}
+
 func haNodeIP(n *corev1.Node) string {
 	for _, a := range n.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP {
@@ -207,6 +223,24 @@ func TestHAReplicas(t *testing.T) {
 		return per["replica-a"] > 0 && per["replica-b"] > 0, nil
 	})
 	t.Logf("owners before the kill: %v", owners)
+	// The account's ECI API quota is split by the nodes each replica runs
+	// (2 and 1 of 3: 0.6666 and 0.3333).
+	poll(t, "each replica's membership Lease publishes its part of the ECI API quota", 60*time.Second, func(ctx context.Context) (bool, error) {
+		h, err := haHolders(ctx, kube, names)
+		if err != nil {
+			return false, err
+		}
+		per := map[string]int{}
+		for _, n := range names {
+			per[h[n]]++
+		}
+		s, err := haQuotaShares(ctx, kube)
+		if err != nil {
+			return false, err
+		}
+		want := map[int]string{1: "0.3333", 2: "0.6666"}
+		return s["replica-a"] == want[per["replica-a"]] && s["replica-b"] == want[per["replica-b"]], nil
+	})
 
 	// Two running pods per node.
 	ns := "ha"
@@ -306,6 +340,12 @@ func TestHAReplicas(t *testing.T) {
 		}
 		renewed = time.Since(killedAt)
 		return true, nil
+	})
+	// The survivor takes the whole quota once the victim's membership
+	// Lease has expired.
+	poll(t, "the survivor publishes the whole ECI API quota", 60*time.Second, func(ctx context.Context) (bool, error) {
+		s, err := haQuotaShares(ctx, kube)
+		return err == nil && s[survivor.id] == "1", err
 	})
 	t.Logf("lease duration %s (renew deadline %s, retry period %s): survivor held every node Lease %s after the kill; taken-over nodes Ready at the survivor's address with their kube-node-lease renewed by it %s after the kill",
 		haLease, haRenew, haRetry, takeover.Round(10*time.Millisecond), renewed.Round(10*time.Millisecond))

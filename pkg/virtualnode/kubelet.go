@@ -87,8 +87,8 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	podInformer := pods.Core().V1().Pods()
 	// Every pod is held several times over (the informer, the core's and
 	// the provider's copies): the informer keeps only what the node reads
-	// (trimPod).
-	if err := podInformer.Informer().SetTransform(trimPod); err != nil {
+	// (provider.TrimPod).
+	if err := podInformer.Informer().SetTransform(provider.TrimPod); err != nil {
 		return nil, fmt.Errorf("pod informer: %w", err)
 	}
 	secrets, configMaps, services := scm.Core().V1().Secrets(), scm.Core().V1().ConfigMaps(), scm.Core().V1().Services()

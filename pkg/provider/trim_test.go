@@ -1,4 +1,4 @@
-package virtualnode
+package provider
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func fullPod() *corev1.Pod {
 
 func TestTrimPod(t *testing.T) {
 	pod := fullPod()
-	got, err := trimPod(pod.DeepCopy())
+	got, err := TrimPod(pod.DeepCopy())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ func TestTrimPod(t *testing.T) {
 
 	// Anything else passes through untouched.
 	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", ManagedFields: pod.ManagedFields}}
-	if out, err := trimPod(other); err != nil || out != other || len(other.ManagedFields) != 1 {
-		t.Errorf("trimPod(ConfigMap) = %v, %v; want it unchanged", out, err)
+	if out, err := TrimPod(other); err != nil || out != other || len(other.ManagedFields) != 1 {
+		t.Errorf("TrimPod(ConfigMap) = %v, %v; want it unchanged", out, err)
 	}
 }
 
@@ -105,7 +105,7 @@ func TestTrimmedPodTranslatesTheSame(t *testing.T) {
 	if err != nil {
 		t.Fatalf("translate the whole pod: %v", err)
 	}
-	obj, _ := trimPod(fullPod())
+	obj, _ := TrimPod(fullPod())
 	trimmed, err := tr.BuildRequest(context.Background(), obj.(*corev1.Pod), []string{"vsw-a", "vsw-b"}, "sg-a")
 	if err != nil {
 		t.Fatalf("translate the trimmed pod: %v", err)

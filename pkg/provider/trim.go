@@ -1,10 +1,10 @@
-package virtualnode
+package provider
 
 import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// trimPod is the pod informer's transform: it drops what the node never
+// TrimPod is the pod informer's transform (cache.TransformFunc): it drops what the node never
 // reads from the pods it holds, as every pod is held several times over
 // (the informer, the core's copies, the provider's) and compared whole by
 // the core on each change of its metadata.
@@ -25,11 +25,17 @@ import (
 // last-applied-configuration, say) would be deleted from the pod by the
 // next status write. Status stays whole too: the core compares it with
 // the provider's.
-func trimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+func TrimPod(obj any) (any, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		trimPod(pod)
 	}
+	return obj, nil
+}
+
+// trimPod drops from pod what TrimPod does, in place. Pods read from the
+// apiserver (Adopt) are trimmed the same way, so they compare equal with
+// the informer's copies.
+func trimPod(pod *corev1.Pod) {
 	pod.ManagedFields = nil
 	s := &pod.Spec
 	s.Affinity = nil
@@ -41,5 +47,4 @@ func trimPod(obj any) (any, error) {
 	s.PriorityClassName = ""
 	s.Priority = nil
 	s.PreemptionPolicy = nil
-	return pod, nil
 }

@@ -100,10 +100,7 @@ func podState(tb testing.TB, n int) (providerPerPod, pushedPerPod float64) {
 		last[pod.Name] = c
 		mu.Unlock()
 	})
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
+	defer cancel()
 	for i := 0; i < n; i++ {
 		if err := p.CreatePod(ctx, benchPod(i)); err != nil {
 			tb.Fatalf("CreatePod %d: %v", i, err)
@@ -120,6 +117,11 @@ func podState(tb testing.TB, n int) (providerPerPod, pushedPerPod float64) {
 			tb.Fatal(err)
 		}
 	}
+	// The status loop starts once every group is recorded: its first full
+	// listing would otherwise see a group between its create and its
+	// record, and look its pod up in the (absent) apiserver.
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		mu.Lock()

@@ -200,7 +200,8 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
+	e := &entry{groupID: g.ContainerGroupId, created: created}
+	e.keep(stored)
 	vols := translate.TokenVolumes(pod)
 	if translate.HasKubeProxy(g) {
 		vols = append(vols, translate.KubeProxyVolume)

@@ -332,11 +332,13 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 
 	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
 	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
-	// The annotations reach the apiserver with this push: the core writes
-	// status with the stored pod, metadata included, and the pods/status
-	// endpoint keeps its annotations. A PATCH of its own would cost an
-	// apiserver request per pod, waiting behind every other create in the
-	// client's rate limit.
+	// This push reports the group created; the annotations that record it
+	// go out with the first status poll's push, with the placement (see
+	// apply), so the pod's metadata changes once. They reach the apiserver
+	// with a push: the core writes status with the stored pod, metadata
+	// included, and the pods/status endpoint keeps its annotations. A
+	// PATCH of its own would cost an apiserver request per pod, waiting
+	// behind every other create in the client's rate limit.
 	p.pushLatest(k, e)
 }
 
@@ -354,6 +356,12 @@ func (p *Provider) pushLatest(k string, e *entry) {
 	var out *corev1.Pod
 	if cur := p.pods[k]; cur == e {
 		out = statusCopy(e.pod)
+		if !e.marked {
+			// Held back until the first status poll (see apply).
+			for _, a := range createdAnnotations {
+				delete(out.Annotations, a)
+			}
+		}
 	}
 	p.mu.RUnlock()
 	if out != nil {

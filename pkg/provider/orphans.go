@@ -200,7 +200,7 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := &entry{groupID: g.ContainerGroupId, created: created}
+	e := &entry{groupID: g.ContainerGroupId, created: created, marked: true}
 	e.keep(stored)
 	vols := translate.TokenVolumes(pod)
 	if translate.HasKubeProxy(g) {

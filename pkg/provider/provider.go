@@ -130,6 +130,10 @@ type entry struct {
 	attempts     int
 	// placed says the zone and vSwitch are recorded on the pod.
 	placed bool
+	// marked says the group's annotations (createdAnnotations) go out with
+	// the pod's pushes; until the first status poll they are held back, so
+	// that they reach the pod in the same write as the placement.
+	marked bool
 	// deleting counts DeletePod calls under way (the cloud's Delete quota
 	// can hold them for minutes); housekeeping leaves such pods alone.
 	deleting atomic.Int32
@@ -279,6 +283,9 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	return nil
 }
+
+// createdAnnotations are the annotations that record a pod's group.
+var createdAnnotations = []string{translate.AnnotationInstanceID, translate.AnnotationRequestID, translate.AnnotationInstanceSpec}
 
 // providerAnnotations are the annotations the provider writes on pods.
 var providerAnnotations = []string{

@@ -18,6 +18,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/fake"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -178,4 +179,56 @@ func BenchmarkPodState(b *testing.B) {
 	}
 	b.ReportMetric(prov, "provider-B/pod")
 	b.ReportMetric(pushed, "pushed-B/pod")
+}
+
+// podsEffectivelyEqual is virtual-kubelet's comparison (node/podcontroller.go
+// of v1.13.0, copied as is: it is not exported), which its pod controller
+// runs on every change of a pod's metadata or spec.
+func podsEffectivelyEqual(p1, p2 *corev1.Pod) bool {
+	filterForResourceVersion := func(p cmp.Path) bool {
+		if p.String() == "ObjectMeta.ResourceVersion" {
+			return true
+		}
+		if p.String() == "Status" {
+			return true
+		}
+		return false
+	}
+	return cmp.Equal(p1, p2, cmp.FilterPath(filterForResourceVersion, cmp.Ignore()))
+}
+
+// BenchmarkPodsEffectivelyEqual measures what one such comparison
+// allocates for the bench's pod (with the service-account token volume
+// admission adds) as the informer held it before TrimPod (managedFields
+// already dropped) and as it holds it now.
+//
+//	go test ./pkg/provider -run '^$' -bench BenchmarkPodsEffectivelyEqual
+func BenchmarkPodsEffectivelyEqual(b *testing.B) {
+	pod := benchPod(1)
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "kube-api-access-x7k2p", VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{DefaultMode: ptr.To[int32](420), Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace",
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+		}}}})
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-x7k2p", ReadOnly: true, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}}
+	for _, c := range []struct {
+		name string
+		pod  *corev1.Pod
+	}{{"whole", pod}, {"trimmed", func() *corev1.Pod { o, _ := provider.TrimPod(pod.DeepCopy()); return o.(*corev1.Pod) }()}} {
+		b.Run(c.name, func(b *testing.B) {
+			// The core compares the pod it last synced with the informer's
+			// new version, which differs in its annotations.
+			next := c.pod.DeepCopy()
+			next.Annotations = map[string]string{"k8s.aliyun.com/eci-instance-id": "eci-1"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if podsEffectivelyEqual(c.pod, next) {
+					b.Fatal("pods with different annotations compare equal")
+				}
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ package provider_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -229,6 +230,47 @@ func BenchmarkPodsEffectivelyEqual(b *testing.B) {
 					b.Fatal("pods with different annotations compare equal")
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkInformerPod reports the heap one pod takes in the pod informer
+// (decoded from JSON, as from the apiserver, so every string is its own),
+// without managedFields as before TrimPod ("whole") and as TrimPod leaves
+// it: informer-B/pod.
+//
+//	go test ./pkg/provider -run '^$' -bench BenchmarkInformerPod -benchtime 1x
+func BenchmarkInformerPod(b *testing.B) {
+	const n = 2000
+	for _, trim := range []bool{false, true} {
+		name := "whole"
+		if trim {
+			name = "trimmed"
+		}
+		b.Run(name, func(b *testing.B) {
+			var perPod float64
+			for b.Loop() {
+				raw := make([][]byte, n)
+				for i := range raw {
+					raw[i], _ = json.Marshal(benchPod(i))
+				}
+				before := heapInUse()
+				pods := make([]*corev1.Pod, n)
+				for i := range pods {
+					var pod corev1.Pod
+					if err := json.Unmarshal(raw[i], &pod); err != nil {
+						b.Fatal(err)
+					}
+					if trim {
+						_, _ = provider.TrimPod(&pod)
+					}
+					pods[i] = &pod
+				}
+				after := heapInUse()
+				runtime.KeepAlive(pods)
+				perPod = float64(after-before) / n
+			}
+			b.ReportMetric(perPod, "informer-B/pod")
 		})
 	}
 }

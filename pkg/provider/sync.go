@@ -237,6 +237,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	if !e.placed && g.ZoneId != "" {
 		if e.requested != "" {
 			p.zones.landed(e.requested, g.VSwitchId)
+			e.requested = "" // read only here: not kept for the pod's lifetime
 		}
 		// Where the group landed is only known once the cloud placed it;
 		// record it on the pod once, as users look for it there.

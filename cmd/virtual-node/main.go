@@ -36,6 +36,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	setMemoryLimit(cfg.MemoryLimitBytes, os.Getenv("GOMEMLIMIT"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := virtualnode.Run(ctx, virtualnode.Options{Config: cfg}); err != nil {

@@ -148,6 +148,10 @@ type Config struct {
 	// PprofEnabled serves Go's /debug/pprof profiles on METRICS_ADDR, for
 	// finding what a busy controller spends its CPU and memory on.
 	PprofEnabled bool `envconfig:"PPROF_ENABLED" default:"false"`
+	// MemoryLimitBytes is the container's memory limit (the chart sets it
+	// from the downward API, limits.memory); the controller keeps its heap
+	// within 90 % of it unless GOMEMLIMIT is set (cmd/virtual-node). 0: none.
+	MemoryLimitBytes int64 `envconfig:"MEMORY_LIMIT_BYTES"`
 }
 
 var (

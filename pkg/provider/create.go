@@ -287,7 +287,9 @@ func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg str
 		p.mu.Unlock()
 		return
 	}
-	p.pods[k] = &entry{pod: stored, created: time.Now()}
+	e := &entry{created: time.Now()}
+	e.keep(stored) // failed: never created again
+	p.pods[k] = e
 	p.mu.Unlock()
 	p.event(pod, corev1.EventTypeWarning, reason, "%s", msg)
 	p.push(statusCopy(stored))
@@ -303,14 +305,16 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{translate.AnnotationInstanceID: resp.ContainerGroupId, translate.AnnotationRequestID: resp.RequestId, translate.AnnotationInstanceSpec: spec}
-	stored := pod.DeepCopy()
+	now := time.Now()
+	e := &entry{groupID: resp.ContainerGroupId, created: now, tokens: tokens}
+	e.keep(pod)
+	stored := e.pod
 	if stored.Annotations == nil {
 		stored.Annotations = map[string]string{}
 	}
 	for name, v := range marks {
 		stored.Annotations[name] = v
 	}
-	now := time.Now()
 	stored.Status = initialStatus(stored, resp.ContainerGroupId, now)
 
 	p.mu.Lock()
@@ -319,7 +323,6 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 		p.deleteLateGroup(ctx, pod, resp.ContainerGroupId)
 		return
 	}
-	e := &entry{pod: stored, groupID: resp.ContainerGroupId, created: now, tokens: tokens}
 	if requested.ScheduleStrategy == "VSwitchOrdered" {
 		e.requested = requested.VSwitchId
 	}
@@ -329,11 +332,13 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 
 	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
 	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)
-	// The annotations reach the apiserver with this push: the core writes
-	// status with the stored pod, metadata included, and the pods/status
-	// endpoint keeps its annotations. A PATCH of its own would cost an
-	// apiserver request per pod, waiting behind every other create in the
-	// client's rate limit.
+	// This push reports the group created; the annotations that record it
+	// go out with the first status poll's push, with the placement (see
+	// apply), so the pod's metadata changes once. They reach the apiserver
+	// with a push: the core writes status with the stored pod, metadata
+	// included, and the pods/status endpoint keeps its annotations. A
+	// PATCH of its own would cost an apiserver request per pod, waiting
+	// behind every other create in the client's rate limit.
 	p.pushLatest(k, e)
 }
 
@@ -351,6 +356,12 @@ func (p *Provider) pushLatest(k string, e *entry) {
 	var out *corev1.Pod
 	if cur := p.pods[k]; cur == e {
 		out = statusCopy(e.pod)
+		if !e.marked {
+			// Held back until the first status poll (see apply).
+			for _, a := range createdAnnotations {
+				delete(out.Annotations, a)
+			}
+		}
 	}
 	p.mu.RUnlock()
 	if out != nil {

@@ -191,12 +191,17 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	// being written would otherwise leave the pod Pending for good, since
 	// the cloud's status no longer changes.
 	stored := pod.DeepCopy()
+	// Read from the apiserver, not the informer: trimmed as the informer
+	// trims (TrimPod), or the core would find it differs from its own copy
+	// (tolerations) and hand every adopted pod to UpdatePod.
+	trimPod(stored)
 	if stored.Status.Phase == "" {
 		stored.Status = corev1.PodStatus{Phase: corev1.PodPending}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := &entry{pod: stored, groupID: g.ContainerGroupId, created: created}
+	e := &entry{groupID: g.ContainerGroupId, created: created, marked: true}
+	e.keep(stored)
 	vols := translate.TokenVolumes(pod)
 	if translate.HasKubeProxy(g) {
 		vols = append(vols, translate.KubeProxyVolume)

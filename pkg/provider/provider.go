@@ -109,7 +109,13 @@ type Provider struct {
 
 // entry is what the provider knows of one pod.
 type entry struct {
-	pod     *corev1.Pod // spec as created, status as last computed
+	// pod is the pod's metadata, its spec as created and its status as
+	// last computed. Once the pod has a group (slim), its spec is only
+	// what the provider still reads (slimSpec), and specSum fingerprints
+	// the updatable fields of the spec it was taken from (wholePod).
+	pod     *corev1.Pod
+	slim    bool
+	specSum uint64
 	groupID string
 	created time.Time
 	// statusSig fingerprints the last status item seen for the group, so
@@ -124,6 +130,10 @@ type entry struct {
 	attempts     int
 	// placed says the zone and vSwitch are recorded on the pod.
 	placed bool
+	// marked says the group's annotations (createdAnnotations) go out with
+	// the pod's pushes; until the first status poll they are held back, so
+	// that they reach the pod in the same write as the placement.
+	marked bool
 	// deleting counts DeletePod calls under way (the cloud's Delete quota
 	// can hold them for minutes); housekeeping leaves such pods alone.
 	deleting atomic.Int32
@@ -251,7 +261,11 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 		return errdefs.NotFoundf("pod %s is not known to the provider", k)
 	}
 	status, prev := e.pod.Status, e.pod.Annotations
-	e.pod = pod.DeepCopy()
+	if e.slim {
+		e.keep(pod)
+	} else {
+		e.pod = pod.DeepCopy() // still waiting for its group: created from this copy
+	}
 	e.pod.Status = status
 	// The core calls this with its informer's copy, which can predate the
 	// provider's own annotation patches; the core's next status write
@@ -269,6 +283,9 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 	}
 	return nil
 }
+
+// createdAnnotations are the annotations that record a pod's group.
+var createdAnnotations = []string{translate.AnnotationInstanceID, translate.AnnotationRequestID, translate.AnnotationInstanceSpec}
 
 // providerAnnotations are the annotations the provider writes on pods.
 var providerAnnotations = []string{
@@ -339,15 +356,18 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// GetPod returns a copy of the pod as the provider knows it.
+// GetPod returns a copy of the pod as the provider knows it: its spec as
+// created (from the informer, see wholePod), its status as last computed.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
 	p.mu.RLock()
-	defer p.mu.RUnlock()
 	e, ok := p.pods[key(namespace, name)]
 	if !ok {
+		p.mu.RUnlock()
 		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
 	}
-	return e.pod.DeepCopy(), nil
+	pod, slim, sum, lister := e.pod.DeepCopy(), e.slim, e.specSum, p.podLister
+	p.mu.RUnlock()
+	return wholePod(pod, slim, sum, lister), nil
 }
 
 // GetPodStatus returns a copy of the pod's last computed status.
@@ -361,11 +381,21 @@ func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*c
 
 // GetPods returns copies of every pod the provider runs.
 func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
+	type stored struct {
+		pod  *corev1.Pod
+		slim bool
+		sum  uint64
+	}
 	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make([]*corev1.Pod, 0, len(p.pods))
+	all := make([]stored, 0, len(p.pods))
 	for _, e := range p.pods {
-		out = append(out, e.pod.DeepCopy())
+		all = append(all, stored{e.pod.DeepCopy(), e.slim, e.specSum})
+	}
+	lister := p.podLister
+	p.mu.RUnlock()
+	out := make([]*corev1.Pod, 0, len(all))
+	for _, s := range all {
+		out = append(out, wholePod(s.pod, s.slim, s.sum, lister))
 	}
 	return out, nil
 }

@@ -78,14 +78,6 @@ func podQueueLimiter() workqueue.TypedRateLimiter[any] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, 1000*time.Second)
 }
 
-// dropManagedFields is the pod informer's transform.
-func dropManagedFields(obj any) (any, error) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		pod.ManagedFields = nil
-	}
-	return obj, nil
-}
-
 func newKubelet(o kubeletOptions) (*kubelet, error) {
 	if o.Workers < 1 {
 		return nil, fmt.Errorf("POD_SYNC_WORKERS: %d; need at least 1", o.Workers)
@@ -94,10 +86,9 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	scm := informers.NewSharedInformerFactoryWithOptions(o.Client, informerResync)
 	podInformer := pods.Core().V1().Pods()
 	// Every pod is held several times over (the informer, the core's and
-	// the provider's copies); its managedFields are often the largest
-	// part and nothing here reads them. A status write without them keeps
-	// the apiserver's.
-	if err := podInformer.Informer().SetTransform(dropManagedFields); err != nil {
+	// the provider's copies): the informer keeps only what the node reads
+	// (provider.TrimPod).
+	if err := podInformer.Informer().SetTransform(provider.TrimPod); err != nil {
 		return nil, fmt.Errorf("pod informer: %w", err)
 	}
 	secrets, configMaps, services := scm.Core().V1().Secrets(), scm.Core().V1().ConfigMaps(), scm.Core().V1().Services()

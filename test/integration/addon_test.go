@@ -108,6 +108,16 @@ func resolvedEnv(t *testing.T, kube kubernetes.Interface, ns, podName string, c 
 			default:
 				t.Fatalf("env %s: fieldRef %s not resolved by this test", e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
+		case e.ValueFrom.ResourceFieldRef != nil:
+			// As the kubelet does for a container with a limit: the limit
+			// divided by the divisor, rounded up.
+			ref := e.ValueFrom.ResourceFieldRef
+			name, ok := strings.CutPrefix(ref.Resource, "limits.")
+			q, set := c.Resources.Limits[corev1.ResourceName(name)]
+			if !ok || !set || ref.Divisor.Value() <= 0 {
+				t.Fatalf("env %s: resourceFieldRef %s (divisor %s) not resolved by this test: the container's limits are %v", e.Name, ref.Resource, ref.Divisor.String(), c.Resources.Limits)
+			}
+			out[e.Name] = strconv.FormatInt((q.Value()+ref.Divisor.Value()-1)/ref.Divisor.Value(), 10)
 		default:
 			t.Fatalf("env %s: valueFrom %+v not resolved by this test", e.Name, e.ValueFrom)
 		}

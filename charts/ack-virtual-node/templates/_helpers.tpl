@@ -103,6 +103,13 @@ the same cloud account and node.
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+# The container's memory limit, from which the controller sets its Go memory limit (GOMEMLIMIT,
+# 90 %), so the garbage collector works harder near the limit instead of the container being killed.
+- name: MEMORY_LIMIT_BYTES
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+      divisor: "1"
 {{- if eq .Values.credentials.mode "secret" }}
 - name: ALIBABA_CLOUD_ACCESS_KEY_ID
   valueFrom:

@@ -215,6 +215,16 @@ func TestRenderDefaults(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Errorf("controller resource requests %v", c.Resources.Requests)
 	}
+	// The controller keeps its heap under its memory limit (issue 15): the
+	// chart limits its memory and hands the limit to it, in bytes, through
+	// the downward API; the binary takes 90 % of it as its Go memory limit.
+	if c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("controller has no memory limit: %v", c.Resources.Limits)
+	}
+	if ref := env["MEMORY_LIMIT_BYTES"].ValueFrom; ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" ||
+		ref.ResourceFieldRef.Divisor.Value() != 1 || (ref.ResourceFieldRef.ContainerName != "" && ref.ResourceFieldRef.ContainerName != c.Name) {
+		t.Errorf("env MEMORY_LIMIT_BYTES = %+v, want the downward API resourceFieldRef limits.memory with divisor 1 (bytes)", env["MEMORY_LIMIT_BYTES"])
+	}
 	if sc := c.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("controller security context %+v is not non-root without privilege escalation", sc)
 	}

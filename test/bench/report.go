@@ -82,7 +82,10 @@ type Result struct {
 	// From the node's own metrics: the mean wait in its pod queue
 	// (vnode_pod_sync_delay_seconds, binding → create started), the upper
 	// bound of the histogram bucket holding its 99th percentile, and the
-	// mean length of a create (vnode_pod_create_duration_seconds).
+	// mean length of a create (vnode_pod_create_duration_seconds). The
+	// queue wait starts at the PodScheduled condition's time, which the
+	// apiserver keeps to the second: it reads up to a second high (half a
+	// second on average); BoundToCreateSent is the exact figure.
 	NodeQueueMean      float64 `json:"nodeQueueWaitMeanSeconds"`
 	NodeQueueP99Bucket float64 `json:"nodeQueueWaitP99BucketSeconds"`
 	NodeCreateMean     float64 `json:"nodeCreateMeanSeconds"`

@@ -86,6 +86,18 @@ func (r *recorder) observe(pod *corev1.Pod, deleted bool) {
 	}
 }
 
+// deletingAll notes that the deletion of every pod not yet deleting was
+// requested at now.
+func (r *recorder) deletingAll(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pt := range r.pods {
+		if pt.deleting.IsZero() {
+			pt.deleting = now
+		}
+	}
+}
+
 func (r *recorder) counts() (pods, running, done, gone int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -349,25 +361,49 @@ func paced(ctx context.Context, cl *cluster, t target, opts Options, run string,
 	runningThenSteady(ctx, t, opts, rec, res)
 
 	logf(opts.Log, "%s: deleting the pods", t.name())
+	// Pods deleted with no grace period leave at once, and their watch
+	// events may never show a deletion timestamp: the request's time is
+	// when their deletion began.
+	// The node may delete a group before waitGone first looks.
+	groups := runGroups(t)
+	rec.deletingAll(time.Now())
 	for _, ns := range namespaces {
 		if err := cl.kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{},
 			metav1.ListOptions{LabelSelector: runLabel + "=" + run}); err != nil {
 			return nil, err
 		}
 	}
-	return waitGone(ctx, cl, t, opts, rec)
+	return waitGoneAfter(ctx, cl, t, opts, rec, groups)
 }
 
 // waitGone waits until every recorded pod is deleted and, for a target
 // with a cloud, until the run's container groups are gone, noting when
 // each group disappeared.
 func waitGone(ctx context.Context, cl *cluster, t target, opts Options, rec *recorder) (map[string]time.Time, error) {
+	return waitGoneAfter(ctx, cl, t, opts, rec, map[string]bool{})
+}
+
+// runGroups returns the pod UIDs of the run's container groups now.
+func runGroups(t target) map[string]bool {
+	out := map[string]bool{}
+	if sim := t.cloud(); sim != nil {
+		for _, grp := range sim.Groups() {
+			if uid := tagOf(grp.Tags, translate.TagPodUID); uid != "" && tagOf(grp.Tags, translate.TagClusterID) == "bench" {
+				out[uid] = true
+			}
+		}
+	}
+	return out
+}
+
+// waitGoneAfter is waitGone for deletions that may finish before its first
+// look: seen holds the pod UIDs whose groups existed before they began.
+func waitGoneAfter(ctx context.Context, cl *cluster, t target, opts Options, rec *recorder, seen map[string]bool) (map[string]time.Time, error) {
 	var gone map[string]time.Time
 	sim := t.cloud()
 	if sim != nil {
 		gone = map[string]time.Time{}
 	}
-	seen := map[string]bool{}
 	err := waitFor(ctx, opts, "pods and groups gone", func() (bool, string) {
 		n, _, _, g := rec.counts()
 		left := 0

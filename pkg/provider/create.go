@@ -329,6 +329,7 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	p.pods[k] = e
 	p.byGroup[resp.ContainerGroupId] = k
 	p.mu.Unlock()
+	p.kickStatus()
 
 	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
 	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)

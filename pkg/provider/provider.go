@@ -91,6 +91,8 @@ type Provider struct {
 	opts Options
 	// clock times the status loop (a fake one in tests).
 	clock clock.Clock
+	// kick wakes the status loop when a pod gets its group (kickStatus).
+	kick chan struct{}
 
 	mu      sync.RWMutex
 	pods    map[string]*entry // by namespace/name
@@ -192,6 +194,7 @@ func New(opts Options) (*Provider, error) {
 	p := &Provider{
 		opts:    opts,
 		clock:   clock.RealClock{},
+		kick:    make(chan struct{}, 1),
 		pods:    map[string]*entry{},
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),

@@ -120,20 +120,58 @@ func (p *Provider) Run(ctx context.Context) {
 				}
 			}
 		}
-		if wait := next.Sub(p.clock.Now()); wait > 0 {
+		// Wait for the next poll; a pod that gets its group meanwhile
+		// (p.kick) brings it forward to the fast interval, as far as the
+		// budget allows, or a node that was idle would notice it start
+		// only at the normal interval.
+	wait:
+		for {
+			d := next.Sub(p.clock.Now())
+			if d <= 0 {
+				if ctx.Err() != nil {
+					return
+				}
+				break
+			}
 			if timer == nil {
-				timer = p.clock.NewTimer(wait)
+				timer = p.clock.NewTimer(d)
 			} else {
-				timer.Reset(wait)
+				timer.Reset(d)
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-timer.C():
+				break wait
+			case <-p.kick:
+				if !timer.Stop() {
+					select {
+					case <-timer.C():
+					default:
+					}
+				}
+				now := p.clock.Now()
+				if !p.starting(now) {
+					continue
+				}
+				fast := start.Add(p.opts.FastStatusInterval)
+				if !fb.on {
+					fast = budget.fastPoll(now, fast, next)
+				}
+				if fast.Before(next) {
+					next = fast
+				}
 			}
-		} else if ctx.Err() != nil {
-			return
 		}
+	}
+}
+
+// kickStatus tells the status loop a pod got its group, so it polls
+// fast (Run).
+func (p *Provider) kickStatus() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
 	}
 }
 

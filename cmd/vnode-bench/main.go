@@ -16,8 +16,9 @@ import (
 
 func main() {
 	var o bench.Options
-	flag.StringVar(&o.Workload, "workload", bench.WorkloadBurst, "burst (Deployments, then scale to zero), churn (create and delete at -churn-rate) or jobs (Job pods that exit 0)")
-	flag.IntVar(&o.Pods, "pods", 3000, "pods to create (burst, jobs)")
+	flag.StringVar(&o.Workload, "workload", bench.WorkloadBurst, "burst (Deployments, then scale to zero), paced (pods created at -rate, then deleted), churn (create and delete at -churn-rate) or jobs (Job pods that exit 0)")
+	flag.IntVar(&o.Pods, "pods", 3000, "pods to create (burst, paced, jobs)")
+	flag.Float64Var(&o.Rate, "rate", 40, "pods created, and so bound to the node, per second (paced)")
 	flag.IntVar(&o.Namespaces, "namespaces", 10, "namespaces the workload is spread over")
 	flag.Float64Var(&o.ChurnRate, "churn-rate", 20, "pods created (and deleted) per second (churn)")
 	flag.DurationVar(&o.ChurnDuration, "churn-duration", 0, "how long churn runs (default 60s)")

@@ -105,6 +105,11 @@ type Config struct {
 	// the cloud starts it; a node with nothing starting polls at the slow
 	// rate whatever its pod count.
 	FastStatusInterval time.Duration `envconfig:"ECI_STATUS_FAST_INTERVAL" default:"250ms"`
+	// StatusCallRate bounds the DescribeContainerGroupStatus calls per
+	// second the fast poll may bring the node up to, on average, however
+	// many pods start or fail to (a pod is polled fast for its first
+	// minute only); it also bounds how soon a start is seen (1/rate).
+	StatusCallRate float64 `envconfig:"ECI_STATUS_CALL_RATE" default:"1"`
 	// ResyncInterval is how often all groups are listed to find lost ones.
 	ResyncInterval time.Duration `envconfig:"ECI_RESYNC_INTERVAL" default:"60s"`
 	// CloudUnavailableGrace is how long the ECI API may refuse the
@@ -348,6 +353,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FastStatusInterval < 100*time.Millisecond || c.FastStatusInterval > c.StatusInterval {
 		add("ECI_STATUS_FAST_INTERVAL: %s must be between 100ms and ECI_STATUS_INTERVAL (%s)", c.FastStatusInterval, c.StatusInterval)
+	}
+	if c.StatusCallRate < 0.1 || c.StatusCallRate > 50 {
+		add("ECI_STATUS_CALL_RATE: %g is outside 0.1-50 (DescribeContainerGroupStatus calls a second the fast poll may reach; the account has 166/s for all its nodes), e.g. 1", c.StatusCallRate)
 	}
 	if c.CloudUnavailableGrace < time.Second || c.CloudUnavailableGrace > time.Hour {
 		add("ECI_API_UNAVAILABLE_GRACE: %s must be between 1s and 1h (how long the ECI API may refuse the AccessKey or not answer before new pods are kept off the node), e.g. 60s", c.CloudUnavailableGrace)

@@ -65,6 +65,17 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "fast status interval above the slow one", env: map[string]string{"ECI_STATUS_INTERVAL": "1s", "ECI_STATUS_FAST_INTERVAL": "2s"}, wantErr: "ECI_STATUS_FAST_INTERVAL"},
+		{name: "status call rate default", check: func(t *testing.T, c *Config) {
+			if c.StatusCallRate != 1 {
+				t.Errorf("ECI_STATUS_CALL_RATE = %g, want 1", c.StatusCallRate)
+			}
+		}},
+		{name: "status call rate set", env: map[string]string{"ECI_STATUS_CALL_RATE": "4"}, check: func(t *testing.T, c *Config) {
+			if c.StatusCallRate != 4 {
+				t.Errorf("ECI_STATUS_CALL_RATE = %g, want 4", c.StatusCallRate)
+			}
+		}},
+		{name: "status call rate zero", env: map[string]string{"ECI_STATUS_CALL_RATE": "0"}, wantErr: "ECI_STATUS_CALL_RATE: 0 is outside 0.1-50"},
 		{name: "cloud unavailable grace default", check: func(t *testing.T, c *Config) {
 			if c.CloudUnavailableGrace != time.Minute {
 				t.Errorf("ECI_API_UNAVAILABLE_GRACE = %s, want 1m", c.CloudUnavailableGrace)

@@ -305,7 +305,7 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	logger := klog.FromContext(ctx).WithValues("pod", key(pod.Namespace, pod.Name), "uid", pod.UID)
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{translate.AnnotationInstanceID: resp.ContainerGroupId, translate.AnnotationRequestID: resp.RequestId, translate.AnnotationInstanceSpec: spec}
-	now := time.Now()
+	now := p.clock.Now()
 	e := &entry{groupID: resp.ContainerGroupId, created: now, tokens: tokens}
 	e.keep(pod)
 	stored := e.pod
@@ -329,6 +329,7 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	p.pods[k] = e
 	p.byGroup[resp.ContainerGroupId] = k
 	p.mu.Unlock()
+	p.kickStatus()
 
 	logger.Info("created container group", "group", resp.ContainerGroupId, "requestId", resp.RequestId, "spec", spec)
 	p.event(pod, corev1.EventTypeNormal, "ContainerInstanceCreated", "created ECI container group %s (%s)", resp.ContainerGroupId, spec)

@@ -837,3 +837,32 @@ func TestCreateInvalid(t *testing.T) {
 		t.Errorf("%d creates, groups %v; want one refused create", n, e.cloud.Groups())
 	}
 }
+
+// TestCreateTokenFails: a pod whose service-account token cannot be minted
+// (its ServiceAccount does not exist) gets no group: it waits Pending,
+// retried, with a message that names the token and why.
+func TestCreateTokenFails(t *testing.T) {
+	e := newSMEnv(t)
+	yes := true
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "no-sa", UID: "uid-no-sa"},
+		Spec: corev1.PodSpec{NodeName: nodeName, ServiceAccountName: "missing", AutomountServiceAccountToken: &yes,
+			Containers: []corev1.Container{{Name: "app", Image: "busybox"}},
+			Volumes: []corev1.Volume{{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}}}},
+	}
+	if err := e.p.CreatePod(e.ctx, pod); err != nil {
+		t.Fatalf("CreatePod: %v; want the pod kept and retried", err)
+	}
+	if n := e.cloud.CallCount(fake.OpCreate); n != 0 {
+		t.Errorf("%d CreateContainerGroup calls for a pod without its token, want none", n)
+	}
+	got := e.waitPush("no-sa", "Pending with a message", func(p *corev1.Pod) bool { return p.Status.Message != "" })
+	want := "spec.volumes[0] (kube-api-access): service account token for " + e.ns + "/missing"
+	if got.Status.Phase != corev1.PodPending || !strings.Contains(got.Status.Message, want) || !strings.Contains(got.Status.Message, "not found") {
+		t.Errorf("pod status %s %q, want Pending with a message naming %q and why", got.Status.Phase, got.Status.Message, want)
+	}
+	if c := condition(got.Status, condCreated); c == nil || c.Reason != "ContainerGroupPrepareFailed" {
+		t.Errorf("condition %s: %+v, want reason ContainerGroupPrepareFailed", condCreated, c)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 )
 
 // SharedControlPlane hands the package's one shared control plane (see
@@ -17,3 +18,7 @@ func RegisterNode(t testing.TB, kube kubernetes.Interface, name string) {
 	t.Helper()
 	registerNode(t, kube, name)
 }
+
+// SetClock makes p's status loop (Run) and the creation times of its pods
+// follow c; call it before Run and CreatePod.
+func SetClock(p *Provider, c clock.Clock) { p.clock = c }

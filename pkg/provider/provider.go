@@ -18,6 +18,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Options configure a Provider.
@@ -55,6 +56,16 @@ type Options struct {
 	// FastStatusInterval is the period of that poll while a pod waits for
 	// its group to start (default: StatusInterval, i.e. no fast polling).
 	FastStatusInterval time.Duration
+	// FastStatusWindow is how long after its group was created a pod that
+	// has not started keeps the poll fast (default
+	// DefaultFastStatusWindow); a pod that never starts is then polled at
+	// StatusInterval like the others.
+	FastStatusWindow time.Duration
+	// StatusCallRate bounds the DescribeContainerGroupStatus calls per
+	// second the fast poll may bring the status loop up to, on average
+	// (default DefaultStatusCallRate): fast polls only spend what the
+	// normal ones leave of it (statusBudget).
+	StatusCallRate float64
 	// ResyncInterval is the period of the full listing that finds lost groups.
 	ResyncInterval time.Duration
 	// ZoneCooldown is how long a vSwitch skipped for lack of stock goes
@@ -78,6 +89,10 @@ type Options struct {
 // Provider keeps the pods of one virtual node and their container groups.
 type Provider struct {
 	opts Options
+	// clock times the status loop (a fake one in tests).
+	clock clock.Clock
+	// kick wakes the status loop when a pod gets its group (kickStatus).
+	kick chan struct{}
 
 	mu      sync.RWMutex
 	pods    map[string]*entry // by namespace/name
@@ -167,11 +182,19 @@ func New(opts Options) (*Provider, error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = time.Minute
 	}
+	if opts.FastStatusWindow <= 0 {
+		opts.FastStatusWindow = DefaultFastStatusWindow
+	}
+	if opts.StatusCallRate <= 0 {
+		opts.StatusCallRate = DefaultStatusCallRate
+	}
 	if opts.CloudUnavailableGrace <= 0 {
 		opts.CloudUnavailableGrace = DefaultCloudUnavailableGrace
 	}
 	p := &Provider{
 		opts:    opts,
+		clock:   clock.RealClock{},
+		kick:    make(chan struct{}, 1),
 		pods:    map[string]*entry{},
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),

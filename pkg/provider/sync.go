@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // lostGrace is how long a freshly created group may be missing from a full
@@ -44,8 +45,15 @@ func (p *Provider) Run(ctx context.Context) {
 	p.runCtx = ctx
 	p.mu.Unlock()
 	logger := klog.FromContext(ctx).WithName("status")
-	timer := time.NewTimer(p.opts.StatusInterval)
-	defer timer.Stop()
+	// The timer is made at the first wait, so a fake clock in tests
+	// has a waiter only while the loop waits.
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	budget := newStatusBudget(p.opts.StatusCallRate)
 	lastFull := time.Time{}
 	lastOK := time.Time{}
 	resync := p.opts.ResyncInterval
@@ -53,11 +61,12 @@ func (p *Provider) Run(ctx context.Context) {
 	var repeated refusalLog
 	for {
 		interval := p.opts.StatusInterval
-		if p.starting() {
+		if p.starting(p.clock.Now()) {
 			interval = p.opts.FastStatusInterval
 		}
 		p.refreshTokens(ctx)
-		start := time.Now()
+		start := p.clock.Now()
+		next := start.Add(interval)
 		if fb.on {
 			// DescribeContainerGroupStatus is refused: see fallback.go.
 			if time.Now().After(fb.reprobeAt) {
@@ -74,14 +83,22 @@ func (p *Provider) Run(ctx context.Context) {
 				repeated = refusalLog{}
 			}
 		} else {
-			full := time.Since(lastFull) >= resync
+			full := p.clock.Since(lastFull) >= resync
 			since := 0
 			if !full {
 				// Cover the time since the last successful poll, with slack
 				// for clock skew and call latency.
-				since = int(time.Since(lastOK).Seconds()) + 5
+				since = int(p.clock.Since(lastOK).Seconds()) + 5
 			}
 			calls, err := p.syncStatus(ctx, since)
+			budget.spend(p.clock.Now(), calls)
+			// The next poll is fast only while a pod still waits (this
+			// one may have seen it start), and only as far as the
+			// budget allows; the normal poll runs regardless.
+			next = start.Add(p.opts.StatusInterval)
+			if p.starting(p.clock.Now()) {
+				next = budget.fastPoll(p.clock.Now(), start.Add(p.opts.FastStatusInterval), next)
+			}
 			switch action, refused := eci.PermissionDenied(err); {
 			case refused && action == statusAction:
 				p.enterFallback(logger, &fb, err)
@@ -103,31 +120,143 @@ func (p *Provider) Run(ctx context.Context) {
 				}
 			}
 		}
-		if wait := interval - time.Since(start); wait > 0 {
-			timer.Reset(wait)
+		// Wait for the next poll; a pod that gets its group meanwhile
+		// (p.kick) brings it forward to the fast interval, as far as the
+		// budget allows, or a node that was idle would notice it start
+		// only at the normal interval.
+	wait:
+		for {
+			d := next.Sub(p.clock.Now())
+			if d <= 0 {
+				if ctx.Err() != nil {
+					return
+				}
+				break
+			}
+			if timer == nil {
+				timer = p.clock.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-timer.C:
+			case <-timer.C():
+				break wait
+			case <-p.kick:
+				if !timer.Stop() {
+					select {
+					case <-timer.C():
+					default:
+					}
+				}
+				now := p.clock.Now()
+				if !p.starting(now) {
+					continue
+				}
+				fast := start.Add(p.opts.FastStatusInterval)
+				if !fb.on {
+					fast = budget.fastPoll(now, fast, next)
+				}
+				if fast.Before(next) {
+					next = fast
+				}
 			}
-		} else if ctx.Err() != nil {
-			return
 		}
 	}
 }
 
+// kickStatus tells the status loop a pod got its group, so it polls
+// fast (Run).
+func (p *Provider) kickStatus() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// DefaultFastStatusWindow is how long after its group was created a pod
+// that has not started keeps the status poll fast. ECI starts most groups
+// well within it; one that takes longer (a large image, a group that
+// never starts) is seen at the normal interval, and no longer holds the
+// whole node's poll at the fast rate.
+const DefaultFastStatusWindow = time.Minute
+
+// DefaultStatusCallRate is the average DescribeContainerGroupStatus calls
+// per second the fast poll may bring a node's status loop up to, however
+// many pods start or fail to: 1/s, 60 of the account's 10,000 a minute.
+const DefaultStatusCallRate = 1.0
+
+// statusBudgetBurst is how many calls the budget saves up while the loop
+// polls at its normal rate: a pod created on a quiet node is polled at the
+// fast interval for its first second or so.
+const statusBudgetBurst = 4
+
 // starting reports whether a pod of this node has a group that has not
-// started yet (its pod is still Pending): only then is the fast poll worth
-// its calls.
-func (p *Provider) starting() bool {
+// started yet (its pod is still Pending), created less than
+// FastStatusWindow before now: only then is the fast poll worth its calls.
+func (p *Provider) starting(now time.Time) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	for _, e := range p.pods {
-		if e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "") {
+		if e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "") &&
+			now.Sub(e.created) < p.opts.FastStatusWindow {
 			return true
 		}
 	}
 	return false
+}
+
+// statusBudget is a token bucket over the status loop's
+// DescribeContainerGroupStatus calls: it fills at rate calls a second, up
+// to statusBudgetBurst, and every call spends one token, fast or normal,
+// incremental or full listing. A fast poll waits for a whole token; the
+// normal poll (every StatusInterval) and the full listings never wait, so
+// they run as before and the fast polls take what they leave: the loop
+// averages at most rate calls a second while its normal polls need less
+// (by default 0.5/s, plus one call per 200 groups changed and the
+// listings spaced by fullListSpacing per call).
+type statusBudget struct {
+	rate   float64
+	tokens float64
+	at     time.Time
+}
+
+func newStatusBudget(rate float64) *statusBudget {
+	return &statusBudget{rate: rate, tokens: statusBudgetBurst}
+}
+
+func (b *statusBudget) fill(now time.Time) {
+	if !b.at.IsZero() && now.After(b.at) {
+		b.tokens = min(statusBudgetBurst, b.tokens+now.Sub(b.at).Seconds()*b.rate)
+	}
+	if now.After(b.at) {
+		b.at = now
+	}
+}
+
+// spend records calls made at now; the budget may go below zero (a poll
+// that took several pages), which holds the fast polls back longer.
+func (b *statusBudget) spend(now time.Time, calls int) {
+	b.fill(now)
+	b.tokens -= float64(calls)
+}
+
+// fastPoll returns when the next poll runs when a fast one is wanted at
+// fast and the normal one is due at normal: fast if a token is saved up by
+// then, else as soon as one is, and never after normal.
+func (b *statusBudget) fastPoll(now, fast, normal time.Time) time.Time {
+	b.fill(now)
+	at := fast
+	if b.tokens < 1 {
+		if saved := now.Add(time.Duration((1 - b.tokens) / b.rate * float64(time.Second))); saved.After(at) {
+			at = saved
+		}
+	}
+	if at.After(normal) {
+		return normal
+	}
+	return at
 }
 
 func signature(g *eci.GroupStatus) uint64 {

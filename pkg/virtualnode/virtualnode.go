@@ -272,7 +272,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
-		TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
+		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
 		Health: sh.health, CloudUnavailableGrace: cfg.CloudUnavailableGrace,
 	})
 	if err != nil {

@@ -31,16 +31,23 @@ const (
 	WorkloadChurn = "churn"
 	// WorkloadJobs fans out Jobs whose pods exit 0.
 	WorkloadJobs = "jobs"
+	// WorkloadPaced creates pods one by one at Rate a second (the
+	// scheduler binds them as they come), waits until they run, then
+	// deletes them: the node's overhead at a rate it can sustain, where
+	// a burst measures mostly its queue.
+	WorkloadPaced = "paced"
 )
 
 // Options configure a run. Zero values take the defaults in Defaults.
 type Options struct {
-	// Workload is burst, churn or jobs.
+	// Workload is burst, paced, churn or jobs.
 	Workload string
-	// Pods is how many pods burst and jobs create.
+	// Pods is how many pods burst, paced and jobs create.
 	Pods int
 	// Namespaces spreads the workload's Deployments or Jobs.
 	Namespaces int
+	// Rate is how many pods a second the paced workload creates.
+	Rate float64
 	// ChurnRate (pods/s) and ChurnDuration shape the churn workload.
 	ChurnRate     float64
 	ChurnDuration time.Duration
@@ -98,6 +105,9 @@ func (o *Options) Defaults() {
 	if o.Namespaces == 0 {
 		o.Namespaces = 10
 	}
+	if o.Rate == 0 {
+		o.Rate = 40
+	}
 	if o.ChurnRate == 0 {
 		o.ChurnRate = 20
 	}
@@ -131,9 +141,12 @@ func (o *Options) Defaults() {
 func (o *Options) Validate() error {
 	var errs []error
 	switch o.Workload {
-	case WorkloadBurst, WorkloadChurn, WorkloadJobs:
+	case WorkloadBurst, WorkloadChurn, WorkloadJobs, WorkloadPaced:
 	default:
-		errs = append(errs, fmt.Errorf("-workload %q: use burst, churn or jobs", o.Workload))
+		errs = append(errs, fmt.Errorf("-workload %q: use burst, paced, churn or jobs", o.Workload))
+	}
+	if o.Rate <= 0 {
+		errs = append(errs, fmt.Errorf("-rate %v: must be positive (pods created a second by -workload paced)", o.Rate))
 	}
 	if o.Pods < 1 {
 		errs = append(errs, fmt.Errorf("-pods %d: must be at least 1", o.Pods))

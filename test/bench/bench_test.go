@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		{"vnode env", func(o *Options) { o.VnodeEnv = []string{"KUBE_API_QPS"} }, "-vnode-env"},
 		{"vnode env ok", func(o *Options) { o.VnodeEnv = []string{"KUBE_API_QPS=300"} }, ""},
 		{"profile", func(o *Options) { o.ProfileSeconds = -1 }, "-profile-seconds"},
+		{"paced", func(o *Options) { o.Workload, o.Rate = WorkloadPaced, 40 }, ""},
+		{"rate", func(o *Options) { o.Workload, o.Rate = WorkloadPaced, -1 }, "-rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{BinDir: dir, Baseline: true}
@@ -127,3 +129,56 @@ func TestFillAndTable(t *testing.T) {
 }
 
 func typesUID(i int) types.UID { return types.UID(strings.Repeat("u", i+1)) }
+
+// TestSplitOverhead: bound→Running splits where the first create reached
+// the cloud; pods without one (kwok, never created) are left out.
+func TestSplitOverhead(t *testing.T) {
+	rec := newRecorder()
+	base := time.Now()
+	creates := map[string]time.Time{}
+	for i := 0; i < 10; i++ {
+		uid := typesUID(i)
+		rec.pods[uid] = &podTimes{created: base, bound: base, running: base.Add(time.Duration(3+i) * time.Second)}
+		creates[string(uid)] = base.Add(time.Duration(i) * time.Second) // queue grows, the cloud part stays 3 s
+	}
+	rec.pods["no-create"] = &podTimes{created: base, bound: base, running: base.Add(time.Second)}
+	r := &Result{}
+	r.splitOverhead(rec, Options{SimLatency: time.Second}, creates)
+	if r.BoundToCreateSent.N != 10 || r.BoundToCreateSent.Max != 9 || r.BoundToCreateSent.P50 != 4 {
+		t.Errorf("bound→create sent %+v, want 10 pods, p50 4 s, max 9 s", r.BoundToCreateSent)
+	}
+	if r.CreateSentToRunning.N != 10 || r.CreateSentToRunning.Max != 2 || r.CreateSentToRunning.P50 != 2 {
+		t.Errorf("create sent→running %+v, want 10 pods at 3 s minus the 1 s simulator latency", r.CreateSentToRunning)
+	}
+}
+
+// TestNodeQueue reads the node's queue and create histograms from its
+// Prometheus text.
+func TestNodeQueue(t *testing.T) {
+	file := t.TempDir() + "/metrics.txt"
+	text := `# HELP vnode_pod_sync_delay_seconds From a pod's binding ...
+# TYPE vnode_pod_sync_delay_seconds histogram
+vnode_pod_sync_delay_seconds_bucket{node="vk",le="0.05"} 50
+vnode_pod_sync_delay_seconds_bucket{node="vk",le="0.1"} 90
+vnode_pod_sync_delay_seconds_bucket{node="vk",le="0.25"} 98
+vnode_pod_sync_delay_seconds_bucket{node="vk",le="0.5"} 99
+vnode_pod_sync_delay_seconds_bucket{node="vk",le="+Inf"} 100
+vnode_pod_sync_delay_seconds_sum{node="vk"} 8
+vnode_pod_sync_delay_seconds_count{node="vk"} 100
+vnode_pod_create_duration_seconds_sum{node="vk"} 30
+vnode_pod_create_duration_seconds_count{node="vk"} 100
+`
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	if err := r.nodeQueue(file); err != nil {
+		t.Fatal(err)
+	}
+	if r.NodeQueueMean != 0.08 || r.NodeQueueP99Bucket != 0.5 || r.NodeCreateMean != 0.3 {
+		t.Errorf("queue mean %v, p99 bucket %v, create mean %v; want 0.08, 0.5, 0.3", r.NodeQueueMean, r.NodeQueueP99Bucket, r.NodeCreateMean)
+	}
+	if err := (&Result{}).nodeQueue(t.TempDir() + "/none"); err == nil {
+		t.Error("no metrics file: no error")
+	}
+}

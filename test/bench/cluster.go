@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	"k8s.io/client-go/kubernetes"
@@ -34,6 +36,7 @@ type cluster struct {
 	simCfg    simulator.Config
 	simURL    string
 	simSrv    *http.Server
+	creates   *createTimes // when each pod's first create reached the cloud
 	auditPath string
 	dir       string
 	keep      bool
@@ -115,7 +118,8 @@ func (c *cluster) startSimulator(opts Options) error {
 	}
 	c.sim, c.simCfg = sim, cfg
 	c.simURL = "http://" + ln.Addr().String()
-	c.simSrv = &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	c.creates = &createTimes{at: map[string]time.Time{}}
+	c.simSrv = &http.Server{Handler: c.creates.wrap(sim.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.simSrv.Serve(ln) }()
 	return nil
 }
@@ -182,4 +186,55 @@ func procField(text, name string) string {
 		}
 	}
 	return ""
+}
+
+// createTimes records when the simulated cloud first received each pod's
+// CreateContainerGroup (by its PodUID tag): the moment the node is done
+// with its queue and its preparation, which splits bound→Running into the
+// node's side and the cloud's.
+type createTimes struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (c *createTimes) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ParseForm is idempotent: the simulator's own call sees the
+		// same parameters.
+		if err := r.ParseForm(); err == nil && r.Form.Get("Action") == "CreateContainerGroup" {
+			now := time.Now()
+			for i := 1; ; i++ {
+				k := r.Form.Get(fmt.Sprintf("Tag.%d.Key", i))
+				if k == "" {
+					break
+				}
+				if k == translate.TagPodUID {
+					c.record(r.Form.Get(fmt.Sprintf("Tag.%d.Value", i)), now)
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (c *createTimes) record(uid string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.at[uid]; !ok {
+		c.at[uid] = at
+	}
+}
+
+// snapshot returns a copy of the times recorded so far.
+func (c *createTimes) snapshot() map[string]time.Time {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.at))
+	for k, v := range c.at {
+		out[k] = v
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -132,4 +133,16 @@ func (p *profiler) fetch(ctx context.Context, path, name string, timeout time.Du
 	p.files = append(p.files, file)
 	p.mu.Unlock()
 	return nil
+}
+
+// path returns the saved record whose name ends with name, "" if none.
+func (p *profiler) path(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.files {
+		if strings.HasSuffix(f, "-"+name) {
+			return f
+		}
+	}
+	return ""
 }

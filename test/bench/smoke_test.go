@@ -32,11 +32,11 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, workload := range []string{WorkloadBurst, WorkloadJobs} {
+	for _, workload := range []string{WorkloadBurst, WorkloadJobs, WorkloadPaced} {
 		t.Run(workload, func(t *testing.T) {
 			out := t.TempDir()
 			opts := Options{
-				Workload: workload, Pods: 40, Namespaces: 2, QuotaScale: 0, Baseline: true,
+				Workload: workload, Pods: 40, Namespaces: 2, QuotaScale: 0, Baseline: true, Rate: 40,
 				SteadyWindow: 3 * time.Second, ProfileSeconds: 2, BinDir: bin, OutDir: out,
 				Timeout: 5 * time.Minute, Log: testWriter{t},
 			}
@@ -65,8 +65,17 @@ func TestBenchEndToEnd(t *testing.T) {
 			if vn.GroupsLeft != 0 || vn.ECICallsPerPod["CreateContainerGroup"] != 1 {
 				t.Errorf("virtual node: %d groups left, %v creates per pod", vn.GroupsLeft, vn.ECICallsPerPod["CreateContainerGroup"])
 			}
-			if workload == WorkloadBurst && vn.DeleteToGroupGone.N != 40 {
+			if workload != WorkloadJobs && vn.DeleteToGroupGone.N != 40 {
 				t.Errorf("virtual node: delete→group gone measured for %d pods, want 40", vn.DeleteToGroupGone.N)
+			}
+			// The overhead's split: where the create reached the cloud,
+			// and the node's own queue and create figures.
+			if workload != WorkloadJobs && (vn.BoundToCreateSent.N != 40 || vn.CreateSentToRunning.N != 40) {
+				t.Errorf("virtual node: bound→create sent measured for %d pods, create sent→running for %d, want 40",
+					vn.BoundToCreateSent.N, vn.CreateSentToRunning.N)
+			}
+			if vn.NodeCreateMean <= 0 || vn.NodeQueueP99Bucket <= 0 {
+				t.Errorf("virtual node: create mean %v s, queue wait p99 bucket %v s: not read from its metrics", vn.NodeCreateMean, vn.NodeQueueP99Bucket)
 			}
 			var names []string
 			for _, f := range vn.Files {

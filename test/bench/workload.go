@@ -86,6 +86,18 @@ func (r *recorder) observe(pod *corev1.Pod, deleted bool) {
 	}
 }
 
+// deletingAll notes that the deletion of every pod not yet deleting was
+// requested at now.
+func (r *recorder) deletingAll(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pt := range r.pods {
+		if pt.deleting.IsZero() {
+			pt.deleting = now
+		}
+	}
+}
+
 func (r *recorder) counts() (pods, running, done, gone int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -151,14 +163,24 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 		groupsGone, err = jobs(wctx, cl, t, opts, run, namespaces, rec)
 	case WorkloadChurn:
 		groupsGone, err = churn(wctx, cl, t, opts, run, namespaces, rec)
+	case WorkloadPaced:
+		groupsGone, err = paced(wctx, cl, t, opts, run, namespaces, rec, res)
 	}
 	if err != nil {
 		return nil, err
 	}
 	res.fill(rec, opts, groupsGone)
+	if t.cloud() != nil {
+		res.splitOverhead(rec, opts, cl.creates.snapshot())
+	}
 	if prof != nil {
 		prof.finish(ctx)
 		res.Files = prof.files
+		if m := prof.path("metrics.txt"); m != "" {
+			if err := res.nodeQueue(m); err != nil {
+				logf(opts.Log, "%s: node queue figures: %v", t.name(), err)
+			}
+		}
 	}
 	if res.PeakRSSMiB, res.CPUSeconds, err = procUsage(t.pid()); err != nil {
 		return nil, err
@@ -269,6 +291,21 @@ func burst(ctx context.Context, cl *cluster, t target, opts Options, run string,
 			return nil, err
 		}
 	}
+	runningThenSteady(ctx, t, opts, rec, res)
+
+	logf(opts.Log, "%s: scaling to zero", t.name())
+	for _, ns := range namespaces {
+		if _, err := cl.kube.AppsV1().Deployments(ns).Patch(ctx, "bench", types.MergePatchType,
+			[]byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	return waitGone(ctx, cl, t, opts, rec)
+}
+
+// runningThenSteady waits until every pod runs, then counts the node's
+// calls over the steady window.
+func runningThenSteady(ctx context.Context, t target, opts Options, rec *recorder, res *Result) {
 	err := waitFor(ctx, opts, "pods Running", func() (bool, string) {
 		n, running, _, _ := rec.counts()
 		return running >= opts.Pods, fmt.Sprintf("%d created, %d running", n, running)
@@ -284,27 +321,89 @@ func burst(ctx context.Context, cl *cluster, t target, opts Options, run string,
 		time.Sleep(opts.SteadyWindow)
 		res.steadyCalls(before, sim.Calls(), opts.SteadyWindow)
 	}
+}
 
-	logf(opts.Log, "%s: scaling to zero", t.name())
+// paced creates the pods one at a time, opts.Rate a second, round-robin
+// over the namespaces; the scheduler binds each as it comes, so the node
+// sees pods bound at that rate. Once all run and the steady window is
+// counted, they are deleted.
+func paced(ctx context.Context, cl *cluster, t target, opts Options, run string, namespaces []string, rec *recorder, res *Result) (map[string]time.Time, error) {
+	tpl := podTemplate(t, run, corev1.RestartPolicyAlways, nil)
+	logf(opts.Log, "%s: creating %d pods at %g a second", t.name(), opts.Pods, opts.Rate)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / opts.Rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var createErr error
+	for i := 0; i < opts.Pods; i++ {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		ns := namespaces[i%len(namespaces)]
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("paced-%d", i), Namespace: ns, Labels: tpl.Labels}, Spec: tpl.Spec}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cl.kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				mu.Lock()
+				createErr = fmt.Errorf("create pod %s/%s: %w", ns, pod.Name, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if createErr != nil {
+		return nil, createErr
+	}
+	runningThenSteady(ctx, t, opts, rec, res)
+
+	logf(opts.Log, "%s: deleting the pods", t.name())
+	// Pods deleted with no grace period leave at once, and their watch
+	// events may never show a deletion timestamp: the request's time is
+	// when their deletion began.
+	// The node may delete a group before waitGone first looks.
+	groups := runGroups(t)
+	rec.deletingAll(time.Now())
 	for _, ns := range namespaces {
-		if _, err := cl.kube.AppsV1().Deployments(ns).Patch(ctx, "bench", types.MergePatchType,
-			[]byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+		if err := cl.kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{},
+			metav1.ListOptions{LabelSelector: runLabel + "=" + run}); err != nil {
 			return nil, err
 		}
 	}
-	return waitGone(ctx, cl, t, opts, rec)
+	return waitGoneAfter(ctx, cl, t, opts, rec, groups)
 }
 
 // waitGone waits until every recorded pod is deleted and, for a target
 // with a cloud, until the run's container groups are gone, noting when
 // each group disappeared.
 func waitGone(ctx context.Context, cl *cluster, t target, opts Options, rec *recorder) (map[string]time.Time, error) {
+	return waitGoneAfter(ctx, cl, t, opts, rec, map[string]bool{})
+}
+
+// runGroups returns the pod UIDs of the run's container groups now.
+func runGroups(t target) map[string]bool {
+	out := map[string]bool{}
+	if sim := t.cloud(); sim != nil {
+		for _, grp := range sim.Groups() {
+			if uid := tagOf(grp.Tags, translate.TagPodUID); uid != "" && tagOf(grp.Tags, translate.TagClusterID) == "bench" {
+				out[uid] = true
+			}
+		}
+	}
+	return out
+}
+
+// waitGoneAfter is waitGone for deletions that may finish before its first
+// look: seen holds the pod UIDs whose groups existed before they began.
+func waitGoneAfter(ctx context.Context, cl *cluster, t target, opts Options, rec *recorder, seen map[string]bool) (map[string]time.Time, error) {
 	var gone map[string]time.Time
 	sim := t.cloud()
 	if sim != nil {
 		gone = map[string]time.Time{}
 	}
-	seen := map[string]bool{}
 	err := waitFor(ctx, opts, "pods and groups gone", func() (bool, string) {
 		n, _, _, g := rec.counts()
 		left := 0

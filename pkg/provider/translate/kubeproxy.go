@@ -150,12 +150,12 @@ func checkKubeProxyRoom(pod *corev1.Pod, d kubeProxyDecision) error {
 // addKubeProxy adds the kube-proxy container and its volume to the group
 // and counts its size in the group's. It runs last, after the pod-level
 // settings, so none of the pod's defaults (runAsUser...) reach it.
-func (t *Translator) addKubeProxy(ctx context.Context, pod *corev1.Pod, tr *Translation) error {
+func (t *Translator) addKubeProxy(ctx context.Context, pod *corev1.Pod, tr *Translation, m *mints) error {
 	cfg := t.opts.KubeProxyConfig
 	if !tr.kubeProxy.on || cfg == nil {
 		return nil
 	}
-	vol, expires, err := t.KubeProxyVolumeFor(ctx, pod)
+	vol, expires, err := t.kubeProxyVolume(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -222,17 +222,21 @@ func kubeProxyContainer(image string, pod *corev1.Pod) eci.Container {
 	}
 }
 
-// KubeProxyVolumeFor mints a token of the kube-proxy ServiceAccount and
-// returns the ConfigFileVolume with kube-proxy's kubeconfig, the token and
-// the CA, and when the token expires. The provider calls it again to
-// renew the token in a running group.
-func (t *Translator) KubeProxyVolumeFor(ctx context.Context, pod *corev1.Pod) (eci.Volume, time.Time, error) {
+// kubeProxyTokenRequest is the TokenRequest of kube-proxy's token.
+func kubeProxyTokenRequest() *authv1.TokenRequest {
+	return &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](KubeProxyTokenSeconds)}}
+}
+
+// kubeProxyVolume returns the ConfigFileVolume with kube-proxy's
+// kubeconfig, its token (m's, or one minted now when m has none) and the
+// CA, and when the token expires. Renewing the token in a running group
+// builds it again (RefreshVolumes).
+func (t *Translator) kubeProxyVolume(ctx context.Context, m *mints) (eci.Volume, time.Time, error) {
 	cfg := t.opts.KubeProxyConfig
 	if cfg == nil {
 		return eci.Volume{}, time.Time{}, fmt.Errorf("kube-proxy is not configured on this node")
 	}
-	req := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](KubeProxyTokenSeconds)}}
-	out, err := t.cluster.Token(ctx, cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, req)
+	out, err := m.kubeProxyToken(ctx, t, cfg)
 	if err != nil {
 		return eci.Volume{}, time.Time{}, fmt.Errorf("kube-proxy token for ServiceAccount %s/%s (install it with the chart or `vnodectl kubeconfig`, or set %s: \"false\" on the pod): %w",
 			cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, AnnotationKubeProxyEnabled, err)
@@ -294,12 +298,22 @@ func HasKubeProxy(g *eci.ContainerGroup) bool {
 // pod with fresh tokens: its projected volumes (BuildVolumes) and the
 // kube-proxy volume, and says when they are due next.
 func (t *Translator) RefreshVolumes(ctx context.Context, pod *corev1.Pod, names []string) ([]eci.Volume, TokenRefresh, error) {
-	vols, refresh, err := t.BuildVolumes(ctx, pod)
+	if err := checkVolumes(pod); err != nil {
+		return nil, TokenRefresh{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	kubeProxy := slices.Contains(names, KubeProxyVolume)
+	m := t.startMints(ctx, pod, kubeProxy)
+	vols, refresh, err := t.buildVolumes(ctx, pod, m)
+	if err == nil {
+		err = m.finish(ctx, t, vols, &refresh)
+	}
 	if err != nil {
 		return nil, refresh, err
 	}
-	if slices.Contains(names, KubeProxyVolume) {
-		v, exp, err := t.KubeProxyVolumeFor(ctx, pod)
+	if kubeProxy {
+		v, exp, err := t.kubeProxyVolume(ctx, m)
 		if err != nil {
 			return nil, refresh, err
 		}

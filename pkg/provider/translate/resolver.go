@@ -21,7 +21,9 @@ import (
 //     token). Translation calls no method at all for a pod it refuses on
 //     its own (spec fields, annotations, unsupported volumes), so an
 //     invalid pod mints nothing and reads nothing.
-//   - Methods are called concurrently, for many pods at once.
+//   - Methods are called concurrently, for many pods at once, and within
+//     one translation: a pod's tokens are all requested at once, while its
+//     other objects are read (mint.go).
 type Resolver interface {
 	// ConfigMap returns ConfigMap namespace/name.
 	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)

@@ -192,8 +192,12 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	}
 
 	// Then what the cluster holds: volume contents and tokens, the
-	// environment, the cluster DNS and the pull secrets.
-	volumes, refresh, err := t.BuildVolumes(ctx, pod)
+	// environment, the cluster DNS and the pull secrets. The tokens are
+	// minted meanwhile, all at once (mint.go); the rest reads caches.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := t.startMints(ctx, pod, tr.kubeProxy.on)
+	volumes, refresh, err := t.buildVolumes(ctx, pod, m)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +213,12 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	if err := t.podLevel(ctx, pod, tr); err != nil {
 		return nil, err
 	}
-	if err := t.addKubeProxy(ctx, pod, tr); err != nil {
+	if err := t.addKubeProxy(ctx, pod, tr, m); err != nil {
+		return nil, err
+	}
+	// Last, the projected tokens minted all along: the request carries
+	// every token's content, or the translation fails.
+	if err := m.finish(ctx, t, req.Volumes, &tr.Tokens); err != nil {
 		return nil, err
 	}
 	return tr, nil

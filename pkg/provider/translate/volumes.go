@@ -20,12 +20,27 @@ import (
 // projected with the service-account token) become ConfigFileVolumes whose
 // content is resolved now; anything ECI cannot mount is refused with the
 // field and the fix, never dropped.
+// The pod's tokens are minted in parallel (mint.go).
 func (t *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, TokenRefresh, error) {
+	if err := checkVolumes(pod); err != nil {
+		return nil, TokenRefresh{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := t.startMints(ctx, pod, false)
+	vols, refresh, err := t.buildVolumes(ctx, pod, m)
+	if err == nil {
+		err = m.finish(ctx, t, vols, &refresh)
+	}
+	return vols, refresh, err
+}
+
+// buildVolumes is BuildVolumes once checkVolumes has passed. The files of
+// the tokens m mints are left empty, for m.finish to fill once the rest of
+// the translation is done.
+func (t *Translator) buildVolumes(ctx context.Context, pod *corev1.Pod, m *mints) ([]eci.Volume, TokenRefresh, error) {
 	var out []eci.Volume
 	var refresh TokenRefresh
-	if err := checkVolumes(pod); err != nil {
-		return nil, refresh, err
-	}
 	for i, v := range pod.Spec.Volumes {
 		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
 		vol := eci.Volume{Name: v.Name}
@@ -42,7 +57,7 @@ func (t *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.V
 			vol.Type = eci.VolumeNFS
 			vol.NFSServer, vol.NFSPath, vol.NFSReadOnly = v.NFS.Server, v.NFS.Path, v.NFS.ReadOnly
 		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
-			files, mode, err := t.volumeFiles(ctx, pod, v)
+			files, mode, err := t.volumeFiles(ctx, pod, v, m)
 			if err != nil {
 				return nil, refresh, fmt.Errorf("%s: %w", field, err)
 			}
@@ -54,6 +69,9 @@ func (t *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.V
 			vol.Type = eci.VolumeConfigFile
 			vol.ConfigFileDefaultMode = mode
 			for _, f := range files {
+				if f.pending != nil {
+					m.later(f.pending, field, len(out), len(vol.ConfigFileToPaths))
+				}
 				vol.ConfigFileToPaths = append(vol.ConfigFileToPaths, eci.ConfigFileToPath{
 					Path: f.path, Content: base64.StdEncoding.EncodeToString(f.data), Mode: f.mode,
 				})
@@ -120,11 +138,13 @@ type file struct {
 	mode *int32
 	// expires is set for service-account tokens, which must be renewed.
 	expires time.Time
+	// pending is the token still being minted, for m.finish to write.
+	pending *pendingToken
 }
 
 // volumeFiles resolves the files of a configMap, secret, downwardAPI or
 // projected volume.
-func (t *Translator) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) ([]file, *int32, error) {
+func (t *Translator) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume, m *mints) ([]file, *int32, error) {
 	switch {
 	case v.ConfigMap != nil:
 		files, err := t.configMapFiles(ctx, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional)
@@ -148,7 +168,7 @@ func (t *Translator) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.
 		case src.DownwardAPI != nil:
 			files, err = downwardFiles(pod, src.DownwardAPI.Items)
 		case src.ServiceAccountToken != nil:
-			files, err = t.tokenFile(ctx, pod, src.ServiceAccountToken)
+			files, err = t.tokenFile(ctx, pod, src.ServiceAccountToken, m)
 		default:
 			err = errUnsupportedProjection
 		}
@@ -248,9 +268,24 @@ func formatMap(m map[string]string) string {
 	return b.String()
 }
 
-// tokenFile mints a service-account token bound to the pod with the
-// TokenRequest API, as the kubelet does; never a legacy token Secret.
-func (t *Translator) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]file, error) {
+// tokenFile is the file of a service-account token bound to the pod,
+// minted with the TokenRequest API as the kubelet does (never a legacy
+// token Secret): m's, or one minted now.
+func (t *Translator) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection, m *mints) ([]file, error) {
+	sa, req := projectedTokenRequest(pod, src)
+	if f := m.projectedMint(src); f != nil {
+		return []file{{path: path.Clean(src.Path), pending: &pendingToken{mint: f, what: fmt.Sprintf("service account token for %s/%s", pod.Namespace, sa)}}}, nil
+	}
+	out, err := t.cluster.Token(ctx, pod.Namespace, sa, req)
+	if err != nil {
+		return nil, fmt.Errorf("service account token for %s/%s: %w", pod.Namespace, sa, err)
+	}
+	return []file{{path: path.Clean(src.Path), data: []byte(out.Status.Token), expires: out.Status.ExpirationTimestamp.Time}}, nil
+}
+
+// projectedTokenRequest is the TokenRequest of a projected token source
+// and the ServiceAccount it is for.
+func projectedTokenRequest(pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) (string, *authv1.TokenRequest) {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -262,11 +297,7 @@ func (t *Translator) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1
 	if src.Audience != "" {
 		tr.Spec.Audiences = []string{src.Audience}
 	}
-	out, err := t.cluster.Token(ctx, pod.Namespace, sa, tr)
-	if err != nil {
-		return nil, fmt.Errorf("service account token for %s/%s: %w", pod.Namespace, sa, err)
-	}
-	return []file{{path: path.Clean(src.Path), data: []byte(out.Status.Token), expires: out.Status.ExpirationTimestamp.Time}}, nil
+	return sa, tr
 }
 
 // volumeType names the volume source a pod uses, as written in YAML.

@@ -295,7 +295,7 @@ func HasKubeProxy(g *eci.ContainerGroup) bool {
 }
 
 // RefreshVolumes rebuilds the listed token-carrying volumes of a running
-// pod with fresh tokens: its projected volumes (BuildVolumes) and the
+// pod with fresh tokens: its projected volumes (buildVolumes) and the
 // kube-proxy volume, and says when they are due next.
 func (t *Translator) RefreshVolumes(ctx context.Context, pod *corev1.Pod, names []string) ([]eci.Volume, TokenRefresh, error) {
 	if err := checkVolumes(pod); err != nil {

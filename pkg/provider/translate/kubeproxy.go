@@ -126,7 +126,8 @@ func checkReservedNames(pod *corev1.Pod) error {
 }
 
 // checkKubeProxyRoom refuses a pod that leaves no room for kube-proxy
-// within ECI's limits of 20 containers and 20 volumes per group.
+// within ECI's limits of containers and volumes per group (maxContainers,
+// maxVolumes).
 func checkKubeProxyRoom(pod *corev1.Pod, d kubeProxyDecision) error {
 	if !d.on {
 		return nil
@@ -141,8 +142,8 @@ func checkKubeProxyRoom(pod *corev1.Pod, d kubeProxyDecision) error {
 	switch {
 	case containers >= maxContainers:
 		return &InvalidPodError{Field: "spec.containers", Reason: fmt.Sprintf("ECI allows %d containers per pod (native sidecars included) and kube-proxy takes one (ECI_KUBE_PROXY)", maxContainers), Fix: fix}
-	case len(pod.Spec.Volumes) >= 20:
-		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows 20 volumes per pod and kube-proxy takes one (ECI_KUBE_PROXY)", Fix: fix}
+	case len(pod.Spec.Volumes) >= maxVolumes:
+		return &InvalidPodError{Field: "spec.volumes", Reason: fmt.Sprintf("ECI allows %d volumes per pod and kube-proxy takes one (ECI_KUBE_PROXY)", maxVolumes), Fix: fix}
 	}
 	return nil
 }

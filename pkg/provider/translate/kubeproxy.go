@@ -133,14 +133,8 @@ func checkKubeProxyRoom(pod *corev1.Pod, d kubeProxyDecision) error {
 		return nil
 	}
 	fix := fmt.Sprintf("split the pod, or set annotation %s: \"false\" if it needs no ClusterIP Services", AnnotationKubeProxyEnabled)
-	containers := len(pod.Spec.Containers)
-	for i := range pod.Spec.InitContainers {
-		if IsSidecar(&pod.Spec.InitContainers[i]) {
-			containers++ // a native sidecar runs as a regular container
-		}
-	}
 	switch {
-	case containers >= maxContainers:
+	case groupContainers(pod) >= maxContainers:
 		return &InvalidPodError{Field: "spec.containers", Reason: fmt.Sprintf("ECI allows %d containers per pod (native sidecars included) and kube-proxy takes one (ECI_KUBE_PROXY)", maxContainers), Fix: fix}
 	case len(pod.Spec.Volumes) >= maxVolumes:
 		return &InvalidPodError{Field: "spec.volumes", Reason: fmt.Sprintf("ECI allows %d volumes per pod and kube-proxy takes one (ECI_KUBE_PROXY)", maxVolumes), Fix: fix}

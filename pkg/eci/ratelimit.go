@@ -53,10 +53,10 @@ type opLimiter struct {
 	strikes int       // pauses since the last success
 }
 
-// limiterSet holds one opLimiter per operation, created on first use, and
-// the client's share of the account's quotas that scales every bucket.
+// limiterSet holds one opLimiter per operation (those without a limit
+// created on first use), and the client's share of the account's quotas
+// that scales every bucket.
 type limiterSet struct {
-	limits      map[string]Limit
 	base, ceil  time.Duration
 	now         func() time.Time
 	mu          sync.Mutex
@@ -67,7 +67,7 @@ type limiterSet struct {
 // newLimiterSet makes the buckets of every limited operation at once, full,
 // at share 1, so that every later re-scale applies to all of them alike.
 func newLimiterSet(l map[string]Limit, base, ceil time.Duration) *limiterSet {
-	s := &limiterSet{limits: l, base: base, ceil: ceil, now: time.Now, share: 1, byOperation: map[string]*opLimiter{}}
+	s := &limiterSet{base: base, ceil: ceil, now: time.Now, share: 1, byOperation: map[string]*opLimiter{}}
 	for a, q := range l {
 		if q.PerSecond > 0 {
 			s.byOperation[a] = &opLimiter{bucket: newBucket(q, 1, s.now)}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -178,7 +177,7 @@ func (p *Provider) startingGroups() []string {
 	defer p.mu.RUnlock()
 	var out []string
 	for _, e := range p.pods {
-		if e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "") {
+		if e.groupStarting() {
 			out = append(out, e.groupID)
 		}
 	}

@@ -192,6 +192,12 @@ const DefaultStatusCallRate = 1.0
 // fast interval for its first second or so.
 const statusBudgetBurst = 4
 
+// groupStarting reports whether e's pod has a group that has not started
+// yet (the pod is still Pending); the caller holds p.mu.
+func (e *entry) groupStarting() bool {
+	return e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "")
+}
+
 // starting reports whether a pod of this node has a group that has not
 // started yet (its pod is still Pending), created less than
 // FastStatusWindow before now: only then is the fast poll worth its calls.
@@ -199,8 +205,7 @@ func (p *Provider) starting(now time.Time) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	for _, e := range p.pods {
-		if e.groupID != "" && (e.pod.Status.Phase == corev1.PodPending || e.pod.Status.Phase == "") &&
-			now.Sub(e.created) < p.opts.FastStatusWindow {
+		if e.groupStarting() && now.Sub(e.created) < p.opts.FastStatusWindow {
 			return true
 		}
 	}

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -40,10 +39,7 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 		vols, refresh, err := p.translator.RefreshVolumes(ctx, w.pod, w.volumes)
 		if err == nil {
 			req := &eci.UpdateContainerGroupRequest{ContainerGroupId: w.groupID, UpdateType: eci.UpdateIncremental}
-			for _, v := range vols {
-				if !slices.Contains(w.volumes, v.Name) {
-					continue
-				}
+			for _, v := range vols { // only w.volumes (RefreshVolumes)
 				// The token files' content is renewed; their modes are the
 				// ones the group was created with (the published update
 				// takes no DefaultMode or Mode).

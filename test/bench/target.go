@@ -181,7 +181,7 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 	for i := range ips {
 		ips[i] = "127.0.0." + strconv.Itoa(i+1)
 	}
-	kubeletPort, err := freePortRange(max(t.opts.Nodes, 1), ips)
+	kubeletPort, err := testutil.FreePortRange(max(t.opts.Nodes, 1), ips...)
 	if err != nil {
 		return err
 	}
@@ -260,35 +260,6 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		})
 	}
 	return nil
-}
-
-// freePortRange finds n consecutive ports free on every one of ips.
-func freePortRange(n int, ips []string) (int, error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		base, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		ok := true
-		var held []net.Listener
-		for p := base; p < base+n && ok; p++ {
-			for _, ip := range ips {
-				ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
-				if err != nil {
-					ok = false
-					break
-				}
-				held = append(held, ln)
-			}
-		}
-		for _, ln := range held {
-			ln.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d consecutive free ports on %v", n, ips)
 }
 
 // kwokTarget is kwok managing one fake node: the kubelet that costs

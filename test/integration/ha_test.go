@@ -144,29 +144,11 @@ func haNodeIP(n *corev1.Node) string {
 // haFreePortRange returns a port p such that p..p+n-1 are free on every ip.
 func haFreePortRange(t *testing.T, n int, ips ...string) int {
 	t.Helper()
-	for attempt := 0; attempt < 50; attempt++ {
-		base := testenv.FreePort(t)
-		ok := base+n-1 <= 65535
-		var held []net.Listener
-		for i := 0; ok && i < n; i++ {
-			for _, ip := range ips {
-				ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(base+i)))
-				if err != nil {
-					ok = false
-					break
-				}
-				held = append(held, ln)
-			}
-		}
-		for _, ln := range held {
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
+	port, err := testutil.FreePortRange(n, ips...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
+	return port
 }
 
 // haPod is what must survive a takeover unchanged.

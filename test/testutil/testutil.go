@@ -9,9 +9,11 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -199,3 +201,35 @@ func (p *Process) Kill(t testing.TB) {
 
 // String describes the process for messages.
 func (p *Process) String() string { return fmt.Sprintf("%s (pid %d)", p.Name, p.Cmd.Process.Pid) }
+
+// FreePortRange returns a port p such that p..p+n-1 are free for TCP on
+// every one of ips at the time of the call.
+func FreePortRange(n int, ips ...string) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ok := base+n-1 <= 65535
+		var held []net.Listener
+		for i := 0; ok && i < n; i++ {
+			for _, ip := range ips {
+				ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(base+i)))
+				if err != nil {
+					ok = false
+					break
+				}
+				held = append(held, ln)
+			}
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports on %v", n, ips)
+}

@@ -126,23 +126,18 @@ func checkReservedNames(pod *corev1.Pod) error {
 }
 
 // checkKubeProxyRoom refuses a pod that leaves no room for kube-proxy
-// within ECI's limits of 20 containers and 20 volumes per group.
+// within ECI's limits of containers and volumes per group (maxContainers,
+// maxVolumes).
 func checkKubeProxyRoom(pod *corev1.Pod, d kubeProxyDecision) error {
 	if !d.on {
 		return nil
 	}
 	fix := fmt.Sprintf("split the pod, or set annotation %s: \"false\" if it needs no ClusterIP Services", AnnotationKubeProxyEnabled)
-	containers := len(pod.Spec.Containers)
-	for i := range pod.Spec.InitContainers {
-		if IsSidecar(&pod.Spec.InitContainers[i]) {
-			containers++ // a native sidecar runs as a regular container
-		}
-	}
 	switch {
-	case containers >= maxContainers:
+	case groupContainers(pod) >= maxContainers:
 		return &InvalidPodError{Field: "spec.containers", Reason: fmt.Sprintf("ECI allows %d containers per pod (native sidecars included) and kube-proxy takes one (ECI_KUBE_PROXY)", maxContainers), Fix: fix}
-	case len(pod.Spec.Volumes) >= 20:
-		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows 20 volumes per pod and kube-proxy takes one (ECI_KUBE_PROXY)", Fix: fix}
+	case len(pod.Spec.Volumes) >= maxVolumes:
+		return &InvalidPodError{Field: "spec.volumes", Reason: fmt.Sprintf("ECI allows %d volumes per pod and kube-proxy takes one (ECI_KUBE_PROXY)", maxVolumes), Fix: fix}
 	}
 	return nil
 }
@@ -295,7 +290,7 @@ func HasKubeProxy(g *eci.ContainerGroup) bool {
 }
 
 // RefreshVolumes rebuilds the listed token-carrying volumes of a running
-// pod with fresh tokens: its projected volumes (BuildVolumes) and the
+// pod with fresh tokens: its projected volumes (buildVolumes) and the
 // kube-proxy volume, and says when they are due next.
 func (t *Translator) RefreshVolumes(ctx context.Context, pod *corev1.Pod, names []string) ([]eci.Volume, TokenRefresh, error) {
 	if err := checkVolumes(pod); err != nil {

@@ -49,16 +49,22 @@ func SidecarLaunchPriority(i int) int { return maxPriority - 1 - i }
 // order as Kubernetes stops them, and above kube-proxy's, which exits last.
 func SidecarExitPriority(i int) int { return -maxPriority + 1 + i }
 
-// checkSidecars refuses a pod whose native sidecars, which ECI runs as
-// regular containers, would take it past ECI's container limit.
-func checkSidecars(pod *corev1.Pod) error {
+// groupContainers is how many regular containers the pod's group has: its
+// containers and its native sidecars, which ECI runs as regular containers.
+func groupContainers(pod *corev1.Pod) int {
 	n := len(pod.Spec.Containers)
 	for i := range pod.Spec.InitContainers {
 		if IsSidecar(&pod.Spec.InitContainers[i]) {
 			n++
 		}
 	}
-	if n > maxContainers {
+	return n
+}
+
+// checkSidecars refuses a pod whose native sidecars, which ECI runs as
+// regular containers, would take it past ECI's container limit.
+func checkSidecars(pod *corev1.Pod) error {
+	if n := groupContainers(pod); n > maxContainers {
 		return &InvalidPodError{Field: "spec.initContainers", Reason: fmt.Sprintf("ECI runs native sidecars as regular containers, and the pod would have %d of them; ECI allows at most %d", n, maxContainers),
 			Fix: "split the pod"}
 	}

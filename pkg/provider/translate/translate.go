@@ -82,6 +82,9 @@ func (e *InvalidPodError) Error() string {
 // group.
 const maxContainers = 20
 
+// maxVolumes is ECI's limit of volumes per group.
+const maxVolumes = 20
+
 var groupNameInvalid = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // groupName derives a valid ContainerGroupName (2-128 chars of [a-z0-9-],
@@ -240,8 +243,8 @@ func checkPodSpec(pod *corev1.Pod) error {
 	case len(pod.Spec.Containers) > maxContainers || len(pod.Spec.InitContainers) > maxContainers:
 		return &InvalidPodError{Field: "spec.containers", Reason: fmt.Sprintf("ECI allows at most %d containers and %d init containers per pod", maxContainers, maxContainers),
 			Fix: "split the pod"}
-	case len(pod.Spec.Volumes) > 20:
-		return &InvalidPodError{Field: "spec.volumes", Reason: "ECI allows at most 20 volumes per pod", Fix: "merge volumes (e.g. with a projected volume)"}
+	case len(pod.Spec.Volumes) > maxVolumes:
+		return &InvalidPodError{Field: "spec.volumes", Reason: fmt.Sprintf("ECI allows at most %d volumes per pod", maxVolumes), Fix: "merge volumes (e.g. with a projected volume)"}
 	case pod.Spec.DNSPolicy == corev1.DNSNone && pod.Spec.DNSConfig == nil:
 		return errDNSConfigRequired
 	}

@@ -16,28 +16,12 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// BuildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
+// buildVolumes maps pod volumes. Files (configMap, secret, downwardAPI,
 // projected with the service-account token) become ConfigFileVolumes whose
 // content is resolved now; anything ECI cannot mount is refused with the
-// field and the fix, never dropped.
-// The pod's tokens are minted in parallel (mint.go).
-func (t *Translator) BuildVolumes(ctx context.Context, pod *corev1.Pod) ([]eci.Volume, TokenRefresh, error) {
-	if err := checkVolumes(pod); err != nil {
-		return nil, TokenRefresh{}, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	m := t.startMints(ctx, pod, false)
-	vols, refresh, err := t.buildVolumes(ctx, pod, m)
-	if err == nil {
-		err = m.finish(ctx, t, vols, &refresh)
-	}
-	return vols, refresh, err
-}
-
-// buildVolumes is BuildVolumes once checkVolumes has passed. The files of
-// the tokens m mints are left empty, for m.finish to fill once the rest of
-// the translation is done.
+// field and the fix, never dropped. The caller has run checkVolumes. The
+// files of the tokens m mints (in parallel, mint.go) are left empty, for
+// m.finish to fill once the rest of the translation is done.
 func (t *Translator) buildVolumes(ctx context.Context, pod *corev1.Pod, m *mints) ([]eci.Volume, TokenRefresh, error) {
 	var out []eci.Volume
 	var refresh TokenRefresh

@@ -411,6 +411,20 @@ func checkKubeProxy(ctx context.Context, kube kubernetes.Interface) Result {
 	return Result{Name: CheckKubeProxy, Status: Pass, Message: fmt.Sprintf("DaemonSet %s/%s excludes virtual nodes (%s NotIn [%s])", ns, name, daemonsets.NodeLabelKey, daemonsets.NodeLabelValue)}
 }
 
+// eciClient is the ECI client of the doctor's checks (one attempt per call);
+// when it cannot be made, hint says what to check.
+func eciClient(o Options) (c *eci.Client, hint string, err error) {
+	cred, err := eci.StaticCredential(o.AccessKeyID, o.AccessKeySecret)
+	if err != nil {
+		return nil, "Check the AccessKey.", err
+	}
+	c, err = eci.NewClient(eci.Config{RegionId: o.Region, Endpoint: o.Endpoint, Credential: cred, Timeout: o.Timeout, MaxAttempts: 1, Concurrency: 1})
+	if err != nil {
+		return nil, "Check ECI_ENDPOINT (--endpoint) and ECI_REGION (--region).", err
+	}
+	return c, "", nil
+}
+
 func checkECI(ctx context.Context, o Options) Result {
 	if o.AccessKeyID == "" && o.AccessKeySecret == "" {
 		return Result{Name: CheckECI, Status: Skip, Message: "no ECI credentials given",
@@ -423,13 +437,9 @@ func checkECI(ctx context.Context, o Options) Result {
 	case o.Region == "":
 		return Result{Name: CheckECI, Status: Fail, Message: "ECI_REGION is empty", Fix: "Set ECI_REGION (--region) to the region of the VPC, e.g. cn-hangzhou."}
 	}
-	cred, err := eci.StaticCredential(o.AccessKeyID, o.AccessKeySecret)
+	c, hint, err := eciClient(o)
 	if err != nil {
-		return Result{Name: CheckECI, Status: Fail, Message: err.Error(), Fix: "Check the AccessKey."}
-	}
-	c, err := eci.NewClient(eci.Config{RegionId: o.Region, Endpoint: o.Endpoint, Credential: cred, Timeout: o.Timeout, MaxAttempts: 1, Concurrency: 1})
-	if err != nil {
-		return Result{Name: CheckECI, Status: Fail, Message: err.Error(), Fix: "Check ECI_ENDPOINT (--endpoint) and ECI_REGION (--region)."}
+		return Result{Name: CheckECI, Status: Fail, Message: err.Error(), Fix: hint}
 	}
 	_, err = c.DescribeContainerGroups(ctx, &eci.DescribeContainerGroupsRequest{Limit: 1})
 	if err == nil {

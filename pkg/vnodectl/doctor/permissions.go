@@ -13,13 +13,9 @@ import (
 // the policy that allows them. Any other answer (NotFound,
 // InvalidParameter, DryRunOperation...) means the action is allowed.
 func checkECIPermissions(ctx context.Context, o Options) Result {
-	cred, err := eci.StaticCredential(o.AccessKeyID, o.AccessKeySecret)
+	c, hint, err := eciClient(o)
 	if err != nil {
-		return Result{Name: CheckECIPermissions, Status: Fail, Message: err.Error(), Fix: "Check the AccessKey."}
-	}
-	c, err := eci.NewClient(eci.Config{RegionId: o.Region, Endpoint: o.Endpoint, Credential: cred, Timeout: o.Timeout, MaxAttempts: 1, Concurrency: 1})
-	if err != nil {
-		return Result{Name: CheckECIPermissions, Status: Fail, Message: err.Error(), Fix: "Check ECI_ENDPOINT (--endpoint) and ECI_REGION (--region)."}
+		return Result{Name: CheckECIPermissions, Status: Fail, Message: err.Error(), Fix: hint}
 	}
 	var missing, optional, unknown []string
 	for _, a := range eci.ControllerActions {

@@ -10,7 +10,6 @@ import (
 	"embed"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -87,16 +86,6 @@ func Pattern(name string) string {
 func (o *Operation) Param(name string) (Param, bool) {
 	p, ok := o.Params[Pattern(name)]
 	return p, ok
-}
-
-// ParamNames returns the published parameter patterns, sorted.
-func (o *Operation) ParamNames() []string {
-	out := make([]string, 0, len(o.Params))
-	for n := range o.Params {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func parseAll() (map[string]*Operation, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -81,7 +80,7 @@ func (t *Translator) startMints(ctx context.Context, pod *corev1.Pod, kubeProxy 
 		}
 	}
 	if cfg := t.opts.KubeProxyConfig; kubeProxy && cfg != nil {
-		m.kubeProxy = start(cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, kubeProxyTokenRequest())
+		m.kubeProxy = t.kubeProxyMint(cfg)
 	}
 	return m
 }
@@ -132,11 +131,11 @@ func (m *mints) finish(ctx context.Context, t *Translator, vols []eci.Volume, re
 	return nil
 }
 
-// kubeProxyToken returns kube-proxy's token: the one startMints sent, or
-// one minted now.
+// kubeProxyToken returns kube-proxy's token: the one startMints asked
+// for, or the node's shared one.
 func (m *mints) kubeProxyToken(ctx context.Context, t *Translator, cfg *KubeProxyConfig) (*authv1.TokenRequest, error) {
 	if m != nil && m.kubeProxy != nil {
 		return m.kubeProxy.wait(ctx)
 	}
-	return t.cluster.Token(ctx, cfg.Namespace, nodeaccess.KubeProxyServiceAccountName, kubeProxyTokenRequest())
+	return t.kubeProxyMint(cfg).wait(ctx)
 }

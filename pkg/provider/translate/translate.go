@@ -38,6 +38,8 @@ type Options struct {
 type Translator struct {
 	opts    Options
 	cluster Resolver
+	// kubeProxyToken is the kube-proxy token the node's groups share.
+	kubeProxyToken sharedToken
 }
 
 // New returns a Translator that reads the cluster through cluster.

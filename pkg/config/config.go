@@ -108,7 +108,9 @@ type Config struct {
 	// StatusCallRate bounds the DescribeContainerGroupStatus calls per
 	// second the fast poll may bring the node up to, on average, however
 	// many pods start or fail to (a pod is polled fast for its first
-	// minute only); it also bounds how soon a start is seen (1/rate).
+	// minute only), besides provider.FastCallsPerStart for each group
+	// created (so a node that creates pods sees them start within the
+	// fast interval).
 	StatusCallRate float64 `envconfig:"ECI_STATUS_CALL_RATE" default:"1"`
 	// ResyncInterval is how often all groups are listed to find lost ones.
 	ResyncInterval time.Duration `envconfig:"ECI_RESYNC_INTERVAL" default:"60s"`

@@ -63,8 +63,9 @@ type Options struct {
 	FastStatusWindow time.Duration
 	// StatusCallRate bounds the DescribeContainerGroupStatus calls per
 	// second the fast poll may bring the status loop up to, on average
-	// (default DefaultStatusCallRate): fast polls only spend what the
-	// normal ones leave of it (statusBudget).
+	// (default DefaultStatusCallRate), besides FastCallsPerStart for each
+	// group created: fast polls only spend what the normal ones leave of
+	// it (statusBudget).
 	StatusCallRate float64
 	// ResyncInterval is the period of the full listing that finds lost groups.
 	ResyncInterval time.Duration
@@ -91,8 +92,11 @@ type Provider struct {
 	opts Options
 	// clock times the status loop (a fake one in tests).
 	clock clock.Clock
-	// kick wakes the status loop when a pod gets its group (kickStatus).
-	kick chan struct{}
+	// kick wakes the status loop when a pod gets its group (kickStatus);
+	// started counts those groups until the loop credits its status-call
+	// budget with them (statusBudget.credit).
+	kick    chan struct{}
+	started atomic.Int64
 
 	mu      sync.RWMutex
 	pods    map[string]*entry // by namespace/name

@@ -139,16 +139,19 @@ func TestFastPollEnds(t *testing.T) {
 // TestFastPollBudget: pods arriving all the time (one every 2 s, each
 // starting 10 s after it was created) keep a pod waiting at every moment,
 // yet the node averages at most provider.DefaultStatusCallRate calls a
-// second; and the fast poll still does what it is for: a group that
-// starts is seen within 1/rate, sooner than the normal interval.
+// second plus provider.FastCallsPerStart per pod created; and the fast
+// poll still does what it is for: a group that starts is seen sooner than
+// the normal interval.
 func TestFastPollBudget(t *testing.T) {
 	e := newPollEnv(t)
 	e.advance(time.Second)
 	before := e.statusCalls()
 	const span = 120 * time.Second
 	var waiting []string
+	created := 0
 	for i := 0; i < int(span/(2*time.Second)); i++ {
 		waiting = append(waiting, e.createPod())
+		created++
 		if len(waiting) > 5 {
 			if err := e.cloud.SetStatus(waiting[0], eci.StatusRunning); err != nil {
 				t.Fatal(err)
@@ -158,12 +161,13 @@ func TestFastPollBudget(t *testing.T) {
 		e.advance(2 * time.Second)
 	}
 	calls := e.statusCalls() - before
-	t.Logf("%d status calls in %s", calls, span)
-	if max := int(span.Seconds()*provider.DefaultStatusCallRate) + 4 + 1; calls > max {
-		t.Errorf("pods arriving every 2 s for %s: %d status calls, want at most %d (%.0f/s plus the saved-up burst)",
-			span, calls, max, provider.DefaultStatusCallRate)
+	budget := span.Seconds()*provider.DefaultStatusCallRate + float64(created)*provider.FastCallsPerStart
+	t.Logf("%d status calls in %s, %d pods created: budget %.0f", calls, span, created, budget)
+	if max := int(budget) + 4 + 1; calls > max {
+		t.Errorf("pods arriving every 2 s for %s: %d status calls, want at most %d (%.0f/s, %.0f per pod created and the saved-up burst)",
+			span, calls, max, provider.DefaultStatusCallRate, provider.FastCallsPerStart)
 	}
-	if min := int(span.Seconds()*provider.DefaultStatusCallRate) - 5; calls < min {
+	if min := int(budget) - 5; calls < min {
 		t.Errorf("pods arriving every 2 s for %s: %d status calls, want at least %d: the fast poll should use its budget while pods wait", span, calls, min)
 	}
 
@@ -178,6 +182,38 @@ func TestFastPollBudget(t *testing.T) {
 		st, err := e.p.GetPodStatus(e.ctx, "poll", name)
 		return err == nil && st.Phase == corev1.PodRunning
 	})
+}
+
+// TestFastPollFollowsCreates: while the node creates pods quickly (10 a
+// second, none starting, as when the cloud is slow), the poll runs at the
+// fast interval (4/s), not at the 1/s that limited how soon a start was
+// seen; once the creates stop, the loop is back within
+// provider.DefaultStatusCallRate although every pod still waits, and past
+// the fast window at the normal interval.
+func TestFastPollFollowsCreates(t *testing.T) {
+	e := newPollEnv(t)
+	e.advance(10 * time.Second)
+	before := e.statusCalls()
+	const span = 20 * time.Second
+	for i := 0; i < int(span/(100*time.Millisecond)); i++ {
+		e.createPod()
+		e.advance(100 * time.Millisecond)
+	}
+	during := e.statusCalls() - before
+	// 4/s at the 250 ms fast interval; a poll may slip by a 50 ms step.
+	if min, max := int(span.Seconds()*4*0.8), int(span.Seconds()*4)+2; during < min || during > max {
+		t.Errorf("10 pods created a second for %s: %d status calls, want %d-%d (the 250 ms fast interval)", span, during, min, max)
+	}
+
+	before = e.statusCalls()
+	const quiet = 30 * time.Second
+	e.advance(quiet)
+	after := e.statusCalls() - before
+	if max := int(quiet.Seconds()*provider.DefaultStatusCallRate) + 4 + 1; after > max {
+		t.Errorf("no pod created for %s, 200 waiting: %d status calls, want at most %d (%.0f/s plus the saved-up burst)",
+			quiet, after, max, provider.DefaultStatusCallRate)
+	}
+	t.Logf("status calls: %d in %s of creates, %d in the %s after", during, span, after, quiet)
 }
 
 // TestFastPollWakes: a pod that gets its group on an idle node (polling

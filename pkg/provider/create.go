@@ -287,7 +287,7 @@ func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg str
 		p.mu.Unlock()
 		return
 	}
-	e := &entry{created: time.Now()}
+	e := &entry{created: p.clock.Now()}
 	e.keep(stored) // failed: never created again
 	p.pods[k] = e
 	p.mu.Unlock()

@@ -67,7 +67,7 @@ func (p *Provider) InStatusFallback() bool { return p.fallbackOn.Load() }
 // enterFallback switches the status loop to DescribeContainerGroups after
 // the status call was refused (err), logging it once.
 func (p *Provider) enterFallback(logger klog.Logger, fb *fallbackState, err error) {
-	fb.on, fb.lastFull, fb.reprobeAt = true, time.Time{}, time.Now().Add(statusReprobeInterval)
+	fb.on, fb.lastFull, fb.reprobeAt = true, time.Time{}, p.clock.Now().Add(statusReprobeInterval)
 	p.fallbackOn.Store(true)
 	p.metrics.statusFallback.Set(1)
 	logger.Info("DescribeContainerGroupStatus is not allowed by the AccessKey's RAM policy (it is not in the documented policy); "+
@@ -106,8 +106,8 @@ func fallbackStartingCalls(interval time.Duration) int {
 // syncFallback is one turn of the fallback status loop: a full listing by
 // tag when one is due, else the starting pods' groups by id.
 func (p *Provider) syncFallback(ctx context.Context, fb *fallbackState, interval time.Duration) error {
-	if time.Since(fb.lastFull) >= fb.fullEvery {
-		start := time.Now()
+	if p.clock.Since(fb.lastFull) >= fb.fullEvery {
+		start := p.clock.Now()
 		pages, err := p.listFallback(ctx)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (p *Provider) syncFallback(ctx context.Context, fb *fallbackState, interval
 // pod, and does what a full status listing does (lost groups, orphans,
 // housekeeping). It returns the pages it took.
 func (p *Provider) listFallback(ctx context.Context) (pages int, err error) {
-	listStart := time.Now()
+	listStart := p.clock.Now()
 	seen := map[string]bool{}
 	var untracked []eci.GroupStatus
 	// WithEvent: apply forwards the groups' events to their pods.

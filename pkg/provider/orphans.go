@@ -183,7 +183,7 @@ func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) 
 func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	created := parseTime(g.CreationTime).Time
 	if created.IsZero() {
-		created = time.Now()
+		created = p.clock.Now()
 	}
 	// The stored status starts as what the apiserver shows, not as what
 	// the cloud says: the first status sync then sees the difference and

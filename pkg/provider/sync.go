@@ -69,13 +69,13 @@ func (p *Provider) Run(ctx context.Context) {
 		next := start.Add(interval)
 		if fb.on {
 			// DescribeContainerGroupStatus is refused: see fallback.go.
-			if time.Now().After(fb.reprobeAt) {
+			if p.clock.Now().After(fb.reprobeAt) {
 				if p.reprobe(ctx) {
 					p.leaveFallback(logger, &fb)
 					lastFull = time.Time{}
 					continue
 				}
-				fb.reprobeAt = time.Now().Add(statusReprobeInterval)
+				fb.reprobeAt = p.clock.Now().Add(statusReprobeInterval)
 			}
 			if err := p.syncFallback(ctx, &fb, interval); err != nil && !repeated.refused(err) {
 				logger.Error(err, "status sync (DescribeContainerGroups fallback) failed", "class", eci.ClassOf(err))
@@ -301,7 +301,7 @@ func signature(g *eci.GroupStatus) uint64 {
 // in the last sinceSecond seconds), describes the groups whose status
 // changed and pushes the pods whose status changed.
 func (p *Provider) syncStatus(ctx context.Context, sinceSecond int) (calls int, err error) {
-	listStart := time.Now()
+	listStart := p.clock.Now()
 	seen := map[string]bool{}
 	changed := map[string]uint64{}
 	var untracked []eci.GroupStatus
@@ -430,7 +430,7 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 	changed := false
 	if !equality.Semantic.DeepEqual(next, e.pod.Status) {
 		if next.Phase == corev1.PodRunning && e.pod.Status.Phase != corev1.PodRunning && !e.created.IsZero() {
-			p.metrics.podRunningDelay.Observe(time.Since(e.created).Seconds())
+			p.metrics.podRunningDelay.Observe(p.clock.Since(e.created).Seconds())
 		}
 		e.pod.Status = next
 		changed = true

@@ -3,7 +3,6 @@ package nodeaccess
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -51,34 +50,6 @@ func EnsureKubeProxyIdentity(ctx context.Context, kube kubernetes.Interface, nam
 	case !apierrors.IsAlreadyExists(err):
 		return changes, fmt.Errorf("create ServiceAccount %s/%s: %w", namespace, sa.Name, err)
 	}
-	subject := KubeProxySubject(namespace)
-	crbs := kube.RbacV1().ClusterRoleBindings()
-	cur, err := crbs.Get(ctx, KubeProxyBindingName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err := crbs.Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: KubeProxyBindingName, Labels: managedLabels()},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: RoleNodeProxier},
-			Subjects:   []rbacv1.Subject{subject},
-		}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			// Created meanwhile (another run): check it as found.
-			return EnsureKubeProxyIdentity(ctx, kube, namespace)
-		}
-		if err != nil {
-			return changes, fmt.Errorf("create ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
-		}
-		changes = append(changes, fmt.Sprintf("created ClusterRoleBinding %s (%s to ServiceAccount %s)", KubeProxyBindingName, RoleNodeProxier, subjectName(subject)))
-	case err != nil:
-		return changes, fmt.Errorf("get ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
-	case cur.RoleRef.Name != RoleNodeProxier:
-		return changes, fmt.Errorf("ClusterRoleBinding %s binds %s %s, not %s: delete it and run again", KubeProxyBindingName, cur.RoleRef.Kind, cur.RoleRef.Name, RoleNodeProxier)
-	case !slices.Contains(cur.Subjects, subject):
-		cur.Subjects = append(cur.Subjects, subject)
-		if _, err := crbs.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			return changes, fmt.Errorf("update ClusterRoleBinding %s: %w", KubeProxyBindingName, err)
-		}
-		changes = append(changes, fmt.Sprintf("added ServiceAccount %s to ClusterRoleBinding %s", subjectName(subject), KubeProxyBindingName))
-	}
-	return changes, nil
+	more, err := ensureClusterRoleBinding(ctx, kube, KubeProxyBindingName, RoleNodeProxier, KubeProxySubject(namespace))
+	return append(changes, more...), err
 }

@@ -288,37 +288,54 @@ func EnsureRBAC(ctx context.Context, kube kubernetes.Interface, mode Mode, extra
 	if err != nil {
 		return changes, err
 	}
-	crbs := kube.RbacV1().ClusterRoleBindings()
 	for _, b := range bindings(mode) {
-		cur, err := crbs.Get(ctx, b.name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			_, err := crbs.Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: b.name, Labels: managedLabels()},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.role},
-				Subjects:   []rbacv1.Subject{b.subject},
-			}, metav1.CreateOptions{})
-			if err != nil {
-				return changes, fmt.Errorf("create ClusterRoleBinding %s: %w", b.name, err)
-			}
-			changes = append(changes, fmt.Sprintf("created ClusterRoleBinding %s (%s to %s %s)", b.name, b.role, b.subject.Kind, subjectName(b.subject)))
-		case err != nil:
-			return changes, fmt.Errorf("get ClusterRoleBinding %s: %w", b.name, err)
-		case cur.RoleRef.Name != b.role:
-			// roleRef is immutable: replace the binding.
-			if err := crbs.Delete(ctx, b.name, metav1.DeleteOptions{}); err != nil {
-				return changes, fmt.Errorf("replace ClusterRoleBinding %s (role %s, want %s): %w", b.name, cur.RoleRef.Name, b.role, err)
-			}
-			return EnsureRBAC(ctx, kube, mode, extraPrivilege)
-		case !slices.Contains(cur.Subjects, b.subject):
-			cur.Subjects = append(cur.Subjects, b.subject)
-			if _, err := crbs.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-				return changes, fmt.Errorf("update ClusterRoleBinding %s: %w", b.name, err)
-			}
-			changes = append(changes, fmt.Sprintf("added %s %s to ClusterRoleBinding %s", b.subject.Kind, subjectName(b.subject), b.name))
+		more, err := ensureClusterRoleBinding(ctx, kube, b.name, b.role, b.subject)
+		changes = append(changes, more...)
+		if err != nil {
+			return changes, err
 		}
 	}
 	return changes, nil
+}
+
+// ensureClusterRoleBinding makes the ClusterRoleBinding name bind role to
+// subject, keeping the other subjects of an existing binding; one bound to
+// another role is replaced (roleRef is immutable). It returns one line per
+// change.
+func ensureClusterRoleBinding(ctx context.Context, kube kubernetes.Interface, name, role string, subject rbacv1.Subject) ([]string, error) {
+	crbs := kube.RbacV1().ClusterRoleBindings()
+	cur, err := crbs.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err := crbs.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels()},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{subject},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Created meanwhile (another run): check it as found.
+			return ensureClusterRoleBinding(ctx, kube, name, role, subject)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create ClusterRoleBinding %s: %w", name, err)
+		}
+		return []string{fmt.Sprintf("created ClusterRoleBinding %s (%s to %s %s)", name, role, subject.Kind, subjectName(subject))}, nil
+	case err != nil:
+		return nil, fmt.Errorf("get ClusterRoleBinding %s: %w", name, err)
+	case cur.RoleRef.Name != role:
+		if err := crbs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("replace ClusterRoleBinding %s (role %s, want %s): %w", name, cur.RoleRef.Name, role, err)
+		}
+		more, err := ensureClusterRoleBinding(ctx, kube, name, role, subject)
+		return append([]string{fmt.Sprintf("deleted ClusterRoleBinding %s (it bound %s, not %s)", name, cur.RoleRef.Name, role)}, more...), err
+	case !slices.Contains(cur.Subjects, subject):
+		cur.Subjects = append(cur.Subjects, subject)
+		if _, err := crbs.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return nil, fmt.Errorf("update ClusterRoleBinding %s: %w", name, err)
+		}
+		return []string{fmt.Sprintf("added %s %s to ClusterRoleBinding %s", subject.Kind, subjectName(subject), name)}, nil
+	}
+	return nil, nil
 }
 
 // ensureLeasesRole creates or updates the Leases Role and binds it to the

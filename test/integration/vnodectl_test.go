@@ -34,6 +34,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -397,6 +398,18 @@ func TestVnodectlServiceAccountAndDoctor(t *testing.T) {
 	stdout, stderr, code := vnodectlRun(t, bin, admin, "kubeconfig", "--mode", "serviceaccount", "--token-ttl", "2h", "-o", saConfig)
 	if code != 0 || !strings.Contains(stderr, "WARNING: ServiceAccount mode does not support certificate rotation") || !strings.Contains(stderr, "expires at 20") {
 		t.Fatalf("serviceaccount --token-ttl 2h: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// A kube-proxy binding to the wrong role (left by hand, or by an old
+	// version) is replaced: roleRef cannot be changed in place.
+	if err := kube.RbacV1().ClusterRoleBindings().Delete(ctx, nodeaccess.KubeProxyBindingName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeaccess.KubeProxyBindingName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{nodeaccess.KubeProxySubject("kube-system")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	// Then the long-lived token Secret, twice: one Secret, same token.
 	var tokens []string

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -180,5 +182,34 @@ vnode_pod_create_duration_seconds_count{node="vk"} 100
 	}
 	if err := (&Result{}).nodeQueue(t.TempDir() + "/none"); err == nil {
 		t.Error("no metrics file: no error")
+	}
+}
+
+// TestCreateRate: the rate from the first create to the last, and the
+// fewest creates in any 30 s window between them.
+func TestCreateRate(t *testing.T) {
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	creates := map[string]time.Time{}
+	add := func(from time.Duration, n int, every time.Duration) {
+		for i := range n {
+			creates[fmt.Sprintf("p%d", len(creates))] = base.Add(from + time.Duration(i)*every)
+		}
+	}
+	// 20/s for 60 s, nothing for 10 s (a replica killed), 20/s for 60 s.
+	add(0, 1200, 50*time.Millisecond)
+	add(70*time.Second, 1200, 50*time.Millisecond)
+	var r Result
+	r.createRate(creates)
+	if want := 2399.0 / (129.95); math.Abs(r.CreateRate-want) > 0.01 {
+		t.Errorf("create rate %.3f/s, want %.3f", r.CreateRate, want)
+	}
+	// The worst 30 s window holds the 10 s gap: 20 s of creates.
+	if want := 400.0 / 30; math.Abs(r.CreateRateLowest30s-want) > 0.05 {
+		t.Errorf("lowest 30 s window %.3f/s, want %.3f", r.CreateRateLowest30s, want)
+	}
+	var short Result
+	short.createRate(map[string]time.Time{"a": base, "b": base.Add(time.Second)})
+	if short.CreateRate != 1 || short.CreateRateLowest30s != 0 {
+		t.Errorf("two creates 1 s apart: %+v, want rate 1 and no 30 s window", short)
 	}
 }

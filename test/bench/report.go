@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -79,6 +81,17 @@ type Result struct {
 	// create call's answer and the status report.
 	BoundToCreateSent   Dist `json:"boundToCreateSent"`
 	CreateSentToRunning Dist `json:"createSentToRunningOverhead"`
+	// CreateRate is the pods whose first CreateContainerGroup reached the
+	// cloud a second, from the first such create to the last (virtual node
+	// only); CreateRateLowest30s is the fewest in any 30 s window between
+	// them, a second: what the node sustained, e.g. while a replica was
+	// killed and its nodes taken over.
+	CreateRate          float64 `json:"createRate"`
+	CreateRateLowest30s float64 `json:"createRateLowest30s"`
+	// Once every pod runs: groups beyond one per pod (a pod created
+	// twice) and running pods without a group (virtual node only).
+	DuplicateGroups  int `json:"duplicateGroups"`
+	PodsWithoutGroup int `json:"podsWithoutGroup"`
 	// From the node's own metrics: the mean wait in its pod queue
 	// (vnode_pod_sync_delay_seconds, binding → create started), the upper
 	// bound of the histogram bucket holding its 99th percentile, and the
@@ -189,6 +202,63 @@ func (r *Result) splitOverhead(rec *recorder, opts Options, creates map[string]t
 		cloud = append(cloud, max(pt.running.Sub(sent)-opts.SimLatency, 0))
 	}
 	r.BoundToCreateSent, r.CreateSentToRunning = dist(node), dist(cloud)
+}
+
+// createRate fills CreateRate and CreateRateLowest30s from when each
+// pod's first create reached the cloud.
+func (r *Result) createRate(creates map[string]time.Time) {
+	if len(creates) < 2 {
+		return
+	}
+	at := make([]time.Time, 0, len(creates))
+	for _, t := range creates {
+		at = append(at, t)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	first, last := at[0], at[len(at)-1]
+	if span := last.Sub(first).Seconds(); span > 0 {
+		r.CreateRate = float64(len(at)-1) / span
+	}
+	const window = 30 * time.Second
+	if last.Sub(first) < window {
+		return
+	}
+	lowest := len(at)
+	// Windows start at every create; j is the first create past the window.
+	for i, j := 0, 0; i < len(at) && !at[i].Add(window).After(last); i++ {
+		for j < len(at) && at[j].Before(at[i].Add(window)) {
+			j++
+		}
+		lowest = min(lowest, j-i)
+	}
+	r.CreateRateLowest30s = float64(lowest) / window.Seconds()
+}
+
+// groupsPerPod fills DuplicateGroups and PodsWithoutGroup from the groups
+// the simulator holds for the run's pods (by their pod UID tag) and the
+// pods running now.
+func (r *Result) groupsPerPod(t target, rec *recorder) {
+	sim := t.cloud()
+	if sim == nil {
+		return
+	}
+	perPod := map[string]int{}
+	for _, g := range sim.Groups() {
+		if uid := tagOf(g.Tags, translate.TagPodUID); uid != "" && tagOf(g.Tags, translate.TagClusterID) == "bench" {
+			perPod[uid]++
+		}
+	}
+	r.DuplicateGroups, r.PodsWithoutGroup = 0, 0
+	for _, n := range perPod {
+		r.DuplicateGroups += n - 1
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for uid, pt := range rec.pods {
+		if !pt.running.IsZero() && pt.gone.IsZero() && perPod[string(uid)] == 0 {
+			r.PodsWithoutGroup++
+		}
+	}
 }
 
 // nodeQueue reads the node's queue wait and create length from its
@@ -335,6 +405,10 @@ func (rep *Report) WriteTable(w io.Writer) {
 	row("  queue+prepare (bound→create sent) p99 s", func(r *Result) float64 { return r.BoundToCreateSent.P99 }, "%.3f")
 	row("  create sent→running p99 s", func(r *Result) float64 { return r.CreateSentToRunning.P99 }, "%.3f")
 	row("  node create mean s", func(r *Result) float64 { return r.NodeCreateMean }, "%.3f")
+	row("create rate (first→last create) /s", func(r *Result) float64 { return r.CreateRate }, "%.1f")
+	row("  lowest 30 s window /s", func(r *Result) float64 { return r.CreateRateLowest30s }, "%.1f")
+	row("pods created twice (groups beyond 1/pod)", func(r *Result) float64 { return float64(r.DuplicateGroups) }, "%.0f")
+	row("running pods without a group", func(r *Result) float64 { return float64(r.PodsWithoutGroup) }, "%.0f")
 	row("delete→pod gone p50 s", func(r *Result) float64 { return r.DeleteToGone.P50 }, "%.2f")
 	row("delete→pod gone p99 s", func(r *Result) float64 { return r.DeleteToGone.P99 }, "%.2f")
 	row("delete→group gone p99 s", func(r *Result) float64 { return r.DeleteToGroupGone.P99 }, "%.2f")

@@ -98,8 +98,9 @@ func TestBenchEndToEnd(t *testing.T) {
 // TestBenchReplicas is the smoke of the cluster-scale mode: two
 // controller processes share two virtual nodes and the account's ECI API
 // quota (published quotas scaled to 0.25, so Create is 25 + 5/s and the
-// 40 pods reach it); every pod runs, the cloud answers no call with
-// Throttling, and no group is left.
+// 80 pods take 11 s); one is killed (kill -9) 5 s in, while pods are
+// being created; every pod runs with exactly one group, the cloud answers
+// no call with Throttling, and no group is left.
 func TestBenchReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds virtual-node and starts a control plane: skipped with -short")
@@ -108,8 +109,8 @@ func TestBenchReplicas(t *testing.T) {
 	bin := t.TempDir()
 	run(t, root, nil, "go", "build", "-o", filepath.Join(bin, "virtual-node"), "./cmd/virtual-node")
 	opts := Options{
-		Workload: WorkloadBurst, Pods: 40, Namespaces: 2, QuotaScale: 0.25, Nodes: 2, Replicas: 2,
-		SteadyWindow: 3 * time.Second, BinDir: bin, OutDir: t.TempDir(),
+		Workload: WorkloadBurst, Pods: 80, Namespaces: 2, QuotaScale: 0.25, Nodes: 2, Replicas: 2,
+		KillReplicaAfter: 5 * time.Second, SteadyWindow: 3 * time.Second, BinDir: bin, OutDir: t.TempDir(),
 		Timeout: 5 * time.Minute, Log: testWriter{t},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -122,8 +123,14 @@ func TestBenchReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	vn := rep.Targets[0]
-	if vn.Pods != 40 || vn.Running != 40 || vn.Errors != 0 {
+	if vn.Pods != 80 || vn.Running != 80 || vn.Errors != 0 {
 		t.Errorf("%d pods, %d running, %d errors (%v)", vn.Pods, vn.Running, vn.Errors, vn.Failed)
+	}
+	if vn.DuplicateGroups != 0 || vn.PodsWithoutGroup != 0 {
+		t.Errorf("after the kill: %d pods created twice, %d running pods without a group", vn.DuplicateGroups, vn.PodsWithoutGroup)
+	}
+	if vn.CreateRate <= 0 {
+		t.Errorf("create rate not measured")
 	}
 	if vn.ECIThrottled != 0 {
 		t.Errorf("%d ECI calls answered Throttling: the replicas did not split the quota", vn.ECIThrottled)

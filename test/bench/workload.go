@@ -171,7 +171,9 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	}
 	res.fill(rec, opts, groupsGone)
 	if t.cloud() != nil {
-		res.splitOverhead(rec, opts, cl.creates.snapshot())
+		creates := cl.creates.snapshot()
+		res.splitOverhead(rec, opts, creates)
+		res.createRate(creates)
 	}
 	if prof != nil {
 		prof.finish(ctx)
@@ -313,6 +315,7 @@ func runningThenSteady(ctx context.Context, t target, opts Options, rec *recorde
 	if err != nil {
 		logf(opts.Log, "%s: not every pod ran before the timeout: %v", t.name(), err)
 	}
+	res.groupsPerPod(t, rec)
 
 	// Steady state: with nothing changing, status polling is all the
 	// node does; count it over a window.

@@ -44,10 +44,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.Run(ctx, o)
+	if rep != nil && len(rep.Targets) > 0 {
+		// Measured: print it even if saving it failed.
+		rep.WriteTable(os.Stdout)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vnode-bench:", err)
 		os.Exit(1)
 	}
-	rep.WriteTable(os.Stdout)
 	fmt.Printf("\nresults: %s/latest-results.json, plot: %s/latest-running.png\n", rep.Options.OutDir, rep.Options.OutDir)
 }

@@ -101,6 +101,9 @@ type Result struct {
 	// second on average); BoundToCreateSent is the exact figure.
 	NodeQueueMean      float64 `json:"nodeQueueWaitMeanSeconds"`
 	NodeQueueP99Bucket float64 `json:"nodeQueueWaitP99BucketSeconds"`
+	// NodeQueueP99Beyond says the 99th percentile is past the histogram's
+	// last finite bound, NodeQueueP99Bucket.
+	NodeQueueP99Beyond bool `json:"nodeQueueWaitP99BeyondLastBucket,omitempty"`
 	NodeCreateMean     float64 `json:"nodeCreateMeanSeconds"`
 	// DeleteToGone is deletion requested → pod object gone;
 	// DeleteToGroupGone is deletion requested → container group gone.
@@ -314,6 +317,12 @@ func (r *Result) nodeQueue(file string) error {
 	}
 	sort.Float64s(bounds)
 	for _, ub := range bounds {
+		if math.IsInf(ub, 1) {
+			// Beyond the last finite bound: JSON has no +Inf, and the
+			// last bound is what the histogram can say (p99 ≥ it).
+			r.NodeQueueP99Bucket, r.NodeQueueP99Beyond = bounds[max(len(bounds)-2, 0)], true
+			break
+		}
 		if q.buckets[ub] >= 0.99*q.count {
 			r.NodeQueueP99Bucket = ub
 			break

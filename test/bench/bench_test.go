@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -182,6 +183,22 @@ vnode_pod_create_duration_seconds_count{node="vk"} 100
 	}
 	if err := (&Result{}).nodeQueue(t.TempDir() + "/none"); err == nil {
 		t.Error("no metrics file: no error")
+	}
+	// Past the last finite bucket: that bound, flagged, never +Inf
+	// (which JSON cannot hold).
+	beyond := strings.ReplaceAll(text, `le="0.5"} 99`, `le="0.5"} 98`)
+	if err := os.WriteFile(file, []byte(beyond), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b Result
+	if err := b.nodeQueue(file); err != nil {
+		t.Fatal(err)
+	}
+	if b.NodeQueueP99Bucket != 0.5 || !b.NodeQueueP99Beyond {
+		t.Errorf("p99 beyond the last bucket: %v (beyond %v), want 0.5 flagged", b.NodeQueueP99Bucket, b.NodeQueueP99Beyond)
+	}
+	if _, err := json.Marshal(b); err != nil {
+		t.Errorf("result not encodable: %v", err)
 	}
 }
 

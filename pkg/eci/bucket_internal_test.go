@@ -166,8 +166,8 @@ func TestSplitNoOverUse(t *testing.T) {
 func TestBucketRescale(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	b := newBucket(createQuota, 1, func() time.Time { return t0 })
-	// The bucket's size: Create's 100 less the arrival slack's worth (one
-	// call at 20/s).
+	// The bucket's size: Create's 100 less the arrival slack's worth at
+	// 20/s.
 	full := 100 - 20*arrivalSlack.Seconds()
 	if got := b.tokensAt(t0); got != full {
 		t.Fatalf("a new bucket holds %v tokens, want the full %v", got, full)

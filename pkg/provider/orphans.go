@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -203,12 +204,22 @@ func (p *Provider) track(pod *corev1.Pod, g *eci.ContainerGroup) {
 	e := &entry{groupID: g.ContainerGroupId, created: created, marked: true}
 	e.keep(stored)
 	vols := translate.TokenVolumes(pod)
-	if translate.HasKubeProxy(g) {
+	kubeProxy := translate.HasKubeProxy(g)
+	if kubeProxy {
 		vols = append(vols, translate.KubeProxyVolume)
 	}
 	if len(vols) > 0 {
-		// When the adopted group's tokens expire is unknown: renew soon.
-		e.tokens = translate.TokenRefresh{At: time.Now().Add(time.Minute), Volumes: vols}
+		// When the adopted group's tokens expire is unknown: renew them
+		// within the time they surely have left, at a random point of it
+		// after the first minute, so that the groups of a node taken over
+		// are not all renewed at once.
+		within := translate.AdoptedRenewWithin(pod, kubeProxy, p.opts.TokenRefreshFraction)
+		first := min(time.Minute, within)
+		at := p.clock.Now().Add(first)
+		if spread := within - first; spread > 0 {
+			at = at.Add(time.Duration(rand.Int64N(int64(spread))))
+		}
+		e.tokens = translate.TokenRefresh{At: at, Volumes: vols}
 	}
 	p.pods[key(pod.Namespace, pod.Name)] = e
 	p.byGroup[g.ContainerGroupId] = key(pod.Namespace, pod.Name)

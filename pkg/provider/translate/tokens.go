@@ -54,3 +54,44 @@ func TokenVolumes(pod *corev1.Pod) []string {
 	}
 	return out
 }
+
+// defaultTokenSeconds is the lifetime of a projected token that names
+// none: the admission plugin's kube-api-access volume asks for 3607 s.
+const defaultTokenSeconds = 3607
+
+// AdoptedRenewWithin is how soon the tokens of an adopted group (a restart,
+// or another replica's node taken over) must be renewed, its tokens' ages
+// being unknown: a token in a group always has at least (1 − fraction) of
+// 90 % of its lifetime left (renewals come at fraction of what is left; a
+// shared kube-proxy token is handed out within a tenth of its lifetime),
+// and half of the shortest such span leaves room for the time the node had
+// no owner. Renewals spread over it instead of all coming at once: a
+// replica that takes over 4,000 pods renewed them all a minute later, 1,400
+// UpdateContainerGroup calls and as many TokenRequests in a burst.
+func AdoptedRenewWithin(pod *corev1.Pod, kubeProxy bool, fraction float64) time.Duration {
+	if fraction <= 0 || fraction >= 1 {
+		fraction = DefaultTokenRefreshFraction
+	}
+	shortest := int64(0)
+	if kubeProxy {
+		shortest = KubeProxyTokenSeconds
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken == nil {
+				continue
+			}
+			l := int64(defaultTokenSeconds)
+			if s.ServiceAccountToken.ExpirationSeconds != nil {
+				l = *s.ServiceAccountToken.ExpirationSeconds
+			}
+			if shortest == 0 || l < shortest {
+				shortest = l
+			}
+		}
+	}
+	return time.Duration(float64(shortest) * (1 - fraction) * 0.9 / 2 * float64(time.Second))
+}

@@ -126,6 +126,8 @@ type Result struct {
 	// Files are the target's own records of the run: CPU and heap
 	// profiles and its Prometheus metrics.
 	Files []string `json:"files,omitempty"`
+	// Churn holds the rollout workload's own figures.
+	Churn *Churn `json:"churn,omitempty"`
 }
 
 func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Time) {
@@ -150,7 +152,17 @@ func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Ti
 			}
 		}
 		if end.IsZero() {
-			if pt.failed == "" {
+			// A pod the workload (or its controllers, in a rollout)
+			// deleted before it ran, before the final clean-up, was
+			// replaced, not failed.
+			// (A pod deleted with no grace period may leave without a
+			// watch event showing its deletion timestamp.)
+			left := pt.deleting
+			if left.IsZero() {
+				left = pt.gone
+			}
+			replaced := !left.IsZero() && !rec.cleanup.IsZero() && left.Before(rec.cleanup)
+			if pt.failed == "" && !replaced {
 				r.Errors++
 			}
 			continue
@@ -391,8 +403,11 @@ func (rep *Report) WriteTable(w io.Writer) {
 	}
 	o := rep.Options
 	workload := o.Workload
-	if o.Workload == WorkloadPaced {
+	switch o.Workload {
+	case WorkloadPaced:
 		workload = fmt.Sprintf("%s (%g pods/s)", o.Workload, o.Rate)
+	case WorkloadRollout:
+		workload = fmt.Sprintf("%s (%g pods/s replaced for %s)", o.Workload, o.ChurnRate, o.ChurnDuration)
 	}
 	fmt.Fprintf(w, "workload %s: %d pods over %d namespaces, simulator latency %s, quota scale %g; %d virtual node(s) on %d replica(s); %d CPUs (%s), %d GiB\n\n",
 		workload, o.Pods, o.Namespaces, o.SimLatency, o.QuotaScale, max(o.Nodes, 1), max(o.Replicas, 1), rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGi)
@@ -425,10 +440,51 @@ func (rep *Report) WriteTable(w io.Writer) {
 	row("peak RSS MiB", func(r *Result) float64 { return r.PeakRSSMiB }, "%.0f")
 	row("CPU s", func(r *Result) float64 { return r.CPUSeconds }, "%.1f")
 	row("apiserver requests/pod", func(r *Result) float64 { return r.APIRequestsPerPod }, "%.2f")
+	if rep.churned() {
+		churn := func(name string, f func(*Churn) float64, format string) {
+			row(name, func(r *Result) float64 {
+				if r.Churn == nil {
+					return 0
+				}
+				return f(r.Churn)
+			}, format)
+		}
+		churn("churn s", func(c *Churn) float64 { return c.Seconds }, "%.0f")
+		churn("  Deployment rolls", func(c *Churn) float64 { return float64(c.Rolls) }, "%.0f")
+		churn("  roll wait s", func(c *Churn) float64 { return c.RollWaitSeconds }, "%.1f")
+		churn("  random pod deletes", func(c *Churn) float64 { return float64(c.RandomDeletes) }, "%.0f")
+		churn("  deletes skipped (backlog)", func(c *Churn) float64 { return float64(c.DeletesSkipped) }, "%.0f")
+		churn("  pods created", func(c *Churn) float64 { return float64(c.PodsCreated) }, "%.0f")
+		churn("  pods created/s", func(c *Churn) float64 { return c.CreatedPerSec }, "%.2f")
+		churn("  pods deleted", func(c *Churn) float64 { return float64(c.PodsDeleted) }, "%.0f")
+		churn("  pods deleted/s", func(c *Churn) float64 { return c.DeletedPerSec }, "%.2f")
+		churn("  ECI calls/pod created", func(c *Churn) float64 { return sumValues(c.ECICallsPerPod) }, "%.2f")
+		churn("  apiserver requests/pod created", func(c *Churn) float64 { return c.APIRequestsPerPod }, "%.2f")
+		churn("settle (rollouts done) s", func(c *Churn) float64 { return c.SettleSeconds }, "%.1f")
+		churn("groups orphaned at settle", func(c *Churn) float64 { return float64(c.GroupsOrphaned) }, "%.0f")
+		churn("Running pods without group", func(c *Churn) float64 { return float64(c.PodsWithoutGroup) }, "%.0f")
+		churn(fmt.Sprintf("pods stuck (> %s)", o.StuckAfter), func(c *Churn) float64 { return float64(c.PodsStuck) }, "%.0f")
+		churn("RSS at churn start MiB", func(c *Churn) float64 { return c.RSSStartMiB }, "%.0f")
+		churn("RSS at churn end MiB", func(c *Churn) float64 { return c.RSSEndMiB }, "%.0f")
+		churn("RSS peak in churn MiB", func(c *Churn) float64 { return c.RSSPeakMiB }, "%.0f")
+		churn("RSS growth (end − start) MiB", func(c *Churn) float64 { return c.RSSGrowthMiB }, "%.1f")
+		churn("RSS slope MiB/min", func(c *Churn) float64 { return c.RSSSlopeMiBPerMin }, "%.2f")
+	}
 	_ = tw.Flush()
 	for _, t := range rep.Targets {
 		for _, f := range t.Files {
 			fmt.Fprintf(w, "%s record: %s\n", t.Target, f)
+		}
+		if c := t.Churn; c != nil {
+			if len(c.ECICallsPerPod) > 0 {
+				fmt.Fprintf(w, "%s ECI calls per pod created in the churn: %s\n", t.Target, formatMap(c.ECICallsPerPod, "%.2f"))
+			}
+			for _, s := range c.LeakSamples {
+				fmt.Fprintf(w, "%s leak at settle: %s\n", t.Target, s)
+			}
+			for _, s := range c.StuckSample {
+				fmt.Fprintf(w, "%s stuck pod: %s\n", t.Target, s)
+			}
 		}
 		if len(t.ECICallsPerPod) == 0 {
 			continue
@@ -439,6 +495,24 @@ func (rep *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s failure sample: %s\n", t.Target, f)
 		}
 	}
+}
+
+// churned reports whether a target ran the rollout workload's churn.
+func (rep *Report) churned() bool {
+	for _, t := range rep.Targets {
+		if t.Churn != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func sumValues(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 func formatMap(m map[string]float64, format string) string {

@@ -336,6 +336,9 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 	deadline := c.start.Add(opts.ChurnDuration)
 	nextRoll, nextDelete := c.start, c.start.Add(deleteEvery)
 	rolling := "" // namespace of the last roll, until it is done
+	var deletes sync.WaitGroup
+	var deleted atomic.Int64
+	defer deletes.Wait()
 	lastLog := c.start
 	for {
 		now := time.Now()
@@ -343,7 +346,7 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 			break
 		}
 		if now.Sub(lastLog) >= 30*time.Second {
-			logf(opts.Log, "  churn: %d rolls, %d random deletes (%d skipped), %d pods waiting to run", c.Rolls, c.RandomDeletes, c.DeletesSkipped, rec.waiting())
+			logf(opts.Log, "  churn: %d rolls, %d random deletes (%d skipped), %d pods waiting to run", c.Rolls, deleted.Load(), c.DeletesSkipped, rec.waiting())
 			lastLog = now
 		}
 		if !now.Before(nextRoll) {
@@ -374,11 +377,18 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 			if rec.waiting() > backlog {
 				c.DeletesSkipped++
 			} else if ns, name, ok := rec.randomRunning(rng, now); ok {
-				err := cl.kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
-				if err != nil && !apierrors.IsNotFound(err) {
-					return nil, fmt.Errorf("rollout: delete pod %s/%s: %w", ns, name, err)
-				}
-				c.RandomDeletes++
+				// In the background, so that a slow reply does not
+				// slow the pace.
+				deletes.Add(1)
+				go func() {
+					defer deletes.Done()
+					err := cl.kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
+					if err != nil && !apierrors.IsNotFound(err) {
+						logf(opts.Log, "%s: churn: delete pod %s/%s: %v", t.name(), ns, name, err)
+						return
+					}
+					deleted.Add(1)
+				}()
 			}
 			nextDelete = nextDelete.Add(deleteEvery)
 			if nextDelete.Before(now) {
@@ -402,6 +412,8 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 		}
 	}
 	c.end = time.Now()
+	deletes.Wait()
+	c.RandomDeletes = int(deleted.Load())
 	state.churning.Store(false)
 	state.churned.Store(true)
 	c.Seconds = c.end.Sub(c.start).Seconds()

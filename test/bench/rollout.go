@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,7 +49,8 @@ type Churn struct {
 	SettleSeconds float64 `json:"settleSeconds"`
 	// Once settled: groups the cloud holds for no live pod (a leak while
 	// the run goes on), and Running pods with no group (a pod lost),
-	// after up to a minute for deletions in flight; a few samples.
+	// after up to a minute for deletions in flight; a few samples. -1:
+	// not measured (the rollouts never settled, or no cloud: kwok).
 	GroupsOrphaned   int      `json:"groupsOrphaned"`
 	PodsWithoutGroup int      `json:"podsWithoutGroup"`
 	LeakSamples      []string `json:"leakSamples,omitempty"`
@@ -308,7 +310,9 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 		return nil, err
 	}
 	sampler := sampleRSS(t.pid(), rssEvery(opts.ChurnDuration))
-	c := &Churn{}
+	// -1 until the leak check runs (it needs the rollouts settled, and
+	// a cloud: kwok has none).
+	c := &Churn{GroupsOrphaned: -1, PodsWithoutGroup: -1}
 	res.Churn = c
 	defer func() { c.summariseRSS(sampler.finish()) }()
 	runningThenSteady(ctx, t, opts, rec, res)
@@ -501,6 +505,49 @@ func waitRolledOut(ctx context.Context, cl *cluster, opts Options, namespaces []
 	})
 }
 
+// compareGroups finds, among the run's groups and live pods, the groups
+// whose pod is gone (orphaned) and the Running pods with no group (lost),
+// with up to twenty samples.
+func compareGroups(groups []simulator.ContainerGroup, pods []corev1.Pod) (orphaned, lost int, samples []string) {
+	live, running := map[string]bool{}, map[string]string{}
+	for i := range pods {
+		p := &pods[i]
+		live[string(p.UID)] = true
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			running[string(p.UID)] = p.Namespace + "/" + p.Name
+		}
+	}
+	held := map[string]bool{}
+	for _, g := range groups {
+		uid := tagOf(g.Tags, translate.TagPodUID)
+		if uid == "" || tagOf(g.Tags, translate.TagClusterID) != "bench" {
+			continue
+		}
+		held[uid] = true
+		if !live[uid] {
+			orphaned++
+			if len(samples) < 10 {
+				samples = append(samples, fmt.Sprintf("group %s of gone pod %s/%s (%s)", g.ContainerGroupId,
+					tagOf(g.Tags, translate.TagPodNamespace), tagOf(g.Tags, translate.TagPodName), g.Status))
+			}
+		}
+	}
+	names := make([]string, 0, len(running))
+	for uid, name := range running {
+		if !held[uid] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		lost++
+		if len(samples) < 20 {
+			samples = append(samples, "Running pod "+name+" has no group")
+		}
+	}
+	return orphaned, lost, samples
+}
+
 // leakGrace is how long deletions in flight when the rollouts settle may
 // take before a group without a pod counts as leaked.
 const leakGrace = time.Minute
@@ -516,44 +563,15 @@ func (c *Churn) leaks(ctx context.Context, cl *cluster, t target, opts Options, 
 		pods, err := cl.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: runLabel + "=" + run, ResourceVersion: "0"})
 		if err != nil {
 			logf(opts.Log, "%s: leak check: list pods: %v", t.name(), err)
-			return
-		}
-		live, running := map[string]string{}, map[string]string{}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			live[string(p.UID)] = p.Namespace + "/" + p.Name
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-				running[string(p.UID)] = p.Namespace + "/" + p.Name
+			c.LeakSamples = []string{"leak check: list pods: " + err.Error()}
+		} else {
+			orphaned, lost, samples := compareGroups(sim.Groups(), pods.Items)
+			c.GroupsOrphaned, c.PodsWithoutGroup, c.LeakSamples = orphaned, lost, samples
+			if orphaned == 0 && lost == 0 {
+				return
 			}
 		}
-		held := map[string]bool{}
-		var samples []string
-		orphaned := 0
-		for _, g := range sim.Groups() {
-			uid := tagOf(g.Tags, translate.TagPodUID)
-			if uid == "" || tagOf(g.Tags, translate.TagClusterID) != "bench" {
-				continue
-			}
-			held[uid] = true
-			if _, ok := live[uid]; !ok {
-				orphaned++
-				if len(samples) < 10 {
-					samples = append(samples, fmt.Sprintf("group %s of gone pod %s/%s (%s)", g.ContainerGroupId,
-						tagOf(g.Tags, translate.TagPodNamespace), tagOf(g.Tags, translate.TagPodName), g.Status))
-				}
-			}
-		}
-		lost := 0
-		for uid, name := range running {
-			if !held[uid] {
-				lost++
-				if len(samples) < 20 {
-					samples = append(samples, "Running pod "+name+" has no group")
-				}
-			}
-		}
-		c.GroupsOrphaned, c.PodsWithoutGroup, c.LeakSamples = orphaned, lost, samples
-		if (orphaned == 0 && lost == 0) || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			return
 		}
 		select {

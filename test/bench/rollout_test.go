@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
+	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -219,5 +223,45 @@ func TestRolloutOptionsAndTable(t *testing.T) {
 	(&Report{Targets: []*Result{{Target: "virtual-node"}}}).WriteTable(&plain)
 	if strings.Contains(plain.String(), "RSS slope") {
 		t.Error("a run without churn prints churn rows")
+	}
+}
+
+// TestCompareGroups: a group whose pod is gone is orphaned, a Running pod
+// without a group is lost; other clusters' groups, pending pods and pods
+// leaving are neither.
+func TestCompareGroups(t *testing.T) {
+	group := func(id, cluster, uid, name string) simulator.ContainerGroup {
+		return simulator.ContainerGroup{ContainerGroupId: id, Status: "Running", Tags: []simulator.Tag{
+			{Key: translate.TagClusterID, Value: cluster}, {Key: translate.TagPodUID, Value: uid},
+			{Key: translate.TagPodNamespace, Value: "ns"}, {Key: translate.TagPodName, Value: name},
+		}}
+	}
+	pod := func(uid, name string, phase corev1.PodPhase, leaving bool) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid), Namespace: "ns", Name: name}, Status: corev1.PodStatus{Phase: phase}}
+		if leaving {
+			p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		}
+		return p
+	}
+	groups := []simulator.ContainerGroup{
+		group("eci-1", "bench", "u1", "a"),
+		group("eci-2", "bench", "u2", "gone"),
+		group("eci-3", "other", "u3", "theirs"),
+	}
+	pods := []corev1.Pod{
+		pod("u1", "a", corev1.PodRunning, false),
+		pod("u4", "lost", corev1.PodRunning, false),
+		pod("u5", "pending", corev1.PodPending, false),
+		pod("u6", "leaving", corev1.PodRunning, true),
+	}
+	orphaned, lost, samples := compareGroups(groups, pods)
+	if orphaned != 1 || lost != 1 {
+		t.Fatalf("orphaned %d, lost %d; want 1, 1 (%q)", orphaned, lost, samples)
+	}
+	if len(samples) != 2 || !strings.Contains(samples[0], "eci-2") || !strings.Contains(samples[0], "ns/gone") || !strings.Contains(samples[1], "ns/lost") {
+		t.Errorf("samples %q", samples)
+	}
+	if o, l, s := compareGroups(groups[:1], pods[:1]); o != 0 || l != 0 || len(s) != 0 {
+		t.Errorf("matching groups and pods: %d orphaned, %d lost, %q", o, l, s)
 	}
 }

@@ -546,6 +546,12 @@ func (rep *Report) write(dir string) error {
 	if err != nil {
 		return err
 	}
+	var rss *plot.Plot
+	if rep.churned() {
+		if rss, err = rep.plotRSS(); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{stamp, "latest"} {
 		if err := os.WriteFile(filepath.Join(dir, name+"-results.json"), b, 0o644); err != nil {
 			return err
@@ -553,8 +559,55 @@ func (rep *Report) write(dir string) error {
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, name+"-running.png")); err != nil {
 			return err
 		}
+		if rss != nil {
+			if err := rss.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, name+"-rss.png")); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// plotRSS draws each target's RSS over the rollout run, with the churn
+// between the two vertical lines.
+func (rep *Report) plotRSS() (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("rollout: %d pods, %g pods/s replaced for %s: resident memory", rep.Options.Pods, rep.Options.ChurnRate, rep.Options.ChurnDuration)
+	p.X.Label.Text = "seconds since the churn began"
+	p.Y.Label.Text = "RSS MiB"
+	p.Add(plotter.NewGrid())
+	colors := []color.Color{color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}}
+	var top float64
+	for i, t := range rep.Targets {
+		if t.Churn == nil || len(t.Churn.RSSSamples) == 0 {
+			continue
+		}
+		pts := make(plotter.XYs, len(t.Churn.RSSSamples))
+		for j, pt := range t.Churn.RSSSamples {
+			pts[j].X, pts[j].Y = pt.T, pt.MiB
+			top = max(top, pt.MiB)
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = colors[i%len(colors)]
+		line.Width = vg.Points(2)
+		p.Add(line)
+		p.Legend.Add(t.Target, line)
+	}
+	for _, x := range []float64{0, rep.Options.ChurnDuration.Seconds()} {
+		edge, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top}})
+		if err != nil {
+			return nil, err
+		}
+		edge.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
+		p.Add(edge)
+	}
+	p.Y.Min = 0
+	p.Legend.Top = false
+	p.Legend.Left = false
+	return p, nil
 }
 
 func (rep *Report) plot() (*plot.Plot, error) {

@@ -219,6 +219,14 @@ func TestRolloutOptionsAndTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
+	r.Churn.RSSSamples = []RSSPoint{{T: -5, MiB: 90}, {T: 0, MiB: 100}, {T: 300, MiB: 104}, {T: 600, MiB: 101}}
+	dir := t.TempDir()
+	if err := (&Report{Options: o, Targets: []*Result{r}}).write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir + "/latest-rss.png"); err != nil || st.Size() == 0 {
+		t.Errorf("latest-rss.png: %v", err)
+	}
 	var plain bytes.Buffer
 	(&Report{Targets: []*Result{{Target: "virtual-node"}}}).WriteTable(&plain)
 	if strings.Contains(plain.String(), "RSS slope") {

@@ -156,6 +156,9 @@ func testRolloutSmoke(t *testing.T, bin string) {
 	if !strings.Contains(strings.Join(names, " "), "heap.pprof") {
 		t.Errorf("virtual node records %v: no heap profile at the churn's end", names)
 	}
+	if st, err := os.Stat(filepath.Join(opts.OutDir, "latest-rss.png")); err != nil || st.Size() == 0 {
+		t.Errorf("latest-rss.png: %v", err)
+	}
 }
 
 // TestBenchReplicas is the smoke of the cluster-scale mode: two

@@ -390,10 +390,14 @@ func (rep *Report) WriteTable(w io.Writer) {
 		for _, t := range rep.Targets {
 			v := f(t)
 			vals = append(vals, v)
+			if math.IsNaN(v) { // not measured for this target
+				line += "-\t"
+				continue
+			}
 			line += fmt.Sprintf(format, v) + "\t"
 		}
 		if len(vals) == 2 {
-			if vals[1] != 0 {
+			if vals[1] != 0 && !math.IsNaN(vals[0]) && !math.IsNaN(vals[1]) {
 				line += fmt.Sprintf("%.2f", vals[0]/vals[1]) + "\t"
 			} else {
 				line += "-\t"
@@ -461,8 +465,14 @@ func (rep *Report) WriteTable(w io.Writer) {
 		churn("  ECI calls/pod created", func(c *Churn) float64 { return sumValues(c.ECICallsPerPod) }, "%.2f")
 		churn("  apiserver requests/pod created", func(c *Churn) float64 { return c.APIRequestsPerPod }, "%.2f")
 		churn("settle (rollouts done) s", func(c *Churn) float64 { return c.SettleSeconds }, "%.1f")
-		churn("groups orphaned at settle", func(c *Churn) float64 { return float64(c.GroupsOrphaned) }, "%.0f")
-		churn("Running pods without group", func(c *Churn) float64 { return float64(c.PodsWithoutGroup) }, "%.0f")
+		measured := func(n int) float64 {
+			if n < 0 {
+				return math.NaN()
+			}
+			return float64(n)
+		}
+		churn("groups orphaned at settle", func(c *Churn) float64 { return measured(c.GroupsOrphaned) }, "%.0f")
+		churn("Running pods without group", func(c *Churn) float64 { return measured(c.PodsWithoutGroup) }, "%.0f")
 		churn(fmt.Sprintf("pods stuck (> %s)", o.StuckAfter), func(c *Churn) float64 { return float64(c.PodsStuck) }, "%.0f")
 		churn("RSS at churn start MiB", func(c *Churn) float64 { return c.RSSStartMiB }, "%.0f")
 		churn("RSS at churn end MiB", func(c *Churn) float64 { return c.RSSEndMiB }, "%.0f")

@@ -227,6 +227,14 @@ func TestRolloutOptionsAndTable(t *testing.T) {
 	if st, err := os.Stat(dir + "/latest-rss.png"); err != nil || st.Size() == 0 {
 		t.Errorf("latest-rss.png: %v", err)
 	}
+	kw := &Result{Target: "kwok", Churn: &Churn{Seconds: 600, GroupsOrphaned: -1, PodsWithoutGroup: -1}}
+	var both bytes.Buffer
+	(&Report{Options: o, Targets: []*Result{r, kw}}).WriteTable(&both)
+	for _, line := range strings.Split(both.String(), "\n") {
+		if f := strings.Fields(line); strings.Contains(line, "groups orphaned at settle") && strings.Join(f[len(f)-3:], " ") != "2 - -" {
+			t.Errorf("kwok's orphaned groups are not measured, want '-' and no ratio: %q", line)
+		}
+	}
 	var plain bytes.Buffer
 	(&Report{Targets: []*Result{{Target: "virtual-node"}}}).WriteTable(&plain)
 	if strings.Contains(plain.String(), "RSS slope") {

@@ -354,20 +354,26 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 			lastLog = now
 		}
 		if !now.Before(nextRoll) {
+			// An apiserver error (a timeout under load) is logged and
+			// the roll tried again a second later: one slow reply
+			// must not end a long run.
 			done := true
 			if rolling != "" {
 				d, err := cl.kube.AppsV1().Deployments(rolling).Get(ctx, "bench", metav1.GetOptions{})
 				if err != nil {
-					return nil, fmt.Errorf("rollout: get Deployment %s/bench: %w", rolling, err)
+					logf(opts.Log, "%s: churn: get Deployment %s/bench: %v", t.name(), rolling, err)
 				}
-				done = rolledOut(d)
+				done = err == nil && rolledOut(d)
+			}
+			ns := namespaces[c.Rolls%len(namespaces)]
+			patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"bench.ack-virtual-node.io/roll":%q}}}}}`, strconv.Itoa(c.Rolls+1))
+			if done {
+				if _, err := cl.kube.AppsV1().Deployments(ns).Patch(ctx, "bench", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					logf(opts.Log, "%s: churn: roll Deployment %s/bench: %v", t.name(), ns, err)
+					done = false
+				}
 			}
 			if done {
-				ns := namespaces[c.Rolls%len(namespaces)]
-				patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"bench.ack-virtual-node.io/roll":%q}}}}}`, strconv.Itoa(c.Rolls+1))
-				if _, err := cl.kube.AppsV1().Deployments(ns).Patch(ctx, "bench", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-					return nil, fmt.Errorf("rollout: roll Deployment %s/bench: %w", ns, err)
-				}
 				c.RollWaitSeconds += now.Sub(nextRoll).Seconds()
 				c.Rolls++
 				rolling = ns
@@ -438,7 +444,11 @@ func rollout(ctx context.Context, cl *cluster, t target, opts Options, run strin
 	logf(opts.Log, "%s: churn done: %d rolls, %d random deletes, %d pods created and %d deleted in %.0f s; waiting for the rollouts",
 		t.name(), c.Rolls, c.RandomDeletes, c.PodsCreated, c.PodsDeleted, c.Seconds)
 
-	if err := waitRolledOut(ctx, cl, opts, namespaces); err != nil {
+	// Bounded apart from the run's timeout, so that a rollout that never
+	// finishes still leaves time to clean up and report.
+	settleCtx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	if err := waitRolledOut(settleCtx, cl, opts, namespaces); err != nil {
 		logf(opts.Log, "%s: not every Deployment rolled out before the timeout: %v", t.name(), err)
 	} else {
 		c.SettleSeconds = time.Since(c.end).Seconds()
@@ -483,6 +493,9 @@ func createDeployments(ctx context.Context, cl *cluster, t target, opts Options,
 	return nil
 }
 
+// settleTimeout bounds the wait for the rollouts once the churn stops.
+const settleTimeout = 10 * time.Minute
+
 // waitRolledOut waits until every namespace's Deployment has rolled out.
 func waitRolledOut(ctx context.Context, cl *cluster, opts Options, namespaces []string) error {
 	last := time.Now()
@@ -491,9 +504,9 @@ func waitRolledOut(ctx context.Context, cl *cluster, opts Options, namespaces []
 		for _, ns := range namespaces {
 			d, err := cl.kube.AppsV1().Deployments(ns).Get(ctx, "bench", metav1.GetOptions{})
 			if err != nil {
-				return false, fmt.Errorf("get Deployment %s/bench: %w", ns, err)
+				logf(opts.Log, "  waiting for rollouts: get Deployment %s/bench: %v", ns, err)
 			}
-			if !rolledOut(d) {
+			if err != nil || !rolledOut(d) {
 				pending++
 			}
 		}

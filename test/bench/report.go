@@ -471,8 +471,8 @@ func (rep *Report) WriteTable(w io.Writer) {
 			}
 			return float64(n)
 		}
-		churn("groups orphaned at settle", func(c *Churn) float64 { return measured(c.GroupsOrphaned) }, "%.0f")
-		churn("Running pods without group", func(c *Churn) float64 { return measured(c.PodsWithoutGroup) }, "%.0f")
+		churn("groups orphaned at settle (no pod, or 2nd)", func(c *Churn) float64 { return measured(c.GroupsOrphaned) }, "%.0f")
+		churn("  running pods without a group at settle", func(c *Churn) float64 { return measured(c.PodsWithoutGroup) }, "%.0f")
 		churn(fmt.Sprintf("pods stuck (> %s)", o.StuckAfter), func(c *Churn) float64 { return float64(c.PodsStuck) }, "%.0f")
 		churn("RSS at churn start MiB", func(c *Churn) float64 { return c.RSSStartMiB }, "%.0f")
 		churn("RSS at churn end MiB", func(c *Churn) float64 { return c.RSSEndMiB }, "%.0f")

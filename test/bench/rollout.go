@@ -47,8 +47,9 @@ type Churn struct {
 	// SettleSeconds is churn end → every Deployment rolled out (all
 	// replicas of its newest ReplicaSet available, no old pod left).
 	SettleSeconds float64 `json:"settleSeconds"`
-	// Once settled: groups the cloud holds for no live pod (a leak while
-	// the run goes on), and Running pods with no group (a pod lost),
+	// Once settled: groups the cloud holds for no live pod, or beyond
+	// one per pod (a leak while the run goes on), and Running pods with
+	// no group (a pod lost),
 	// after up to a minute for deletions in flight; a few samples. -1:
 	// not measured (the rollouts never settled, or no cloud: kwok).
 	GroupsOrphaned   int      `json:"groupsOrphaned"`
@@ -519,8 +520,8 @@ func waitRolledOut(ctx context.Context, cl *cluster, opts Options, namespaces []
 }
 
 // compareGroups finds, among the run's groups and live pods, the groups
-// whose pod is gone (orphaned) and the Running pods with no group (lost),
-// with up to twenty samples.
+// whose pod is gone or that a pod holds beyond its first (orphaned), and
+// the Running pods with no group (lost), with up to twenty samples.
 func compareGroups(groups []simulator.ContainerGroup, pods []corev1.Pod) (orphaned, lost int, samples []string) {
 	live, running := map[string]bool{}, map[string]string{}
 	for i := range pods {
@@ -536,11 +537,18 @@ func compareGroups(groups []simulator.ContainerGroup, pods []corev1.Pod) (orphan
 		if uid == "" || tagOf(g.Tags, translate.TagClusterID) != "bench" {
 			continue
 		}
+		why := ""
+		switch {
+		case !live[uid]:
+			why = "of gone pod"
+		case held[uid]:
+			why = "beyond the first of pod"
+		}
 		held[uid] = true
-		if !live[uid] {
+		if why != "" {
 			orphaned++
 			if len(samples) < 10 {
-				samples = append(samples, fmt.Sprintf("group %s of gone pod %s/%s (%s)", g.ContainerGroupId,
+				samples = append(samples, fmt.Sprintf("group %s %s %s/%s (%s)", g.ContainerGroupId, why,
 					tagOf(g.Tags, translate.TagPodNamespace), tagOf(g.Tags, translate.TagPodName), g.Status))
 			}
 		}

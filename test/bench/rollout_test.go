@@ -263,6 +263,7 @@ func TestCompareGroups(t *testing.T) {
 		group("eci-1", "bench", "u1", "a"),
 		group("eci-2", "bench", "u2", "gone"),
 		group("eci-3", "other", "u3", "theirs"),
+		group("eci-4", "bench", "u1", "a"),
 	}
 	pods := []corev1.Pod{
 		pod("u1", "a", corev1.PodRunning, false),
@@ -271,10 +272,10 @@ func TestCompareGroups(t *testing.T) {
 		pod("u6", "leaving", corev1.PodRunning, true),
 	}
 	orphaned, lost, samples := compareGroups(groups, pods)
-	if orphaned != 1 || lost != 1 {
-		t.Fatalf("orphaned %d, lost %d; want 1, 1 (%q)", orphaned, lost, samples)
+	if orphaned != 2 || lost != 1 {
+		t.Fatalf("orphaned %d, lost %d; want 2 (a gone pod's, a second one), 1 (%q)", orphaned, lost, samples)
 	}
-	if len(samples) != 2 || !strings.Contains(samples[0], "eci-2") || !strings.Contains(samples[0], "ns/gone") || !strings.Contains(samples[1], "ns/lost") {
+	if len(samples) != 3 || !strings.Contains(samples[0], "eci-2 of gone pod ns/gone") || !strings.Contains(samples[1], "eci-4 beyond the first of pod ns/a") || !strings.Contains(samples[2], "ns/lost") {
 		t.Errorf("samples %q", samples)
 	}
 	if o, l, s := compareGroups(groups[:1], pods[:1]); o != 0 || l != 0 || len(s) != 0 {

@@ -127,8 +127,8 @@ func testRolloutSmoke(t *testing.T, bin string) {
 		t.Errorf("churn: %d rolls, %d random deletes, %d pods created (%.2f/s), %d deleted: want each above 0",
 			c.Rolls, c.RandomDeletes, c.PodsCreated, c.CreatedPerSec, c.PodsDeleted)
 	}
-	if c.SettleSeconds <= 0 {
-		t.Errorf("the rollouts never settled (settle %v s): the leak check did not run", c.SettleSeconds)
+	if c.GroupsOrphaned < 0 || c.PodsWithoutGroup < 0 {
+		t.Errorf("the leak check did not run (the rollouts never settled?): %v", c.LeakSamples)
 	}
 	if vn.GroupsLeft != 0 || c.GroupsOrphaned != 0 || c.PodsWithoutGroup != 0 || c.PodsStuck != 0 {
 		t.Errorf("%d groups left, %d orphaned and %d Running pods without a group at settle (%v), %d pods stuck (%v)",

@@ -16,12 +16,13 @@ import (
 
 func main() {
 	var o bench.Options
-	flag.StringVar(&o.Workload, "workload", bench.WorkloadBurst, "burst (Deployments, then scale to zero), paced (pods created at -rate, then deleted), churn (create and delete at -churn-rate) or jobs (Job pods that exit 0)")
-	flag.IntVar(&o.Pods, "pods", 3000, "pods to create (burst, paced, jobs)")
+	flag.StringVar(&o.Workload, "workload", bench.WorkloadBurst, "burst (Deployments, then scale to zero), paced (pods created at -rate, then deleted), churn (create and delete at -churn-rate), rollout (Deployments at -pods, rolled and their pods deleted at -churn-rate for -churn-duration) or jobs (Job pods that exit 0)")
+	flag.IntVar(&o.Pods, "pods", 3000, "pods to create (burst, paced, jobs), or to keep running (rollout)")
 	flag.Float64Var(&o.Rate, "rate", 40, "pods created, and so bound to the node, per second (paced)")
 	flag.IntVar(&o.Namespaces, "namespaces", 10, "namespaces the workload is spread over")
-	flag.Float64Var(&o.ChurnRate, "churn-rate", 20, "pods created (and deleted) per second (churn)")
-	flag.DurationVar(&o.ChurnDuration, "churn-duration", 0, "how long churn runs (default 60s)")
+	flag.Float64Var(&o.ChurnRate, "churn-rate", 0, "pods created (and deleted) per second: churn (default 20), or replaced per second, 3/4 by rolling updates and 1/4 by deleting random Running pods: rollout (default 10)")
+	flag.DurationVar(&o.ChurnDuration, "churn-duration", 0, "how long churn or rollout churns (default 60s for churn, 10m for rollout)")
+	flag.DurationVar(&o.StuckAfter, "stuck-after", 0, "a bound pod neither Running nor deleted after this long is reported stuck (rollout; default 2m)")
 	flag.DurationVar(&o.SimLatency, "sim-latency", 0, "the simulator's own create→Running latency")
 	flag.Float64Var(&o.QuotaScale, "quota-scale", 1, "multiplier of the simulator's published API quotas (0 disables throttling)")
 	flag.BoolVar(&o.Baseline, "kwok", true, "also run the workload against kwok on the same control plane")

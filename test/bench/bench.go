@@ -36,21 +36,35 @@ const (
 	// deletes them: the node's overhead at a rate it can sustain, where
 	// a burst measures mostly its queue.
 	WorkloadPaced = "paced"
+	// WorkloadRollout brings Pods up through Deployments, then for
+	// ChurnDuration rolls the Deployments one after another and deletes
+	// random Running pods (the ReplicaSets replace them), at ChurnRate
+	// pods a second in all; it then waits for every rollout to finish
+	// and reports leaked groups, stuck pods and the node's RSS over the
+	// churn: the node at scale over time, where the others measure one
+	// wave of pods.
+	WorkloadRollout = "rollout"
 )
 
 // Options configure a run. Zero values take the defaults in Defaults.
 type Options struct {
-	// Workload is burst, paced, churn or jobs.
+	// Workload is burst, paced, churn, rollout or jobs.
 	Workload string
-	// Pods is how many pods burst, paced and jobs create.
+	// Pods is how many pods burst, paced, rollout and jobs create.
 	Pods int
 	// Namespaces spreads the workload's Deployments or Jobs.
 	Namespaces int
 	// Rate is how many pods a second the paced workload creates.
 	Rate float64
-	// ChurnRate (pods/s) and ChurnDuration shape the churn workload.
+	// ChurnRate (pods/s) and ChurnDuration shape the churn and rollout
+	// workloads. For rollout, ChurnRate is the pods replaced a second:
+	// three quarters through rolling updates, one quarter through
+	// deleting random Running pods.
 	ChurnRate     float64
 	ChurnDuration time.Duration
+	// StuckAfter is how long a bound pod may stay neither Running nor
+	// deleted before the rollout workload reports it stuck.
+	StuckAfter time.Duration
 	// SimLatency is the simulator's own create→Running delay, subtracted
 	// from bound→Running to give the node's overhead.
 	SimLatency time.Duration
@@ -110,9 +124,21 @@ func (o *Options) Defaults() {
 	}
 	if o.ChurnRate == 0 {
 		o.ChurnRate = 20
+		if o.Workload == WorkloadRollout {
+			// Creates and deletes each well under the published
+			// 20/s, and what two cores' control plane follows with
+			// 10,000 pods running.
+			o.ChurnRate = 10
+		}
 	}
 	if o.ChurnDuration == 0 {
 		o.ChurnDuration = 60 * time.Second
+		if o.Workload == WorkloadRollout {
+			o.ChurnDuration = 10 * time.Minute
+		}
+	}
+	if o.StuckAfter == 0 {
+		o.StuckAfter = 2 * time.Minute
 	}
 	if o.SteadyWindow == 0 {
 		o.SteadyWindow = 20 * time.Second
@@ -141,9 +167,9 @@ func (o *Options) Defaults() {
 func (o *Options) Validate() error {
 	var errs []error
 	switch o.Workload {
-	case WorkloadBurst, WorkloadChurn, WorkloadJobs, WorkloadPaced:
+	case WorkloadBurst, WorkloadChurn, WorkloadJobs, WorkloadPaced, WorkloadRollout:
 	default:
-		errs = append(errs, fmt.Errorf("-workload %q: use burst, paced, churn or jobs", o.Workload))
+		errs = append(errs, fmt.Errorf("-workload %q: use burst, paced, churn, rollout or jobs", o.Workload))
 	}
 	if o.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("-rate %v: must be positive (pods created a second by -workload paced)", o.Rate))
@@ -156,6 +182,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ChurnRate <= 0 {
 		errs = append(errs, fmt.Errorf("-churn-rate %v: must be positive", o.ChurnRate))
+	}
+	if o.ChurnDuration < 0 {
+		errs = append(errs, fmt.Errorf("-churn-duration %v: must not be negative (0 takes the workload's default)", o.ChurnDuration))
+	}
+	if o.StuckAfter < 0 {
+		errs = append(errs, fmt.Errorf("-stuck-after %v: must not be negative (0 takes the default, 2m)", o.StuckAfter))
 	}
 	if o.SimLatency < 0 {
 		errs = append(errs, fmt.Errorf("-sim-latency %v: must not be negative", o.SimLatency))
@@ -186,6 +218,17 @@ func (o *Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// podCapacity is the pods a node offers: every pod of the run, the
+// surge of a rolling update (a quarter of one Deployment, the rollout
+// workload rolls one at a time) and room to spare.
+func (o *Options) podCapacity() int {
+	c := o.Pods + 100
+	if o.Workload == WorkloadRollout {
+		c += (o.Pods/max(o.Namespaces, 1)+3)/4 + o.Pods/20
+	}
+	return c
 }
 
 type binary struct{ path, fix string }

@@ -141,8 +141,9 @@ func (c *cluster) stop() {
 
 // auditCounts counts the audited requests of user by "verb resource"
 // (with subresource), reading the whole log: batch mode flushes within a
-// second, so callers wait briefly after the workload first.
-func (c *cluster) auditCounts(user string) (map[string]int, int, error) {
+// second, so callers wait briefly after the workload first. A non-zero
+// from or to keeps only the requests received within [from, to].
+func (c *cluster) auditCounts(user string, from, to time.Time) (map[string]int, int, error) {
 	f, err := os.Open(c.auditPath)
 	if err != nil {
 		return nil, 0, err
@@ -156,12 +157,16 @@ func (c *cluster) auditCounts(user string) (map[string]int, int, error) {
 		var ev struct {
 			User      struct{ Username string } `json:"user"`
 			Verb      string                    `json:"verb"`
+			Received  time.Time                 `json:"requestReceivedTimestamp"`
 			ObjectRef *struct {
 				Resource    string `json:"resource"`
 				Subresource string `json:"subresource"`
 			} `json:"objectRef"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.User.Username != user {
+			continue
+		}
+		if (!from.IsZero() && ev.Received.Before(from)) || (!to.IsZero() && ev.Received.After(to)) {
 			continue
 		}
 		what := "nonresource"

@@ -126,6 +126,8 @@ type Result struct {
 	// Files are the target's own records of the run: CPU and heap
 	// profiles and its Prometheus metrics.
 	Files []string `json:"files,omitempty"`
+	// Churn holds the rollout workload's own figures.
+	Churn *Churn `json:"churn,omitempty"`
 }
 
 func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Time) {
@@ -150,7 +152,17 @@ func (r *Result) fill(rec *recorder, opts Options, groupsGone map[string]time.Ti
 			}
 		}
 		if end.IsZero() {
-			if pt.failed == "" {
+			// A pod the workload (or its controllers, in a rollout)
+			// deleted before it ran, before the final clean-up, was
+			// replaced, not failed.
+			// (A pod deleted with no grace period may leave without a
+			// watch event showing its deletion timestamp.)
+			left := pt.deleting
+			if left.IsZero() {
+				left = pt.gone
+			}
+			replaced := !left.IsZero() && !rec.cleanup.IsZero() && left.Before(rec.cleanup)
+			if pt.failed == "" && !replaced {
 				r.Errors++
 			}
 			continue
@@ -378,10 +390,14 @@ func (rep *Report) WriteTable(w io.Writer) {
 		for _, t := range rep.Targets {
 			v := f(t)
 			vals = append(vals, v)
+			if math.IsNaN(v) { // not measured for this target
+				line += "-\t"
+				continue
+			}
 			line += fmt.Sprintf(format, v) + "\t"
 		}
 		if len(vals) == 2 {
-			if vals[1] != 0 {
+			if vals[1] != 0 && !math.IsNaN(vals[0]) && !math.IsNaN(vals[1]) {
 				line += fmt.Sprintf("%.2f", vals[0]/vals[1]) + "\t"
 			} else {
 				line += "-\t"
@@ -391,8 +407,11 @@ func (rep *Report) WriteTable(w io.Writer) {
 	}
 	o := rep.Options
 	workload := o.Workload
-	if o.Workload == WorkloadPaced {
+	switch o.Workload {
+	case WorkloadPaced:
 		workload = fmt.Sprintf("%s (%g pods/s)", o.Workload, o.Rate)
+	case WorkloadRollout:
+		workload = fmt.Sprintf("%s (%g pods/s replaced for %s)", o.Workload, o.ChurnRate, o.ChurnDuration)
 	}
 	fmt.Fprintf(w, "workload %s: %d pods over %d namespaces, simulator latency %s, quota scale %g; %d virtual node(s) on %d replica(s); %d CPUs (%s), %d GiB\n\n",
 		workload, o.Pods, o.Namespaces, o.SimLatency, o.QuotaScale, max(o.Nodes, 1), max(o.Replicas, 1), rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGi)
@@ -425,10 +444,57 @@ func (rep *Report) WriteTable(w io.Writer) {
 	row("peak RSS MiB", func(r *Result) float64 { return r.PeakRSSMiB }, "%.0f")
 	row("CPU s", func(r *Result) float64 { return r.CPUSeconds }, "%.1f")
 	row("apiserver requests/pod", func(r *Result) float64 { return r.APIRequestsPerPod }, "%.2f")
+	if rep.churned() {
+		churn := func(name string, f func(*Churn) float64, format string) {
+			row(name, func(r *Result) float64 {
+				if r.Churn == nil {
+					return 0
+				}
+				return f(r.Churn)
+			}, format)
+		}
+		churn("churn s", func(c *Churn) float64 { return c.Seconds }, "%.0f")
+		churn("  Deployment rolls", func(c *Churn) float64 { return float64(c.Rolls) }, "%.0f")
+		churn("  roll wait s", func(c *Churn) float64 { return c.RollWaitSeconds }, "%.1f")
+		churn("  random pod deletes", func(c *Churn) float64 { return float64(c.RandomDeletes) }, "%.0f")
+		churn("  deletes skipped (backlog)", func(c *Churn) float64 { return float64(c.DeletesSkipped) }, "%.0f")
+		churn("  pods created", func(c *Churn) float64 { return float64(c.PodsCreated) }, "%.0f")
+		churn("  pods created/s", func(c *Churn) float64 { return c.CreatedPerSec }, "%.2f")
+		churn("  pods deleted", func(c *Churn) float64 { return float64(c.PodsDeleted) }, "%.0f")
+		churn("  pods deleted/s", func(c *Churn) float64 { return c.DeletedPerSec }, "%.2f")
+		churn("  ECI calls/pod created", func(c *Churn) float64 { return sumValues(c.ECICallsPerPod) }, "%.2f")
+		churn("  apiserver requests/pod created", func(c *Churn) float64 { return c.APIRequestsPerPod }, "%.2f")
+		churn("settle (rollouts done) s", func(c *Churn) float64 { return c.SettleSeconds }, "%.1f")
+		measured := func(n int) float64 {
+			if n < 0 {
+				return math.NaN()
+			}
+			return float64(n)
+		}
+		churn("groups orphaned at settle (no pod, or 2nd)", func(c *Churn) float64 { return measured(c.GroupsOrphaned) }, "%.0f")
+		churn("  running pods without a group at settle", func(c *Churn) float64 { return measured(c.PodsWithoutGroup) }, "%.0f")
+		churn(fmt.Sprintf("pods stuck (> %s)", o.StuckAfter), func(c *Churn) float64 { return float64(c.PodsStuck) }, "%.0f")
+		churn("RSS at churn start MiB", func(c *Churn) float64 { return c.RSSStartMiB }, "%.0f")
+		churn("RSS at churn end MiB", func(c *Churn) float64 { return c.RSSEndMiB }, "%.0f")
+		churn("RSS peak in churn MiB", func(c *Churn) float64 { return c.RSSPeakMiB }, "%.0f")
+		churn("RSS growth (end − start) MiB", func(c *Churn) float64 { return c.RSSGrowthMiB }, "%.1f")
+		churn("RSS slope MiB/min", func(c *Churn) float64 { return c.RSSSlopeMiBPerMin }, "%.2f")
+	}
 	_ = tw.Flush()
 	for _, t := range rep.Targets {
 		for _, f := range t.Files {
 			fmt.Fprintf(w, "%s record: %s\n", t.Target, f)
+		}
+		if c := t.Churn; c != nil {
+			if len(c.ECICallsPerPod) > 0 {
+				fmt.Fprintf(w, "%s ECI calls per pod created in the churn: %s\n", t.Target, formatMap(c.ECICallsPerPod, "%.2f"))
+			}
+			for _, s := range c.LeakSamples {
+				fmt.Fprintf(w, "%s leak at settle: %s\n", t.Target, s)
+			}
+			for _, s := range c.StuckSample {
+				fmt.Fprintf(w, "%s stuck pod: %s\n", t.Target, s)
+			}
 		}
 		if len(t.ECICallsPerPod) == 0 {
 			continue
@@ -439,6 +505,24 @@ func (rep *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s failure sample: %s\n", t.Target, f)
 		}
 	}
+}
+
+// churned reports whether a target ran the rollout workload's churn.
+func (rep *Report) churned() bool {
+	for _, t := range rep.Targets {
+		if t.Churn != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func sumValues(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 func formatMap(m map[string]float64, format string) string {
@@ -472,6 +556,12 @@ func (rep *Report) write(dir string) error {
 	if err != nil {
 		return err
 	}
+	var rss *plot.Plot
+	if rep.churned() {
+		if rss, err = rep.plotRSS(); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{stamp, "latest"} {
 		if err := os.WriteFile(filepath.Join(dir, name+"-results.json"), b, 0o644); err != nil {
 			return err
@@ -479,8 +569,55 @@ func (rep *Report) write(dir string) error {
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, name+"-running.png")); err != nil {
 			return err
 		}
+		if rss != nil {
+			if err := rss.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, name+"-rss.png")); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// plotRSS draws each target's RSS over the rollout run, with the churn
+// between the two vertical lines.
+func (rep *Report) plotRSS() (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("rollout: %d pods, %g pods/s replaced for %s: resident memory", rep.Options.Pods, rep.Options.ChurnRate, rep.Options.ChurnDuration)
+	p.X.Label.Text = "seconds since the churn began"
+	p.Y.Label.Text = "RSS MiB"
+	p.Add(plotter.NewGrid())
+	colors := []color.Color{color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}}
+	var top float64
+	for i, t := range rep.Targets {
+		if t.Churn == nil || len(t.Churn.RSSSamples) == 0 {
+			continue
+		}
+		pts := make(plotter.XYs, len(t.Churn.RSSSamples))
+		for j, pt := range t.Churn.RSSSamples {
+			pts[j].X, pts[j].Y = pt.T, pt.MiB
+			top = max(top, pt.MiB)
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = colors[i%len(colors)]
+		line.Width = vg.Points(2)
+		p.Add(line)
+		p.Legend.Add(t.Target, line)
+	}
+	for _, x := range []float64{0, rep.Options.ChurnDuration.Seconds()} {
+		edge, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top}})
+		if err != nil {
+			return nil, err
+		}
+		edge.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
+		p.Add(edge)
+	}
+	p.Y.Min = 0
+	p.Legend.Top = false
+	p.Legend.Left = false
+	return p, nil
 }
 
 func (rep *Report) plot() (*plot.Plot, error) {

@@ -93,6 +93,72 @@ func TestBenchEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	t.Run(WorkloadRollout, func(t *testing.T) { testRolloutSmoke(t, bin) })
+}
+
+// testRolloutSmoke is the rollout workload's smoke, run by
+// TestBenchEndToEnd with the binaries it built: 40 pods in two
+// Deployments, churned for 20 s (a roll every ~7 s, a random pod deleted
+// every second), the virtual node alone to keep make test short. It
+// checks that the churn figures were measured and that nothing leaked.
+func testRolloutSmoke(t *testing.T, bin string) {
+	opts := Options{
+		Workload: WorkloadRollout, Pods: 40, Namespaces: 2, QuotaScale: 0, ChurnRate: 4, ChurnDuration: 20 * time.Second,
+		SteadyWindow: 2 * time.Second, ProfileSeconds: 2, BinDir: bin, OutDir: t.TempDir(),
+		Timeout: 5 * time.Minute, Log: testWriter{t},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, opts)
+	if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Targets) != 1 || rep.Targets[0].Churn == nil {
+		t.Fatalf("targets %+v: want the virtual node with churn figures", rep.Targets)
+	}
+	vn, c := rep.Targets[0], rep.Targets[0].Churn
+	if vn.Pods <= 40 || vn.Running <= 40 || vn.Errors != 0 {
+		t.Errorf("%d pods, %d ran, %d errors (%v): want more than 40 pods run (replacements) and no error", vn.Pods, vn.Running, vn.Errors, vn.Failed)
+	}
+	if c.Rolls < 1 || c.RandomDeletes < 1 || c.PodsCreated < 1 || c.PodsDeleted < 1 || c.CreatedPerSec <= 0 {
+		t.Errorf("churn: %d rolls, %d random deletes, %d pods created (%.2f/s), %d deleted: want each above 0",
+			c.Rolls, c.RandomDeletes, c.PodsCreated, c.CreatedPerSec, c.PodsDeleted)
+	}
+	if c.GroupsOrphaned < 0 || c.PodsWithoutGroup < 0 {
+		t.Errorf("the leak check did not run (the rollouts never settled?): %v", c.LeakSamples)
+	}
+	if vn.GroupsLeft != 0 || c.GroupsOrphaned != 0 || c.PodsWithoutGroup != 0 || c.PodsStuck != 0 {
+		t.Errorf("%d groups left, %d orphaned and %d Running pods without a group at settle (%v), %d pods stuck (%v)",
+			vn.GroupsLeft, c.GroupsOrphaned, c.PodsWithoutGroup, c.LeakSamples, c.PodsStuck, c.StuckSample)
+	}
+	inChurn := 0
+	for _, p := range c.RSSSamples {
+		if p.T >= 0 && p.T <= c.Seconds {
+			inChurn++
+		}
+	}
+	if inChurn < 2 || c.RSSStartMiB <= 0 || c.RSSEndMiB <= 0 || c.RSSPeakMiB < c.RSSStartMiB {
+		t.Errorf("RSS: %d samples in the churn, start %v, end %v, peak %v MiB", inChurn, c.RSSStartMiB, c.RSSEndMiB, c.RSSPeakMiB)
+	}
+	// A pod replaced before the node created its group has none: at
+	// most one create per pod, never two.
+	if cr := vn.ECICallsPerPod["CreateContainerGroup"]; cr <= 0 || cr > 1 || c.ECICallsPerPod["CreateContainerGroup"] <= 0 || c.APIRequestsPerPod <= 0 {
+		t.Errorf("creates per pod %v (churn: %v), apiserver requests per pod created in the churn %v",
+			cr, c.ECICallsPerPod["CreateContainerGroup"], c.APIRequestsPerPod)
+	}
+	var names []string
+	for _, f := range vn.Files {
+		names = append(names, filepath.Base(f))
+	}
+	if !strings.Contains(strings.Join(names, " "), "heap.pprof") {
+		t.Errorf("virtual node records %v: no heap profile at the churn's end", names)
+	}
+	if st, err := os.Stat(filepath.Join(opts.OutDir, "latest-rss.png")); err != nil || st.Size() == 0 {
+		t.Errorf("latest-rss.png: %v", err)
+	}
 }
 
 // TestBenchReplicas is the smoke of the cluster-scale mode: two

@@ -212,7 +212,7 @@ func (t *vnodeTarget) start(ctx context.Context) error {
 		"VIRTUAL_NODE_NAME=" + vnodeName,
 		"VIRTUAL_NODE_COUNT=" + strconv.Itoa(max(t.opts.Nodes, 1)),
 		"KUBELET_PORT=" + strconv.Itoa(kubeletPort),
-		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.Pods+100),
+		"ECI_POD_CAPACITY=" + strconv.Itoa(t.opts.podCapacity()),
 		"PPROF_ENABLED=true",
 		// The client's limits follow the simulator's quotas.
 		"ECI_API_QUOTA_SCALE=" + strconv.FormatFloat(t.opts.QuotaScale, 'g', -1, 64),
@@ -285,7 +285,7 @@ func (t *kwokTarget) start(ctx context.Context) error {
 		return err
 	}
 	capacity := corev1.ResourceList{
-		corev1.ResourcePods:   *resource.NewQuantity(int64(t.opts.Pods+100), resource.DecimalSI),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(t.opts.podCapacity()), resource.DecimalSI),
 		corev1.ResourceCPU:    resource.MustParse("20000"),
 		corev1.ResourceMemory: resource.MustParse("80Ti"),
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -29,12 +28,18 @@ const runLabel = "bench.ack-virtual-node.io/run"
 type podTimes struct {
 	created, bound, running, succeeded, deleting, gone time.Time
 	failed                                             string
+	// name is namespace/name, to name a stuck pod.
+	name string
 }
 
 // recorder timestamps pod transitions as the watch delivers them.
 type recorder struct {
-	mu      sync.Mutex
-	pods    map[types.UID]*podTimes
+	mu   sync.Mutex
+	pods map[types.UID]*podTimes
+	// cleanup is when the workload asked to delete every pod left
+	// (deletingAll); a pod whose deletion began before, and that never
+	// ran, was replaced on purpose rather than failed.
+	cleanup time.Time
 	onRun   func(*corev1.Pod)
 	running int
 	done    int
@@ -48,7 +53,7 @@ func (r *recorder) observe(pod *corev1.Pod, deleted bool) {
 	r.mu.Lock()
 	pt := r.pods[pod.UID]
 	if pt == nil {
-		pt = &podTimes{created: now}
+		pt = &podTimes{created: now, name: pod.Namespace + "/" + pod.Name}
 		r.pods[pod.UID] = pt
 	}
 	firstRun := false
@@ -86,13 +91,14 @@ func (r *recorder) observe(pod *corev1.Pod, deleted bool) {
 	}
 }
 
-// deletingAll notes that the deletion of every pod not yet deleting was
-// requested at now.
+// deletingAll notes that the deletion of every pod not yet deleting nor
+// gone was requested at now.
 func (r *recorder) deletingAll(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.cleanup = now
 	for _, pt := range r.pods {
-		if pt.deleting.IsZero() {
+		if pt.deleting.IsZero() && pt.gone.IsZero() {
 			pt.deleting = now
 		}
 	}
@@ -150,10 +156,18 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	rec.watch(wctx, cl, run)
 	res := &Result{Target: t.name(), Workload: opts.Workload}
 	var prof *profiler
+	state := &rolloutState{}
 	if vt, ok := t.(*vnodeTarget); ok {
 		prof = newProfiler(vt.metricsAddr, opts.OutDir, run, opts.ProfileSeconds, opts.Log)
-		prof.cpuWhen(wctx, func() bool { n, _, _, _ := rec.counts(); return n > 0 })
-		prof.heapWhen(wctx, func() bool { _, running, done, _ := rec.counts(); return running >= opts.Pods || done >= opts.Pods })
+		if opts.Workload == WorkloadRollout {
+			// The churn is what this workload measures: profile its
+			// CPU, and the heap at its end, when a leak is largest.
+			prof.cpuWhen(wctx, state.churning.Load)
+			prof.heapWhen(wctx, state.churned.Load)
+		} else {
+			prof.cpuWhen(wctx, func() bool { n, _, _, _ := rec.counts(); return n > 0 })
+			prof.heapWhen(wctx, func() bool { _, running, done, _ := rec.counts(); return running >= opts.Pods || done >= opts.Pods })
+		}
 	}
 	var groupsGone map[string]time.Time
 	switch opts.Workload {
@@ -165,6 +179,8 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 		groupsGone, err = churn(wctx, cl, t, opts, run, namespaces, rec)
 	case WorkloadPaced:
 		groupsGone, err = paced(wctx, cl, t, opts, run, namespaces, rec, res)
+	case WorkloadRollout:
+		groupsGone, err = rollout(wctx, cl, t, opts, run, namespaces, rec, res, state)
 	}
 	if err != nil {
 		return nil, err
@@ -197,13 +213,21 @@ func runTarget(ctx context.Context, cl *cluster, t target, opts Options) (*Resul
 	}
 	// Batch audit mode flushes within a second or so.
 	time.Sleep(3 * time.Second)
-	byVerb, total, err := cl.auditCounts(t.user())
+	byVerb, total, err := cl.auditCounts(t.user(), time.Time{}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	res.APIRequests, res.APIRequestsByVerb = total, byVerb
 	if len(rec.pods) > 0 {
 		res.APIRequestsPerPod = float64(total) / float64(len(rec.pods))
+	}
+	if c := res.Churn; c != nil && !c.end.IsZero() {
+		if _, c.APIRequests, err = cl.auditCounts(t.user(), c.start, c.end); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		if c.PodsCreated > 0 {
+			c.APIRequestsPerPod = float64(c.APIRequests) / float64(c.PodsCreated)
+		}
 	}
 	logf(opts.Log, "%s: done: %d pods, %d running, %d errors, %.1f pods/s", t.name(), res.Pods, res.Running, res.Errors, res.Throughput)
 	return res, nil
@@ -278,20 +302,8 @@ func waitFor(ctx context.Context, opts Options, what string, cond func() (bool, 
 
 func burst(ctx context.Context, cl *cluster, t target, opts Options, run string, namespaces []string, rec *recorder, res *Result) (map[string]time.Time, error) {
 	tpl := podTemplate(t, run, corev1.RestartPolicyAlways, nil)
-	shares := split(opts.Pods, len(namespaces))
-	logf(opts.Log, "%s: creating %d pods in %d Deployments", t.name(), opts.Pods, len(namespaces))
-	for i, ns := range namespaces {
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: ns},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To(int32(shares[i])),
-				Selector: &metav1.LabelSelector{MatchLabels: tpl.Labels},
-				Template: tpl,
-			},
-		}
-		if _, err := cl.kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-			return nil, err
-		}
+	if err := createDeployments(ctx, cl, t, opts, namespaces, tpl); err != nil {
+		return nil, err
 	}
 	runningThenSteady(ctx, t, opts, rec, res)
 

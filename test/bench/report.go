@@ -103,7 +103,7 @@ type Result struct {
 	NodeQueueP99Bucket float64 `json:"nodeQueueWaitP99BucketSeconds"`
 	// NodeQueueP99Beyond says the 99th percentile is past the histogram's
 	// last finite bound, NodeQueueP99Bucket.
-	NodeQueueP99Beyond bool `json:"nodeQueueWaitP99BeyondLastBucket,omitempty"`
+	NodeQueueP99Beyond bool    `json:"nodeQueueWaitP99BeyondLastBucket,omitempty"`
 	NodeCreateMean     float64 `json:"nodeCreateMeanSeconds"`
 	// DeleteToGone is deletion requested → pod object gone;
 	// DeleteToGroupGone is deletion requested → container group gone.

@@ -254,13 +254,15 @@ func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
 	close(p.ready)
 }
 
-// push hands a pod's status to the core. Only its metadata and status
-// count: the core keeps the pushed pod until the next one (for every pod of
-// the node), compares it whole with the previous push, and writes it to
-// pods/status, where the apiserver takes the spec from the stored pod.
-// Pushing without the spec halves that copy and that comparison.
+// push hands a pod's status to the core. The core keeps the pushed pod
+// until the next one (for every pod of the node), compares it whole with
+// the previous push, and writes it to pods/status, where the apiserver
+// takes the spec from the stored pod and StatusClient the metadata from
+// the informer. So a push carries the status and only the metadata
+// pushMeta keeps, which makes that copy and that comparison small.
 func (p *Provider) push(pod *corev1.Pod) {
 	pod.Spec = corev1.PodSpec{}
+	pod.ObjectMeta = pushMeta(&pod.ObjectMeta)
 	p.mu.RLock()
 	f := p.notify
 	p.mu.RUnlock()
@@ -442,7 +444,8 @@ func (p *Provider) groupOf(namespace, name string) (string, *corev1.Pod, error) 
 	return e.groupID, e.pod.DeepCopy(), nil
 }
 
-// statusCopy copies what a push needs of pod: metadata and status.
+// statusCopy copies what a push needs of pod: its status and the
+// metadata pushMeta keeps.
 func statusCopy(pod *corev1.Pod) *corev1.Pod {
-	return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: *pod.ObjectMeta.DeepCopy(), Status: *pod.Status.DeepCopy()}
+	return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pushMeta(&pod.ObjectMeta), Status: *pod.Status.DeepCopy()}
 }

@@ -140,8 +140,8 @@ type entry struct {
 	// statusSig fingerprints the last status item seen for the group, so
 	// only groups whose status changed are described in full.
 	statusSig uint64
-	// events counts the cloud events already forwarded, by a hash of their identity.
-	events map[uint64]int
+	// events are the cloud events already forwarded (newEvents).
+	events []seenEvent
 	// pendingSince and attempts describe a pod still waiting for its
 	// group (stock-out, throttling, cloud errors): the time of the first
 	// attempt and how many were made.

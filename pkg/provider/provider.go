@@ -130,11 +130,14 @@ type Provider struct {
 type entry struct {
 	// pod is the pod's metadata, its spec as created and its status as
 	// last computed. Once the pod has a group (slim), its spec is only
-	// what the provider still reads (slimSpec), and specSum fingerprints
-	// the updatable fields of the spec it was taken from (wholePod).
+	// what the provider still reads (slimSpec) and its metadata only the
+	// pod's identity and the provider's annotations (recordMeta); specSum
+	// and metaSum fingerprint the updatable fields of the spec and the
+	// labels and annotations it was taken from (wholePod).
 	pod     *corev1.Pod
 	slim    bool
 	specSum uint64
+	metaSum uint64
 	groupID string
 	created time.Time
 	// statusSig fingerprints the last status item seen for the group, so
@@ -385,8 +388,9 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// GetPod returns a copy of the pod as the provider knows it: its spec as
-// created (from the informer, see wholePod), its status as last computed.
+// GetPod returns a copy of the pod as the provider knows it: its spec and
+// metadata as created or last updated (from the informer, see wholePod),
+// its status as last computed.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
 	p.mu.RLock()
 	e, ok := p.pods[key(namespace, name)]
@@ -394,9 +398,9 @@ func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Po
 		p.mu.RUnlock()
 		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
 	}
-	pod, slim, sum, lister := e.pod.DeepCopy(), e.slim, e.specSum, p.podLister
+	pod, slim, sum, meta, lister := e.pod.DeepCopy(), e.slim, e.specSum, e.metaSum, p.podLister
 	p.mu.RUnlock()
-	return wholePod(pod, slim, sum, lister), nil
+	return wholePod(pod, slim, sum, meta, lister), nil
 }
 
 // GetPodStatus returns a copy of the pod's last computed status.
@@ -411,20 +415,20 @@ func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*c
 // GetPods returns copies of every pod the provider runs.
 func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	type stored struct {
-		pod  *corev1.Pod
-		slim bool
-		sum  uint64
+		pod       *corev1.Pod
+		slim      bool
+		sum, meta uint64
 	}
 	p.mu.RLock()
 	all := make([]stored, 0, len(p.pods))
 	for _, e := range p.pods {
-		all = append(all, stored{e.pod.DeepCopy(), e.slim, e.specSum})
+		all = append(all, stored{e.pod.DeepCopy(), e.slim, e.specSum, e.metaSum})
 	}
 	lister := p.podLister
 	p.mu.RUnlock()
 	out := make([]*corev1.Pod, 0, len(all))
 	for _, s := range all {
-		out = append(out, wholePod(s.pod, s.slim, s.sum, lister))
+		out = append(out, wholePod(s.pod, s.slim, s.sum, s.meta, lister))
 	}
 	return out, nil
 }

@@ -33,9 +33,18 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 		e.tokens.At = now.Add(tokenRetry) // in flight; retried if it fails
 		work = append(work, due{pod: e.pod.DeepCopy(), groupID: e.groupID, volumes: e.tokens.Volumes})
 	}
+	lister := p.podLister
 	p.mu.Unlock()
 	for _, w := range work {
 		logger := klog.FromContext(ctx).WithValues("pod", key(w.pod.Namespace, w.pod.Name), "group", w.groupID)
+		// The provider keeps of the metadata only the pod's identity
+		// (recordMeta); a projected volume can carry the pod's labels
+		// or annotations next to its token, so they are the informer's.
+		if lister != nil {
+			if cur, err := lister.Pods(w.pod.Namespace).Get(w.pod.Name); err == nil && cur.UID == w.pod.UID {
+				withMeta(w.pod, cur)
+			}
+		}
 		vols, refresh, err := p.translator.RefreshVolumes(ctx, w.pod, w.volumes)
 		if err == nil {
 			req := &eci.UpdateContainerGroupRequest{ContainerGroupId: w.groupID, UpdateType: eci.UpdateIncremental}

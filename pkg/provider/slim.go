@@ -19,9 +19,10 @@ import (
 
 // slimSpec is what the provider reads of a spec once the pod's group
 // exists: the containers' names and images and the native sidecars' restart
-// policy (podStatus, the kubelet API's stats), the volumes and service
-// account (renewing tokens, translate.RefreshVolumes), and the few scalar
-// fields that describe the pod.
+// policy (podStatus, the kubelet API's stats), the service account, and the
+// few scalar fields that describe the pod. Renewing tokens also reads the
+// volumes, which cannot change once a pod exists: it takes them from the
+// informer (renewalPod).
 func slimSpec(s *corev1.PodSpec) corev1.PodSpec {
 	out := corev1.PodSpec{
 		NodeName: s.NodeName, RestartPolicy: s.RestartPolicy, ServiceAccountName: s.ServiceAccountName,
@@ -32,13 +33,32 @@ func slimSpec(s *corev1.PodSpec) corev1.PodSpec {
 		v := *s.AutomountServiceAccountToken
 		out.AutomountServiceAccountToken = &v
 	}
-	if len(s.Volumes) > 0 {
-		out.Volumes = make([]corev1.Volume, len(s.Volumes))
-		for i := range s.Volumes {
-			s.Volumes[i].DeepCopyInto(&out.Volumes[i])
+	return out
+}
+
+// renewalPod completes pod, the provider's slim copy, with what renewing
+// its tokens (translate.RefreshVolumes) reads that the provider does not
+// keep: the volumes, and the labels and annotations a projected volume can
+// carry next to a token, from the informer's pod. It returns false when
+// the informer does not hold that pod (deleted, or replaced by one of the
+// same name).
+func renewalPod(pod *corev1.Pod, lister corev1listers.PodLister) bool {
+	if lister == nil {
+		return false
+	}
+	cur, err := lister.Pods(pod.Namespace).Get(pod.Name)
+	if err != nil || cur.UID != pod.UID {
+		return false
+	}
+	withMeta(pod, cur)
+	pod.Spec.Volumes = nil
+	if len(cur.Spec.Volumes) > 0 {
+		pod.Spec.Volumes = make([]corev1.Volume, len(cur.Spec.Volumes))
+		for i := range cur.Spec.Volumes {
+			cur.Spec.Volumes[i].DeepCopyInto(&pod.Spec.Volumes[i])
 		}
 	}
-	return out
+	return true
 }
 
 func slimContainers(cs []corev1.Container) []corev1.Container {

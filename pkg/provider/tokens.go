@@ -37,13 +37,11 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 	p.mu.Unlock()
 	for _, w := range work {
 		logger := klog.FromContext(ctx).WithValues("pod", key(w.pod.Namespace, w.pod.Name), "group", w.groupID)
-		// The provider keeps of the metadata only the pod's identity
-		// (recordMeta); a projected volume can carry the pod's labels
-		// or annotations next to its token, so they are the informer's.
-		if lister != nil {
-			if cur, err := lister.Pods(w.pod.Namespace).Get(w.pod.Name); err == nil && cur.UID == w.pod.UID {
-				withMeta(w.pod, cur)
-			}
+		if !renewalPod(w.pod, lister) {
+			// Deleted (its group goes with it), or not in the informer
+			// yet just after a restart: tried again in tokenRetry.
+			logger.V(2).Info("pod not in the pod informer; its tokens are renewed once it is", "retry", tokenRetry)
+			continue
 		}
 		vols, refresh, err := p.translator.RefreshVolumes(ctx, w.pod, w.volumes)
 		if err == nil {

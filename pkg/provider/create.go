@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -365,7 +367,31 @@ func (p *Provider) pushLatest(k string, e *entry) {
 		}
 	}
 	p.mu.RUnlock()
-	if out != nil {
-		p.push(out)
+	if out == nil {
+		return
 	}
+	// A push identical to the last one is not made: the core would only
+	// note that it skipped it, and then write the status again at the
+	// pod's next informer event whose labels or annotations differ from
+	// the push's, which they always do since a push carries none but the
+	// provider's (pushMeta). The create and the status loop both push a
+	// pod that starts at once, often the same status.
+	sum := pushSum(out)
+	if e.pushed.Load() == sum {
+		return
+	}
+	e.pushed.Store(sum)
+	p.push(out)
+}
+
+// pushSum fingerprints a pod to push (statusCopy): its status and
+// metadata.
+func pushSum(pod *corev1.Pod) uint64 {
+	b, _ := json.Marshal(struct {
+		M metav1.ObjectMeta
+		S corev1.PodStatus
+	}{pod.ObjectMeta, pod.Status})
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
 }

@@ -164,6 +164,9 @@ type entry struct {
 	requested string
 	// tokens says when the pod's service-account tokens are renewed.
 	tokens translate.TokenRefresh
+	// pushed fingerprints the last push of pushLatest (pushSum), which
+	// does not push the same again; 0 after another push (lose).
+	pushed atomic.Uint64
 	// pushMu orders the pushes of pushLatest for this pod, so the last
 	// one carries its latest status; per pod, so a slow push of one pod
 	// never holds up the others.

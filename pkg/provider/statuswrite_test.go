@@ -121,3 +121,32 @@ func TestPushCarriesIdentityAndProviderAnnotations(t *testing.T) {
 		t.Errorf("push metadata %+v, want %+v", got.ObjectMeta, want)
 	}
 }
+
+// TestPushLatestSkipsRepeats: pushLatest does not hand the core a push
+// identical to its last one (the core would write the status again at the
+// pod's next informer event), and pushes again once the status changes.
+func TestPushLatestSkipsRepeats(t *testing.T) {
+	var pushes []*corev1.Pod
+	p := &Provider{pods: map[string]*entry{}, notify: func(pod *corev1.Pod) { pushes = append(pushes, pod) }}
+	e := &entry{groupID: "eci-1", marked: true}
+	e.keep(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u1",
+		Annotations: map[string]string{translate.AnnotationInstanceID: "eci-1"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}})
+	k := key("ns", "web")
+	p.pods[k] = e
+	p.pushLatest(k, e)
+	p.pushLatest(k, e)
+	if len(pushes) != 1 {
+		t.Fatalf("%d pushes of an unchanged pod, want 1", len(pushes))
+	}
+	e.pod.Status.Phase = corev1.PodRunning
+	p.pushLatest(k, e)
+	if len(pushes) != 2 || pushes[1].Status.Phase != corev1.PodRunning {
+		t.Fatalf("pushes %d after the status changed, want 2, the last Running", len(pushes))
+	}
+	e.pushed.Store(0) // another path pushed (lose)
+	p.pushLatest(k, e)
+	if len(pushes) != 3 {
+		t.Errorf("pushes %d after another path pushed, want 3", len(pushes))
+	}
+}

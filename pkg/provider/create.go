@@ -210,9 +210,18 @@ func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) er
 		p.mu.Unlock()
 		return nil
 	}
-	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
+	prev := p.pods[k]
+	e := &entry{pod: stored, created: since, pendingSince: since, attempts: n}
+	p.pods[k] = e
 	p.mu.Unlock()
-	p.push(statusCopy(stored))
+	// A retry that fails as the last did shows the same status: not
+	// pushed again (see pushLatest).
+	out := statusCopy(stored)
+	sum := pushSum(out)
+	e.pushed.Store(sum)
+	if prev == nil || prev.pushed.Load() != sum {
+		p.push(out)
+	}
 
 	uid := pod.UID
 	time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })

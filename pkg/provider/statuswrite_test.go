@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
@@ -148,5 +150,30 @@ func TestPushLatestSkipsRepeats(t *testing.T) {
 	p.pushLatest(k, e)
 	if len(pushes) != 3 {
 		t.Errorf("pushes %d after another path pushed, want 3", len(pushes))
+	}
+}
+
+// TestRetryRepeatNotPushed: a create retry that fails as the last did
+// shows the same status, which is not pushed again; another failure is.
+func TestRetryRepeatNotPushed(t *testing.T) {
+	var pushes []*corev1.Pod
+	p := &Provider{pods: map[string]*entry{}, notify: func(pod *corev1.Pod) { pushes = append(pushes, pod) }}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u1"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+	k := key("ns", "web")
+	// The retries scheduled here find the pod gone and do nothing.
+	t.Cleanup(func() { p.mu.Lock(); delete(p.pods, k); p.mu.Unlock() })
+	since := time.Now()
+	for i, cause := range []string{"throttled", "throttled", "no stock"} {
+		if err := p.scheduleRetry(createAttempt{pod: pod, since: since, n: 1}, ReasonCreateRetrying, errors.New(cause)); err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	if len(pushes) != 2 || pushes[0].Status.Message != "throttled" || pushes[1].Status.Message != "no stock" {
+		var msgs []string
+		for _, p := range pushes {
+			msgs = append(msgs, p.Status.Message)
+		}
+		t.Errorf("pushes %q, want the first failure and the different third", msgs)
 	}
 }

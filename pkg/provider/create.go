@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -208,9 +210,18 @@ func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) er
 		p.mu.Unlock()
 		return nil
 	}
-	p.pods[k] = &entry{pod: stored, created: since, pendingSince: since, attempts: n}
+	prev := p.pods[k]
+	e := &entry{pod: stored, created: since, pendingSince: since, attempts: n}
+	p.pods[k] = e
 	p.mu.Unlock()
-	p.push(statusCopy(stored))
+	// A retry that fails as the last did shows the same status: not
+	// pushed again (see pushLatest).
+	out := statusCopy(stored)
+	sum := pushSum(out)
+	e.pushed.Store(sum)
+	if prev == nil || prev.pushed.Load() != sum {
+		p.push(out)
+	}
 
 	uid := pod.UID
 	time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })
@@ -365,7 +376,31 @@ func (p *Provider) pushLatest(k string, e *entry) {
 		}
 	}
 	p.mu.RUnlock()
-	if out != nil {
-		p.push(out)
+	if out == nil {
+		return
 	}
+	// A push identical to the last one is not made: the core would only
+	// note that it skipped it, and then write the status again at the
+	// pod's next informer event whose labels or annotations differ from
+	// the push's, which they always do since a push carries none but the
+	// provider's (pushMeta). The create and the status loop both push a
+	// pod that starts at once, often the same status.
+	sum := pushSum(out)
+	if e.pushed.Load() == sum {
+		return
+	}
+	e.pushed.Store(sum)
+	p.push(out)
+}
+
+// pushSum fingerprints a pod to push (statusCopy): its status and
+// metadata.
+func pushSum(pod *corev1.Pod) uint64 {
+	b, _ := json.Marshal(struct {
+		M metav1.ObjectMeta
+		S corev1.PodStatus
+	}{pod.ObjectMeta, pod.Status})
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
 }

@@ -111,6 +111,20 @@ func podState(tb testing.TB, n int) (providerPerPod, pushedPerPod float64) {
 	for _, g := range cloud.Groups() {
 		if err := cloud.UpdateGroup(g.ContainerGroupId, func(g *eci.ContainerGroup) {
 			g.Status = eci.StatusRunning
+			// The events the simulator (and ECI) record for each
+			// container that starts; the provider forwards them and
+			// remembers which it did.
+			at := time.Now().UTC().Format(time.RFC3339)
+			for _, c := range g.Containers {
+				for _, ev := range [][2]string{{"Pulling", "pulling image %q"}, {"Pulled", "Successfully pulled image %q"}} {
+					g.Events = append(g.Events, eci.Event{Count: 1, Type: "Normal", Name: g.ContainerGroupId, Reason: ev[0],
+						Message: fmt.Sprintf(ev[1], c.Image), FirstTimestamp: at, LastTimestamp: at})
+				}
+				for _, ev := range [][2]string{{"Created", "Created container %s"}, {"Started", "Started container %s"}} {
+					g.Events = append(g.Events, eci.Event{Count: 1, Type: "Normal", Name: g.ContainerGroupId, Reason: ev[0],
+						Message: fmt.Sprintf(ev[1], c.Name), FirstTimestamp: at, LastTimestamp: at})
+				}
+			}
 			for i := range g.Containers {
 				g.Containers[i].Ready = true
 				g.Containers[i].CurrentState = eci.ContainerState{State: "Running", StartTime: time.Now().UTC().Format(time.RFC3339)}

@@ -336,6 +336,7 @@ func (p *Provider) lose(id string) {
 		cs.Ready = false
 	}
 	pod := e.pod.DeepCopy()
+	e.pushed.Store(0) // pushed here, not by pushLatest
 	p.mu.Unlock()
 	p.event(pod, corev1.EventTypeWarning, "ContainerInstanceNotFound", "%s", pod.Status.Message)
 	p.push(pod)

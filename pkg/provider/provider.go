@@ -130,18 +130,21 @@ type Provider struct {
 type entry struct {
 	// pod is the pod's metadata, its spec as created and its status as
 	// last computed. Once the pod has a group (slim), its spec is only
-	// what the provider still reads (slimSpec), and specSum fingerprints
-	// the updatable fields of the spec it was taken from (wholePod).
+	// what the provider still reads (slimSpec) and its metadata only the
+	// pod's identity and the provider's annotations (recordMeta); specSum
+	// and metaSum fingerprint the updatable fields of the spec and the
+	// labels and annotations it was taken from (wholePod).
 	pod     *corev1.Pod
 	slim    bool
 	specSum uint64
+	metaSum uint64
 	groupID string
 	created time.Time
 	// statusSig fingerprints the last status item seen for the group, so
 	// only groups whose status changed are described in full.
 	statusSig uint64
-	// events counts the cloud events already forwarded, by a hash of their identity.
-	events map[uint64]int
+	// events are the cloud events already forwarded (newEvents).
+	events []seenEvent
 	// pendingSince and attempts describe a pod still waiting for its
 	// group (stock-out, throttling, cloud errors): the time of the first
 	// attempt and how many were made.
@@ -161,6 +164,9 @@ type entry struct {
 	requested string
 	// tokens says when the pod's service-account tokens are renewed.
 	tokens translate.TokenRefresh
+	// pushed fingerprints the last push of pushLatest (pushSum), which
+	// does not push the same again; 0 after another push (lose).
+	pushed atomic.Uint64
 	// pushMu orders the pushes of pushLatest for this pod, so the last
 	// one carries its latest status; per pod, so a slow push of one pod
 	// never holds up the others.
@@ -254,13 +260,15 @@ func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
 	close(p.ready)
 }
 
-// push hands a pod's status to the core. Only its metadata and status
-// count: the core keeps the pushed pod until the next one (for every pod of
-// the node), compares it whole with the previous push, and writes it to
-// pods/status, where the apiserver takes the spec from the stored pod.
-// Pushing without the spec halves that copy and that comparison.
+// push hands a pod's status to the core. The core keeps the pushed pod
+// until the next one (for every pod of the node), compares it whole with
+// the previous push, and writes it to pods/status, where the apiserver
+// takes the spec from the stored pod and StatusClient the metadata from
+// the informer. So a push carries the status and only the metadata
+// pushMeta keeps, which makes that copy and that comparison small.
 func (p *Provider) push(pod *corev1.Pod) {
 	pod.Spec = corev1.PodSpec{}
+	pod.ObjectMeta = pushMeta(&pod.ObjectMeta)
 	p.mu.RLock()
 	f := p.notify
 	p.mu.RUnlock()
@@ -383,8 +391,9 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// GetPod returns a copy of the pod as the provider knows it: its spec as
-// created (from the informer, see wholePod), its status as last computed.
+// GetPod returns a copy of the pod as the provider knows it: its spec and
+// metadata as created or last updated (from the informer, see wholePod),
+// its status as last computed.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
 	p.mu.RLock()
 	e, ok := p.pods[key(namespace, name)]
@@ -392,9 +401,9 @@ func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Po
 		p.mu.RUnlock()
 		return nil, errdefs.NotFoundf("pod %s/%s is not known to the provider", namespace, name)
 	}
-	pod, slim, sum, lister := e.pod.DeepCopy(), e.slim, e.specSum, p.podLister
+	pod, slim, sum, meta, lister := e.pod.DeepCopy(), e.slim, e.specSum, e.metaSum, p.podLister
 	p.mu.RUnlock()
-	return wholePod(pod, slim, sum, lister), nil
+	return wholePod(pod, slim, sum, meta, lister), nil
 }
 
 // GetPodStatus returns a copy of the pod's last computed status.
@@ -409,20 +418,20 @@ func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*c
 // GetPods returns copies of every pod the provider runs.
 func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	type stored struct {
-		pod  *corev1.Pod
-		slim bool
-		sum  uint64
+		pod       *corev1.Pod
+		slim      bool
+		sum, meta uint64
 	}
 	p.mu.RLock()
 	all := make([]stored, 0, len(p.pods))
 	for _, e := range p.pods {
-		all = append(all, stored{e.pod.DeepCopy(), e.slim, e.specSum})
+		all = append(all, stored{e.pod.DeepCopy(), e.slim, e.specSum, e.metaSum})
 	}
 	lister := p.podLister
 	p.mu.RUnlock()
 	out := make([]*corev1.Pod, 0, len(all))
 	for _, s := range all {
-		out = append(out, wholePod(s.pod, s.slim, s.sum, lister))
+		out = append(out, wholePod(s.pod, s.slim, s.sum, s.meta, lister))
 	}
 	return out, nil
 }
@@ -442,7 +451,8 @@ func (p *Provider) groupOf(namespace, name string) (string, *corev1.Pod, error) 
 	return e.groupID, e.pod.DeepCopy(), nil
 }
 
-// statusCopy copies what a push needs of pod: metadata and status.
+// statusCopy copies what a push needs of pod: its status and the
+// metadata pushMeta keeps.
 func statusCopy(pod *corev1.Pod) *corev1.Pod {
-	return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: *pod.ObjectMeta.DeepCopy(), Status: *pod.Status.DeepCopy()}
+	return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pushMeta(&pod.ObjectMeta), Status: *pod.Status.DeepCopy()}
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -44,8 +45,15 @@ func TestSlimSpecKeepsWhatTheProviderReads(t *testing.T) {
 	if len(slim.Spec.Containers[0].Env) != 0 || slim.Spec.Containers[0].ReadinessProbe != nil || len(slim.Spec.HostAliases) != 0 {
 		t.Errorf("slim spec still holds what the provider does not read: %+v", slim.Spec)
 	}
-	if !equality.Semantic.DeepEqual(slim.ObjectMeta, pod.ObjectMeta) || !equality.Semantic.DeepEqual(slim.Status, pod.Status) {
-		t.Error("slimCopy changed the metadata or the status (both are written back by the core)")
+	if !equality.Semantic.DeepEqual(slim.Status, pod.Status) {
+		t.Error("slimCopy changed the status (the core writes it back)")
+	}
+	// Of the metadata, the identity and the provider's annotations: the
+	// labels and the other annotations are the informer's (wholePod).
+	wantMeta := metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		Annotations: map[string]string{translate.AnnotationInstanceID: "eci-1"}}
+	if !equality.Semantic.DeepEqual(slim.ObjectMeta, wantMeta) {
+		t.Errorf("slim metadata %+v, want %+v", slim.ObjectMeta, wantMeta)
 	}
 
 	g := &eci.ContainerGroup{ContainerGroupId: "eci-1", Status: eci.StatusRunning, IntranetIp: "10.1.0.5", CreationTime: "2026-12-01T04:00:00Z",
@@ -70,9 +78,31 @@ func TestSlimSpecKeepsWhatTheProviderReads(t *testing.T) {
 	if err != nil || len(wantVols) != 1 {
 		t.Fatalf("renewing the whole pod's token: %v, %v", wantVols, err)
 	}
-	gotVols, _, err := tr.RefreshVolumes(context.Background(), slim, translate.TokenVolumes(slim))
+	// Renewal completes the slim copy from the informer (renewalPod).
+	if len(slim.Spec.Volumes) != 0 {
+		t.Errorf("slim spec keeps the volumes, which the informer holds: %+v", slim.Spec.Volumes)
+	}
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	if err := indexer.Add(pod); err != nil {
+		t.Fatal(err)
+	}
+	lister := corev1listers.NewPodLister(indexer)
+	renewal := slim.DeepCopy()
+	if !renewalPod(renewal, lister) {
+		t.Fatal("renewalPod: the informer's pod was not found")
+	}
+	gotVols, _, err := tr.RefreshVolumes(context.Background(), renewal, names)
 	if err != nil || !reflect.DeepEqual(gotVols, wantVols) {
 		t.Errorf("renewing from the slim copy: %+v, %v; want %+v", gotVols, err, wantVols)
+	}
+	renewal.Spec.Volumes[0].Name = "changed"
+	if pod.Spec.Volumes[0].Name == "changed" {
+		t.Error("renewalPod shares the informer's volumes: the caller's changes reach the informer's cache")
+	}
+	other := slim.DeepCopy()
+	other.UID = "uid-other"
+	if renewalPod(other, lister) {
+		t.Error("renewalPod completed a pod from the informer's pod of another UID")
 	}
 }
 
@@ -115,9 +145,14 @@ func TestGetPodIsWhole(t *testing.T) {
 	if got.Status.PodIP != "10.9.9.9" || got.Annotations[translate.AnnotationInstanceID] != "eci-1" {
 		t.Errorf("GetPod's status %+v / annotations %v are not the provider's", got.Status, got.Annotations)
 	}
+	// The core compares these with the informer's before calling UpdatePod.
+	if !equality.Semantic.DeepEqual(got.Labels, informer.Labels) || !equality.Semantic.DeepEqual(got.Annotations, informer.Annotations) {
+		t.Errorf("GetPod's labels %v and annotations %v are not the informer's %v, %v", got.Labels, got.Annotations, informer.Labels, informer.Annotations)
+	}
 	got.Spec.Containers[0].Image = "changed"
-	if informer.Spec.Containers[0].Image == "changed" {
-		t.Fatal("GetPod's pod shares the informer's spec: the caller's changes reach the informer's cache")
+	got.Labels["app"] = "changed"
+	if informer.Spec.Containers[0].Image == "changed" || informer.Labels["app"] == "changed" {
+		t.Fatal("GetPod's pod shares the informer's spec or labels: the caller's changes reach the informer's cache")
 	}
 	all, err := p.GetPods(ctx)
 	if err != nil || len(all) != 1 || !equality.Semantic.DeepEqual(all[0].Spec, informer.Spec) {
@@ -147,6 +182,31 @@ func TestGetPodIsWhole(t *testing.T) {
 		t.Errorf("UpdatePod did not keep the new pod slim: %+v", p.pods[k].pod.Spec.Containers[0])
 	}
 
+	// A user changes the labels and an annotation: until UpdatePod takes
+	// them, GetPod's differ from the informer's (the core then calls it),
+	// and the provider's annotations stay.
+	relabelled := updated.DeepCopy()
+	relabelled.Labels = map[string]string{"app": "web", "tier": "front"}
+	relabelled.Annotations["example.com/note"] = "x"
+	relabelled.ResourceVersion = "44"
+	if err := indexer.Update(relabelled); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = p.GetPod(ctx, informer.Namespace, informer.Name)
+	if equality.Semantic.DeepEqual(got.Labels, relabelled.Labels) && equality.Semantic.DeepEqual(got.Annotations, relabelled.Annotations) {
+		t.Error("GetPod gives the informer's changed labels and annotations before UpdatePod took them")
+	}
+	if err := p.UpdatePod(ctx, relabelled.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = p.GetPod(ctx, informer.Namespace, informer.Name)
+	if !equality.Semantic.DeepEqual(got.Labels, relabelled.Labels) || got.Annotations["example.com/note"] != "x" || got.Annotations[translate.AnnotationInstanceID] != "eci-1" {
+		t.Errorf("after UpdatePod: labels %v, annotations %v; want the informer's with the provider's", got.Labels, got.Annotations)
+	}
+	if len(p.pods[k].pod.Labels) != 0 || p.pods[k].pod.Annotations["example.com/note"] != "" {
+		t.Errorf("UpdatePod kept labels or others' annotations: %+v", p.pods[k].pod.ObjectMeta)
+	}
+
 	// Another pod of that name, or none: the provider's own (slim) copy.
 	other := updated.DeepCopy()
 	other.UID = "uid-2"
@@ -163,4 +223,31 @@ func TestGetPodIsWhole(t *testing.T) {
 	if got, err = p.GetPod(ctx, informer.Namespace, informer.Name); err != nil || got.UID != informer.UID {
 		t.Errorf("GetPod of a pod gone from the informer: %v, %v; want the provider's copy", got, err)
 	}
+}
+
+// BenchmarkRecordPod reports the heap one Running pod's record takes in
+// the provider's table (slimCopy, record-B/pod), for slimTestPod: a pod
+// with a projected service-account token volume, as admission gives every
+// pod that mounts its ServiceAccount's token.
+//
+//	go test ./pkg/provider -run '^$' -bench BenchmarkRecordPod -benchtime 1x
+func BenchmarkRecordPod(b *testing.B) {
+	const n = 2000
+	pod := slimTestPod()
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning}
+	var perPod float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		kept := make([]*corev1.Pod, n)
+		for i := range kept {
+			kept[i] = slimCopy(pod)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(kept)
+		perPod = float64(after.HeapAlloc-before.HeapAlloc) / n
+	}
+	b.ReportMetric(perPod, "record-B/pod")
 }

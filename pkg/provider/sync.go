@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
@@ -461,9 +462,6 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 // newEvents returns the cloud events not yet forwarded for this pod, or
 // whose count grew; the caller holds p.mu.
 func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
-	if e.events == nil {
-		e.events = map[uint64]int{}
-	}
 	var out []eci.Event
 	for _, ev := range evs {
 		// A hash, not the text: a node holds every pod's events, and
@@ -474,12 +472,25 @@ func (p *Provider) newEvents(e *entry, evs []eci.Event) []eci.Event {
 			_, _ = h.Write([]byte{0})
 		}
 		id := h.Sum64()
-		if ev.Count > e.events[id] || (ev.Count == 0 && e.events[id] == 0) {
-			e.events[id] = max(ev.Count, 1)
+		i := slices.IndexFunc(e.events, func(s seenEvent) bool { return s.id == id })
+		if i < 0 {
+			e.events = append(e.events, seenEvent{id: id})
+			i = len(e.events) - 1
+		}
+		if seen := &e.events[i]; ev.Count > seen.count || (ev.Count == 0 && seen.count == 0) {
+			seen.count = max(ev.Count, 1)
 			out = append(out, ev)
 		}
 	}
 	return out
+}
+
+// seenEvent is a cloud event already forwarded to a pod: a hash of its
+// identity and its count then. A pod has a handful, so a slice (16 bytes
+// each) holds them in a fraction of a map's memory.
+type seenEvent struct {
+	id    uint64
+	count int
 }
 
 func isTerminal(ph corev1.PodPhase) bool { return ph == corev1.PodSucceeded || ph == corev1.PodFailed }

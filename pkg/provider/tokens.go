@@ -33,9 +33,16 @@ func (p *Provider) refreshTokens(ctx context.Context) {
 		e.tokens.At = now.Add(tokenRetry) // in flight; retried if it fails
 		work = append(work, due{pod: e.pod.DeepCopy(), groupID: e.groupID, volumes: e.tokens.Volumes})
 	}
+	lister := p.podLister
 	p.mu.Unlock()
 	for _, w := range work {
 		logger := klog.FromContext(ctx).WithValues("pod", key(w.pod.Namespace, w.pod.Name), "group", w.groupID)
+		if !renewalPod(w.pod, lister) {
+			// Deleted (its group goes with it), or not in the informer
+			// yet just after a restart: tried again in tokenRetry.
+			logger.V(2).Info("pod not in the pod informer; its tokens are renewed once it is", "retry", tokenRetry)
+			continue
+		}
 		vols, refresh, err := p.translator.RefreshVolumes(ctx, w.pod, w.volumes)
 		if err == nil {
 			req := &eci.UpdateContainerGroupRequest{ContainerGroupId: w.groupID, UpdateType: eci.UpdateIncremental}

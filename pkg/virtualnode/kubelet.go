@@ -130,7 +130,9 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 		return nil, fmt.Errorf("node controller: %w", err)
 	}
 	pc, err := node.NewPodController(node.PodControllerConfig{
-		PodClient:                            o.Client.CoreV1(),
+		// Status is written with the informer's metadata, not the
+		// push's (provider.StatusClient).
+		PodClient:                            p.StatusClient(o.Client.CoreV1()),
 		EventRecorder:                        o.Recorder,
 		Provider:                             p,
 		PodInformer:                          podInformer,

@@ -37,6 +37,7 @@ func main() {
 		os.Exit(2)
 	}
 	setMemoryLimit(cfg.MemoryLimitBytes, os.Getenv("GOMEMLIMIT"))
+	setGCPercent(os.Getenv("GOGC"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := virtualnode.Run(ctx, virtualnode.Options{Config: cfg}); err != nil {

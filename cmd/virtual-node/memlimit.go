@@ -39,3 +39,26 @@ func setMemoryLimit(limitBytes int64, gomemlimit string) {
 		klog.InfoS("Go memory limit set from the container's", "memoryLimitBytes", limitBytes, "goMemLimitBytes", lim, "percent", memLimitPercent)
 	}
 }
+
+// defaultGCPercent is the collector's target unless GOGC is set: the heap
+// grows to 1.5 times what is live before a collection instead of twice.
+// Measured with make bench at 2,000 pods: peak RSS 187/178 → 142/140 MiB
+// (−22 %) for 15.9/13.7 → 17.2/16.8 CPU s (+15 %); at 10,000 pods see the
+// README (Performance).
+const defaultGCPercent = 50
+
+// gcPercent returns the GC percent to set, or -1 to leave the runtime's:
+// an operator's GOGC wins.
+func gcPercent(gogc string) int {
+	if gogc != "" {
+		return -1
+	}
+	return defaultGCPercent
+}
+
+// setGCPercent applies gcPercent.
+func setGCPercent(gogc string) {
+	if p := gcPercent(gogc); p >= 0 {
+		debug.SetGCPercent(p)
+	}
+}

@@ -40,3 +40,24 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT set the runtime's memory limit changed to %d, want it left at %d", got, prev)
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		gogc string
+		want int
+	}{{"", defaultGCPercent}, {"100", -1}, {"off", -1}} {
+		if got := gcPercent(c.gogc); got != c.want {
+			t.Errorf("gcPercent(%q) = %d, want %d", c.gogc, got, c.want)
+		}
+	}
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	setGCPercent("")
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, defaultGCPercent)
+	}
+	setGCPercent("100")
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC=100 set: GC percent changed to %d", got)
+	}
+}

@@ -99,14 +99,7 @@ func recordMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 		v := *m.DeletionGracePeriodSeconds
 		out.DeletionGracePeriodSeconds = &v
 	}
-	for _, a := range providerAnnotations {
-		if v, ok := m.Annotations[a]; ok {
-			if out.Annotations == nil {
-				out.Annotations = map[string]string{}
-			}
-			out.Annotations[a] = v
-		}
-	}
+	out.Annotations = providerAnnotationsOf(m.Annotations)
 	return out
 }
 
@@ -204,4 +197,19 @@ func withMeta(pod, cur *corev1.Pod) {
 		}
 		pod.Annotations[k] = v
 	}
+}
+
+// providerAnnotationsOf returns the provider's own annotations among
+// annotations (nil when there are none).
+func providerAnnotationsOf(annotations map[string]string) map[string]string {
+	var out map[string]string
+	for _, a := range providerAnnotations {
+		if v, ok := annotations[a]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a] = v
+		}
+	}
+	return out
 }

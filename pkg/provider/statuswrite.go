@@ -106,13 +106,6 @@ func (p *Provider) statusWrite(ctx context.Context, c corev1client.PodInterface,
 func pushMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	out := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID,
 		DeletionTimestamp: m.DeletionTimestamp, DeletionGracePeriodSeconds: m.DeletionGracePeriodSeconds}
-	for _, a := range providerAnnotations {
-		if v, ok := m.Annotations[a]; ok {
-			if out.Annotations == nil {
-				out.Annotations = map[string]string{}
-			}
-			out.Annotations[a] = v
-		}
-	}
+	out.Annotations = providerAnnotationsOf(m.Annotations)
 	return out
 }

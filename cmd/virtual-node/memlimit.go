@@ -8,20 +8,29 @@ import (
 )
 
 // memLimitPercent is the share of the container's memory limit given to
-// Go's memory limit: the rest is the runtime's own memory and stacks,
-// which the Go limit does not count, with room to spare.
-const memLimitPercent = 90
+// Go's memory limit, and memLimitReserve the least left outside it: Go's
+// limit counts the runtime's own memory (heap, stacks, metadata) but not
+// the binary's text pages, which the container's RSS and its cgroup do.
+// Measured at 10,000 pods with a 300 MiB container limit: at 90 % (a Go
+// limit of 270 MiB) peak RSS was 319 MiB, 49 MiB over the Go limit and
+// over the container's; hence 64 MiB at least.
+const (
+	memLimitPercent = 90
+	memLimitReserve = 64 << 20
+)
 
 // goMemLimit returns the Go memory limit for a container limited to
 // limitBytes (MEMORY_LIMIT_BYTES), or 0 to leave the runtime alone: when
 // GOMEMLIMIT is set (gomemlimit not empty) the runtime has already taken
-// it, and without a limit there is nothing to stay under.
+// it, and without a limit there is nothing to stay under. It is
+// memLimitPercent of the limit, but leaves at least memLimitReserve (and
+// never goes below half the limit).
 //
-// Go's collector lets the heap grow to twice what is live before it runs
-// (GOGC=100); at 10,000 pods that doubling, not the live heap, is what
-// reaches the container's limit during a burst. With a memory limit the
-// collector runs earlier as the heap nears it instead of the kernel
-// killing the container.
+// Go's collector lets the heap grow well past what is live before it runs;
+// at 10,000 pods that growth, not the live heap, is what reaches the
+// container's limit during a burst. With a memory limit the collector runs
+// earlier as the heap nears it instead of the kernel killing the
+// container.
 func goMemLimit(limitBytes int64, gomemlimit string) int64 {
 	if gomemlimit != "" || limitBytes <= 0 {
 		return 0
@@ -29,14 +38,15 @@ func goMemLimit(limitBytes int64, gomemlimit string) int64 {
 	if limitBytes > math.MaxInt64/100 {
 		return math.MaxInt64 / 100 * memLimitPercent // no real container; avoid overflow
 	}
-	return limitBytes * memLimitPercent / 100
+	lim := min(limitBytes*memLimitPercent/100, limitBytes-memLimitReserve)
+	return max(lim, limitBytes/2)
 }
 
 // setMemoryLimit applies goMemLimit.
 func setMemoryLimit(limitBytes int64, gomemlimit string) {
 	if lim := goMemLimit(limitBytes, gomemlimit); lim > 0 {
 		debug.SetMemoryLimit(lim)
-		klog.InfoS("Go memory limit set from the container's", "memoryLimitBytes", limitBytes, "goMemLimitBytes", lim, "percent", memLimitPercent)
+		klog.InfoS("Go memory limit set from the container's", "memoryLimitBytes", limitBytes, "goMemLimitBytes", lim, "percent", memLimitPercent, "reserveBytes", memLimitReserve)
 	}
 }
 

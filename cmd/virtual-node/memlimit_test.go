@@ -14,7 +14,9 @@ func TestGoMemLimit(t *testing.T) {
 		want       int64
 	}{
 		{"90 % of the container's limit", 1 << 30, "", 966367641},
-		{"512Mi", 512 << 20, "", 483183820},
+		{"512Mi: 64 MiB left outside", 512 << 20, "", 448 << 20},
+		{"300Mi: 64 MiB left outside", 300 << 20, "", 236 << 20},
+		{"100Mi: never below half", 100 << 20, "", 50 << 20},
 		{"GOMEMLIMIT set by hand wins", 1 << 30, "700MiB", 0},
 		{"no limit", 0, "", 0},
 		{"negative (malformed) limit", -1, "", 0},

@@ -68,7 +68,7 @@ type Options struct {
 
 // shared is what every node run by this process uses: one kube client,
 // one ECI client, one eci-profile store, one event broadcaster, one
-// read-only port.
+// metrics port (METRICS_ADDR).
 type shared struct {
 	cfg       *config.Config
 	restCfg   *rest.Config // its CA verifies the apiserver on the kubelet port
@@ -80,7 +80,7 @@ type shared struct {
 	events    record.EventBroadcaster
 	profiles  *profile.Store
 	nodes     *nodeRegistry
-	metrics   *provider.Metrics // every node's, in the read-only port's registry
+	metrics   *provider.Metrics // every node's, in the metrics port's registry
 	kubeProxy *translate.KubeProxyConfig
 }
 

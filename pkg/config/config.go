@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -82,7 +83,11 @@ type Config struct {
 	ListenIP string `envconfig:"KUBELET_LISTEN_IP"`
 	// KubeletPort is the TLS port of the kubelet API (logs, exec, stats).
 	KubeletPort int `envconfig:"KUBELET_PORT" default:"10250"`
-	// MetricsAddr serves Prometheus metrics and health checks.
+	// MetricsAddr serves Prometheus /metrics, /healthz (the probes) and,
+	// with PprofEnabled, /debug/pprof, without credentials; nothing about
+	// pods (specs, stats, logs) is served there, only on the authenticated
+	// kubelet port. Every interface by default: the kubelet's probes and
+	// Prometheus reach a pod on its pod IP.
 	MetricsAddr string `envconfig:"METRICS_ADDR" default:":10255"`
 	// Kubeconfig is the kubeconfig path; empty means in-cluster config.
 	Kubeconfig string `envconfig:"KUBECONFIG"`
@@ -340,6 +345,13 @@ func (c *Config) Validate() error {
 		add("KUBELET_PORT: %d is not a TCP port", c.KubeletPort)
 	} else if c.NodeCount > 1 && c.KubeletPort+c.NodeCount-1 > 65535 {
 		add("KUBELET_PORT: %d + VIRTUAL_NODE_COUNT (%d) runs past port 65535 (node i listens on KUBELET_PORT+i)", c.KubeletPort, c.NodeCount)
+	}
+	if host, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		add("METRICS_ADDR: %q is not host:port (%v): set e.g. :10255 (every interface, as the probes and Prometheus need in a pod)", c.MetricsAddr, err)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		add("METRICS_ADDR: %q has no TCP port 1-65535: set e.g. %s", c.MetricsAddr, net.JoinHostPort(host, "10255"))
+	} else if c.KubeletPort <= p && p < c.KubeletPort+max(c.NodeCount, 1) {
+		add("METRICS_ADDR: port %d is the kubelet API port of node %d (KUBELET_PORT+%d): set another, e.g. %s", p, p-c.KubeletPort, p-c.KubeletPort, net.JoinHostPort(host, "10255"))
 	}
 	if c.PodCapacity < 1 {
 		add("ECI_POD_CAPACITY: must be at least 1, got %d", c.PodCapacity)

@@ -157,6 +157,15 @@ func TestLoad(t *testing.T) {
 		{name: "renew deadline not below lease", env: map[string]string{"VIRTUAL_NODE_LEASE_DURATION": "10s", "VIRTUAL_NODE_LEASE_RENEW_DEADLINE": "10s"}, wantErr: "VIRTUAL_NODE_LEASE_RENEW_DEADLINE"},
 		{name: "retry period too long", env: map[string]string{"VIRTUAL_NODE_LEASE_RETRY_PERIOD": "9s"}, wantErr: "VIRTUAL_NODE_LEASE_RETRY_PERIOD"},
 		{name: "kubelet ports run out", env: map[string]string{"KUBELET_PORT": "65534", "VIRTUAL_NODE_COUNT": "3"}, wantErr: "KUBELET_PORT: 65534"},
+		{name: "metrics address without a port", env: map[string]string{"METRICS_ADDR": "10255"}, wantErr: `METRICS_ADDR: "10255" is not host:port`},
+		{name: "metrics address empty", env: map[string]string{"METRICS_ADDR": ""}, wantErr: `METRICS_ADDR: "" is not host:port`},
+		{name: "metrics address port zero", env: map[string]string{"METRICS_ADDR": "127.0.0.1:0"}, wantErr: `METRICS_ADDR: "127.0.0.1:0" has no TCP port`},
+		{name: "metrics address on a kubelet port", env: map[string]string{"METRICS_ADDR": ":10251", "VIRTUAL_NODE_COUNT": "3"}, wantErr: "METRICS_ADDR: port 10251 is the kubelet API port of node 1"},
+		{name: "metrics address on one interface", env: map[string]string{"METRICS_ADDR": "10.0.0.5:9100"}, check: func(t *testing.T, c *Config) {
+			if c.MetricsAddr != "10.0.0.5:9100" {
+				t.Errorf("METRICS_ADDR = %q", c.MetricsAddr)
+			}
+		}},
 		{name: "cpu capacity not a quantity", env: map[string]string{"ECI_CPU_CAPACITY": "lots"}, wantErr: `ECI_CPU_CAPACITY: "lots"`},
 		{name: "cpu capacity zero", env: map[string]string{"ECI_CPU_CAPACITY": "0"}, wantErr: `ECI_CPU_CAPACITY: "0"`},
 		{name: "memory capacity negative", env: map[string]string{"ECI_MEMORY_CAPACITY": "-1Gi"}, wantErr: `ECI_MEMORY_CAPACITY: "-1Gi"`},

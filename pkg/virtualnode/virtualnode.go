@@ -32,7 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -69,7 +68,7 @@ type Options struct {
 
 // shared is what every node run by this process uses: one kube client,
 // one ECI client, one eci-profile store, one event broadcaster, one
-// read-only port.
+// metrics port (METRICS_ADDR).
 type shared struct {
 	cfg       *config.Config
 	restCfg   *rest.Config // its CA verifies the apiserver on the kubelet port
@@ -81,7 +80,7 @@ type shared struct {
 	events    record.EventBroadcaster
 	profiles  *profile.Store
 	nodes     *nodeRegistry
-	metrics   *provider.Metrics // every node's, in the read-only port's registry
+	metrics   *provider.Metrics // every node's, in the metrics port's registry
 	kubeProxy *translate.KubeProxyConfig
 }
 
@@ -295,7 +294,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)
 	}
-	sh.nodes.add(cfg.NodeName, vn, prov)
+	sh.nodes.add(cfg.NodeName, vn)
 	defer sh.nodes.remove(cfg.NodeName)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -531,23 +530,22 @@ func kubeletAuth(kube kubernetes.Interface, cfg *config.Config, restCfg *rest.Co
 	return nodeutil.WebhookAuth(kube, cfg.NodeName, opts...)
 }
 
-// nodeRegistry is the nodes this process runs now, for the read-only port.
+// nodeRegistry is the nodes this process runs now, for /metrics and /healthz.
 type nodeRegistry struct {
 	mu    sync.RWMutex
 	nodes map[string]*runningNode
 }
 
 type runningNode struct {
-	vn   *kubelet
-	prov *provider.Provider
+	vn *kubelet
 }
 
 func newNodeRegistry() *nodeRegistry { return &nodeRegistry{nodes: map[string]*runningNode{}} }
 
-func (r *nodeRegistry) add(name string, vn *kubelet, prov *provider.Provider) {
+func (r *nodeRegistry) add(name string, vn *kubelet) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.nodes[name] = &runningNode{vn: vn, prov: prov}
+	r.nodes[name] = &runningNode{vn: vn}
 }
 
 func (r *nodeRegistry) remove(name string) {
@@ -597,62 +595,39 @@ func (r *nodeRegistry) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// pick chooses the node a read-only request is about: the one named by
-// ?node=, or the only node running here.
-func (r *nodeRegistry) pick(w http.ResponseWriter, req *http.Request) *runningNode {
-	names, nodes := r.snapshot()
-	want := req.URL.Query().Get("node")
-	for i, n := range names {
-		if n == want || (want == "" && len(names) == 1) {
-			return nodes[i]
-		}
-	}
-	switch {
-	case want != "":
-		http.Error(w, fmt.Sprintf("virtual node %q does not run on this replica (running: %s)", want, strings.Join(names, ", ")), http.StatusNotFound)
-	case len(names) == 0:
-		http.Error(w, "no virtual node runs on this replica now", http.StatusServiceUnavailable)
-	default:
-		http.Error(w, fmt.Sprintf("this replica runs several virtual nodes: add ?node= with one of %s", strings.Join(names, ", ")), http.StatusBadRequest)
-	}
-	return nil
-}
+// kubeletOnlyPaths are the kubelet API's pod-data paths (whole pod specs,
+// stats, logs, exec). They are served only on each node's authenticated
+// kubelet port (KUBELET_PORT+i, TLS, TokenReview or the cluster CA's client
+// certificates, then SubjectAccessReview on nodes/proxy, nodes/stats or
+// nodes/metrics), never on METRICS_ADDR, which needs no credentials: there
+// they answer 404 with where to find them, so a scraper still pointed at
+// the old read-only port learns why it gets nothing.
+var kubeletOnlyPaths = []string{"/pods", "/pods/", "/runningpods/", "/stats/", "/metrics/", "/spec/",
+	"/containerLogs/", "/logs/", "/exec/", "/attach/", "/portForward/", "/run/"}
 
-// serveMetrics serves the kubelet's read-only port: Prometheus metrics (ECI
-// calls, pod queues, ownership), a health check, and the unauthenticated
-// read-only views a kubelet offers there (/pods of every node run here;
-// /stats/summary and /metrics/resource of one node, ?node= when several).
-// It binds addr before returning, so a port in use stops the controller at
-// start-up with the variable's name; a server that fails later sends the
-// error on the channel. /metrics serves the default registry (ECI client,
-// ownership) and reg, this process's own (queue depths, the providers'
-// per-node metrics).
+// kubeletOnlyMessage is what a pod-data path answers on METRICS_ADDR.
+const kubeletOnlyMessage = "not served on METRICS_ADDR, which needs no credentials: /pods, /stats/summary, /metrics/resource, " +
+	"logs and exec are on the kubelet API port of each virtual node (https, KUBELET_PORT+i, the Node's " +
+	"status.daemonEndpoints.kubeletEndpoint.port), for callers authorised for nodes/proxy, nodes/stats or nodes/metrics " +
+	"(e.g. kubectl get --raw /api/v1/nodes/<node>/proxy/stats/summary)\n"
+
+// serveMetrics serves the replica's unauthenticated port: Prometheus
+// metrics (ECI calls, pod queues, ownership), a health check for the
+// probes, and Go's profiles when pprofEnabled. Nothing about pods is
+// served here (kubeletOnlyPaths). It binds addr before returning, so a port
+// in use stops the controller at start-up with the variable's name; a
+// server that fails later sends the error on the channel. /metrics serves
+// reg, this process's own registry (ECI client, ownership, queue depths,
+// the providers' per-node metrics).
 func serveMetrics(addr string, reg *prometheus.Registry, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
 	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/pods", api.HandleRunningPods(func(ctx context.Context) ([]*corev1.Pod, error) {
-		var all []*corev1.Pod
-		_, running := nodes.snapshot()
-		for _, n := range running {
-			pods, err := n.prov.GetPods(ctx)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, pods...)
-		}
-		return all, nil
-	}))
-	mux.HandleFunc("/stats/summary", func(w http.ResponseWriter, req *http.Request) {
-		if n := nodes.pick(w, req); n != nil {
-			api.PodStatsSummaryHandler(n.prov.GetStatsSummary).ServeHTTP(w, req)
-		}
-	})
-	mux.HandleFunc(api.MetricsResourceRouteSuffix, func(w http.ResponseWriter, req *http.Request) {
-		if n := nodes.pick(w, req); n != nil {
-			api.PodMetricsResourceHandler(n.prov.GetMetricsResource).ServeHTTP(w, req)
-		}
-	})
+	for _, p := range kubeletOnlyPaths {
+		mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, kubeletOnlyMessage, http.StatusNotFound)
+		})
+	}
 	// Healthy when every node running here is Ready; a standby replica
 	// that runs none is healthy too (it takes nodes over when needed).
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

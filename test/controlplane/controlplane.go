@@ -659,6 +659,14 @@ func (cp *ControlPlane) Version() string { return cp.version }
 // certificate here, including CSRs approved through the API.
 func (cp *ControlPlane) CAFile() string { return cp.caFile }
 
+// KubeletClientCertFiles are the paths of the certificate and key (PEM) the
+// apiserver authenticates to kubelets with (--kubelet-client-certificate
+// and --kubelet-client-key: user kube-apiserver-kubelet-client in
+// system:masters), for tests that call a kubelet API as the apiserver does.
+func (cp *ControlPlane) KubeletClientCertFiles() (certFile, keyFile string) {
+	return cp.pki("apiserver-kubelet-client.crt"), cp.pki("apiserver-kubelet-client.key")
+}
+
 // CAKeyFile is the path of the cluster CA private key (PEM).
 func (cp *ControlPlane) CAKeyFile() string { return cp.caKeyFile }
 

@@ -21,8 +21,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -378,6 +380,11 @@ func everyValue() map[string]any {
 		},
 		"eciProfile": map[string]any{"create": true, "data": map[string]any{
 			"vSwitchIds": "vsw-p", "securityGroupId": "sg-p", "vpcId": "vpc-p", "selectors": "[]"}},
+		"networkPolicy": map[string]any{"enabled": true,
+			"kubeletApi": map[string]any{"cidrs": []any{"192.168.0.0/16", "fd00::/8"}, "namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "kube-system"}}},
+			"metrics": map[string]any{"cidrs": []any{"10.10.0.0/24"}, "namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
+				"podSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "prometheus"}}},
+		},
 		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120, "podTimeout": "30s", "groupTimeout": "20s"},
 		"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false},
 	}
@@ -571,6 +578,111 @@ func TestRenderSwitches(t *testing.T) {
 	}
 }
 
+// TestRenderNetworkPolicy: networkPolicy.enabled admits to the controller
+// pods only the kubelet API ports (every node's, from the configured CIDRs
+// and namespaces, or from anywhere) and the metrics port (from the
+// configured scrapers only), and the ports are the containers' own.
+func TestRenderNetworkPolicy(t *testing.T) {
+	const key = "NetworkPolicy/kube-system/ack-virtual-node-controller"
+	if objs, _ := render(t, minimal()); objs[key] != "" {
+		t.Errorf("%s rendered by default:\n%s", key, objs[key])
+	}
+	var notes string
+	policy := func(t *testing.T, values map[string]any) (networkingv1.NetworkPolicy, appsv1.Deployment) {
+		t.Helper()
+		objs, r := render(t, values)
+		notes = r.Notes
+		var np networkingv1.NetworkPolicy
+		objs.get(t, key, &np)
+		var d appsv1.Deployment
+		objs.get(t, "Deployment/kube-system/ack-virtual-node-controller", &d)
+		if !reflect.DeepEqual(np.Spec.PodSelector.MatchLabels, d.Spec.Selector.MatchLabels) || len(np.Spec.PodSelector.MatchExpressions) != 0 {
+			t.Errorf("NetworkPolicy selects %+v, the controller pods are %v", np.Spec.PodSelector, d.Spec.Selector.MatchLabels)
+		}
+		if !reflect.DeepEqual(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) || len(np.Spec.Egress) != 0 {
+			t.Errorf("policy types %v egress %v, want Ingress only", np.Spec.PolicyTypes, np.Spec.Egress)
+		}
+		return np, d
+	}
+	containerPort := func(d appsv1.Deployment, name string) int32 {
+		for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+			if p.Name == name {
+				return p.ContainerPort
+			}
+		}
+		return -1
+	}
+	portOf := func(r networkingv1.NetworkPolicyIngressRule) (int32, int32) {
+		if len(r.Ports) != 1 || r.Ports[0].Port == nil || r.Ports[0].Protocol == nil || *r.Ports[0].Protocol != corev1.ProtocolTCP {
+			return -1, -1
+		}
+		end := r.Ports[0].Port.IntVal
+		if r.Ports[0].EndPort != nil {
+			end = *r.Ports[0].EndPort
+		}
+		return r.Ports[0].Port.IntVal, end
+	}
+
+	t.Run("enabled alone: kubelet API from anywhere, metrics from the node only", func(t *testing.T) {
+		np, d := policy(t, with(minimal(), "networkPolicy", map[string]any{"enabled": true}))
+		if len(np.Spec.Ingress) != 1 {
+			t.Fatalf("ingress rules %+v, want the kubelet API's only", np.Spec.Ingress)
+		}
+		r := np.Spec.Ingress[0]
+		if first, last := portOf(r); first != containerPort(d, "kubelet-api") || last != first || len(r.From) != 0 {
+			t.Errorf("kubelet API rule %+v, want TCP %d from any source", r, containerPort(d, "kubelet-api"))
+		}
+		// Nobody scrapes through it yet: the notes say what to set.
+		if !strings.Contains(notes, "networkPolicy.metrics.namespaceSelector") || !strings.Contains(notes, "port 10250) from any source") {
+			t.Errorf("NOTES.txt does not tell how to admit Prometheus and where the kubelet API is open from:\n%s", notes)
+		}
+	})
+
+	t.Run("every value: CIDRs and selectors, every node's port", func(t *testing.T) {
+		np, d := policy(t, everyValue())
+		if len(np.Spec.Ingress) != 2 {
+			t.Fatalf("ingress rules %+v, want the kubelet API's and the metrics port's", np.Spec.Ingress)
+		}
+		kubelet, metrics := np.Spec.Ingress[0], np.Spec.Ingress[1]
+		// nodeCount 3: nodes listen on kubeletPort, +1, +2.
+		if first, last := portOf(kubelet); first != containerPort(d, "kubelet-api") || first != 11250 || last != 11252 {
+			t.Errorf("kubelet API ports %d-%d, want 11250-11252 (controller.kubeletPort .. +nodeCount-1)", first, last)
+		}
+		wantKubelet := []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "192.168.0.0/16"}}, {IPBlock: &networkingv1.IPBlock{CIDR: "fd00::/8"}},
+			{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}}},
+		}
+		if !reflect.DeepEqual(kubelet.From, wantKubelet) {
+			t.Errorf("kubelet API sources %+v, want %+v", kubelet.From, wantKubelet)
+		}
+		if first, last := portOf(metrics); first != containerPort(d, "metrics") || first != 11255 || last != first {
+			t.Errorf("metrics port %d-%d, want 11255 only", first, last)
+		}
+		// Namespace and pod selector in one peer: those pods in those
+		// namespaces, not every pod of them or any pod named so.
+		wantMetrics := []networkingv1.NetworkPolicyPeer{
+			{IPBlock: &networkingv1.IPBlock{CIDR: "10.10.0.0/24"}},
+			{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}},
+				PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}}},
+		}
+		if !reflect.DeepEqual(metrics.From, wantMetrics) {
+			t.Errorf("metrics sources %+v, want %+v", metrics.From, wantMetrics)
+		}
+		if strings.Contains(notes, "networkPolicy.metrics.namespaceSelector") || !strings.Contains(notes, "port 11250-11252) from networkPolicy.kubeletApi only") {
+			t.Errorf("NOTES.txt with scrapers and API server CIDRs set:\n%s", notes)
+		}
+	})
+
+	t.Run("metrics from a pod selector alone stays in the release namespace", func(t *testing.T) {
+		np, _ := policy(t, with(minimal(), "networkPolicy", map[string]any{"enabled": true,
+			"metrics": map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{"app": "prom"}}}}))
+		if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[1].From) != 1 || np.Spec.Ingress[1].From[0].NamespaceSelector != nil ||
+			np.Spec.Ingress[1].From[0].PodSelector == nil || np.Spec.Ingress[1].From[0].PodSelector.MatchLabels["app"] != "prom" {
+			t.Errorf("ingress %+v, want metrics from pods app=prom of the release namespace only", np.Spec.Ingress)
+		}
+	})
+}
+
 // TestRenderRejects: the schema and the required checks stop a bad install
 // with a message that names the value.
 func TestRenderRejects(t *testing.T) {
@@ -592,6 +704,8 @@ func TestRenderRejects(t *testing.T) {
 		{"region missing", with(minimal(), "region", ""), []string{"region is required", "cn-hangzhou", "ECI_REGION"}},
 		{"rrsa without a role", with(minimal(), "credentials", map[string]any{"mode": "rrsa"}), []string{"credentials.rrsa.roleArn is required"}},
 		{"TLS bootstrap without its kubeconfig", with(minimal(), "controller", map[string]any{"tlsBootstrap": map[string]any{"enabled": true}}), []string{"controller.tlsBootstrap.kubeconfigSecret is required"}},
+		{"network policy CIDR without a prefix", with(minimal(), "networkPolicy", map[string]any{"enabled": true, "kubeletApi": map[string]any{"cidrs": []any{"10.0.0.1"}}}), []string{"/networkPolicy/kubeletApi/cidrs/0", "does not match pattern"}},
+		{"network policy selector misspelt", with(minimal(), "networkPolicy", map[string]any{"metrics": map[string]any{"namespaceSelector": map[string]any{"matchLabel": map[string]any{"a": "b"}}}}), []string{"/networkPolicy/metrics/namespaceSelector", "additional properties 'matchLabel' not allowed"}},
 		{"created secret without a key", with(minimal(), "credentials", map[string]any{"create": true}), []string{"credentials.accessKeyId is required"}},
 	}
 	for _, tc := range cases {

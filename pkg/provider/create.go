@@ -270,7 +270,7 @@ func MinCreateRetryDelay(n int) time.Duration {
 // retry makes the next attempt for a waiting pod, unless it was deleted,
 // replaced or got its group meanwhile.
 func (p *Provider) retry(k string, uid types.UID) {
-	p.sources.done(k)
+	p.sources.done(k, uid)
 	p.mu.RLock()
 	e, ok := p.pods[k]
 	ctx := p.runCtx
@@ -291,10 +291,15 @@ func (p *Provider) retry(k string, uid types.UID) {
 		}
 		reason := "ContainerGroupPrepareFailed"
 		if r, _ := missingSourceReason(err); r != "" {
-			// The same event each time: the recorder counts it on one
-			// Event per pod and reason.
 			reason = r
-			p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+			// Shown again when the pod waits for another object, and
+			// otherwise at attempts 2, 4, 8...: the recorder counts the
+			// repeats on one Event, and a pod waiting for hours does not
+			// spend the recorder's per-object budget (25 events, then one
+			// per 5 minutes), which its creation events need later.
+			if n := e.attempts + 1; e.pod.Status.Message != err.Error() || n&(n-1) == 0 {
+				p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+			}
 		}
 		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, reason, err)
 		return

@@ -133,11 +133,14 @@ func (w *sourceWaits) wait(k string, uid types.UID, obj string, timer *time.Time
 	w.byPod[k] = obj
 }
 
-// done forgets pod k's wait: its attempt is running.
-func (w *sourceWaits) done(k string) {
+// done forgets the wait of pod k with uid: its attempt is running. A wait
+// of another pod of that name (a replacement) is kept.
+func (w *sourceWaits) done(k string, uid types.UID) {
 	w.mu.Lock()
-	w.removeLocked(k)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if sw := w.byObj[w.byPod[k]][k]; sw != nil && sw.uid == uid {
+		w.removeLocked(k)
+	}
 }
 
 func (w *sourceWaits) removeLocked(k string) {

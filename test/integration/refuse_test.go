@@ -223,6 +223,8 @@ func TestMissingConfigMapAndSecret(t *testing.T) {
 		}
 		if evs, _ := eventsOf(ctx, name, reason); len(evs) != 1 {
 			t.Errorf("%d %s events for %s, want one (repeats aggregate in its count)", len(evs), reason, name)
+		} else {
+			t.Logf("%s: one %s event, count %d: %s", name, reason, evs[0].Count, evs[0].Message)
 		}
 	}
 

@@ -51,6 +51,9 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 			p.metrics.podSyncDelay.Observe(time.Since(c.LastTransitionTime.Time).Seconds())
 		}
 	}
+	if p.refuseDaemonSetPod(pod) {
+		return nil
+	}
 	tr, err := p.buildRequest(ctx, pod)
 	if err != nil {
 		var inv *translate.InvalidPodError
@@ -58,11 +61,17 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 			p.event(pod, corev1.EventTypeWarning, "UnsupportedPodSpec", "%s", err.Error())
 			return errdefs.AsInvalidInput(err)
 		}
-		// Reading the cluster failed (a missing ConfigMap, an unbound
-		// PVC): the pod can still start once that is fixed.
+		if reason, _ := missingSourceReason(err); reason != "" {
+			// Like a kubelet, the pod waits for its ConfigMap or Secret.
+			p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+			return p.scheduleRetry(createAttempt{pod: pod, since: time.Now(), n: 1}, reason, err)
+		}
+		// Reading the cluster failed otherwise (an unbound PVC, a token
+		// refused): the pod can still start once that is fixed.
 		p.event(pod, corev1.EventTypeWarning, "ProviderCreateFailed", "preparing the container group: %s", err.Error())
 		return p.scheduleRetry(createAttempt{pod: pod, since: time.Now(), n: 1}, "ContainerGroupPrepareFailed", err)
 	}
+	p.optionalSourceEvents(pod, tr.MissingOptional)
 	// One event per pod and kind, however many fields were adapted.
 	if len(tr.Notes) > 0 {
 		p.event(pod, corev1.EventTypeNormal, ReasonPodSpecAdapted, "%s", strings.Join(tr.Notes, "; "))
@@ -187,6 +196,13 @@ func maxPending(pod *corev1.Pod) time.Duration {
 // the pod fails instead.
 func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) error {
 	pod, since, n := a.pod, a.since, a.n
+	_, miss := missingSourceReason(cause)
+	if miss != nil {
+		// Waiting for a ConfigMap or Secret is the user's to end, as on a
+		// kubelet: eci-max-pending-minute counts from when the pod could
+		// be created.
+		since = time.Now()
+	}
 	if time.Since(since) >= maxPending(pod) {
 		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
 		return nil
@@ -224,7 +240,14 @@ func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) er
 	}
 
 	uid := pod.UID
-	time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })
+	if miss == nil {
+		time.AfterFunc(createRetryDelay(n), func() { p.retry(k, uid) })
+		return nil
+	}
+	// Its informer event starts the pod as soon as the object exists
+	// (SourceChanged); the timer covers an event that came meanwhile.
+	timer := time.AfterFunc(min(createRetryDelay(n), sourceRetryCap), func() { p.retry(k, uid) })
+	p.sources.wait(k, uid, sourceKey(miss.Kind, miss.Namespace, miss.Name), timer)
 	return nil
 }
 
@@ -247,6 +270,7 @@ func MinCreateRetryDelay(n int) time.Duration {
 // retry makes the next attempt for a waiting pod, unless it was deleted,
 // replaced or got its group meanwhile.
 func (p *Provider) retry(k string, uid types.UID) {
+	p.sources.done(k, uid)
 	p.mu.RLock()
 	e, ok := p.pods[k]
 	ctx := p.runCtx
@@ -265,9 +289,22 @@ func (p *Provider) retry(k string, uid types.UID) {
 			p.fail(pod, true, "UnsupportedPodSpec", "UnsupportedPodSpec", err.Error())
 			return
 		}
-		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, "ContainerGroupPrepareFailed", err)
+		reason := "ContainerGroupPrepareFailed"
+		if r, _ := missingSourceReason(err); r != "" {
+			reason = r
+			// Shown again when the pod waits for another object, and
+			// otherwise at attempts 2, 4, 8...: the recorder counts the
+			// repeats on one Event, and a pod waiting for hours does not
+			// spend the recorder's per-object budget (25 events, then one
+			// per 5 minutes), which its creation events need later.
+			if n := e.attempts + 1; e.pod.Status.Message != err.Error() || n&(n-1) == 0 {
+				p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+			}
+		}
+		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, reason, err)
 		return
 	}
+	p.optionalSourceEvents(pod, tr.MissingOptional)
 	if err := p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: e.pendingSince, n: e.attempts + 1, retry: true}); err != nil {
 		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
 	}

@@ -65,6 +65,8 @@ type smEnv struct {
 	cp    *controlplane.ControlPlane
 	ns    string
 	p     *provider.Provider
+	// rec is the provider's recorder (events go to the apiserver).
+	rec record.EventRecorder
 
 	mu     sync.Mutex
 	pushes []*corev1.Pod
@@ -87,10 +89,11 @@ func newSMEnv(t *testing.T, vswitches ...string) *smEnv {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
 	t.Cleanup(broadcaster.Shutdown)
+	e.rec = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "virtual-kubelet", Host: nodeName})
 	p, err := provider.New(provider.Options{
 		NodeName: nodeName, ClusterID: clusterID, VSwitches: vswitches, SecurityGroup: "sg-fake",
 		Cloud: e.cloud, Kube: kube,
-		Recorder:       broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "virtual-kubelet", Host: nodeName}),
+		Recorder:       e.rec,
 		StatusInterval: 50 * time.Millisecond, ResyncInterval: 200 * time.Millisecond,
 	})
 	if err != nil {

@@ -98,6 +98,9 @@ type Provider struct {
 	kick    chan struct{}
 	started atomic.Int64
 
+	// sources are the pods waiting for a ConfigMap or Secret.
+	sources sourceWaits
+
 	mu      sync.RWMutex
 	pods    map[string]*entry // by namespace/name
 	byGroup map[string]string // group id -> namespace/name

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -94,6 +96,22 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	secrets, configMaps, services := scm.Core().V1().Secrets(), scm.Core().V1().ConfigMaps(), scm.Core().V1().Services()
 	o.Provider.SetListers(configMaps.Lister(), secrets.Lister(), services.Lister())
 
+	// A pod waiting for a ConfigMap or Secret starts as soon as it exists.
+	for kind, inf := range map[string]cache.SharedIndexInformer{
+		translate.KindConfigMap: configMaps.Informer(), translate.KindSecret: secrets.Informer()} {
+		changed := func(obj any) {
+			if m, err := meta.Accessor(obj); err == nil {
+				o.Provider.SourceChanged(kind, m.GetNamespace(), m.GetName())
+			}
+		}
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    changed,
+			UpdateFunc: func(_, obj any) { changed(obj) },
+		}); err != nil {
+			return nil, fmt.Errorf("%s informer: %w", kind, err)
+		}
+	}
+
 	podLister := podInformer.Lister()
 	o.Provider.SetPodLister(podLister)
 	// The core drops deletions the informer reports as tombstones (seen
@@ -132,8 +150,9 @@ func newKubelet(o kubeletOptions) (*kubelet, error) {
 	pc, err := node.NewPodController(node.PodControllerConfig{
 		// Status is written with the informer's metadata, not the
 		// push's (provider.StatusClient).
-		PodClient:                            p.StatusClient(o.Client.CoreV1()),
-		EventRecorder:                        o.Recorder,
+		PodClient: p.StatusClient(o.Client.CoreV1()),
+		// ProviderCreateSuccess only for pods that got a group.
+		EventRecorder:                        p.CoreRecorder(o.Recorder),
 		Provider:                             p,
 		PodInformer:                          podInformer,
 		SecretInformer:                       secrets,

@@ -170,6 +170,11 @@ func Decide(in Input) Decision {
 
 // ownedByDaemonSet reports whether a DaemonSet controls the pod. Its pods
 // are meant for every real node; the virtual node must not take them.
+// Even a DaemonSet opted in to ECI (provider.AnnotationDaemonSetOptIn) is
+// left alone: the DaemonSet controller pins each pod to one node, and
+// routing would send the pods of real nodes to the virtual node's
+// selector, where they never schedule. A DaemonSet pod that tolerates the
+// virtual node's taint anyway is refused by the provider unless opted in.
 func ownedByDaemonSet(pod *corev1.Pod) bool {
 	for _, o := range pod.OwnerReferences {
 		if o.Kind == "DaemonSet" {

@@ -334,6 +334,9 @@ func (t *Translator) configMapData(ctx context.Context, ns, name string, optiona
 	if apierrors.IsNotFound(err) && optional {
 		return map[string]string{}, nil
 	}
+	if apierrors.IsNotFound(err) {
+		return nil, &MissingSourceError{Source: Source{Kind: KindConfigMap, Name: name}, Namespace: ns, Err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("configMap %s/%s: %w", ns, name, err)
 	}
@@ -352,6 +355,9 @@ func (t *Translator) secretData(ctx context.Context, ns, name string, optional b
 	s, err := t.cluster.Secret(ctx, ns, name)
 	if apierrors.IsNotFound(err) && optional {
 		return map[string][]byte{}, nil
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, &MissingSourceError{Source: Source{Kind: KindSecret, Name: name}, Namespace: ns, Err: err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("secret %s/%s: %w", ns, name, err)

@@ -22,7 +22,10 @@ import (
 // wait until want of them are in flight together: a translation that
 // makes them one after the other never gets there, and its first call
 // fails after a generous bound instead of hanging the test. fail makes
-// the Token calls of a ServiceAccount fail once released.
+// the Token calls of a ServiceAccount fail once released. With checks,
+// the first read of each ConfigMap passes at once: in a translation it is
+// the check that the pod's objects exist (checkSources), made before any
+// token is minted.
 type barrierCluster struct {
 	*memCluster
 	mu      sync.Mutex
@@ -30,10 +33,12 @@ type barrierCluster struct {
 	arrived int
 	open    chan struct{}
 	fail    string
+	checks  bool
+	checked map[string]bool
 }
 
 func newBarrierCluster(t *testing.T, want int, objs ...any) *barrierCluster {
-	return &barrierCluster{memCluster: newMemCluster(t, objs...), want: want, open: make(chan struct{})}
+	return &barrierCluster{memCluster: newMemCluster(t, objs...), want: want, open: make(chan struct{}), checks: true}
 }
 
 func (c *barrierCluster) arrive(ctx context.Context, what string) error {
@@ -66,6 +71,19 @@ func (c *barrierCluster) Token(ctx context.Context, ns, sa string, req *authv1.T
 }
 
 func (c *barrierCluster) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	c.mu.Lock()
+	first := c.checks && !c.checked[ns+"/"+name]
+	if c.checked == nil {
+		c.checked = map[string]bool{}
+	}
+	c.checked[ns+"/"+name] = true
+	c.mu.Unlock()
+	if first {
+		if _, n := c.recorded(); n != 0 {
+			return nil, fmt.Errorf("ConfigMap %s/%s checked after %d tokens were minted, want before any", ns, name, n)
+		}
+		return c.memCluster.ConfigMap(ctx, ns, name)
+	}
 	if err := c.arrive(ctx, "ConfigMap "+ns+"/"+name); err != nil {
 		return nil, err
 	}
@@ -176,6 +194,7 @@ func TestTokenFailureNamesIt(t *testing.T) {
 func TestRefreshMintsInParallel(t *testing.T) {
 	cfg := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg"}, Data: map[string]string{"port": "8080"}}
 	c := newBarrierCluster(t, 4, cfg)
+	c.checks = false // a renewal reads only what the token volumes need
 	vols, refresh, err := New(kubeProxyOptions(), c).RefreshVolumes(context.Background(), twoTokenPod(), []string{"token", "vault", KubeProxyVolume})
 	if err != nil {
 		t.Fatal(err)

@@ -116,6 +116,10 @@ type Translation struct {
 	// event.
 	Warnings []string
 	Tokens   TokenRefresh
+	// MissingOptional are the optional ConfigMaps and Secrets the pod
+	// refers to that do not exist: left out, as a kubelet does, and
+	// reported with an Optional...NotFound event.
+	MissingOptional []Source
 	// kubeProxy says whether the group runs kube-proxy (kubeproxy.go).
 	kubeProxy kubeProxyDecision
 }
@@ -196,9 +200,14 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 		return nil, err
 	}
 
-	// Then what the cluster holds: volume contents and tokens, the
-	// environment, the cluster DNS and the pull secrets. The tokens are
-	// minted meanwhile, all at once (mint.go); the rest reads caches.
+	// Then what the cluster holds. First whether every ConfigMap and
+	// Secret the pod needs exists: a pod that must wait for one mints no
+	// token. Then volume contents and tokens, the environment, the cluster
+	// DNS and the pull secrets. The tokens are minted meanwhile, all at
+	// once (mint.go); the rest reads caches.
+	if tr.MissingOptional, err = t.checkSources(ctx, pod); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := t.startMints(ctx, pod, tr.kubeProxy.on)

@@ -42,3 +42,16 @@ var names atomic.Int64
 func uniqueName(base string) string {
 	return fmt.Sprintf("%s-%d", base, names.Add(1))
 }
+
+// sharedNodeAndNamespace starts a virtual node named after nodePrefix on
+// the shared control plane, with a namespace named after nsPrefix: the
+// start of most tests here.
+func sharedNodeAndNamespace(t *testing.T, nodePrefix, nsPrefix string) (env *testenv.Env, nodeName, ns string) {
+	t.Helper()
+	nodeName = uniqueName(nodePrefix)
+	env = startShared(t, testenv.Options{})
+	env.StartNode(t, env.NodeConfig(t, nodeName))
+	ns = uniqueName(nsPrefix)
+	createNamespace(t, env.Kube, ns)
+	return env, nodeName, ns
+}

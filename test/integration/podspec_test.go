@@ -10,7 +10,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
-	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -80,13 +79,9 @@ func containerNames[C any](cs []C, name func(C) string) string {
 // and the events that say how the pod was adapted.
 func TestPodSpecOnPublishedAPI(t *testing.T) {
 	t.Parallel()
-	nodeName := uniqueName("vk-podspec")
-	env := startShared(t, testenv.Options{})
-	env.StartNode(t, env.NodeConfig(t, nodeName))
+	env, nodeName, ns := sharedNodeAndNamespace(t, "vk-podspec", "podspec")
 	kube := env.Kube
 	ctx := context.Background()
-	ns := uniqueName("podspec")
-	createNamespace(t, kube, ns)
 	loop := []string{"sh", "-c", "while true; do sleep 1; done"}
 
 	t.Run("native sidecar runs beside the app and the pod gets Ready", func(t *testing.T) {

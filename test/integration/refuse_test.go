@@ -8,7 +8,6 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
-	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,13 +60,9 @@ func daemonSet(name, node string, annotations map[string]string) *appsv1.DaemonS
 // alibabacloud.com/eci-daemonset: "true" its pod runs.
 func TestDaemonSetPodsRefused(t *testing.T) {
 	t.Parallel()
-	nodeName := uniqueName("vk-ds")
-	env := startShared(t, testenv.Options{})
-	env.StartNode(t, env.NodeConfig(t, nodeName))
+	env, nodeName, ns := sharedNodeAndNamespace(t, "vk-ds", "daemonsets")
 	kube := env.Kube
 	ctx := context.Background()
-	ns := uniqueName("daemonsets")
-	createNamespace(t, kube, ns)
 
 	ds, err := kube.AppsV1().DaemonSets(ns).Create(ctx, daemonSet("agents", nodeName, nil), metav1.CreateOptions{})
 	if err != nil {
@@ -153,13 +148,9 @@ func TestDaemonSetPodsRefused(t *testing.T) {
 // runs without it.
 func TestMissingConfigMapAndSecret(t *testing.T) {
 	t.Parallel()
-	nodeName := uniqueName("vk-sources")
-	env := startShared(t, testenv.Options{})
-	env.StartNode(t, env.NodeConfig(t, nodeName))
+	env, nodeName, ns := sharedNodeAndNamespace(t, "vk-sources", "sources")
 	kube := env.Kube
 	ctx := context.Background()
-	ns := uniqueName("sources")
-	createNamespace(t, kube, ns)
 
 	podWith := func(name string, mut func(*corev1.PodSpec)) {
 		t.Helper()

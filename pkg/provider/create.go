@@ -312,8 +312,18 @@ func (p *Provider) retry(k string, uid types.UID) {
 
 // fail records a pod that will not get a group and reports it Failed, so
 // its controller replaces it. A retry (retry true) of a pod deleted or
-// replaced meanwhile records and reports nothing.
+// replaced meanwhile records and reports nothing, and so does a pod whose
+// deletion is under way: it has no group, and its deletion removes it.
 func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg string) {
+	k := key(pod.Namespace, pod.Name)
+	p.mu.RLock()
+	cur, lister := p.pods[k], p.podLister
+	same := cur != nil && cur.pod.UID == pod.UID
+	p.mu.RUnlock()
+	if pod.DeletionTimestamp != nil || (same && p.isTerminating(cur, pod.UID, lister, pod.Namespace, pod.Name)) {
+		klog.Background().Info("pod's deletion is under way; not failing it", "pod", k, "reason", reason, "message", msg)
+		return
+	}
 	stored := pod.DeepCopy()
 	stored.Status = initialStatus(stored, "", time.Now())
 	stored.Status.Phase = corev1.PodFailed
@@ -329,7 +339,6 @@ func (p *Provider) fail(pod *corev1.Pod, retry bool, reason, condReason, msg str
 		stored.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 1, Reason: reason, Message: msg, FinishedAt: metav1.Now()}}
 	}
-	k := key(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	if retry && p.goneDuringRetry(k, pod.UID) {
 		p.mu.Unlock()

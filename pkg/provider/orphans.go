@@ -27,7 +27,7 @@ import (
 //   - sweep, with each full status listing: deletes untracked groups whose
 //     pod is gone.
 //   - markLost/lose, with each full status listing: fails pods whose group
-//     is confirmed gone.
+//     is confirmed gone, and finishes the deletion of terminating ones.
 //   - housekeep and PodDeleted: delete the groups of pods deleted without
 //     the core telling the provider.
 //   - goneDuringRetry and deleteLateGroup: a retried create that finishes
@@ -304,22 +304,48 @@ func (p *Provider) markLost(ctx context.Context, seen map[string]bool, listStart
 				klog.FromContext(ctx).Info("container group missing from the status listing but present when described; not lost", "group", id)
 				continue
 			}
-			p.lose(id)
+			p.lose(ctx, id)
 		}
 		return nil
 	})
 }
 
-// lose fails the pod of a group that is confirmed gone.
-func (p *Provider) lose(id string) {
-	p.mu.Lock()
+// lose fails the pod of a group that is confirmed gone, unless the pod's
+// deletion is under way: a terminating pod whose group is gone has simply
+// finished its deletion (the group may have been deleted by a call whose
+// answer was lost in a cloud outage), and is removed, never failed.
+func (p *Provider) lose(ctx context.Context, id string) {
+	p.mu.RLock()
 	k, ok := p.byGroup[id]
+	var e *entry
+	var uid types.UID
+	var ns, name string
+	if ok {
+		e = p.pods[k]
+		uid, ns, name = e.pod.UID, e.pod.Namespace, e.pod.Name
+	}
+	lister := p.podLister
+	p.mu.RUnlock()
 	if !ok {
-		p.mu.Unlock()
 		return
 	}
-	e := p.pods[k]
-	if isTerminal(e.pod.Status.Phase) {
+	if p.isTerminating(e, uid, lister, ns, name) {
+		if e.deleting.Load() > 0 {
+			return // the DeletePod under way finds the group gone and finishes
+		}
+		p.mu.RLock()
+		same := p.byGroup[id] == k && p.pods[k] == e
+		pod := e.pod.DeepCopy()
+		p.mu.RUnlock()
+		if !same {
+			return
+		}
+		klog.FromContext(ctx).Info("container group of a terminating pod is gone; finishing its deletion", "pod", k, "group", id)
+		p.finishDeletion(ctx, pod, k, e)
+		return
+	}
+	p.mu.Lock()
+	if p.byGroup[id] != k || p.pods[k] != e || isTerminal(e.pod.Status.Phase) {
 		p.mu.Unlock()
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -162,6 +163,9 @@ type entry struct {
 	// deleting counts DeletePod calls under way (the cloud's Delete quota
 	// can hold them for minutes); housekeeping leaves such pods alone.
 	deleting atomic.Int32
+	// terminating says DeletePod was called for the pod: its deletion is
+	// under way and it is never failed (lose, fail), only deleted.
+	terminating atomic.Bool
 	// requested is the ordered vSwitch list the group was created with,
 	// to learn from where it landed (zoneMemory).
 	requested string
@@ -341,6 +345,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if !ok {
 		return errdefs.NotFoundf("pod %s is not known to the provider", k)
 	}
+	e.terminating.Store(true)
 	e.deleting.Add(1)
 	defer e.deleting.Add(-1)
 	// A pod that never got a group (waiting or refused) has nothing to
@@ -355,9 +360,21 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 		}
 		klog.FromContext(ctx).Info("deleted container group", "pod", k, "group", e.groupID)
 	}
+	p.finishDeletion(ctx, pod, k, e)
+	return nil
+}
+
+// finishDeletion forgets a pod whose group is gone while its deletion is
+// under way and removes it from the apiserver, as a kubelet does once its
+// containers have stopped; it never reports the pod Failed.
+func (p *Provider) finishDeletion(ctx context.Context, pod *corev1.Pod, k string, e *entry) {
 	p.mu.Lock()
-	delete(p.pods, k)
-	delete(p.byGroup, e.groupID)
+	if p.pods[k] == e {
+		delete(p.pods, k)
+	}
+	if p.byGroup[e.groupID] == k {
+		delete(p.byGroup, e.groupID)
+	}
 	p.mu.Unlock()
 	p.forgetPermissionEvents(pod.UID)
 
@@ -372,7 +389,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 		// The pod is gone (or replaced): a terminated status would be
 		// pushed for a pod the core no longer knows, and it would poll
 		// for it.
-		return nil
+		return
 	}
 	klog.FromContext(ctx).Error(err, "could not remove deleted pod from the apiserver; the pod controller will", "pod", k)
 
@@ -391,7 +408,20 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 		}
 		p.push(done)
 	}
-	return nil
+}
+
+// isTerminating reports whether the deletion of pod k (uid) is under way:
+// DeletePod was called for it, or the informer's copy has a deletion
+// timestamp that the core has not acted on yet. e is the pod's entry.
+func (p *Provider) isTerminating(e *entry, uid types.UID, lister corev1listers.PodLister, namespace, name string) bool {
+	if e.terminating.Load() {
+		return true
+	}
+	if lister == nil {
+		return false
+	}
+	cur, err := lister.Pods(namespace).Get(name)
+	return err == nil && cur.UID == uid && cur.DeletionTimestamp != nil
 }
 
 // GetPod returns a copy of the pod as the provider knows it: its spec and

@@ -123,6 +123,29 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// StableText is err's text without the request id of the ECI call it
+// wraps (see Error): the same failure repeated gives the same text, so the
+// Events that show it aggregate into one with a count, and a pod status
+// that shows it does not change with every attempt. The request id
+// belongs in a log line (RequestIDOf).
+func StableText(err error) string {
+	s := err.Error()
+	var e *Error
+	if errors.As(err, &e) && e.RequestID != "" {
+		s = strings.ReplaceAll(s, " (RequestId "+e.RequestID+")", "")
+	}
+	return s
+}
+
+// RequestIDOf is the request id of the ECI call err wraps, "" if none.
+func RequestIDOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RequestID
+	}
+	return ""
+}
+
 // permissionCodes are the answers that refuse one action by RAM policy:
 // the AccessKey is valid and the cloud reachable, but the identity's
 // policy lacks the action. They are ClassAuth (a create is retried later,

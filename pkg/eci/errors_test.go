@@ -165,3 +165,25 @@ func TestCredentialFailureIsAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestStableText: the same failure answered with two request ids gives one
+// text (so its Events aggregate), wrapped or not, and the id stays
+// available for the log line.
+func TestStableText(t *testing.T) {
+	mk := func(id string) error {
+		return &Error{Action: "CreateContainerGroup", Code: "OperationDenied.NoStock", Message: "out of stock", RequestID: id, Class: ClassStockOut}
+	}
+	a, b := mk("REQ-1"), fmt.Errorf("attempt 2: %w", mk("REQ-2"))
+	if got, want := StableText(a), "eci CreateContainerGroup failed: OperationDenied.NoStock: out of stock"; got != want {
+		t.Errorf("StableText = %q, want %q", got, want)
+	}
+	if got := StableText(b); got != "attempt 2: "+StableText(a) {
+		t.Errorf("StableText of a wrapped error = %q; want the wrapper's text with no request id", got)
+	}
+	if RequestIDOf(b) != "REQ-2" || RequestIDOf(errors.New("plain")) != "" {
+		t.Errorf("RequestIDOf = %q, %q; want REQ-2 and empty", RequestIDOf(b), RequestIDOf(errors.New("plain")))
+	}
+	if got := StableText(errors.New("plain (RequestId x)")); got != "plain (RequestId x)" {
+		t.Errorf("StableText changed an error that is no ECI answer: %q", got)
+	}
+}

@@ -158,27 +158,27 @@ func (p *Provider) attempt(ctx context.Context, a createAttempt) error {
 		return nil
 	}
 	class := eci.ClassOf(err)
-	logger.Error(err, "create container group failed", "class", class)
+	logger.Error(err, "create container group failed", "class", class, "requestId", eci.RequestIDOf(err))
 	strategy, _ := translate.FailStrategy(pod) // validated during translation
 	switch {
 	case class == eci.ClassInvalid:
-		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
+		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", eci.StableText(err))
 		return errdefs.AsInvalidInput(err)
 	case class == eci.ClassStockOut && strategy == translate.FailStrategyFailFast:
-		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", err.Error())
-		p.fail(pod, a.retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+err.Error())
+		p.event(pod, corev1.EventTypeWarning, "NoStock", "%s (eci-fail-strategy fail-fast)", eci.StableText(err))
+		p.fail(pod, a.retry, ReasonScheduleFailed, ReasonNoStock, "no zone of the pod's vSwitches has stock: "+eci.StableText(err))
 		return nil
 	case class.RetryCreate():
 		reason := ReasonCreateRetrying
 		if class == eci.ClassStockOut {
 			reason = ReasonNoStock
-			p.event(pod, corev1.EventTypeWarning, "NoStock", "%s; retrying (eci-fail-strategy fail-back)", err.Error())
+			p.event(pod, corev1.EventTypeWarning, "NoStock", "%s; retrying (eci-fail-strategy fail-back)", eci.StableText(err))
 		} else if !p.permissionEvent(pod, err, "creating the container group (retried until the policy allows it)") {
-			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", err.Error())
+			p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s; retrying", eci.StableText(err))
 		}
 		return p.scheduleRetry(a, reason, err)
 	default:
-		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", err.Error())
+		p.event(pod, corev1.EventTypeWarning, "ContainerGroupCreateFailed", "%s", eci.StableText(err))
 		return err
 	}
 }
@@ -204,18 +204,18 @@ func (p *Provider) scheduleRetry(a createAttempt, reason string, cause error) er
 		since = time.Now()
 	}
 	if time.Since(since) >= maxPending(pod) {
-		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %v", maxPending(pod), cause))
+		p.fail(pod, n > 1, ReasonScheduleFailed, reason, fmt.Sprintf("no container group after %s (eci-max-pending-minute): %s", maxPending(pod), eci.StableText(cause)))
 		return nil
 	}
 	k := key(pod.Namespace, pod.Name)
 	stored := pod.DeepCopy()
 	stored.Status = initialStatus(stored, "", since)
 	stored.Status.Reason = reason
-	stored.Status.Message = cause.Error()
+	stored.Status.Message = eci.StableText(cause)
 	for i, c := range stored.Status.Conditions {
 		if c.Type == ConditionContainerInstanceCreated {
 			stored.Status.Conditions[i].Reason = reason
-			stored.Status.Conditions[i].Message = cause.Error()
+			stored.Status.Conditions[i].Message = eci.StableText(cause)
 		}
 	}
 	p.mu.Lock()
@@ -297,8 +297,8 @@ func (p *Provider) retry(k string, uid types.UID) {
 			// repeats on one Event, and a pod waiting for hours does not
 			// spend the recorder's per-object budget (25 events, then one
 			// per 5 minutes), which its creation events need later.
-			if n := e.attempts + 1; e.pod.Status.Message != err.Error() || n&(n-1) == 0 {
-				p.event(pod, corev1.EventTypeWarning, reason, "%s", err.Error())
+			if n := e.attempts + 1; e.pod.Status.Message != eci.StableText(err) || n&(n-1) == 0 {
+				p.event(pod, corev1.EventTypeWarning, reason, "%s", eci.StableText(err))
 			}
 		}
 		_ = p.scheduleRetry(createAttempt{pod: pod, since: e.pendingSince, n: e.attempts + 1, retry: true}, reason, err)
@@ -306,7 +306,7 @@ func (p *Provider) retry(k string, uid types.UID) {
 	}
 	p.optionalSourceEvents(pod, tr.MissingOptional)
 	if err := p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: e.pendingSince, n: e.attempts + 1, retry: true}); err != nil {
-		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", err.Error())
+		p.fail(pod, true, "ProviderFailed", "ContainerGroupCreateFailed", eci.StableText(err))
 	}
 }
 

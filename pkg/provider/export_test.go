@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 )
@@ -22,3 +23,20 @@ func RegisterNode(t testing.TB, kube kubernetes.Interface, name string) {
 // SetClock makes p's status loop (Run) and the creation times of its pods
 // follow c; call it before Run and CreatePod.
 func SetClock(p *Provider, c clock.Clock) { p.clock = c }
+
+// RetryCreate makes the next create attempt of waiting pod ns/name now,
+// as its retry timer would later, so a test sees many attempts without
+// waiting out the backoff.
+func RetryCreate(p *Provider, ns, name string) {
+	k := key(ns, name)
+	p.mu.RLock()
+	e, ok := p.pods[k]
+	var uid types.UID
+	if ok {
+		uid = e.pod.UID
+	}
+	p.mu.RUnlock()
+	if ok {
+		p.retry(k, uid)
+	}
+}

@@ -354,7 +354,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 		err := p.opts.Cloud.DeleteContainerGroup(ctx, e.groupID)
 		if err != nil && !eci.IsNotFound(err) {
 			if !p.permissionEvent(pod, err, "deleting container group "+e.groupID) {
-				p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, err.Error())
+				p.event(pod, corev1.EventTypeWarning, "ContainerGroupDeleteFailed", "deleting ECI container group %s: %s", e.groupID, eci.StableText(err))
 			}
 			return err
 		}

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -21,18 +20,9 @@ import (
 // groups of pods that still exist, even ones the informer has not seen
 // yet, are kept.
 func TestHousekeeping(t *testing.T) {
-	cp := shared.Get(t)
-	kube := cp.Clientset()
-	ns := controlplane.TestNamespace(t, kube, "housekeeping")
 	env := newSimEnv(t)
-	env.p.opts.Kube = kube
-	// The pods are bound to the provider's node, which must exist or the
-	// pod garbage collector may delete them under the test.
-	registerNode(t, kube, env.p.opts.NodeName)
+	kube, ns, informer := env.onAPIServer(t, "housekeeping")
 	ctx := context.Background()
-
-	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	env.p.SetPodLister(corev1listers.NewPodLister(informer))
 
 	// track registers a group for pod name with uid; apiserver says
 	// whether the pod object exists, inInformer whether the informer has it.
@@ -100,7 +90,7 @@ func TestHousekeeping(t *testing.T) {
 	}
 	lists := 0
 	// Lists of pods (not watches) are what housekeeping may make.
-	env.p.opts.Kube = controlplane.ClientWith(t, cp, func(r *http.Request) {
+	env.p.opts.Kube = controlplane.ClientWith(t, shared.Get(t), func(r *http.Request) {
 		if r.Method == http.MethodGet && !strings.Contains(r.URL.RawQuery, "watch") && strings.HasSuffix(r.URL.Path, "/pods") {
 			lists++
 		}

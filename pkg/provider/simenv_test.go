@@ -4,6 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
@@ -58,3 +62,23 @@ func (e *simEnv) addPod(ns, name string, restart string, ctrs ...container) stri
 
 // calls returns how many times action was called, whatever the outcome.
 func (e *simEnv) calls(action string) int { return simtest.Calls(e.sim, action) }
+
+// onAPIServer points e's provider at the shared apiserver, with its node
+// registered (or the pod garbage collector may delete the test's pods), a
+// namespace of its own and a pod lister the test fills (podIndexer).
+func (e *simEnv) onAPIServer(t *testing.T, nsPrefix string) (kubernetes.Interface, string, cache.Indexer) {
+	t.Helper()
+	kube := shared.Get(t).Clientset()
+	ns := controlplane.TestNamespace(t, kube, nsPrefix)
+	e.p.opts.Kube = kube
+	registerNode(t, kube, e.p.opts.NodeName)
+	return kube, ns, podIndexer(e.p)
+}
+
+// podIndexer gives p a pod lister over an indexer the test fills, in
+// place of the informer.
+func podIndexer(p *Provider) cache.Indexer {
+	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	p.SetPodLister(corev1listers.NewPodLister(informer))
+	return informer
+}

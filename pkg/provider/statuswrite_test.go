@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 )
 
 // TestStatusClientWritesCurrentMetadata plays, on the real apiserver, the
@@ -26,13 +24,9 @@ import (
 func TestStatusClientWritesCurrentMetadata(t *testing.T) {
 	kube := shared.Get(t).Clientset()
 	ctx := context.Background()
-	ns := "statuswrite"
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ns := controlplane.TestNamespace(t, kube, "statuswrite")
 	p := &Provider{} // StatusClient needs only the pod lister
-	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	p.SetPodLister(corev1listers.NewPodLister(informer))
+	informer := podIndexer(p)
 	type statusWriter interface {
 		UpdateStatus(context.Context, *corev1.Pod, metav1.UpdateOptions) (*corev1.Pod, error)
 	}

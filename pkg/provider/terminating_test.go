@@ -6,12 +6,9 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 )
 
 // TestTerminatingPodNeverLost: a pod whose deletion is under way and whose
@@ -20,15 +17,9 @@ import (
 // is removed from the apiserver, never reported Failed with
 // ContainerInstanceNotFound. A running pod whose group is gone still is.
 func TestTerminatingPodNeverLost(t *testing.T) {
-	cp := shared.Get(t)
-	kube := cp.Clientset()
-	ns := controlplane.TestNamespace(t, kube, "terminating")
 	env := newSimEnv(t)
-	env.p.opts.Kube = kube
-	registerNode(t, kube, env.p.opts.NodeName)
+	kube, ns, informer := env.onAPIServer(t, "terminating")
 	ctx := context.Background()
-	informer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	env.p.SetPodLister(corev1listers.NewPodLister(informer))
 	listStart := time.Now()
 
 	tests := []struct {

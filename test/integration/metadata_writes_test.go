@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
-	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -24,11 +23,8 @@ import (
 // VPC) on the pod in a single write.
 func TestOneMetadataWritePerStart(t *testing.T) {
 	t.Parallel()
-	nodeName := uniqueName("vk-metadata")
-	env := startShared(t, testenv.Options{})
-	env.StartNode(t, env.NodeConfig(t, nodeName))
-	kube, ctx, ns := env.Kube, context.Background(), uniqueName("metadata")
-	createNamespace(t, kube, ns)
+	env, nodeName, ns := sharedNodeAndNamespace(t, "vk-metadata", "metadata")
+	kube, ctx := env.Kube, context.Background()
 
 	w, err := kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
-	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,11 +26,8 @@ import (
 // before the user's change does not put the old ones back.
 func TestStatusWriteKeepsMetadata(t *testing.T) {
 	t.Parallel()
-	nodeName := uniqueName("vk-statusmeta")
-	env := startShared(t, testenv.Options{})
-	env.StartNode(t, env.NodeConfig(t, nodeName))
-	kube, ctx, ns := env.Kube, context.Background(), uniqueName("statusmeta")
-	createNamespace(t, kube, ns)
+	env, nodeName, ns := sharedNodeAndNamespace(t, "vk-statusmeta", "statusmeta")
+	kube, ctx := env.Kube, context.Background()
 
 	const n = 3
 	for i := range n {

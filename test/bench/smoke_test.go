@@ -40,15 +40,7 @@ func TestBenchEndToEnd(t *testing.T) {
 				SteadyWindow: 3 * time.Second, ProfileSeconds: 2, BinDir: bin, OutDir: out,
 				Timeout: 5 * time.Minute, Log: testWriter{t},
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			rep, err := Run(ctx, opts)
-			if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
-				t.Skip(err.Error())
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := runSmoke(t, opts)
 			if len(rep.Targets) != 2 || rep.Targets[0].Target != "virtual-node" || rep.Targets[1].Target != "kwok" {
 				t.Fatalf("targets %+v", rep.Targets)
 			}
@@ -107,15 +99,7 @@ func testRolloutSmoke(t *testing.T, bin string) {
 		SteadyWindow: 2 * time.Second, ProfileSeconds: 2, BinDir: bin, OutDir: t.TempDir(),
 		Timeout: 5 * time.Minute, Log: testWriter{t},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, opts)
-	if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err.Error())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSmoke(t, opts)
 	if len(rep.Targets) != 1 || rep.Targets[0].Churn == nil {
 		t.Fatalf("targets %+v: want the virtual node with churn figures", rep.Targets)
 	}
@@ -179,15 +163,7 @@ func TestBenchReplicas(t *testing.T) {
 		KillReplicaAfter: 5 * time.Second, SteadyWindow: 3 * time.Second, BinDir: bin, OutDir: t.TempDir(),
 		Timeout: 5 * time.Minute, Log: testWriter{t},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, opts)
-	if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
-		t.Skip(err.Error())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runSmoke(t, opts)
 	vn := rep.Targets[0]
 	if vn.Pods != 80 || vn.Running != 80 || vn.Errors != 0 {
 		t.Errorf("%d pods, %d running, %d errors (%v)", vn.Pods, vn.Running, vn.Errors, vn.Failed)
@@ -253,4 +229,20 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// runSmoke runs the bench with opts, bounded to 10 minutes; missing
+// control-plane binaries skip the test unless CI is set.
+func runSmoke(t *testing.T, opts Options) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, opts)
+	if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") != "true" {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

@@ -146,6 +146,25 @@ func (p *Provider) RunNodeStatus(ctx context.Context, set func(context.Context, 
 		}
 		conds := p.CloudConditions()
 		available := conds[0].Status == corev1.ConditionTrue
+		// The metrics first: they say what the node knows now, whether or
+		// not the apiserver takes the conditions (a test that saw the
+		// condition could read the metric before it was set).
+		if available {
+			p.metrics.cloudAvailable.Set(1)
+		} else {
+			p.metrics.cloudAvailable.Set(0)
+		}
+		now := map[string]bool{}
+		for _, a := range p.opts.Health.Refused() {
+			now[a] = true
+			p.metrics.actionRefused(a).Set(1)
+		}
+		for a := range refusedShown {
+			if !now[a] {
+				p.metrics.actionRefused(a).Set(0)
+			}
+		}
+		refusedShown = now
 		if !sameConditions(conds, published) {
 			if err := set(ctx, conds); err != nil {
 				logger.Error(err, "cannot publish the node's cloud conditions; retrying")
@@ -167,22 +186,6 @@ func (p *Provider) RunNodeStatus(ctx context.Context, set func(context.Context, 
 				taintSynced = true
 			}
 		}
-		if available {
-			p.metrics.cloudAvailable.Set(1)
-		} else {
-			p.metrics.cloudAvailable.Set(0)
-		}
-		now := map[string]bool{}
-		for _, a := range p.opts.Health.Refused() {
-			now[a] = true
-			p.metrics.actionRefused(a).Set(1)
-		}
-		for a := range refusedShown {
-			if !now[a] {
-				p.metrics.actionRefused(a).Set(0)
-			}
-		}
-		refusedShown = now
 		select {
 		case <-ctx.Done():
 			return

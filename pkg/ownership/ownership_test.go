@@ -102,7 +102,7 @@ func newCuttable(t testing.TB, cp *controlplane.ControlPlane) *cuttable {
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return controlplane.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if c.cut.Load() {
 				return nil, errors.New("network cut by the test")
 			}
@@ -117,10 +117,6 @@ func newCuttable(t testing.TB, cp *controlplane.ControlPlane) *cuttable {
 	c.kube = kube
 	return c
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // replica runs one manager until stopped or the test ends.
 type replica struct {

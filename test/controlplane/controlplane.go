@@ -646,6 +646,24 @@ func (cp *ControlPlane) Kubeconfig() string { return cp.kubeconfig }
 // change it (QPS, user agent) without affecting others.
 func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.restConfig) }
 
+// RoundTripFunc adapts a function to http.RoundTripper.
+type RoundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f RoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ClientWith returns an admin client whose requests pass through around,
+// which may act before and after handing a request to next, the transport
+// to the real apiserver (count it, fail it, change the cluster in between,
+// hold the response back).
+func (cp *ControlPlane) ClientWith(around func(r *http.Request, next http.RoundTripper) (*http.Response, error)) (kubernetes.Interface, error) {
+	cfg := cp.RESTConfig()
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripFunc(func(r *http.Request) (*http.Response, error) { return around(r, next) })
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
 // Clientset is a shared admin clientset.
 func (cp *ControlPlane) Clientset() kubernetes.Interface { return cp.clientset }
 

@@ -8,7 +8,10 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	nodesRunning prometheus.Gauge
 	liveReplicas prometheus.Gauge
-	transitions  *prometheus.CounterVec
+	// nodesUnrenewed counts nodes held over: running without a renewed
+	// Lease while no other replica is alive to take them.
+	nodesUnrenewed prometheus.Gauge
+	transitions    *prometheus.CounterVec
 }
 
 // NewMetrics builds ownership's metrics and registers them with reg (none
@@ -23,13 +26,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "vnode", Subsystem: "ownership", Name: "live_replicas",
 			Help: "Replicas of the node set this replica counts as alive (itself included).",
 		}),
+		nodesUnrenewed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "vnode", Subsystem: "ownership", Name: "nodes_unrenewed",
+			Help: "Virtual nodes this replica keeps running although their Lease could not be renewed (the apiserver did not answer within the renew deadline and no other replica is alive to take them).",
+		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "vnode", Subsystem: "ownership", Name: "transitions_total",
-			Help: "Ownership changes of a virtual node on this replica: acquired, lost (not renewed), released (shutdown), handed_over (load sharing), failed (the node stopped by itself).",
+			Help: "Ownership changes of a virtual node on this replica: acquired, lost (not renewed, or taken by another replica), held_over (not renewed, kept running: no other replica alive), resumed (renewed again after being held over), released (shutdown), handed_over (load sharing), failed (the node stopped by itself).",
 		}, []string{"node", "event"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.nodesRunning, m.liveReplicas, m.transitions)
+		reg.MustRegister(m.nodesRunning, m.liveReplicas, m.nodesUnrenewed, m.transitions)
 	}
 	return m
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is the controller's whole configuration.
@@ -49,6 +50,17 @@ type Config struct {
 	// ClusterID tags every container group so that groups of different
 	// clusters never mix; empty means the UID of the kube-system namespace.
 	ClusterID string `envconfig:"CLUSTER_ID"`
+	// ClusterDomain is the cluster's DNS domain, in the search path of
+	// ClusterFirst pods (the kubelet's --cluster-domain); empty means the
+	// zone the cluster's CoreDNS serves (ConfigMap kube-system/coredns),
+	// else cluster.local.
+	ClusterDomain string `envconfig:"CLUSTER_DOMAIN"`
+	// ClusterDNS are the resolvers of ClusterFirst pods (comma-separated
+	// IPs, the kubelet's --cluster-dns); empty means the ClusterIP of
+	// ClusterDNSService.
+	ClusterDNS []string `envconfig:"CLUSTER_DNS"`
+	// ClusterDNSService is the cluster DNS Service, namespace/name.
+	ClusterDNSService string `envconfig:"CLUSTER_DNS_SERVICE" default:"kube-system/kube-dns"`
 	// NodeName is the name of the virtual node, or with VIRTUAL_NODE_COUNT
 	// above 1 the prefix of the names <name>-0..<name>-N-1. Unset, it is
 	// the pod name when that is a StatefulSet ordinal pod (the seeds'
@@ -316,6 +328,19 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.APIServerURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			add("KUBERNETES_APISERVER_URL: %q is not an https URL of the API server: set the address ECI pods in the VPC reach it at, e.g. https://192.168.0.10:6443, or leave it empty for the controller's own", c.APIServerURL)
 		}
+	}
+	if c.ClusterDomain != "" {
+		if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+			add("CLUSTER_DOMAIN: %q is not a DNS domain (%s): set the cluster's domain, e.g. cluster.local, or leave it empty to read it from the cluster's CoreDNS", c.ClusterDomain, strings.Join(errs, "; "))
+		}
+	}
+	for _, ip := range c.ClusterDNS {
+		if net.ParseIP(ip) == nil {
+			add("CLUSTER_DNS: %q is not an IP address: set comma-separated resolver IPs, e.g. 10.96.0.10, or leave it empty for the ClusterIP of CLUSTER_DNS_SERVICE", ip)
+		}
+	}
+	if ns, name, ok := strings.Cut(c.ClusterDNSService, "/"); !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1035Label(name)) > 0 {
+		add("CLUSTER_DNS_SERVICE: %q is not namespace/name of a Service: set e.g. kube-system/kube-dns", c.ClusterDNSService)
 	}
 	if !nodeRE.MatchString(c.NodeName) {
 		add("VIRTUAL_NODE_NAME: %q is not a valid node name (lower-case letters, digits, '-' and '.')", c.NodeName)

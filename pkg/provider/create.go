@@ -31,8 +31,12 @@ const (
 	// with what that changes.
 	ReasonPodSpecAdapted = "PodSpecAdapted"
 	ReasonPodSpecIgnored = "PodSpecIgnored"
-	retryBackoffBase     = 5 * time.Second
-	retryBackoffCap      = 2 * time.Minute
+	// ReasonMissingClusterDNS (Warning, the kubelet's reason): a
+	// ClusterFirst pod got the VPC resolver because the cluster DNS
+	// Service is missing or has no address.
+	ReasonMissingClusterDNS = "MissingClusterDNS"
+	retryBackoffBase        = 5 * time.Second
+	retryBackoffCap         = 2 * time.Minute
 )
 
 // CreatePod creates the pod's container group. The ClientToken is the pod
@@ -78,6 +82,9 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	}
 	if len(tr.Warnings) > 0 {
 		p.event(pod, corev1.EventTypeWarning, ReasonPodSpecIgnored, "%s", strings.Join(tr.Warnings, "; "))
+	}
+	if tr.MissingClusterDNS != "" {
+		p.event(pod, corev1.EventTypeWarning, ReasonMissingClusterDNS, "%s", tr.MissingClusterDNS)
 	}
 	return p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: time.Now(), n: 1})
 }

@@ -86,6 +86,15 @@ type Options struct {
 	// AccessKey or not answer before the node shows it (default
 	// DefaultCloudUnavailableGrace).
 	CloudUnavailableGrace time.Duration
+	// ClusterDomain is the cluster's DNS domain (CLUSTER_DOMAIN, or what
+	// the cluster's CoreDNS serves); empty: translate.DefaultClusterDomain.
+	ClusterDomain string
+	// ClusterDNS are fixed resolvers for ClusterFirst pods (CLUSTER_DNS);
+	// none: the ClusterIP of ClusterDNSService.
+	ClusterDNS []string
+	// ClusterDNSService is the DNS Service as namespace/name
+	// (CLUSTER_DNS_SERVICE); empty: kube-system/DefaultClusterDNSService.
+	ClusterDNSService string
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -216,7 +225,7 @@ func New(opts Options) (*Provider, error) {
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
 		zones:   newZoneMemory(opts.ZoneCooldown),
-		cluster: &cluster{kube: opts.Kube},
+		cluster: newCluster(opts),
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
@@ -225,7 +234,7 @@ func New(opts Options) (*Provider, error) {
 	p.translator = translate.New(translate.Options{
 		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
 		ClusterIPDefault: opts.ClusterIPDefault, KubeProxyConfig: opts.KubeProxyConfig,
-		TokenRefreshFraction: opts.TokenRefreshFraction,
+		TokenRefreshFraction: opts.TokenRefreshFraction, ClusterDomain: opts.ClusterDomain,
 	}, p.cluster)
 	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
 	return p, nil

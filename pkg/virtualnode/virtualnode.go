@@ -75,13 +75,15 @@ type shared struct {
 	kube      kubernetes.Interface
 	sv        *k8sversion.Info
 	clusterID string
-	cloud     provider.Cloud
-	health    *eci.Health
-	events    record.EventBroadcaster
-	profiles  *profile.Store
-	nodes     *nodeRegistry
-	metrics   *provider.Metrics // every node's, in the metrics port's registry
-	kubeProxy *translate.KubeProxyConfig
+	// clusterDomain is CLUSTER_DOMAIN or the one detected (ClusterDomain).
+	clusterDomain string
+	cloud         provider.Cloud
+	health        *eci.Health
+	events        record.EventBroadcaster
+	profiles      *profile.Store
+	nodes         *nodeRegistry
+	metrics       *provider.Metrics // every node's, in the metrics port's registry
+	kubeProxy     *translate.KubeProxyConfig
 }
 
 // Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
@@ -145,6 +147,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	clusterDomain, domainSource := ClusterDomain(ctx, kube, cfg.ClusterDomain, metav1.NamespaceSystem)
+	logger.Info("cluster DNS for ClusterFirst pods", "clusterDomain", clusterDomain, "from", domainSource,
+		"clusterDNS", cfg.ClusterDNS, "clusterDNSService", cfg.ClusterDNSService)
 	// Every metric of this process lives in one registry of its own, so
 	// several processes' worth of nodes in one test binary never collide;
 	// every node's metrics carry its name.
@@ -187,7 +192,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
+	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, clusterDomain: clusterDomain, cloud: eciClient, health: health,
 		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
@@ -269,6 +274,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
+		ClusterDomain: sh.clusterDomain, ClusterDNS: cfg.ClusterDNS, ClusterDNSService: cfg.ClusterDNSService,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,

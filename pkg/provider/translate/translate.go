@@ -32,6 +32,9 @@ type Options struct {
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
+	// ClusterDomain is the cluster's DNS domain (CLUSTER_DOMAIN), in the
+	// search path of ClusterFirst pods; empty means DefaultClusterDomain.
+	ClusterDomain string
 }
 
 // Translator maps pods to CreateContainerGroup requests.
@@ -115,7 +118,11 @@ type Translation struct {
 	// left out, and what that changes for the pod; they become one Warning
 	// event.
 	Warnings []string
-	Tokens   TokenRefresh
+	// MissingClusterDNS, when set, says why a ClusterFirst pod got the VPC
+	// resolver instead of the cluster DNS (the kubelet's MissingClusterDNS
+	// event): the DNS Service is missing or has no address.
+	MissingClusterDNS string
+	Tokens            TokenRefresh
 	// MissingOptional are the optional ConfigMaps and Secrets the pod
 	// refers to that do not exist: left out, as a kubelet does, and
 	// reported with an Optional...NotFound event.

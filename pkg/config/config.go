@@ -115,6 +115,10 @@ type Config struct {
 	// CPUCapacity and MemoryCapacity are what the node advertises.
 	CPUCapacity    string `envconfig:"ECI_CPU_CAPACITY" default:"20000"`
 	MemoryCapacity string `envconfig:"ECI_MEMORY_CAPACITY" default:"80Ti"`
+	// EphemeralStorageCapacity is the ephemeral-storage the node
+	// advertises, so pods that request some are scheduled (each group has
+	// 30 GiB free and can add more, see translate.ephemeralStorage).
+	EphemeralStorageCapacity string `envconfig:"ECI_EPHEMERAL_STORAGE_CAPACITY" default:"1Pi"`
 	// StatusInterval is how often changed group statuses are fetched.
 	StatusInterval time.Duration `envconfig:"ECI_STATUS_INTERVAL" default:"2s"`
 	// FastStatusInterval replaces StatusInterval while any pod of the node
@@ -383,6 +387,9 @@ func (c *Config) Validate() error {
 	}
 	if q, err := resource.ParseQuantity(c.CPUCapacity); err != nil || q.Sign() <= 0 {
 		add("ECI_CPU_CAPACITY: %q is not a positive quantity: set the CPU the node advertises, e.g. 20000 (cores) or 500m", c.CPUCapacity)
+	}
+	if q, err := resource.ParseQuantity(c.EphemeralStorageCapacity); err != nil || q.Sign() <= 0 {
+		add("ECI_EPHEMERAL_STORAGE_CAPACITY: %q is not a positive quantity: set the ephemeral-storage the node advertises, e.g. 1Pi or 100Ti", c.EphemeralStorageCapacity)
 	}
 	if q, err := resource.ParseQuantity(c.MemoryCapacity); err != nil || q.Sign() <= 0 {
 		add("ECI_MEMORY_CAPACITY: %q is not a positive quantity: set the memory the node advertises, e.g. 80Ti or 512Gi", c.MemoryCapacity)

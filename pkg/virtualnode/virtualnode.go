@@ -421,7 +421,10 @@ func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cfg.CPUCapacity),
 		corev1.ResourceMemory: resource.MustParse(cfg.MemoryCapacity),
-		corev1.ResourcePods:   *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
+		// Pods requesting ephemeral-storage must schedule here: without
+		// it they stay Pending "Insufficient ephemeral-storage".
+		corev1.ResourceEphemeralStorage: resource.MustParse(cfg.EphemeralStorageCapacity),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
 	}
 	kubeletVersion := version.Version
 	now := metav1.Now()

@@ -195,6 +195,12 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	if err := applyAnnotations(pod, tr); err != nil {
 		return nil, err
 	}
+	if err := ephemeralStorage(pod, tr); err != nil {
+		return nil, err
+	}
+	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
+		req.ShareProcessNamespace = true
+	}
 	kp, err := t.decideKubeProxy(pod)
 	if err != nil {
 		return nil, err
@@ -288,6 +294,14 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, []string,
 	if c.Image == "" {
 		return out, nil, &InvalidPodError{Field: field + ".image", Reason: "is empty", Fix: "set the container image"}
 	}
+	// The apiserver defaults every container to /dev/termination-log and
+	// File, which is also ECI's behaviour: only other values are sent.
+	if c.TerminationMessagePath != "" && c.TerminationMessagePath != corev1.TerminationMessagePathDefault {
+		out.TerminationMessagePath = c.TerminationMessagePath
+	}
+	if c.TerminationMessagePolicy != "" && c.TerminationMessagePolicy != corev1.TerminationMessageReadFile {
+		out.TerminationMessagePolicy = string(c.TerminationMessagePolicy)
+	}
 	if q, ok := pick(c.Resources, corev1.ResourceCPU); ok {
 		out.Cpu = float64(q.MilliValue()) / 1000
 	}
@@ -305,13 +319,19 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, []string,
 			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].subPathExpr", field, i),
 				Reason: "is not supported on ECI", Fix: "use a fixed subPath"}
 		}
+		vm := eci.VolumeMount{Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly, SubPath: m.SubPath}
 		if m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
-			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", field, i),
-				Reason: "ECI mounts are private", Fix: "remove mountPropagation"}
+			// The published values are Kubernetes' own; None is the
+			// default and not sent.
+			switch *m.MountPropagation {
+			case corev1.MountPropagationHostToContainer, corev1.MountPropagationBidirectional:
+				vm.MountPropagation = string(*m.MountPropagation)
+			default:
+				return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", field, i),
+					Reason: fmt.Sprintf("%q is not a mount propagation mode", *m.MountPropagation), Fix: "use None, HostToContainer or Bidirectional"}
+			}
 		}
-		out.VolumeMounts = append(out.VolumeMounts, eci.VolumeMount{
-			Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly, SubPath: m.SubPath,
-		})
+		out.VolumeMounts = append(out.VolumeMounts, vm)
 	}
 	var err error
 	if out.ReadinessProbe, err = buildProbe(c, c.ReadinessProbe, field+".readinessProbe"); err != nil {
@@ -423,10 +443,11 @@ func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error
 		path, scheme, host *string
 		httpPort, tcpPort  *int32
 		tcpHost            *string
+		headers            *[]eci.HTTPHeader
 	}
 	for _, hk := range []hook{
-		{c.Lifecycle.PostStart, "postStart", &out.PostStartExec, &out.PostStartHTTPPath, &out.PostStartHTTPScheme, &out.PostStartHTTPHost, &out.PostStartHTTPPort, &out.PostStartTCPPort, &out.PostStartTCPHost},
-		{c.Lifecycle.PreStop, "preStop", &out.PreStopExec, &out.PreStopHTTPPath, &out.PreStopHTTPScheme, &out.PreStopHTTPHost, &out.PreStopHTTPPort, &out.PreStopTCPPort, &out.PreStopTCPHost},
+		{c.Lifecycle.PostStart, "postStart", &out.PostStartExec, &out.PostStartHTTPPath, &out.PostStartHTTPScheme, &out.PostStartHTTPHost, &out.PostStartHTTPPort, &out.PostStartTCPPort, &out.PostStartTCPHost, &out.PostStartHTTPHeaders},
+		{c.Lifecycle.PreStop, "preStop", &out.PreStopExec, &out.PreStopHTTPPath, &out.PreStopHTTPScheme, &out.PreStopHTTPHost, &out.PreStopHTTPPort, &out.PreStopTCPPort, &out.PreStopTCPHost, &out.PreStopHTTPHeaders},
 	} {
 		if hk.h == nil {
 			continue
@@ -441,6 +462,9 @@ func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error
 				return err
 			}
 			*hk.path, *hk.scheme, *hk.host, *hk.httpPort = hk.h.HTTPGet.Path, string(hk.h.HTTPGet.Scheme), hk.h.HTTPGet.Host, port
+			for _, h := range hk.h.HTTPGet.HTTPHeaders {
+				*hk.headers = append(*hk.headers, eci.HTTPHeader{Name: h.Name, Value: h.Value})
+			}
 		case hk.h.TCPSocket != nil:
 			port, err := resolvePort(c, hk.h.TCPSocket.Port, f+".tcpSocket")
 			if err != nil {

@@ -88,8 +88,15 @@ type Config struct {
 	RenewDeadline time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RENEW_DEADLINE" default:"10s"`
 	// RetryPeriod is how often Leases are renewed and free ones tried.
 	RetryPeriod time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RETRY_PERIOD" default:"2s"`
-	// NodeIP is the address the apiserver dials for logs and exec.
-	NodeIP string `envconfig:"VIRTUAL_NODE_IP" default:"127.0.0.1"`
+	// NodeIP is the address the apiserver dials for logs, exec, stats and
+	// its node proxy (the Node's InternalIP). Unset, it is this host's
+	// first address other than loopback and link-local (ChooseNodeIP; in
+	// a pod that is the pod IP, which the chart passes explicitly from
+	// status.podIP), else LoopbackNodeIP.
+	NodeIP string `envconfig:"VIRTUAL_NODE_IP"`
+	// NodeIPDetected says VIRTUAL_NODE_IP was unset and NodeIP was chosen
+	// from the host's interfaces (see CheckNodeIP).
+	NodeIPDetected bool `ignored:"true"`
 	// ListenIP restricts the kubelet API to one local address; empty means
 	// every interface.
 	ListenIP string `envconfig:"KUBELET_LISTEN_IP"`
@@ -220,6 +227,10 @@ func Load() (*Config, error) {
 	}
 	c.VSwitches = vsw
 	c.SecurityGroup = strings.TrimSpace(c.SecurityGroup)
+	if c.NodeIP = strings.TrimSpace(c.NodeIP); c.NodeIP == "" {
+		c.NodeIP, _ = detectNodeIP(hostInterfaces)
+		c.NodeIPDetected = true
+	}
 	// In a pod the hostname is the pod name; outside one (a developer's
 	// machine) a hostname such as ip-10-0-0-1 must not become a node name.
 	_, inPod := os.LookupEnv("KUBERNETES_SERVICE_HOST")
@@ -244,12 +255,14 @@ func Load() (*Config, error) {
 
 // Defaults returns the configuration an empty environment gives outside a
 // pod: every field's `default` tag applied, this host's name as the
-// replica's identity, the rest zero. Code that builds a
+// replica's identity and its first address other than loopback as the
+// node's (VIRTUAL_NODE_IP unset), the rest zero. Code that builds a
 // configuration (tests, the benchmark) starts from it and sets what it
 // needs, so Validate never has to guess what a zero meant.
 func Defaults() *Config {
-	c := &Config{NodeName: DefaultNodeName}
+	c := &Config{NodeName: DefaultNodeName, NodeIPDetected: true}
 	c.PodName, _ = os.Hostname()
+	c.NodeIP, _ = detectNodeIP(hostInterfaces)
 	v := reflect.ValueOf(c).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		def, ok := v.Type().Field(i).Tag.Lookup("default")
@@ -369,6 +382,9 @@ func (c *Config) Validate() error {
 		add("VIRTUAL_NODE_LEASE_RENEW_DEADLINE: %s must be positive and shorter than VIRTUAL_NODE_LEASE_DURATION (%s), so a replica that cannot renew stops its nodes before another may take them", c.RenewDeadline, c.LeaseDuration)
 	case c.RetryPeriod <= 0 || float64(c.RetryPeriod)*1.2 >= float64(c.RenewDeadline):
 		add("VIRTUAL_NODE_LEASE_RETRY_PERIOD: %s must be positive and below VIRTUAL_NODE_LEASE_RENEW_DEADLINE (%s) / 1.2, so a renewal can be retried before the deadline", c.RetryPeriod, c.RenewDeadline)
+	}
+	if net.ParseIP(c.NodeIP) == nil {
+		add("VIRTUAL_NODE_IP: %q is not an IP address: set the address the apiserver reaches this controller at (in a pod: status.podIP), or leave it unset for this host's first address other than loopback", c.NodeIP)
 	}
 	if c.KubeletPort < 1 || c.KubeletPort > 65535 {
 		add("KUBELET_PORT: %d is not a TCP port", c.KubeletPort)

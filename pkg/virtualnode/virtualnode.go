@@ -109,6 +109,16 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	if err := cfg.CheckNodeIP(restCfg.Host); err != nil {
+		return err
+	}
+	if cfg.NodeIPDetected {
+		if ip := net.ParseIP(cfg.NodeIP); ip != nil && ip.IsLoopback() {
+			logger.Info("Warning: VIRTUAL_NODE_IP is unset and this host has no network address other than loopback: the node advertises it, so kubectl logs and exec work (the apiserver is on this host) but the apiserver refuses its node proxy (kubectl get --raw /api/v1/nodes/NODE/proxy/...); set VIRTUAL_NODE_IP to fix", "nodeIP", cfg.NodeIP)
+		} else {
+			logger.Info("VIRTUAL_NODE_IP is unset: the node advertises this host's first address other than loopback", "nodeIP", cfg.NodeIP)
+		}
+	}
 	// caCfg carries the cluster CA that verifies the apiserver's kubelet
 	// client on the kubelet port; a bootstrapped config hides it in its
 	// transport, so it is taken from the bootstrap kubeconfig.

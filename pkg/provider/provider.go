@@ -299,17 +299,25 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 	}
 }
 
-// UpdatePod records the new pod object. ECI groups are immutable for the
-// fields Kubernetes lets a user change except images, which issue-level
-// support (UpdateContainerGroup) will handle; labels and annotations only
-// need to be remembered.
-func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
+// UpdatePod takes a changed pod (see update.go for what reaches the
+// cloud) and records it.
+func (p *Provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	if err := p.applyUpdate(ctx, pod); err != nil {
+		return err
+	}
+	p.record(pod)
+	return nil
+}
+
+// record stores the new pod object: labels and annotations only need to
+// be remembered, a pod still waiting for its group is created from it.
+func (p *Provider) record(pod *corev1.Pod) {
 	k := key(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.pods[k]
 	if !ok {
-		return errdefs.NotFoundf("pod %s is not known to the provider", k)
+		return
 	}
 	status, prev := e.pod.Status, e.pod.Annotations
 	if e.slim {
@@ -332,7 +340,6 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 			}
 		}
 	}
-	return nil
 }
 
 // createdAnnotations are the annotations that record a pod's group.

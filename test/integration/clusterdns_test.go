@@ -94,7 +94,7 @@ func TestClusterDNS(t *testing.T) {
 	t.Run("domain from the CoreDNS Corefile", func(t *testing.T) {
 		if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: virtualnode.CoreDNSConfigMap},
-			Data: map[string]string{"Corefile": ".:53 {\n    errors\n    kubernetes corp.internal in-addr.arpa ip6.arpa {\n       pods insecure\n    }\n    forward . /etc/resolv.conf\n}\n"},
+			Data:       map[string]string{"Corefile": ".:53 {\n    errors\n    kubernetes corp.internal in-addr.arpa ip6.arpa {\n       pods insecure\n    }\n    forward . /etc/resolv.conf\n}\n"},
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -573,9 +573,17 @@ type processMetrics struct {
 
 func newProcessMetrics() processMetrics {
 	reg := prometheus.NewRegistry()
+	pm := registerProcessMetrics(reg)
+	pm.reg = reg
+	return pm
+}
+
+// registerProcessMetrics builds every metric of the process and registers
+// it with r (reg is left unset).
+func registerProcessMetrics(r prometheus.Registerer) processMetrics {
 	nodes := newNodeRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), nodes)
-	return processMetrics{reg: reg, eci: eci.NewMetrics(reg), provider: provider.NewMetrics(reg), ownership: ownership.NewMetrics(reg), nodes: nodes}
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), nodes)
+	return processMetrics{eci: eci.NewMetrics(r), provider: provider.NewMetrics(r), ownership: ownership.NewMetrics(r), nodes: nodes}
 }
 
 func (r *nodeRegistry) add(name string, vn *kubelet) {

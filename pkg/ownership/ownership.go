@@ -216,6 +216,9 @@ func Run(ctx context.Context, opts Options) error {
 	if m.metrics == nil {
 		m.metrics = NewMetrics(nil)
 	}
+	for _, name := range opts.Names {
+		m.metrics.nodeRunning.WithLabelValues(name).Set(0)
+	}
 	if opts.Share != nil {
 		opts.Share(0) // nothing until the others have made room
 	}
@@ -510,6 +513,7 @@ func (m *manager) started(name string, stop func(stopReason), resumed bool) {
 		event = "resumed"
 	}
 	m.metrics.transitions.WithLabelValues(name, event).Inc()
+	m.metrics.nodeRunning.WithLabelValues(name).Set(1)
 }
 
 // stopped records that a node no longer runs here.
@@ -518,6 +522,7 @@ func (m *manager) stopped(name string) {
 	defer m.mu.Unlock()
 	if _, ok := m.running[name]; ok {
 		m.metrics.nodesRunning.Dec()
+		m.metrics.nodeRunning.WithLabelValues(name).Set(0)
 	}
 	delete(m.running, name)
 	delete(m.owned, name)

@@ -370,7 +370,9 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{translate.AnnotationInstanceID: resp.ContainerGroupId, translate.AnnotationRequestID: resp.RequestId, translate.AnnotationInstanceSpec: spec}
 	now := p.clock.Now()
-	e := &entry{groupID: resp.ContainerGroupId, created: now, tokens: tokens}
+	// pendingSince keeps the first attempt: a pod that waited for stock
+	// has been Pending since then (vnode_pod_pending_max_age_seconds).
+	e := &entry{groupID: resp.ContainerGroupId, created: now, pendingSince: a.since, tokens: tokens}
 	e.keep(pod)
 	stored := e.pod
 	if stored.Annotations == nil {

@@ -37,6 +37,9 @@ func (p *Provider) ownTags() []eci.Tag {
 // refuses DescribeContainerGroupStatus it polls with DescribeContainerGroups
 // instead (fallback.go).
 func (p *Provider) Run(ctx context.Context) {
+	// The node's pods count in vnode_pods while it runs here.
+	p.metrics.pods.track(p)
+	defer p.metrics.pods.untrack(p)
 	select {
 	case <-ctx.Done():
 		return

@@ -160,16 +160,12 @@ func Run(ctx context.Context, opts Options) error {
 	clusterDomain, domainSource := ClusterDomain(ctx, kube, cfg.ClusterDomain, metav1.NamespaceSystem)
 	logger.Info("cluster DNS for ClusterFirst pods", "clusterDomain", clusterDomain, "from", domainSource,
 		"clusterDNS", cfg.ClusterDNS, "clusterDNSService", cfg.ClusterDNSService)
-	// Every metric of this process lives in one registry of its own, so
-	// several processes' worth of nodes in one test binary never collide;
-	// every node's metrics carry its name.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pm := newProcessMetrics()
 	// One Health for the one client: whether the cloud answers and accepts
 	// the AccessKey, and which actions the RAM policy refuses; every node
 	// shows it (provider.RunNodeStatus).
 	health := eci.NewHealth()
-	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, eci.NewMetrics(reg), health)
+	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, pm.eci, health)
 	if err != nil {
 		return err
 	}
@@ -203,8 +199,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, clusterDomain: clusterDomain, cloud: eciClient, health: health,
-		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
-	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
+		events: broadcaster, profiles: profiles, nodes: pm.nodes, metrics: pm.provider}
+	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, pm.reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
 		return err
 	}
@@ -245,7 +241,7 @@ func Run(ctx context.Context, opts Options) error {
 	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
-		Recorder: recorder, Metrics: ownership.NewMetrics(reg),
+		Recorder: recorder, Metrics: pm.ownership,
 		Share: func(share float64) {
 			if err := eciClient.SetShare(share); err != nil {
 				logger.Error(err, "cannot apply the ECI API quota share")
@@ -561,6 +557,35 @@ type runningNode struct {
 
 func newNodeRegistry() *nodeRegistry { return &nodeRegistry{nodes: map[string]*runningNode{}} }
 
+// processMetrics are every metric of one controller process, in one
+// registry of its own, so several processes' worth of nodes in one test
+// binary never collide; every node's metrics carry its name. /metrics on
+// METRICS_ADDR serves reg, and the chart's alerts and dashboard use only
+// names registered here (charts/ack-virtual-node, TestChartMetricsExist).
+type processMetrics struct {
+	reg       *prometheus.Registry
+	eci       *eci.Metrics
+	provider  *provider.Metrics
+	ownership *ownership.Metrics
+	// nodes are the nodes running here, which report their queue depths.
+	nodes *nodeRegistry
+}
+
+func newProcessMetrics() processMetrics {
+	reg := prometheus.NewRegistry()
+	pm := registerProcessMetrics(reg)
+	pm.reg = reg
+	return pm
+}
+
+// registerProcessMetrics builds every metric of the process and registers
+// it with r (reg is left unset).
+func registerProcessMetrics(r prometheus.Registerer) processMetrics {
+	nodes := newNodeRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), nodes)
+	return processMetrics{eci: eci.NewMetrics(r), provider: provider.NewMetrics(r), ownership: ownership.NewMetrics(r), nodes: nodes}
+}
+
 func (r *nodeRegistry) add(name string, vn *kubelet) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -636,10 +661,10 @@ const kubeletOnlyMessage = "not served on METRICS_ADDR, which needs no credentia
 // served here (kubeletOnlyPaths). It binds addr before returning, so a port
 // in use stops the controller at start-up with the variable's name; a
 // server that fails later sends the error on the channel. /metrics serves
-// reg, this process's own registry (ECI client, ownership, queue depths,
-// the providers' per-node metrics).
+// reg, this process's own registry (newProcessMetrics: ECI client,
+// ownership, queue depths, the providers' per-node metrics); nodes answer
+// /healthz.
 func serveMetrics(addr string, reg *prometheus.Registry, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
-	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for _, p := range kubeletOnlyPaths {

@@ -385,6 +385,7 @@ func everyValue() map[string]any {
 			"metrics": map[string]any{"cidrs": []any{"10.10.0.0/24"}, "namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
 				"podSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "prometheus"}}},
 		},
+		"monitoring":      everyMonitoringValue(),
 		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120, "podTimeout": "30s", "groupTimeout": "20s"},
 		"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false},
 	}

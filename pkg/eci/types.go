@@ -226,6 +226,7 @@ type CreateContainerGroupRequest struct {
 	AutoMatchImageCache           bool                      `eci:"AutoMatchImageCache"`
 	ImageSnapshotId               string                    `eci:"ImageSnapshotId"`
 	MaxPendingMinute              int                       `eci:"MaxPendingMinute"`
+	ResourceGroupId               string                    `eci:"ResourceGroupId"`
 }
 
 // CreateContainerGroupResponse is the result of CreateContainerGroup.

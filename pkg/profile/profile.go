@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -46,6 +48,9 @@ const (
 	KeyResourceGroupID = "resourceGroupId"
 	// KeySelectors holds the JSON list of selectors.
 	KeySelectors = "selectors"
+	// KeyTags holds tags of every new container group, "key:value,...";
+	// they replace the controller's ECI_TAGS.
+	KeyTags = "tags"
 )
 
 // maxVSwitches is what CreateContainerGroup accepts in VSwitchId.
@@ -79,6 +84,10 @@ type Profile struct {
 	ResourceGroupID string
 	// EnableClusterIP is enableClusterIp; nil when the key is absent.
 	EnableClusterIP *bool
+	// Tags are the tags of new container groups (tags); TagsSet says the
+	// key is present and not blank, so they replace ECI_TAGS.
+	Tags    []eci.Tag
+	TagsSet bool
 	// Selectors send matching pods to the virtual node, in order.
 	Selectors []Selector
 	// ResourceVersion is that of the ConfigMap this profile was read from;
@@ -152,10 +161,11 @@ func (e *ValidationError) Keys() []string {
 }
 
 // Parse validates the data of an eci-profile ConfigMap and returns the
-// profile it describes. Unknown keys (enableHybridMode, enablePrivateZone,
-// featureGates, ...) are accepted and ignored: they configure parts of the
-// cloud product this add-on does not implement, and rejecting them would
-// break ConfigMaps copied from the vendor documentation.
+// profile it describes. Keys it does not use (the vendor's enableHybridMode,
+// enablePrivateZone, featureGates, ..., and unknown ones) do not reject the
+// profile: rejecting them would break ConfigMaps copied from the vendor
+// documentation. Ignored lists them, and the Store reports each in a
+// Warning event.
 func Parse(data map[string]string) (*Profile, error) {
 	p := &Profile{}
 	var problems []Problem
@@ -216,6 +226,13 @@ func Parse(data map[string]string) (*Profile, error) {
 		} else {
 			p.EnableClusterIP = &b
 		}
+	}
+	if raw := strings.TrimSpace(data[KeyTags]); raw != "" {
+		tags, msgs := translate.ParseConfiguredTags(KeyTags, raw)
+		for _, m := range msgs {
+			add(KeyTags, "%s", strings.TrimPrefix(m, KeyTags+": "))
+		}
+		p.Tags, p.TagsSet = tags, true
 	}
 	if raw := strings.TrimSpace(data[KeySelectors]); raw != "" {
 		sel, msgs := parseSelectors(raw)
@@ -413,6 +430,7 @@ func (p *Profile) Clone() *Profile {
 	}
 	c := *p
 	c.VSwitchIDs = slices.Clone(p.VSwitchIDs)
+	c.Tags = slices.Clone(p.Tags)
 	if p.EnableClusterIP != nil {
 		b := *p.EnableClusterIP
 		c.EnableClusterIP = &b

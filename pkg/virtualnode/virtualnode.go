@@ -48,8 +48,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// TaintKey is the taint every pod must tolerate to land on the node.
-const TaintKey = "virtual-kubelet.io/provider"
+// TaintKey is the taint every pod must tolerate to land on the node
+// (unless VIRTUAL_NODE_TAINTS removes it).
+const TaintKey = config.DefaultTaintKey
 
 // Options are the inputs of Run besides the configuration.
 type Options struct {
@@ -177,7 +178,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The eci-profile ConfigMap overrides the vSwitches and security group
 	// of new pods; edits apply without a restart.
-	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder})
+	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder, ReportIgnoredKeys: true})
 	if err := profiles.Start(ctx); err != nil {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
@@ -269,6 +270,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
+		Tags: cfg.GroupTags(), ResourceGroupID: cfg.ResourceGroupID, GroupDefaults: sh.profiles.GroupDefaults,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
@@ -315,6 +317,16 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
+		// A Node registered earlier keeps its object: bring its labels and
+		// taints to VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS. A failure
+		// leaves the node serving with its old ones and says so.
+		if changed, err := applyNodeSettings(ctx, sh.kube, cfg); err != nil {
+			logger.Error(err, "node labels and taints not applied")
+			recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "NodeSettingsNotApplied",
+				"%v; the node keeps its earlier labels and taints until the controller restarts", err)
+		} else if changed {
+			logger.Info("node labels and taints updated", "labels", cfg.NodeLabelMap(), "taints", cfg.NodeTaintList())
+		}
 		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
 		// and ContainerInstancePermissions, the cloud-unavailable taint)
 		// once the node controller runs, adoption or not; it stops with the
@@ -422,21 +434,26 @@ func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
 	if sv != nil {
 		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + version.Version
 	}
+	labels := map[string]string{
+		"type":                          "virtual-kubelet",
+		"kubernetes.io/role":            "agent",
+		"kubernetes.io/hostname":        cfg.NodeName,
+		"kubernetes.io/os":              "linux",
+		"kubernetes.io/arch":            "amd64",
+		"topology.kubernetes.io/region": cfg.Region,
+	}
+	// VIRTUAL_NODE_LABELS cannot name the keys above (config.OwnNodeLabels).
+	for k, v := range cfg.NodeLabelMap() {
+		labels[k] = v
+	}
+	taints := cfg.NodeTaintList()
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: cfg.NodeName,
-			Labels: map[string]string{
-				"type":                          "virtual-kubelet",
-				"kubernetes.io/role":            "agent",
-				"kubernetes.io/hostname":        cfg.NodeName,
-				"kubernetes.io/os":              "linux",
-				"kubernetes.io/arch":            "amd64",
-				"topology.kubernetes.io/region": cfg.Region,
-			},
+			Name:        cfg.NodeName,
+			Labels:      labels,
+			Annotations: map[string]string{AnnotationNodeSettings: nodeSettingsValue(cfg.NodeLabelMap(), taints)},
 		},
-		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{
-			Key: TaintKey, Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule,
-		}}},
+		Spec: corev1.NodeSpec{Taints: taints},
 		Status: corev1.NodeStatus{
 			Phase:       corev1.NodePending,
 			Capacity:    res,

@@ -42,8 +42,9 @@ func reservedTaint(key string) bool {
 var rgRE = regexp.MustCompile(`^rg-[a-z0-9-]+$`)
 
 // ParseNodeLabels reads "key=value,key=value" (blanks around items are
-// dropped). Problems name VIRTUAL_NODE_LABELS and the fix.
-func ParseNodeLabels(s string) (map[string]string, []string) {
+// dropped). Problems name setting (VIRTUAL_NODE_LABELS, or the eci-profile
+// key nodeLabels) and the fix.
+func ParseNodeLabels(setting, s string) (map[string]string, []string) {
 	var problems []string
 	labels := map[string]string{}
 	for _, item := range strings.Split(s, ",") {
@@ -54,25 +55,25 @@ func ParseNodeLabels(s string) (map[string]string, []string) {
 		k, v, ok := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok {
-			problems = append(problems, fmt.Sprintf("VIRTUAL_NODE_LABELS: %q is not key=value; write labels as key=value,key=value", item))
+			problems = append(problems, fmt.Sprintf(setting+": %q is not key=value; write labels as key=value,key=value", item))
 			continue
 		}
 		bad := false
 		for _, e := range validation.IsQualifiedName(k) {
-			problems = append(problems, fmt.Sprintf("VIRTUAL_NODE_LABELS: label key %q is invalid (%s); use a Kubernetes label key", k, e))
+			problems = append(problems, fmt.Sprintf(setting+": label key %q is invalid (%s); use a Kubernetes label key", k, e))
 			bad = true
 		}
 		for _, e := range validation.IsValidLabelValue(v) {
-			problems = append(problems, fmt.Sprintf("VIRTUAL_NODE_LABELS: the value %q of label %q is invalid (%s); use a Kubernetes label value", v, k, e))
+			problems = append(problems, fmt.Sprintf(setting+": the value %q of label %q is invalid (%s); use a Kubernetes label value", v, k, e))
 			bad = true
 		}
 		if slices.Contains(OwnNodeLabels, k) {
-			problems = append(problems, fmt.Sprintf("VIRTUAL_NODE_LABELS: label %q is set by the controller (%s) and cannot be replaced; choose another key",
+			problems = append(problems, fmt.Sprintf(setting+": label %q is set by the controller (%s) and cannot be replaced; choose another key",
 				k, strings.Join(OwnNodeLabels, ", ")))
 			bad = true
 		}
 		if _, dup := labels[k]; dup {
-			problems = append(problems, fmt.Sprintf("VIRTUAL_NODE_LABELS: label %q is listed twice; list each key once", k))
+			problems = append(problems, fmt.Sprintf(setting+": label %q is listed twice; list each key once", k))
 			bad = true
 		}
 		if !bad {
@@ -114,12 +115,13 @@ var taintEffects = []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.Tai
 // ParseNodeTaints reads kubectl taint's syntax, comma-separated:
 // "key=value:Effect" or "key:Effect" adds a taint; "virtual-kubelet.io/provider-"
 // (or with ":NoSchedule-") removes the default taint, the only one that can
-// be removed this way. Problems name VIRTUAL_NODE_TAINTS and the fix.
-func ParseNodeTaints(s string) (NodeTaints, []string) {
+// be removed this way. Problems name setting (VIRTUAL_NODE_TAINTS, or the
+// eci-profile key nodeTaints) and the fix.
+func ParseNodeTaints(setting, s string) (NodeTaints, []string) {
 	var out NodeTaints
 	var problems []string
 	add := func(format string, a ...any) {
-		problems = append(problems, "VIRTUAL_NODE_TAINTS: "+fmt.Sprintf(format, a...))
+		problems = append(problems, setting+": "+fmt.Sprintf(format, a...))
 	}
 	seen := map[string]bool{}
 	for _, item := range strings.Split(s, ",") {
@@ -180,14 +182,14 @@ func ParseNodeTaints(s string) (NodeTaints, []string) {
 // NodeLabelMap returns the extra labels of VIRTUAL_NODE_LABELS; call it on
 // a validated Config.
 func (c *Config) NodeLabelMap() map[string]string {
-	l, _ := ParseNodeLabels(c.NodeLabels)
+	l, _ := ParseNodeLabels("VIRTUAL_NODE_LABELS", c.NodeLabels)
 	return l
 }
 
 // NodeTaintList returns the node's taints (VIRTUAL_NODE_TAINTS applied to
 // the default); call it on a validated Config.
 func (c *Config) NodeTaintList() []corev1.Taint {
-	t, _ := ParseNodeTaints(c.NodeTaints)
+	t, _ := ParseNodeTaints("VIRTUAL_NODE_TAINTS", c.NodeTaints)
 	return t.All()
 }
 
@@ -199,8 +201,8 @@ func (c *Config) GroupTags() []eci.Tag {
 
 // consoleProblems validates the console's settings.
 func (c *Config) consoleProblems() []string {
-	_, problems := ParseNodeLabels(c.NodeLabels)
-	_, p := ParseNodeTaints(c.NodeTaints)
+	_, problems := ParseNodeLabels("VIRTUAL_NODE_LABELS", c.NodeLabels)
+	_, p := ParseNodeTaints("VIRTUAL_NODE_TAINTS", c.NodeTaints)
 	problems = append(problems, p...)
 	_, p = translate.ParseConfiguredTags("ECI_TAGS", c.Tags)
 	problems = append(problems, p...)

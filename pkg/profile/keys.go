@@ -10,7 +10,7 @@ import (
 // KnownKeys are the data keys this add-on honours.
 var KnownKeys = []string{
 	KeyVSwitchIDs, KeyVSwitchIDsLegacy, KeySecurityGroupID, KeyVPCID, KeyResourceGroupID,
-	KeyEnableClusterIP, KeySelectors, KeyTags,
+	KeyEnableClusterIP, KeySelectors, KeyTags, KeyNodeLabels, KeyNodeTaints,
 }
 
 // vendorKeys are keys of the vendor's eci-profile that configure parts of

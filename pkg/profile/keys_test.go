@@ -179,3 +179,54 @@ func drainEvents(rec *record.FakeRecorder, n int, d time.Duration) []string {
 	}
 	return out
 }
+
+func TestParseNodeSettings(t *testing.T) {
+	tests := []struct {
+		name       string
+		data       map[string]string
+		wantLabels map[string]string
+		wantTaints []corev1.Taint // nil: key absent
+		wantErr    []string
+	}{
+		{name: "absent", data: map[string]string{"nodeLabels": " "}},
+		{name: "labels", data: map[string]string{"nodeLabels": "pool=eci, tier=web"}, wantLabels: map[string]string{"pool": "eci", "tier": "web"}},
+		{name: "taints keep the default", data: map[string]string{"nodeTaints": "dedicated=batch:NoSchedule"},
+			wantTaints: []corev1.Taint{{Key: "virtual-kubelet.io/provider", Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule},
+				{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}},
+		{name: "default removed", data: map[string]string{"nodeTaints": "virtual-kubelet.io/provider-"}, wantTaints: []corev1.Taint{}},
+		{name: "own label", data: map[string]string{"nodeLabels": "type=x"}, wantErr: []string{"nodeLabels", `label "type" is set by the controller`}},
+		{name: "bad taint", data: map[string]string{"nodeTaints": "a=b"}, wantErr: []string{"nodeTaints", "has no effect"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse(tt.data)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("Parse accepted it")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p.NodeLabels, tt.wantLabels) {
+				t.Errorf("NodeLabels = %v, want %v", p.NodeLabels, tt.wantLabels)
+			}
+			switch {
+			case tt.wantTaints == nil && p.NodeTaints != nil:
+				t.Errorf("NodeTaints = %+v, want none", p.NodeTaints)
+			case tt.wantTaints != nil && (p.NodeTaints == nil || len(p.NodeTaints.All()) != len(tt.wantTaints) ||
+				(len(tt.wantTaints) > 0 && !reflect.DeepEqual(p.NodeTaints.All(), tt.wantTaints))):
+				t.Errorf("NodeTaints = %+v, want %v", p.NodeTaints, tt.wantTaints)
+			}
+			if c := p.Clone(); !reflect.DeepEqual(c.NodeLabels, p.NodeLabels) || (p.NodeTaints != nil && c.NodeTaints == p.NodeTaints) {
+				t.Error("Clone does not deep-copy the node settings")
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -51,6 +52,12 @@ const (
 	// KeyTags holds tags of every new container group, "key:value,...";
 	// they replace the controller's ECI_TAGS.
 	KeyTags = "tags"
+	// KeyNodeLabels holds extra labels of the virtual nodes, "key=value,...";
+	// they replace the controller's VIRTUAL_NODE_LABELS.
+	KeyNodeLabels = "nodeLabels"
+	// KeyNodeTaints holds extra taints of the virtual nodes in
+	// VIRTUAL_NODE_TAINTS's syntax, which they replace.
+	KeyNodeTaints = "nodeTaints"
 )
 
 // maxVSwitches is what CreateContainerGroup accepts in VSwitchId.
@@ -88,6 +95,12 @@ type Profile struct {
 	// key is present and not blank, so they replace ECI_TAGS.
 	Tags    []eci.Tag
 	TagsSet bool
+	// NodeLabels are the extra node labels (nodeLabels); nil when the key
+	// is absent or blank (VIRTUAL_NODE_LABELS applies).
+	NodeLabels map[string]string
+	// NodeTaints are the node taints (nodeTaints); nil when the key is
+	// absent or blank (VIRTUAL_NODE_TAINTS applies).
+	NodeTaints *config.NodeTaints
 	// Selectors send matching pods to the virtual node, in order.
 	Selectors []Selector
 	// ResourceVersion is that of the ConfigMap this profile was read from;
@@ -233,6 +246,20 @@ func Parse(data map[string]string) (*Profile, error) {
 			add(KeyTags, "%s", strings.TrimPrefix(m, KeyTags+": "))
 		}
 		p.Tags, p.TagsSet = tags, true
+	}
+	if raw := strings.TrimSpace(data[KeyNodeLabels]); raw != "" {
+		labels, msgs := config.ParseNodeLabels(KeyNodeLabels, raw)
+		for _, m := range msgs {
+			add(KeyNodeLabels, "%s", strings.TrimPrefix(m, KeyNodeLabels+": "))
+		}
+		p.NodeLabels = labels
+	}
+	if raw := strings.TrimSpace(data[KeyNodeTaints]); raw != "" {
+		taints, msgs := config.ParseNodeTaints(KeyNodeTaints, raw)
+		for _, m := range msgs {
+			add(KeyNodeTaints, "%s", strings.TrimPrefix(m, KeyNodeTaints+": "))
+		}
+		p.NodeTaints = &taints
 	}
 	if raw := strings.TrimSpace(data[KeySelectors]); raw != "" {
 		sel, msgs := parseSelectors(raw)
@@ -431,6 +458,11 @@ func (p *Profile) Clone() *Profile {
 	c := *p
 	c.VSwitchIDs = slices.Clone(p.VSwitchIDs)
 	c.Tags = slices.Clone(p.Tags)
+	c.NodeLabels = cloneMap(p.NodeLabels)
+	if p.NodeTaints != nil {
+		nt := config.NodeTaints{Extra: slices.Clone(p.NodeTaints.Extra), RemoveDefault: p.NodeTaints.RemoveDefault}
+		c.NodeTaints = &nt
+	}
 	if p.EnableClusterIP != nil {
 		b := *p.EnableClusterIP
 		c.EnableClusterIP = &b

@@ -189,6 +189,18 @@ func (s *Store) GroupDefaults() (tags []eci.Tag, tagsSet bool, resourceGroupID s
 	return slices.Clone(p.Tags), p.TagsSet, p.ResourceGroupID
 }
 
+// NodeSettings returns the extra node labels and the node taints the
+// profile in effect sets: each replaces the controller's
+// VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS when its set is true. The
+// results are copies.
+func (s *Store) NodeSettings() (labels map[string]string, labelsSet bool, taints []corev1.Taint, taintsSet bool) {
+	p := s.Current()
+	if p.NodeTaints != nil {
+		taints, taintsSet = p.NodeTaints.All(), true
+	}
+	return cloneMap(p.NodeLabels), p.NodeLabels != nil, taints, taintsSet
+}
+
 // reportIgnored records one Warning Event per key the add-on does not use,
 // when the key appears or its value changes: re-deliveries, unrelated edits
 // and other keys' changes repeat nothing.

@@ -288,7 +288,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		return err
 	}
 	vn, err := newKubelet(kubeletOptions{
-		Name: cfg.NodeName, Client: sh.kube, Spec: NodeSpec(cfg, sh.sv), Provider: prov,
+		Name: cfg.NodeName, Client: sh.kube, Spec: sh.nodeSpec(cfg), Provider: prov,
 		Recorder: recorder, Workers: cfg.PodSyncWorkers, TLSConfig: tlsCfg,
 		ListenAddr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort)),
 		Auth:       auth,
@@ -318,15 +318,18 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	select {
 	case <-vn.Ready():
 		// A Node registered earlier keeps its object: bring its labels and
-		// taints to VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS. A failure
-		// leaves the node serving with its old ones and says so.
-		if changed, err := applyNodeSettings(ctx, sh.kube, cfg); err != nil {
-			logger.Error(err, "node labels and taints not applied")
-			recorder.Eventf(nodeRef(cfg.NodeName), corev1.EventTypeWarning, "NodeSettingsNotApplied",
-				"%v; the node keeps its earlier labels and taints until the controller restarts", err)
-		} else if changed {
-			logger.Info("node labels and taints updated", "labels", cfg.NodeLabelMap(), "taints", cfg.NodeTaintList())
-		}
+		// taints to the configuration now, and keep them there as the
+		// eci-profile changes (keepNodeSettings).
+		applied := sh.syncNodeSettings(ctx, cfg, recorder, "")
+		settingsDone := make(chan struct{})
+		go func() {
+			defer close(settingsDone)
+			sh.keepNodeSettings(ctx, cfg, recorder, applied)
+		}()
+		defer func() {
+			cancel()
+			<-settingsDone
+		}()
 		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
 		// and ContainerInstancePermissions, the cloud-unavailable taint)
 		// once the node controller runs, adoption or not; it stops with the
@@ -422,8 +425,15 @@ func ServerVersion(kube kubernetes.Interface) (*k8sversion.Info, error) {
 	return nil, fmt.Errorf("failed to get kubernetes server version, %s%s", msg, hint)
 }
 
-// NodeSpec is the Node object the controller registers.
+// NodeSpec is the Node object the controller registers, with the labels
+// and taints of VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS (the eci-profile
+// may replace them: see shared.nodeSettingsFor).
 func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
+	return nodeSpec(cfg, sv, cfg.NodeLabelMap(), cfg.NodeTaintList())
+}
+
+// nodeSpec is NodeSpec with the given extra labels and taints.
+func nodeSpec(cfg *config.Config, sv *k8sversion.Info, extraLabels map[string]string, taints []corev1.Taint) corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cfg.CPUCapacity),
 		corev1.ResourceMemory: resource.MustParse(cfg.MemoryCapacity),
@@ -442,16 +452,15 @@ func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
 		"kubernetes.io/arch":            "amd64",
 		"topology.kubernetes.io/region": cfg.Region,
 	}
-	// VIRTUAL_NODE_LABELS cannot name the keys above (config.OwnNodeLabels).
-	for k, v := range cfg.NodeLabelMap() {
+	// The extra labels cannot name the keys above (config.OwnNodeLabels).
+	for k, v := range extraLabels {
 		labels[k] = v
 	}
-	taints := cfg.NodeTaintList()
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        cfg.NodeName,
 			Labels:      labels,
-			Annotations: map[string]string{AnnotationNodeSettings: nodeSettingsValue(cfg.NodeLabelMap(), taints)},
+			Annotations: map[string]string{AnnotationNodeSettings: nodeSettingsValue(extraLabels, taints)},
 		},
 		Spec: corev1.NodeSpec{Taints: taints},
 		Status: corev1.NodeStatus{

@@ -220,6 +220,7 @@ func TestConsoleProfileSettings(t *testing.T) {
 	node := uniqueName("vk-console-profile")
 	cfg := env.NodeConfig(t, node)
 	cfg.Tags, cfg.ResourceGroupID = "team:env", "rg-env"
+	cfg.NodeLabels = "from=env"
 	env.StartNode(t, cfg)
 	kube, ctx, ns := env.Kube, context.Background(), uniqueName("console-profile")
 	createNamespace(t, kube, ns)
@@ -318,4 +319,40 @@ func TestConsoleProfileSettings(t *testing.T) {
 	if len(evs) != 2 {
 		t.Errorf("%d ProfileKeyIgnored events, want 2 (one per key)", len(evs))
 	}
+
+	// nodeLabels and nodeTaints replace VIRTUAL_NODE_LABELS and
+	// VIRTUAL_NODE_TAINTS on the running node; removing them brings the
+	// environment's back.
+	nodeIs := func(what string, cond func(n *corev1.Node) bool) {
+		t.Helper()
+		poll(t, what, 30*time.Second, func(ctx context.Context) (bool, error) {
+			n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+			return err == nil && cond(n), err
+		})
+	}
+	nodeIs("the environment's label and the default taint", func(n *corev1.Node) bool {
+		return n.Labels["from"] == "env" && nodeHasTaint(n, virtualnode.TaintKey, corev1.TaintEffectNoSchedule) != nil
+	})
+	if cm, err = cms.Get(ctx, profile.DefaultName, metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["nodeLabels"] = "from=profile,tier=eci"
+	cm.Data["nodeTaints"] = "virtual-kubelet.io/provider-,profile=yes:NoSchedule"
+	if cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodeIs("the profile's labels and taints, the default taint removed", func(n *corev1.Node) bool {
+		return n.Labels["from"] == "profile" && n.Labels["tier"] == "eci" && nodeHasTaint(n, "profile", corev1.TaintEffectNoSchedule) != nil &&
+			nodeHasTaint(n, virtualnode.TaintKey, corev1.TaintEffectNoSchedule) == nil
+	})
+	delete(cm.Data, "nodeLabels")
+	delete(cm.Data, "nodeTaints")
+	if _, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodeIs("the environment's settings back", func(n *corev1.Node) bool {
+		_, tier := n.Labels["tier"]
+		return n.Labels["from"] == "env" && !tier && nodeHasTaint(n, "profile", corev1.TaintEffectNoSchedule) == nil &&
+			nodeHasTaint(n, virtualnode.TaintKey, corev1.TaintEffectNoSchedule) != nil
+	})
 }

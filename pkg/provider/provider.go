@@ -52,6 +52,9 @@ type Options struct {
 	Tags            []eci.Tag
 	ResourceGroupID string
 	GroupDefaults   func() (tags []eci.Tag, tagsSet bool, resourceGroupID string)
+	// ExpectedVPC, if set, returns the eci-profile's vpcId: the VPC the
+	// cloud reports for each new group is checked against it (vpc.go).
+	ExpectedVPC func() string
 	// Cloud is the ECI API.
 	Cloud Cloud
 	// Kube is the cluster client (pod annotations, tokens, volumes).

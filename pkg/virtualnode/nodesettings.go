@@ -233,3 +233,7 @@ func (sh *shared) keepNodeSettings(ctx context.Context, cfg *config.Config, reco
 		}
 	}
 }
+
+// profileVPC is the eci-profile's vpcId, which the provider checks each new
+// group's VPC against.
+func (sh *shared) profileVPC() string { return sh.profiles.Current().VPCID }

@@ -270,7 +270,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
-		Tags: cfg.GroupTags(), ResourceGroupID: cfg.ResourceGroupID, GroupDefaults: sh.profiles.GroupDefaults,
+		Tags: cfg.GroupTags(), ResourceGroupID: cfg.ResourceGroupID, GroupDefaults: sh.profiles.GroupDefaults, ExpectedVPC: sh.profileVPC,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,

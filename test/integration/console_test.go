@@ -9,6 +9,7 @@ import (
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/test/simulator"
@@ -355,4 +356,49 @@ func TestConsoleProfileSettings(t *testing.T) {
 		return n.Labels["from"] == "env" && !tier && nodeHasTaint(n, "profile", corev1.TaintEffectNoSchedule) == nil &&
 			nodeHasTaint(n, virtualnode.TaintKey, corev1.TaintEffectNoSchedule) != nil
 	})
+
+	// vpcId is checked against the VPC the cloud reports for each new
+	// group (vpc-sim): the pods made while it said vpc-sim got no Warning,
+	// one made while it names another VPC gets one.
+	podEvents := func(ctx context.Context, name, reason string) ([]corev1.Event, error) {
+		list, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{
+			"involvedObject.name": name, "reason": reason}.String()})
+		if err != nil {
+			return nil, err
+		}
+		return list.Items, nil
+	}
+	if cm, err = cms.Get(ctx, profile.DefaultName, metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["vpcId"] = "vpc-other"
+	if _, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The edit reaches the store within moments; a pod made before that
+	// rightly gets no Warning, so each try makes a new pod.
+	var wrong []corev1.Event
+	for try := 0; try < 5 && len(wrong) == 0; try++ {
+		name := uniqueName("wrong-vpc")
+		consolePod(t, env, node, ns, name, nil)
+		for wait := 0; wait < 40 && len(wrong) == 0; wait++ {
+			if wrong, err = podEvents(ctx, name, provider.ReasonVPCMismatch); err != nil {
+				t.Fatal(err)
+			}
+			if len(wrong) == 0 {
+				time.Sleep(250 * time.Millisecond)
+			}
+		}
+	}
+	if len(wrong) != 1 || wrong[0].Type != corev1.EventTypeWarning || !strings.Contains(wrong[0].Message, "VPC vpc-sim") ||
+		!strings.Contains(wrong[0].Message, "vpcId is vpc-other") {
+		t.Fatalf("VPCMismatch events = %+v, want one Warning naming vpc-sim and vpc-other", wrong)
+	}
+	fixedPod := simTag(fixed, translate.TagPodName)
+	if evs, err = podEvents(ctx, fixedPod, provider.ReasonVPCMismatch); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 0 {
+		t.Errorf("pod %s, made while vpcId matched, got %q", fixedPod, evs[0].Message)
+	}
 }

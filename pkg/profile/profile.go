@@ -1,7 +1,10 @@
 // Package profile reads the kube-system/eci-profile ConfigMap, the
 // cluster-wide defaults users already edit for ack-virtual-node: the
-// vSwitches and security group of new ECI pods, and the selectors that send
-// matching pods to the virtual node with extra annotations and labels.
+// vSwitches, security group, resource group and tags of new ECI pods,
+// whether they reach ClusterIP Services, the virtual nodes' extra labels and
+// taints, and the selectors that send matching pods to the virtual node
+// with extra annotations and labels. Keys it does not use are listed by
+// Ignored and reported by the Store in Warning events.
 //
 // Parse turns the ConfigMap's data into an immutable Profile and rejects it
 // as a whole when any key is bad (a ValidationError names every bad key and

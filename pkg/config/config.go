@@ -187,6 +187,20 @@ type Config struct {
 	// from the downward API, limits.memory); the controller keeps its heap
 	// within 90 % of it unless GOMEMLIMIT is set (cmd/virtual-node). 0: none.
 	MemoryLimitBytes int64 `envconfig:"MEMORY_LIMIT_BYTES"`
+	// NodeLabels are extra labels of the virtual node (VIRTUAL_NODE_LABELS,
+	// "key=value,key=value"; see console.go).
+	NodeLabels string `envconfig:"VIRTUAL_NODE_LABELS"`
+	// NodeTaints are extra taints of the virtual node, and the removal of
+	// its default taint (VIRTUAL_NODE_TAINTS, "key[=value]:Effect,...",
+	// "virtual-kubelet.io/provider-" removes the default; see console.go).
+	NodeTaints string `envconfig:"VIRTUAL_NODE_TAINTS"`
+	// Tags are tags of every container group (ECI_TAGS, "key:value,..."),
+	// besides the controller's own; the eci-profile key tags replaces them.
+	Tags string `envconfig:"ECI_TAGS"`
+	// ResourceGroupID is the resource group of new container groups
+	// (ECI_RESOURCE_GROUP_ID, rg-...; empty: the account's default); the
+	// eci-profile key resourceGroupId replaces it.
+	ResourceGroupID string `envconfig:"ECI_RESOURCE_GROUP_ID"`
 }
 
 var (
@@ -449,6 +463,7 @@ func (c *Config) Validate() error {
 	if c.PodSyncWorkers < 1 || c.PodSyncWorkers > 1000 {
 		add("POD_SYNC_WORKERS: %d is out of range: set 1-1000 (pods each node works on at once, e.g. 64)", c.PodSyncWorkers)
 	}
+	errs = append(errs, c.consoleProblems()...)
 	if (c.ServingCert == "") != (c.ServingKey == "") {
 		add("KUBELET_SERVING_CERT and KUBELET_SERVING_KEY must be set together")
 	}

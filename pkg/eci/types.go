@@ -245,6 +245,7 @@ type CreateContainerGroupRequest struct {
 	AutoMatchImageCache           bool                      `eci:"AutoMatchImageCache"`
 	ImageSnapshotId               string                    `eci:"ImageSnapshotId"`
 	MaxPendingMinute              int                       `eci:"MaxPendingMinute"`
+	ResourceGroupId               string                    `eci:"ResourceGroupId"`
 	// EphemeralStorage is the temporary storage added to the free 30 GiB
 	// every group has, in GiB.
 	EphemeralStorage int `eci:"EphemeralStorage"`

@@ -46,6 +46,15 @@ type Options struct {
 	// override VSwitches/SecurityGroup for new pods (the eci-profile
 	// ConfigMap); ok false means "use the controller's own".
 	Defaults func() (vswitches []string, securityGroup string, ok bool)
+	// Tags (ECI_TAGS) and ResourceGroupID (ECI_RESOURCE_GROUP_ID) go on
+	// every new group; GroupDefaults, if set, returns the eci-profile's,
+	// which replace them (translate.Options).
+	Tags            []eci.Tag
+	ResourceGroupID string
+	GroupDefaults   func() (tags []eci.Tag, tagsSet bool, resourceGroupID string)
+	// ExpectedVPC, if set, returns the eci-profile's vpcId: the VPC the
+	// cloud reports for each new group is checked against it (vpc.go).
+	ExpectedVPC func() string
 	// Cloud is the ECI API.
 	Cloud Cloud
 	// Kube is the cluster client (pod annotations, tokens, volumes).
@@ -235,6 +244,7 @@ func New(opts Options) (*Provider, error) {
 		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
 		ClusterIPDefault: opts.ClusterIPDefault, KubeProxyConfig: opts.KubeProxyConfig,
 		TokenRefreshFraction: opts.TokenRefreshFraction, ClusterDomain: opts.ClusterDomain,
+		Tags: opts.Tags, ResourceGroupID: opts.ResourceGroupID, GroupDefaults: opts.GroupDefaults,
 	}, p.cluster)
 	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
 	return p, nil

@@ -455,6 +455,9 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 		}
 		p.event(pod, typ, reason, "%s", ev.Message)
 	}
+	if placement != nil {
+		p.checkVPC(pod, g)
+	}
 	// New annotations are pushed even when the status did not change: the
 	// core writes status with the stored pod, metadata included, and that
 	// write is what records the placement annotations. The status loop

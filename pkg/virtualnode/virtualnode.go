@@ -48,8 +48,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// TaintKey is the taint every pod must tolerate to land on the node.
-const TaintKey = "virtual-kubelet.io/provider"
+// TaintKey is the taint every pod must tolerate to land on the node
+// (unless VIRTUAL_NODE_TAINTS removes it).
+const TaintKey = config.DefaultTaintKey
 
 // Options are the inputs of Run besides the configuration.
 type Options struct {
@@ -188,7 +189,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The eci-profile ConfigMap overrides the vSwitches and security group
 	// of new pods; edits apply without a restart.
-	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder})
+	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder, ReportIgnoredKeys: true})
 	if err := profiles.Start(ctx); err != nil {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
@@ -281,6 +282,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
 		ClusterDomain: sh.clusterDomain, ClusterDNS: cfg.ClusterDNS, ClusterDNSService: cfg.ClusterDNSService,
+		Tags: cfg.GroupTags(), ResourceGroupID: cfg.ResourceGroupID, GroupDefaults: sh.profiles.GroupDefaults, ExpectedVPC: sh.profileVPC,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
@@ -298,7 +300,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		return err
 	}
 	vn, err := newKubelet(kubeletOptions{
-		Name: cfg.NodeName, Client: sh.kube, Spec: NodeSpec(cfg, sh.sv), Provider: prov,
+		Name: cfg.NodeName, Client: sh.kube, Spec: sh.nodeSpec(cfg), Provider: prov,
 		Recorder: recorder, Workers: cfg.PodSyncWorkers, TLSConfig: tlsCfg,
 		ListenAddr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort)),
 		Auth:       auth,
@@ -327,6 +329,19 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
+		// A Node registered earlier keeps its object: bring its labels and
+		// taints to the configuration now, and keep them there as the
+		// eci-profile changes (keepNodeSettings).
+		applied := sh.syncNodeSettings(ctx, cfg, recorder, "")
+		settingsDone := make(chan struct{})
+		go func() {
+			defer close(settingsDone)
+			sh.keepNodeSettings(ctx, cfg, recorder, applied)
+		}()
+		defer func() {
+			cancel()
+			<-settingsDone
+		}()
 		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
 		// and ContainerInstancePermissions, the cloud-unavailable taint)
 		// once the node controller runs, adoption or not; it stops with the
@@ -422,8 +437,15 @@ func ServerVersion(kube kubernetes.Interface) (*k8sversion.Info, error) {
 	return nil, fmt.Errorf("failed to get kubernetes server version, %s%s", msg, hint)
 }
 
-// NodeSpec is the Node object the controller registers.
+// NodeSpec is the Node object the controller registers, with the labels
+// and taints of VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS (the eci-profile
+// may replace them: see shared.nodeSettingsFor).
 func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
+	return nodeSpec(cfg, sv, cfg.NodeLabelMap(), cfg.NodeTaintList())
+}
+
+// nodeSpec is NodeSpec with the given extra labels and taints.
+func nodeSpec(cfg *config.Config, sv *k8sversion.Info, extraLabels map[string]string, taints []corev1.Taint) corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cfg.CPUCapacity),
 		corev1.ResourceMemory: resource.MustParse(cfg.MemoryCapacity),
@@ -437,21 +459,25 @@ func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
 	if sv != nil {
 		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + version.Version
 	}
+	labels := map[string]string{
+		"type":                          "virtual-kubelet",
+		"kubernetes.io/role":            "agent",
+		"kubernetes.io/hostname":        cfg.NodeName,
+		"kubernetes.io/os":              "linux",
+		"kubernetes.io/arch":            "amd64",
+		"topology.kubernetes.io/region": cfg.Region,
+	}
+	// The extra labels cannot name the keys above (config.OwnNodeLabels).
+	for k, v := range extraLabels {
+		labels[k] = v
+	}
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: cfg.NodeName,
-			Labels: map[string]string{
-				"type":                          "virtual-kubelet",
-				"kubernetes.io/role":            "agent",
-				"kubernetes.io/hostname":        cfg.NodeName,
-				"kubernetes.io/os":              "linux",
-				"kubernetes.io/arch":            "amd64",
-				"topology.kubernetes.io/region": cfg.Region,
-			},
+			Name:        cfg.NodeName,
+			Labels:      labels,
+			Annotations: map[string]string{AnnotationNodeSettings: nodeSettingsValue(extraLabels, taints)},
 		},
-		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{
-			Key: TaintKey, Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule,
-		}}},
+		Spec: corev1.NodeSpec{Taints: taints},
 		Status: corev1.NodeStatus{
 			Phase:       corev1.NodePending,
 			Capacity:    res,

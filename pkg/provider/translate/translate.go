@@ -35,6 +35,16 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS domain (CLUSTER_DOMAIN), in the
 	// search path of ClusterFirst pods; empty means DefaultClusterDomain.
 	ClusterDomain string
+	// Tags (ECI_TAGS) go on every group besides the controller's own
+	// (checked by ParseConfiguredTags).
+	Tags []eci.Tag
+	// ResourceGroupID (ECI_RESOURCE_GROUP_ID) is the resource group of new
+	// groups; empty leaves it to the cloud (the account's default group).
+	ResourceGroupID string
+	// GroupDefaults, if set, returns the eci-profile's tags and resource
+	// group: tags replace Tags when tagsSet, a non-empty resource group
+	// replaces ResourceGroupID.
+	GroupDefaults func() (tags []eci.Tag, tagsSet bool, resourceGroupID string)
 }
 
 // Translator maps pods to CreateContainerGroup requests.
@@ -165,6 +175,7 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 		TerminationGracePeriodSeconds: pod.Spec.TerminationGracePeriodSeconds,
 		ActiveDeadlineSeconds:         pod.Spec.ActiveDeadlineSeconds,
 	}
+	t.applyGroupDefaults(req)
 	tr := &Translation{Req: req}
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)

@@ -15,6 +15,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"
 )
@@ -412,10 +413,7 @@ func uninstallSkipDrain(cmd *cobra.Command, o Options, af *addonFlags, c *addon.
 // is a no, so scripts must say --yes.
 func confirm(o Options, question string) bool {
 	f, ok := o.Stdin.(*os.File)
-	if !ok {
-		return false
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return false
 	}
 	fmt.Fprint(o.Stdout, question)

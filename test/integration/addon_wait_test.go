@@ -32,7 +32,16 @@ func workerNode(t *testing.T, kube kubernetes.Interface, name string) {
 	room := corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110"),
 	}
-	n, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}}}, metav1.CreateOptions{})
+	ready := func(created metav1.Time) corev1.NodeStatus {
+		return corev1.NodeStatus{Capacity: room, Allocatable: room, Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: created}}}
+	}
+	// Registered with its status, as a kubelet does, so the scheduler
+	// never sees it without room.
+	n, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
+		Status:     ready(metav1.Now()),
+	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +51,7 @@ func workerNode(t *testing.T, kube kubernetes.Interface, name string) {
 			if err != nil {
 				return err
 			}
-			now := metav1.Now()
-			cur.Status.Capacity, cur.Status.Allocatable = room, room
-			cur.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-				LastHeartbeatTime: now, LastTransitionTime: n.CreationTimestamp}}
+			cur.Status = ready(n.CreationTimestamp)
 			_, err = kube.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 			return err
 		})
@@ -78,6 +84,23 @@ func workerNode(t *testing.T, kube kubernetes.Interface, name string) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+	// The scheduler has it in its cache once it binds a probe pod there.
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe-" + name, Namespace: metav1.NamespaceDefault},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelHostname: name}, AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "c", Image: "pause"}}},
+	}
+	poll(t, "a probe pod bound to "+name, 60*time.Second, func(ctx context.Context) (bool, error) {
+		p, err := kube.CoreV1().Pods(probe.Namespace).Get(ctx, probe.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = kube.CoreV1().Pods(probe.Namespace).Create(ctx, probe, metav1.CreateOptions{})
+			return false, err
+		}
+		return err == nil && p.Spec.NodeName == name, err
+	})
+	if err := kube.CoreV1().Pods(probe.Namespace).Delete(ctx, probe.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // boundPod waits for a pod matching selector in kube-system that the

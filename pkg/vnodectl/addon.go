@@ -179,11 +179,21 @@ into vnodectl (no helm binary needed):
 
   vnodectl addon install --region cn-hangzhou --vswitch vsw-aaa,vsw-bbb --security-group sg-xxx
   vnodectl addon upgrade --vswitch vsw-ccc      # other settings and kubectl edits are kept
-  vnodectl addon status
+  vnodectl addon status                         # explains what is not ready
   vnodectl addon uninstall                      # drains the virtual node first
+  vnodectl addon uninstall --skip-drain         # way out of a stuck uninstall (see its --help)
 
 install checks its prerequisites first (the Secret alibaba-addon-secret or a RAM role, the vSwitch and
-security group, the cluster version) and lists everything missing.`,
+security group, the cluster version) and lists everything missing.
+
+install and upgrade wait (--wait, default on, up to --timeout) until the add-on's Deployments are
+ready and the virtual node is Ready; uninstall waits for its drain Job. Each prints progress and
+stops within seconds, naming the pod and the reason, when a pod it waits for cannot start
+(Unschedulable, ErrImagePull, ImagePullBackOff, CreateContainerConfigError). Ctrl-C (SIGINT) and
+SIGTERM stop a wait; every stop says the release's state and what to run next.
+
+Exit codes: 0 done, 1 failed, 2 bad usage, 3 a pod of the add-on cannot start, 4 --timeout ran out,
+130/143 interrupted by SIGINT/SIGTERM.`,
 	}
 	cmd.AddCommand(addonInstallCommand(o), addonUpgradeCommand(o), addonUninstallCommand(o), addonStatusCommand(o))
 	return cmd
@@ -445,7 +455,7 @@ func addonStatusCommand(o Options) *cobra.Command {
 					"release": st.Release.Name, "namespace": st.Release.Namespace, "revision": st.Release.Version,
 					"status": st.Release.Info.Status.String(), "chart": st.Release.Chart.Metadata.Version,
 					"appVersion": st.Release.Chart.Metadata.AppVersion, "deployments": st.Deployments, "nodeReady": st.NodeReady,
-					"nodes": st.Nodes, "problems": st.Problems, "hint": st.Hint,
+					"nodes": st.Nodes, "problems": st.Problems, "hooks": st.Hooks, "hint": st.Hint,
 				}
 				enc := json.NewEncoder(o.Stdout)
 				enc.SetIndent("", "  ")
@@ -455,6 +465,9 @@ func addonStatusCommand(o Options) *cobra.Command {
 				st.Release.Info.Status, st.Release.Version, st.Release.Chart.Metadata.Version, st.Release.Chart.Metadata.AppVersion)
 			if st.Hint != "" {
 				fmt.Fprintf(o.Stdout, "  %s\n", st.Hint)
+			}
+			for _, h := range st.Hooks {
+				fmt.Fprintln(o.Stdout, h)
 			}
 			names := make([]string, 0, len(st.Deployments))
 			for n := range st.Deployments {

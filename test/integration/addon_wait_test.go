@@ -12,17 +12,19 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
+	"helm.sh/helm/v3/pkg/action"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
-// workerNode registers a plain Node that the scheduler can place pods on
+// workerNode registers a plain Node (labelled pool=general) that the scheduler can place pods on
 // (Ready, with room, its Lease renewed so the node lifecycle controller
 // keeps it schedulable) but that no kubelet runs: pods bound to it stay
 // Pending until the test writes their status, as a kubelet would.
@@ -39,7 +41,7 @@ func workerNode(t *testing.T, kube kubernetes.Interface, name string) {
 	// Registered with its status, as a kubelet does, so the scheduler
 	// never sees it without room.
 	n, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name, "pool": "general"}},
 		Status:     ready(metav1.Now()),
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -264,6 +266,40 @@ func TestVnodectlAddonWaits(t *testing.T) {
 		t.Errorf("release after the stopped uninstall: %s, want deployed (never uninstalling)", s)
 	}
 
+	// 3a. An upgrade that schedules the controller but never rolls out (no
+	// kubelet) runs out its --timeout: exit 4 with the last state. The old,
+	// unschedulable pod is being replaced and does not stop the wait.
+	out, code = run("addon", "upgrade", "--set", "controller.nodeSelector.pool=general", "--timeout", "5s")
+	expect("upgrade that does not roll out within --timeout", out, code, 4,
+		"upgraded ack-virtual-node", "revision 2", "not done within --timeout 5s", "last state: deployment/ack-virtual-node-controller ready 0/1",
+		"on node worker, containers not started", "[old revision, being replaced]", "State: release ack-virtual-node in kube-system: deployed (revision 2)")
+	out, code = run("addon", "upgrade", "--set", "controller.nodeSelector.pool=none", "--wait=false")
+	expect("upgrade without waiting", out, code, 0, "revision 3")
+
+	// 3b. What the issue saw: Helm's own uninstall waits out its timeout on
+	// the hook that cannot be scheduled and leaves the release
+	// "uninstalling" with the drain Job behind. status says so.
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig, flags.Namespace = ptr.To(cp.Kubeconfig()), ptr.To("kube-system")
+	helmCfg := new(action.Configuration)
+	if err := helmCfg.Init(flags, "kube-system", "secret", func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	helmUninstall := action.NewUninstall(helmCfg)
+	helmUninstall.Timeout = 3 * time.Second
+	if _, err := helmUninstall.Run(addon.DefaultReleaseName); err == nil {
+		t.Fatal("helm's uninstall with an unschedulable drain hook succeeded")
+	}
+	if s := releaseStatus(); s != "uninstalling" {
+		t.Fatalf("release after helm's uninstall timed out: %s, want uninstalling (the state the issue reports)", s)
+	}
+	poll(t, "status explains the stuck uninstall", 60*time.Second, func(context.Context) (bool, error) {
+		out, code = run("addon", "status")
+		return code == 0 && strings.Contains(out, "FailedScheduling x"), nil
+	})
+	expect("status of a stuck uninstall", out, code, 0, "uninstalling (revision 3", "an uninstall stopped half-way", "--skip-drain",
+		"job/ack-virtual-node-drain exists", "pod ack-virtual-node-drain-", "Unschedulable: 0/1 nodes are available")
+
 	// 4. The way out: --skip-drain names the container groups it would
 	// leave and refuses without --yes.
 	if _, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{
@@ -286,7 +322,7 @@ func TestVnodectlAddonWaits(t *testing.T) {
 	controllerExists("refused --skip-drain", true)
 	out, code = run("addon", "uninstall", "--skip-drain", "--yes")
 	expect("uninstall --skip-drain --yes", out, code, 0,
-		"container group eci-leftover-1", "uninstalled ack-virtual-node without the drain", "LEFT RUNNING: 1 container groups: eci-leftover-1")
+		"container group eci-leftover-1", "deleted job/ack-virtual-node-drain left by an earlier uninstall", "uninstalled ack-virtual-node without the drain", "LEFT RUNNING: 1 container groups: eci-leftover-1")
 	controllerExists("uninstall --skip-drain", false)
 	noDrainJob("uninstall --skip-drain")
 	if s := releaseStatus(); s != "not installed" {

@@ -31,6 +31,10 @@ type Status struct {
 	// Nodes maps every virtual node to its Ready condition ("" when not
 	// registered).
 	Nodes map[string]string
+	// Hooks describe hook Jobs of the release that exist now (a drain
+	// Job left by an uninstall that failed or was stopped by another
+	// tool), with their pods' states.
+	Hooks []string
 	// Hint says what to run next when the release is not deployed (a
 	// failed or stopped install, upgrade or uninstall).
 	Hint string
@@ -72,6 +76,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 				continue
 			}
 			line := "pod " + p.Name + " " + state
+			if ws.Old[p.Name] {
+				line += " [old revision, being replaced]"
+			}
 			if ev := c.eventsOf(ctx, "Pod", p.Name, string(p.UID)); ev != "" {
 				line += "; events: " + ev
 			}
@@ -87,6 +94,14 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		st.Nodes[n] = ready
 		if i == 0 {
 			st.NodeReady = ready
+		}
+	}
+	for _, h := range hooksOf(rel, release.HookPreDelete) {
+		if h.Kind != "Job" {
+			continue
+		}
+		if line := c.hookJobState(ctx, h.Name); line != "" {
+			st.Hooks = append(st.Hooks, line)
 		}
 	}
 	switch rel.Info.Status {
@@ -154,4 +169,35 @@ func (c *Client) eventsOf(ctx context.Context, kind, name, uid string) string {
 		parts = append(parts, fmt.Sprintf("%s x%d (last %s ago): %s", r, a.count, time.Since(a.last).Round(time.Second), a.message))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// hookJobState describes a hook Job that exists ("" when it does not).
+func (c *Client) hookJobState(ctx context.Context, name string) string {
+	job, err := c.kube.BatchV1().Jobs(c.opts.Namespace).Get(ctx, name, getOpts)
+	if err != nil {
+		return ""
+	}
+	line := fmt.Sprintf("job/%s exists (created by an uninstall that did not finish; it drains the virtual nodes when it runs): active %d, succeeded %d, failed %d",
+		name, job.Status.Active, job.Status.Succeeded, job.Status.Failed)
+	for _, cond := range job.Status.Conditions {
+		if cond.Status == corev1.ConditionTrue {
+			line += fmt.Sprintf(", %s: %s %s", cond.Type, cond.Reason, cond.Message)
+		}
+	}
+	selector, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	if err != nil {
+		return line
+	}
+	pods, err := c.kube.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		return line
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		line += "; pod " + p.Name + " " + PodState(p)
+		if ev := c.eventsOf(ctx, "Pod", p.Name, string(p.UID)); ev != "" {
+			line += "; events: " + ev
+		}
+	}
+	return line
 }

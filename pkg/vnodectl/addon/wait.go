@@ -203,18 +203,26 @@ func releaseWorkloads(manifest string) []workload {
 // out and ready, "ready/desired", and its pods.
 type workloadState struct {
 	workload
-	Ready   bool
-	Counts  string
-	Pods    []corev1.Pod
-	Missing bool
+	Ready  bool
+	Counts string
+	Pods   []corev1.Pod
+	// Old are the pods of an earlier revision (a rollout in progress):
+	// they are replaced, not waited for, so they never stop a wait.
+	Old map[string]bool
+	// Unsettled is set while the workload's controller has not seen its
+	// latest spec: which pods are current is not known yet.
+	Unsettled bool
+	Missing   bool
 	// Conditions are the workload's conditions that explain a missing
 	// pod (ReplicaFailure, Progressing=False).
 	Conditions []string
 }
 
 func (c *Client) workloadState(ctx context.Context, w workload) (*workloadState, error) {
-	st := &workloadState{workload: w}
+	st := &workloadState{workload: w, Old: map[string]bool{}}
 	var sel *metav1.LabelSelector
+	// current tells the pods of the workload's current revision.
+	current := func(*corev1.Pod) bool { return true }
 	switch w.Kind {
 	case "Deployment":
 		d, err := c.kube.AppsV1().Deployments(c.opts.Namespace).Get(ctx, w.Name, getOpts)
@@ -233,6 +241,10 @@ func (c *Client) workloadState(ctx context.Context, w workload) (*workloadState,
 		st.Ready = d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == want &&
 			d.Status.ReadyReplicas >= want && d.Status.Replicas == want
 		sel = d.Spec.Selector
+		st.Unsettled = d.Status.ObservedGeneration < d.Generation
+		if hash := c.currentTemplateHash(ctx, d); hash != "" {
+			current = func(p *corev1.Pod) bool { return p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash }
+		}
 		for _, cond := range d.Status.Conditions {
 			if (cond.Type == appsv1.DeploymentReplicaFailure && cond.Status == corev1.ConditionTrue) ||
 				(cond.Type == appsv1.DeploymentProgressing && cond.Status == corev1.ConditionFalse) {
@@ -255,6 +267,10 @@ func (c *Client) workloadState(ctx context.Context, w workload) (*workloadState,
 		st.Counts = fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, want)
 		st.Ready = s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas >= want && s.Status.UpdatedReplicas == want
 		sel = s.Spec.Selector
+		st.Unsettled = s.Status.ObservedGeneration < s.Generation
+		if rev := s.Status.UpdateRevision; rev != "" {
+			current = func(p *corev1.Pod) bool { return p.Labels[appsv1.ControllerRevisionHashLabelKey] == rev }
+		}
 	}
 	selector, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
@@ -266,7 +282,36 @@ func (c *Client) workloadState(ctx context.Context, w workload) (*workloadState,
 	}
 	st.Pods = pods.Items
 	sort.Slice(st.Pods, func(i, j int) bool { return st.Pods[i].Name < st.Pods[j].Name })
+	for i := range st.Pods {
+		if !current(&st.Pods[i]) {
+			st.Old[st.Pods[i].Name] = true
+		}
+	}
 	return st, nil
+}
+
+// currentTemplateHash is the pod-template-hash of the Deployment's
+// current ReplicaSet (the one of its revision), "" when not known yet.
+func (c *Client) currentTemplateHash(ctx context.Context, d *appsv1.Deployment) string {
+	rev := d.Annotations["deployment.kubernetes.io/revision"]
+	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if rev == "" || err != nil {
+		return ""
+	}
+	list, err := c.kube.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		return ""
+	}
+	for _, rs := range list.Items {
+		owned := false
+		for _, o := range rs.OwnerReferences {
+			owned = owned || o.UID == d.UID
+		}
+		if owned && rs.Annotations["deployment.kubernetes.io/revision"] == rev {
+			return rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+		}
+	}
+	return ""
 }
 
 // nodeNames are the virtual nodes the controller registers, from the
@@ -382,6 +427,9 @@ func (c *Client) readyOnce(ctx context.Context, rel *release.Release, workloads 
 		}
 		for i := range st.Pods {
 			p := &st.Pods[i]
+			if st.Old[p.Name] || st.Unsettled {
+				continue
+			}
 			if reason, msg, ok := PodBlocker(p); ok {
 				return false, "", &PodBlockedError{Namespace: p.Namespace, Pod: p.Name, Owner: w.String(), Reason: reason, Message: msg}
 			}
@@ -392,6 +440,9 @@ func (c *Client) readyOnce(ctx context.Context, rel *release.Release, workloads 
 			var why []string
 			for i := range st.Pods {
 				if s := PodState(&st.Pods[i]); s != "Running, ready" {
+					if st.Old[st.Pods[i].Name] {
+						s += " [old revision, being replaced]"
+					}
 					why = append(why, "pod "+st.Pods[i].Name+" "+s)
 				}
 			}

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -385,6 +386,32 @@ func TestVnodectlAddonWaits(t *testing.T) {
 	if s := releaseStatus(); s != "deployed" {
 		t.Errorf("release after the interrupted uninstall: %s, want deployed", s)
 	}
+
+	// 7b. The drain runs and fails (it reports groups it could not
+	// delete): the uninstall fails, nothing is deleted, and the Job is
+	// kept for its log. (backoffLimit lowered so one failure fails the
+	// Job, as three would.)
+	p = start("addon", "uninstall", "--timeout", "3m")
+	drainPod = boundPod(t, kube, "app.kubernetes.io/component=drain", "worker", drainPods)
+	if _, err := kube.BatchV1().Jobs("kube-system").Patch(ctx, "ack-virtual-node-drain", types.MergePatchType,
+		[]byte(`{"spec":{"backoffLimit":0}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	playKubelet(t, kube, drainPod, func(s *corev1.PodStatus) {
+		now := metav1.Now()
+		s.Phase = corev1.PodFailed
+		s.ContainerStatuses = []corev1.ContainerStatus{{Name: "drain", Image: drainPod.Spec.Containers[0].Image, State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now},
+		}}}
+	})
+	out, code = finish(p, 2*time.Minute)
+	expect("uninstall whose drain fails", out, code, 1,
+		"job/ack-virtual-node-drain failed: BackoffLimitExceeded", "State: release ack-virtual-node in kube-system: deployed (revision 1)",
+		"the drain Job is kept for its log (kubectl -n kube-system logs job/ack-virtual-node-drain)")
+	if _, err := kube.BatchV1().Jobs("kube-system").Get(ctx, "ack-virtual-node-drain", metav1.GetOptions{}); err != nil {
+		t.Errorf("the failed drain Job was not kept for its log: %v", err)
+	}
+	controllerExists("uninstall whose drain failed", true)
 
 	// 8. The drain succeeds: the uninstall goes through.
 	p = start("addon", "uninstall", "--timeout", "3m")

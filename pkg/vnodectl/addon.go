@@ -190,7 +190,8 @@ install and upgrade wait (--wait, default on, up to --timeout) until the add-on'
 ready and the virtual node is Ready; uninstall waits for its drain Job. Each prints progress and
 stops within seconds, naming the pod and the reason, when a pod it waits for cannot start
 (Unschedulable, ErrImagePull, ImagePullBackOff, CreateContainerConfigError). Ctrl-C (SIGINT) and
-SIGTERM stop a wait; every stop says the release's state and what to run next.
+SIGTERM stop a wait (a second one ends vnodectl at once); every stop says the release's state and
+what to run next.
 
 Exit codes: 0 done, 1 failed, 2 bad usage, 3 a pod of the add-on cannot start, 4 --timeout ran out,
 130/143 interrupted by SIGINT/SIGTERM.`,

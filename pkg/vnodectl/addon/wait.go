@@ -316,13 +316,20 @@ func (c *Client) currentTemplateHash(ctx context.Context, d *appsv1.Deployment) 
 
 // nodeNames are the virtual nodes the controller registers, from the
 // live controller Deployment's environment (so kubectl edits count), else
-// from the release manifest.
+// from the release manifest. A controller run as a StatefulSet without
+// VIRTUAL_NODE_NAME registers one node per pod, named like the pod
+// (<statefulset>-<ordinal>).
 func (c *Client) nodeNames(ctx context.Context, rel *release.Release) []string {
 	env := map[string]*corev1.EnvVar{}
 	if d, err := c.kube.AppsV1().Deployments(c.opts.Namespace).Get(ctx, ControllerDeployment, getOpts); err == nil {
 		env = controllerEnv(d)
 	} else if rel != nil {
 		env, _ = renderedControllerEnv(rel.Manifest)
+		if len(env) == 0 {
+			if names := c.statefulSetNodeNames(ctx, rel); len(names) > 0 {
+				return names
+			}
+		}
 	}
 	cfg := &config.Config{NodeName: config.DefaultNodeName, NodeCount: 1}
 	if e := env["VIRTUAL_NODE_NAME"]; e != nil && e.Value != "" {
@@ -334,6 +341,41 @@ func (c *Client) nodeNames(ctx context.Context, rel *release.Release) []string {
 		}
 	}
 	return cfg.NodeNames()
+}
+
+// statefulSetNodeNames are the nodes of a controller StatefulSet of the
+// release (one whose pods run the controller container): its VIRTUAL_NODE_NAME
+// when set, else one node per ordinal pod.
+func (c *Client) statefulSetNodeNames(ctx context.Context, rel *release.Release) []string {
+	for _, w := range releaseWorkloads(rel.Manifest) {
+		if w.Kind != "StatefulSet" {
+			continue
+		}
+		s, err := c.kube.AppsV1().StatefulSets(c.opts.Namespace).Get(ctx, w.Name, getOpts)
+		if err != nil {
+			continue
+		}
+		for _, ct := range s.Spec.Template.Spec.Containers {
+			if ct.Name != ControllerContainer {
+				continue
+			}
+			for _, e := range ct.Env {
+				if e.Name == "VIRTUAL_NODE_NAME" && e.Value != "" {
+					return []string{e.Value}
+				}
+			}
+			n := 1
+			if s.Spec.Replicas != nil {
+				n = int(*s.Spec.Replicas)
+			}
+			names := make([]string, n)
+			for i := range names {
+				names[i] = s.Name + "-" + strconv.Itoa(i)
+			}
+			return names
+		}
+	}
+	return nil
 }
 
 // nodeReady is "True", "False", "Unknown" or "" (not registered).

@@ -219,7 +219,7 @@ func addonInstallCommand(o Options) *cobra.Command {
 			rel, err := c.Install(cmd.Context(), vals)
 			if err != nil {
 				var pe *addon.PreflightError
-				if errors.As(err, &pe) || strings.Contains(err.Error(), "use upgrade") {
+				if errors.As(err, &pe) {
 					return err // nothing was installed
 				}
 				return af.stopped(c, err, "", "vnodectl addon status   (what was created and why it is not ready)",
@@ -264,7 +264,7 @@ func addonUpgradeCommand(o Options) *cobra.Command {
 			}
 			res, err := c.Upgrade(cmd.Context(), vals)
 			if err != nil {
-				if strings.Contains(err.Error(), "install it first") {
+				if errors.Is(err, addon.ErrNotInstalled) {
 					return err
 				}
 				return af.stopped(c, err, "", "vnodectl addon status", "vnodectl addon upgrade (again, once the cause is fixed)")
@@ -330,7 +330,6 @@ them, and uninstall normally once the drain can run).`,
 			if skipDrain {
 				return uninstallSkipDrain(cmd, o, &af, c, yes)
 			}
-			fmt.Fprintf(o.Stdout, "uninstalling %s: running the drain Job first (up to --timeout %s)\n", af.release, af.timeout)
 			res, err := c.Uninstall(cmd.Context())
 			if err != nil {
 				var blocked *addon.PodBlockedError
@@ -345,10 +344,10 @@ them, and uninstall normally once the drain can run).`,
 					if failed.Log != "" {
 						fmt.Fprintf(o.Stdout, "the drain Job's log:\n%s\n", failed.Log)
 					}
-					return af.stopped(c, err, fmt.Sprintf("Nothing of the release was deleted; the drain Job is kept for its log (kubectl -n %s logs job/ack-virtual-node-drain).", af.namespace),
+					return af.stopped(c, err, fmt.Sprintf("Nothing of the release was deleted; the drain Job is kept for its log (kubectl -n %s logs %s).", af.namespace, failed.Hook),
 						"delete the container groups its log names as LEFT, then run vnodectl addon uninstall again",
 						"or uninstall without the drain: vnodectl addon uninstall --skip-drain")
-				case strings.Contains(err.Error(), "not found"):
+				case errors.Is(err, addon.ErrNotInstalled):
 					return err
 				}
 				return af.stopped(c, err, "Nothing of the release was deleted ("+waitVerdict(err)+"); the drain Job was removed. If it had started, the virtual nodes may be cordoned and some of their pods deleted: run vnodectl addon uninstall again to finish, or kubectl uncordon them to keep the add-on.",
@@ -476,7 +475,11 @@ func addonStatusCommand(o Options) *cobra.Command {
 			}
 			sort.Strings(names)
 			for _, n := range names {
-				fmt.Fprintf(o.Stdout, "deployment/%s ready %s\n", n, st.Deployments[n])
+				kind := strings.ToLower(st.Kinds[n])
+				if kind == "" {
+					kind = "deployment"
+				}
+				fmt.Fprintf(o.Stdout, "%s/%s ready %s\n", kind, n, st.Deployments[n])
 				for _, p := range st.Problems[n] {
 					fmt.Fprintf(o.Stdout, "  %s\n", p)
 				}

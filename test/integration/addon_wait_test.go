@@ -430,4 +430,8 @@ func TestVnodectlAddonWaits(t *testing.T) {
 	if s := releaseStatus(); s != "not installed" {
 		t.Errorf("release after uninstall: %s", s)
 	}
+	out, code = run("addon", "uninstall")
+	expect("uninstall of nothing", out, code, 1, "release not installed: ack-virtual-node in kube-system")
+	out, code = run("addon", "upgrade")
+	expect("upgrade of nothing", out, code, 1, "release not installed: ack-virtual-node in kube-system (install it first)")
 }

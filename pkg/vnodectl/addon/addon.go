@@ -200,9 +200,12 @@ func (c *Client) Upgrade(ctx context.Context, values map[string]any) (*UpgradeRe
 	if err != nil {
 		return nil, err
 	}
-	cur, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName)
+	cur, err := c.current("upgrade")
+	if errors.Is(err, ErrNotInstalled) {
+		return nil, fmt.Errorf("%w (install it first)", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("upgrade: release %s not found in %s (install it first): %w", c.opts.ReleaseName, c.opts.Namespace, err)
+		return nil, err
 	}
 	kept, err := c.liveEdits(ctx, cur)
 	if err != nil {

@@ -20,6 +20,8 @@ type Status struct {
 	// Deployments maps each Deployment (and StatefulSet) of the release to
 	// "ready/desired".
 	Deployments map[string]string
+	// Kinds maps each of them to its kind, Deployment or StatefulSet.
+	Kinds map[string]string
 	// Problems explains each workload that is not ready, one line per
 	// pod: its state from its conditions and container statuses, then its
 	// Warning events aggregated by reason, e.g.
@@ -47,13 +49,14 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status of %s in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
 	}
-	st := &Status{Release: rel, Deployments: map[string]string{}, Problems: map[string][]string{}, Nodes: map[string]string{}}
+	st := &Status{Release: rel, Deployments: map[string]string{}, Kinds: map[string]string{}, Problems: map[string][]string{}, Nodes: map[string]string{}}
 	for _, w := range releaseWorkloads(rel.Manifest) {
 		ws, err := c.workloadState(ctx, w)
 		if err != nil {
 			return nil, fmt.Errorf("status of %s: %w", w, err)
 		}
 		st.Deployments[w.Name] = ws.Counts
+		st.Kinds[w.Name] = w.Kind
 		if ws.Ready {
 			continue
 		}

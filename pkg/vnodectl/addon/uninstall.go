@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +22,23 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/cli-runtime/pkg/resource"
 )
+
+// ErrNotInstalled is wrapped by the errors of operations that need the
+// release when it is not installed.
+var ErrNotInstalled = errors.New("release not installed")
+
+// current reads the latest revision of the release (whatever its status);
+// a missing release is ErrNotInstalled.
+func (c *Client) current(op string) (*release.Release, error) {
+	rel, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		return nil, fmt.Errorf("%s: %w: %s in %s", op, ErrNotInstalled, c.opts.ReleaseName, c.opts.Namespace)
+	case err != nil:
+		return nil, fmt.Errorf("%s: read release %s in %s: %w", op, c.opts.ReleaseName, c.opts.Namespace, err)
+	}
+	return rel, nil
+}
 
 // UninstallOptions adjust UninstallWith.
 type UninstallOptions struct {
@@ -91,9 +109,9 @@ func (c *Client) Uninstall(ctx context.Context) (*UninstallResult, error) {
 // drain cannot start later on its own. A hook Job that ran and failed is
 // kept for its log (*HookFailedError).
 func (c *Client) UninstallWith(ctx context.Context, opts UninstallOptions) (*UninstallResult, error) {
-	rel, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName)
+	rel, err := c.current("uninstall")
 	if err != nil {
-		return nil, fmt.Errorf("uninstall: release %s not found in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
+		return nil, err
 	}
 	out := &UninstallResult{}
 	if opts.SkipDrain {
@@ -109,8 +127,14 @@ func (c *Client) UninstallWith(ctx context.Context, opts UninstallOptions) (*Uni
 			}
 			out.StaleHooks = append(out.StaleHooks, deleted...)
 		}
-	} else if err := c.runHooks(ctx, rel, release.HookPreDelete); err != nil {
-		return nil, err
+	} else {
+		if hooks := hooksOf(rel, release.HookPreDelete); len(hooks) > 0 {
+			c.newProgress().out(fmt.Sprintf("uninstalling %s (revision %d, %s): running its pre-delete hook %s first (up to --timeout %s)",
+				rel.Name, rel.Version, rel.Info.Status, hooks[0].Name, c.opts.Timeout))
+		}
+		if err := c.runHooks(ctx, rel, release.HookPreDelete); err != nil {
+			return nil, err
+		}
 	}
 	un := action.NewUninstall(c.cfg)
 	un.Timeout = c.opts.Timeout
@@ -434,9 +458,9 @@ func (c *Client) ReleaseState(ctx context.Context) string {
 // PlanSkipDrain is what UninstallWith(SkipDrain) would leave: the pods on
 // the release's virtual nodes and their container groups.
 func (c *Client) PlanSkipDrain(ctx context.Context) ([]Leftover, error) {
-	rel, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName)
+	rel, err := c.current("uninstall")
 	if err != nil {
-		return nil, fmt.Errorf("uninstall: release %s not found in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
+		return nil, err
 	}
 	return c.Leftovers(ctx, rel)
 }

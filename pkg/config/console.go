@@ -2,12 +2,11 @@ package config
 
 import (
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -194,8 +193,8 @@ func (c *Config) NodeTaintList() []corev1.Taint {
 }
 
 // GroupTags returns the tags of ECI_TAGS; call it on a validated Config.
-func (c *Config) GroupTags() []eci.Tag {
-	t, _ := translate.ParseConfiguredTags("ECI_TAGS", c.Tags)
+func (c *Config) GroupTags() []grouptag.Tag {
+	t, _ := grouptag.ParseConfigured("ECI_TAGS", c.Tags)
 	return t
 }
 
@@ -204,7 +203,7 @@ func (c *Config) consoleProblems() []string {
 	_, problems := ParseNodeLabels("VIRTUAL_NODE_LABELS", c.NodeLabels)
 	_, p := ParseNodeTaints("VIRTUAL_NODE_TAINTS", c.NodeTaints)
 	problems = append(problems, p...)
-	_, p = translate.ParseConfiguredTags("ECI_TAGS", c.Tags)
+	_, p = grouptag.ParseConfigured("ECI_TAGS", c.Tags)
 	problems = append(problems, p...)
 	if c.ResourceGroupID != "" && !rgRE.MatchString(c.ResourceGroupID) {
 		problems = append(problems, fmt.Sprintf("ECI_RESOURCE_GROUP_ID: %q is not a resource group id: set an id that starts with rg-, e.g. rg-aek2abc, or leave it empty for the account's default resource group", c.ResourceGroupID))

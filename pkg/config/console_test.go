@@ -2,11 +2,11 @@ package config
 
 import (
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -35,7 +35,7 @@ func TestConsoleSettingsValidate(t *testing.T) {
 		wantErr    []string // all must appear
 		wantLabels map[string]string
 		wantTaints []corev1.Taint
-		wantTags   []eci.Tag
+		wantTags   []grouptag.Tag
 	}{
 		{name: "nothing set keeps the default taint", set: func(c *Config) {},
 			wantLabels: map[string]string{}, wantTaints: []corev1.Taint{defaultTaint}},
@@ -73,7 +73,7 @@ func TestConsoleSettingsValidate(t *testing.T) {
 		{name: "bad taint value", set: func(c *Config) { c.NodeTaints = "a=b c:NoSchedule" }, wantErr: []string{"VIRTUAL_NODE_TAINTS", `the value "b c"`}},
 		{name: "tags", set: func(c *Config) { c.Tags = "team:web, cost-center:42,empty:" },
 			wantLabels: map[string]string{}, wantTaints: []corev1.Taint{defaultTaint},
-			wantTags: []eci.Tag{{Key: "team", Value: "web"}, {Key: "cost-center", Value: "42"}, {Key: "empty"}}},
+			wantTags: []grouptag.Tag{{Key: "team", Value: "web"}, {Key: "cost-center", Value: "42"}, {Key: "empty"}}},
 		{name: "tags at the limit", set: func(c *Config) { c.Tags = tagList(11) },
 			wantLabels: map[string]string{}, wantTaints: []corev1.Taint{defaultTaint}, wantTags: mustTags(tagList(11))},
 		{name: "too many tags", set: func(c *Config) { c.Tags = tagList(12) },
@@ -128,8 +128,8 @@ func TestConsoleSettingsValidate(t *testing.T) {
 	}
 }
 
-func mustTags(s string) []eci.Tag {
-	t, p := eci.ParseTagList(s)
+func mustTags(s string) []grouptag.Tag {
+	t, p := grouptag.ParseList(s)
 	if len(p) > 0 {
 		panic(p)
 	}

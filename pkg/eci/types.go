@@ -1,12 +1,10 @@
 package eci
 
-// Tag is a key/value label on a container group. Our own groups carry the
-// cluster id, node name and pod identity as tags so they can be listed and
-// adopted without a region-wide scan.
-type Tag struct {
-	Key   string `eci:"Key" json:"Key"`
-	Value string `eci:"Value" json:"Value"`
-}
+import "github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
+
+// Tag is a key/value label on a container group (grouptag.Tag, whose
+// package keeps the tag rules without the SDK).
+type Tag = grouptag.Tag
 
 // EnvVar is one container environment variable (EnvironmentVar.N).
 type EnvVar struct {

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"regexp"
 	"slices"
 	"sort"
@@ -25,8 +26,6 @@ import (
 	"strings"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -96,7 +95,7 @@ type Profile struct {
 	EnableClusterIP *bool
 	// Tags are the tags of new container groups (tags); TagsSet says the
 	// key is present and not blank, so they replace ECI_TAGS.
-	Tags    []eci.Tag
+	Tags    []grouptag.Tag
 	TagsSet bool
 	// NodeLabels are the extra node labels (nodeLabels); nil when the key
 	// is absent or blank (VIRTUAL_NODE_LABELS applies).
@@ -244,7 +243,7 @@ func Parse(data map[string]string) (*Profile, error) {
 		}
 	}
 	if raw := strings.TrimSpace(data[KeyTags]); raw != "" {
-		tags, msgs := translate.ParseConfiguredTags(KeyTags, raw)
+		tags, msgs := grouptag.ParseConfigured(KeyTags, raw)
 		for _, m := range msgs {
 			add(KeyTags, "%s", strings.TrimPrefix(m, KeyTags+": "))
 		}

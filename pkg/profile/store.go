@@ -3,11 +3,11 @@ package profile
 import (
 	"context"
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -184,7 +184,7 @@ func (s *Store) EnableClusterIP() *bool {
 // sets for new container groups: tagsSet says its tags replace ECI_TAGS, a
 // non-empty resource group replaces ECI_RESOURCE_GROUP_ID. The slice is a
 // copy.
-func (s *Store) GroupDefaults() (tags []eci.Tag, tagsSet bool, resourceGroupID string) {
+func (s *Store) GroupDefaults() (tags []grouptag.Tag, tagsSet bool, resourceGroupID string) {
 	p := s.Current()
 	return slices.Clone(p.Tags), p.TagsSet, p.ResourceGroupID
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"net"
 	"regexp"
 	"slices"
@@ -31,7 +32,7 @@ const (
 	AnnotationSpotStrategy     = "k8s.aliyun.com/eci-spot-strategy"
 	AnnotationSpotPriceLimit   = "k8s.aliyun.com/eci-spot-price-limit"
 	AnnotationSpotDuration     = "k8s.aliyun.com/eci-spot-duration"
-	AnnotationCustomTags       = "k8s.aliyun.com/eci-custom-tags"
+	AnnotationCustomTags       = grouptag.CustomAnnotation
 	AnnotationRAMRoleName      = "k8s.aliyun.com/eci-ram-role-name"
 	AnnotationWithEIP          = "k8s.aliyun.com/eci-with-eip"
 	AnnotationEIPInstanceID    = "k8s.aliyun.com/eci-eip-instanceid"
@@ -46,7 +47,7 @@ const (
 	FailStrategyFailBack       = "fail-back"
 	FailStrategyFailFast       = "fail-fast"
 	DefaultMaxPendingMinutes   = 240
-	maxCustomTags              = 3
+	maxCustomTags              = grouptag.MaxCustom
 )
 
 // InstanceSpec is one size a group may be created with: a vCPU-memory pair
@@ -212,7 +213,7 @@ func applyAnnotations(pod *corev1.Pod, tr *Translation) error {
 			if slices.Contains(OwnTagKeys, k) {
 				return invalidAnnotation(AnnotationCustomTags, fmt.Sprintf("tag key %q is used by the virtual node", k), "choose another key")
 			}
-			if msg := eci.CheckTag(k, val); msg != "" {
+			if msg := grouptag.Check(k, val); msg != "" {
 				return invalidAnnotation(AnnotationCustomTags, msg, "write tags as k:v,k:v under the cloud's tag rules")
 			}
 			req.Tags = setTag(req.Tags, k, val)

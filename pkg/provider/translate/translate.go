@@ -3,6 +3,7 @@ package translate
 import (
 	"context"
 	"fmt"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/grouptag"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ type Options struct {
 	// search path of ClusterFirst pods; empty means DefaultClusterDomain.
 	ClusterDomain string
 	// Tags (ECI_TAGS) go on every group besides the controller's own
-	// (checked by ParseConfiguredTags).
+	// (checked by grouptag.ParseConfigured).
 	Tags []eci.Tag
 	// ResourceGroupID (ECI_RESOURCE_GROUP_ID) is the resource group of new
 	// groups; empty leaves it to the cloud (the account's default group).
@@ -64,12 +65,12 @@ func New(opts Options, cluster Resolver) *Translator {
 // find its own groups (cluster + node) and map a group back to its pod
 // without a region-wide scan.
 const (
-	TagManagedBy    = "ManagedBy"
-	TagClusterID    = "ClusterId"
-	TagNodeName     = "NodeName"
-	TagPodNamespace = "PodNamespace"
-	TagPodName      = "PodName"
-	TagPodUID       = "PodUID"
+	TagManagedBy    = grouptag.ManagedBy
+	TagClusterID    = grouptag.ClusterID
+	TagNodeName     = grouptag.NodeName
+	TagPodNamespace = grouptag.PodNamespace
+	TagPodName      = grouptag.PodName
+	TagPodUID       = grouptag.PodUID
 	// ManagedByValue is the value of TagManagedBy on our groups.
 	ManagedByValue = "ack-virtual-node"
 )

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
@@ -416,7 +415,7 @@ func (c *Client) Leftovers(ctx context.Context, rel *release.Release) ([]Leftove
 			return nil, fmt.Errorf("list the pods on virtual node %s: %w", n, err)
 		}
 		for _, p := range pods.Items {
-			out = append(out, Leftover{Node: n, Pod: p.Namespace + "/" + p.Name, Group: p.Annotations[translate.AnnotationInstanceID]})
+			out = append(out, Leftover{Node: n, Pod: p.Namespace + "/" + p.Name, Group: p.Annotations[annotationInstanceID]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node+out[i].Pod < out[j].Node+out[j].Pod })
@@ -464,3 +463,9 @@ func (c *Client) PlanSkipDrain(ctx context.Context) ([]Leftover, error) {
 	}
 	return c.Leftovers(ctx, rel)
 }
+
+// annotationInstanceID is the pod annotation that names its container
+// group: translate.AnnotationInstanceID, which vnodectl does not link (the
+// provider stays out of it, pkg/version's deps test);
+// TestAnnotationInstanceID keeps the two equal.
+const annotationInstanceID = "k8s.aliyun.com/eci-instance-id"

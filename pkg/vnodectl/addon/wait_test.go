@@ -1,6 +1,7 @@
 package addon
 
 import (
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"strings"
 	"testing"
 
@@ -101,5 +102,11 @@ func TestReleaseWorkloads(t *testing.T) {
 		if !strings.HasPrefix(w, "deployment/") && !strings.HasPrefix(w, "statefulset/") {
 			t.Errorf("workload %s is neither a Deployment nor a StatefulSet", w)
 		}
+	}
+}
+
+func TestAnnotationInstanceID(t *testing.T) {
+	if annotationInstanceID != translate.AnnotationInstanceID {
+		t.Errorf("annotationInstanceID = %q, the provider writes %q", annotationInstanceID, translate.AnnotationInstanceID)
 	}
 }

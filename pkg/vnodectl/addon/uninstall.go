@@ -283,29 +283,9 @@ func (c *Client) runHooks(ctx context.Context, rel *release.Release, event relea
 
 // waitHookJob waits for a hook Job to complete.
 func (c *Client) waitHookJob(ctx context.Context, rel *release.Release, ns, name string) error {
-	what := "wait for the drain Job " + ns + "/" + name
-	ctx, cancel := context.WithTimeoutCause(ctx, c.opts.Timeout, errWaitTimeout)
-	defer cancel()
-	prog := c.newProgress()
-	last := "nothing observed yet"
-	for {
-		done, line, err := c.hookJobOnce(ctx, rel, ns, name)
-		if err != nil && ctx.Err() == nil {
-			return err
-		}
-		if err == nil {
-			last = line
-			prog.report(line)
-			if done {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return stoppedError(ctx, what, c.opts.Timeout, last)
-		case <-time.After(c.opts.Poll):
-		}
-	}
+	return c.poll(ctx, "wait for the drain Job "+ns+"/"+name, func(ctx context.Context) (bool, string, error) {
+		return c.hookJobOnce(ctx, rel, ns, name)
+	})
 }
 
 func (c *Client) hookJobOnce(ctx context.Context, rel *release.Release, ns, name string) (bool, string, error) {

@@ -431,14 +431,23 @@ func (c *Client) newProgress() *progress {
 // start by itself (unschedulable, image pull), with a *WaitTimeoutError on
 // the timeout, and with the context's cause when ctx is cancelled.
 func (c *Client) WaitReady(ctx context.Context, rel *release.Release) error {
-	what := fmt.Sprintf("wait for release %s to be ready", rel.Name)
+	workloads := releaseWorkloads(rel.Manifest)
+	return c.poll(ctx, fmt.Sprintf("wait for release %s to be ready", rel.Name), func(ctx context.Context) (bool, string, error) {
+		return c.readyOnce(ctx, rel, workloads)
+	})
+}
+
+// poll calls once every Poll option, bounded by the Timeout option, until
+// it is done or fails, printing each state it reports through the
+// Progress option; on the timeout or a cancelled ctx it returns
+// stoppedError with the last state seen.
+func (c *Client) poll(ctx context.Context, what string, once func(ctx context.Context) (done bool, line string, err error)) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.opts.Timeout, errWaitTimeout)
 	defer cancel()
 	prog := c.newProgress()
-	workloads := releaseWorkloads(rel.Manifest)
 	last := "nothing observed yet"
 	for {
-		done, line, err := c.readyOnce(ctx, rel, workloads)
+		done, line, err := once(ctx)
 		if err != nil && ctx.Err() == nil {
 			return err
 		}

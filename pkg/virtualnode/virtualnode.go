@@ -256,8 +256,7 @@ func Run(ctx context.Context, opts Options) error {
 			})
 			if err != nil && ctx.Err() == nil {
 				// The event aggregates repeats: the ECI request id, unique per
-				// attempt, goes to the log only.
-				logger.Error(err, "virtual node failed", "node", name, "requestId", eci.RequestIDOf(err))
+				// attempt, stays in ownership's log line of the failure.
 				recorder.Eventf(nodeRef(name), corev1.EventTypeWarning, "VirtualNodeFailed",
 					"virtual node failed on replica %s: %s; its Lease is released so another replica can run it, and this one retries with backoff", cfg.PodName, eci.StableText(err))
 			}

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -68,6 +67,9 @@ type Options struct {
 	ResyncInterval time.Duration
 	// Registerer receives the metrics; nil means a private registry.
 	Registerer prometheus.Registerer
+
+	// csrs replaces the CSR API that New discovers (tests only).
+	csrs csrAPI
 }
 
 // Controller approves virtual nodes' client-certificate CSRs. It watches
@@ -78,7 +80,8 @@ type Controller struct {
 	client   kubernetes.Interface
 	policy   Policy
 	workers  int
-	factory  informers.SharedInformerFactory
+	csrs     csrAPI
+	informer cache.SharedIndexInformer
 	lister   certlisters.CertificateSigningRequestLister
 	synced   cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -108,15 +111,24 @@ func New(o Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	factory := informers.NewSharedInformerFactory(o.Client, o.ResyncInterval)
-	inf := factory.Certificates().V1().CertificateSigningRequests()
+	csrs := o.csrs
+	if csrs == nil {
+		// v1 where the cluster serves it (1.19+), else v1beta1 (1.16 to 1.18).
+		if csrs, err = discoverCSRAPI(o.Client); err != nil {
+			return nil, err
+		}
+	}
+	// The cache holds v1 objects whichever version is served (csrAPI
+	// converts), so everything below is the same for both.
+	inf := cache.NewSharedIndexInformer(csrs.ListWatch(), &certificatesv1.CertificateSigningRequest{}, o.ResyncInterval, cache.Indexers{})
 	c := &Controller{
-		client:  o.Client,
-		policy:  o.Policy,
-		workers: workers,
-		factory: factory,
-		lister:  inf.Lister(),
-		synced:  inf.Informer().HasSynced,
+		client:   o.Client,
+		policy:   o.Policy,
+		workers:  workers,
+		csrs:     csrs,
+		informer: inf,
+		lister:   certlisters.NewCertificateSigningRequestLister(inf.GetIndexer()),
+		synced:   inf.HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "vnode-approver"}),
@@ -129,7 +141,7 @@ func New(o Options) (*Controller, error) {
 			c.queue.Add(key)
 		}
 	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue,
 		// Only pending CSRs are worth a look; Update also carries resyncs.
 		UpdateFunc: func(_, obj any) {
@@ -146,6 +158,10 @@ func New(o Options) (*Controller, error) {
 // Metrics returns the controller's metrics, e.g. for tests.
 func (c *Controller) Metrics() *Metrics { return c.metrics }
 
+// CSRGroupVersion is the CSR API the controller speaks: CSRv1, or
+// CSRv1beta1 on a cluster without v1.
+func (c *Controller) CSRGroupVersion() string { return c.csrs.GroupVersion() }
+
 // Run evaluates CSRs until ctx ends, then stops the informer, the queue and
 // the event broadcaster and returns. A Controller runs once.
 func (c *Controller) Run(ctx context.Context) error {
@@ -158,11 +174,12 @@ func (c *Controller) run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
-	defer c.factory.Shutdown()
+	var informerDone sync.WaitGroup
+	defer informerDone.Wait()
 	defer c.queue.ShutDown()
 
-	c.factory.Start(ctx.Done())
-	klog.InfoS("Starting vnode-approver", "organization", c.policy.Organization, "cnPrefix", c.policy.CNPrefix, "workers", c.workers)
+	informerDone.Go(func() { c.informer.RunWithContext(ctx) })
+	klog.InfoS("Starting vnode-approver", "organization", c.policy.Organization, "cnPrefix", c.policy.CNPrefix, "workers", c.workers, "csrAPI", c.csrs.GroupVersion())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return fmt.Errorf("approver: CSR cache did not sync: %w", context.Cause(ctx))
 	}
@@ -300,9 +317,9 @@ func (c *Controller) approve(ctx context.Context, csr *certificatesv1.Certificat
 			Reason: "AutoApproved", Message: msg,
 			LastUpdateTime: metav1.Now(),
 		})
-		updated, err := c.client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, cur.Name, cur, metav1.UpdateOptions{})
+		_, served, err := c.csrs.UpdateApproval(ctx, cur)
 		if apierrors.IsConflict(err) {
-			fresh, gerr := c.client.CertificatesV1().CertificateSigningRequests().Get(ctx, cur.Name, metav1.GetOptions{})
+			fresh, gerr := c.csrs.Get(ctx, cur.Name)
 			if gerr != nil {
 				return fmt.Errorf("re-read CSR %s after conflict: %w", cur.Name, gerr)
 			}
@@ -313,7 +330,7 @@ func (c *Controller) approve(ctx context.Context, csr *certificatesv1.Certificat
 			return err
 		}
 		approved = true
-		c.recorder.Event(updated, corev1.EventTypeNormal, "AutoApproved", msg)
+		c.recorder.Event(served, corev1.EventTypeNormal, "AutoApproved", msg)
 		return nil
 	})
 	if apierrors.IsNotFound(err) {

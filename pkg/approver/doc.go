@@ -20,4 +20,9 @@
 // Approval adds condition Approved with reason AutoApproved via the
 // approval subresource and records a Normal Event; kube-controller-manager
 // then signs with the cluster CA.
+//
+// It speaks certificates.k8s.io/v1 where the cluster serves it (1.19+) and
+// v1beta1 where it does not (1.16 to 1.18), as discovery says at start;
+// a v1beta1 CSR without signerName (before 1.18) counts as signer
+// kubernetes.io/kube-apiserver-client (see csrFromV1beta1).
 package approver

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeversion"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
@@ -288,7 +289,7 @@ func doctorCommand(o Options) *cobra.Command {
   server       the API server address resolves and accepts connections
                ("no such host" and timeouts explained as in the vendor's common errors)
   ca           the inlined CA verifies the API server's certificate
-  version      /version answers and the cluster is 1.16 to 1.30
+  version      /version answers and the cluster is ` + kubeversion.Range + `
   identity     who the credential authenticates as
   permissions  every permission the node (or, for a bootstrap token, TLS bootstrapping)
                needs is granted (a SelfSubjectAccessReview per verb and resource)

@@ -249,9 +249,9 @@ type RenderOptions struct {
 	KubeVersion string
 }
 
-// DefaultRenderKubeVersion is the cluster version Render assumes: the SDK's
-// own default (v1.20) is older than the chart supports.
-const DefaultRenderKubeVersion = "v1.33.0"
+// DefaultRenderKubeVersion is the cluster version Render assumes: the
+// newest supported (pkg/kubeversion), rather than the SDK's own default.
+const DefaultRenderKubeVersion = "v1.30.0"
 
 // Rendered is the output of Render.
 type Rendered struct {

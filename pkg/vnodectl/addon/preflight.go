@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeversion"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -98,7 +99,7 @@ func (c *Client) Preflight(ctx context.Context, values map[string]any) error {
 	if sv, err := c.kube.Discovery().ServerVersion(); err != nil {
 		add("cluster version cannot be read: %v", err)
 	} else if kv := ch.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, sv.GitVersion) {
-		add("cluster version %s is not supported: ack-virtual-node %s needs Kubernetes %s", sv.GitVersion, ch.Metadata.AppVersion, kv)
+		add("cluster version %s is not supported: ack-virtual-node %s supports Kubernetes %s (chart kubeVersion %s); use a cluster in that range", sv.GitVersion, ch.Metadata.AppVersion, kubeversion.Range, kv)
 	}
 
 	if _, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName); err == nil {

@@ -3,6 +3,8 @@ package addon
 import (
 	"strings"
 	"testing"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeversion"
 )
 
 func TestCheckNetworkValues(t *testing.T) {
@@ -76,13 +78,20 @@ func TestRenderedControllerEnv(t *testing.T) {
 	}
 }
 
-// TestChartKubeVersion: the supported range is what the chart's newest API
-// (policy/v1, 1.21) allows, and Render refuses older clusters.
+// TestChartKubeVersion: the chart's kubeVersion is the supported range of
+// pkg/kubeversion (1.16 to 1.30), and Render refuses clusters outside it.
 func TestChartKubeVersion(t *testing.T) {
+	ch, err := Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Metadata.KubeVersion != kubeversion.ChartConstraint {
+		t.Errorf("Chart.yaml kubeVersion %q, want %q (pkg/kubeversion)", ch.Metadata.KubeVersion, kubeversion.ChartConstraint)
+	}
 	cases := []struct {
 		version string
 		ok      bool
-	}{{"v1.20.15", false}, {"v1.21.0", true}, {"v1.30.14", true}, {"v1.33.1", true}}
+	}{{"v1.15.12", false}, {"v1.16.0", true}, {"v1.20.15", true}, {"v1.30.1-aliyun.1", true}, {"v1.30.14", true}, {"v1.31.0", false}, {"v1.33.1", false}}
 	for _, tc := range cases {
 		_, err := Render(map[string]any{"region": "cn-hangzhou", "vSwitches": []any{"vsw-a"}, "securityGroup": "sg-a"}, RenderOptions{KubeVersion: tc.version})
 		if (err == nil) != tc.ok {

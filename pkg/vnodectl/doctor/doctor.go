@@ -13,19 +13,20 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeversion"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -55,10 +56,11 @@ const (
 	CheckECIPermissions = "eci-permissions"
 )
 
-// Supported Kubernetes versions (vendor documentation: 1.16 to 1.30).
+// Supported Kubernetes versions (vendor documentation: 1.16 to 1.30), as
+// pkg/kubeversion states them for the chart and the README too.
 const (
-	MinMinor = 16
-	MaxMinor = 30
+	MinMinor = kubeversion.MinMinor
+	MaxMinor = kubeversion.MaxMinor
 )
 
 // Result is one check's outcome; Fix is set for failures (and for skips
@@ -334,14 +336,16 @@ func checkVersion(kube kubernetes.Interface, kc *kubeconfigInfo) Result {
 		}
 		return Result{Name: CheckVersion, Status: Fail, Message: "failed to get kubernetes server version: " + err.Error(), Fix: classify(err)}
 	}
-	major, _ := strconv.Atoi(strings.TrimRight(v.Major, "+"))
-	minor, _ := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
-	if major != 1 || minor < MinMinor || minor > MaxMinor {
-		return Result{Name: CheckVersion, Status: Fail,
-			Message: fmt.Sprintf("Kubernetes %s is outside the supported range 1.%d to 1.%d", v.GitVersion, MinMinor, MaxMinor),
-			Fix:     fmt.Sprintf("Use a cluster of version 1.%d to 1.%d.", MinMinor, MaxMinor)}
+	return versionResult(v)
+}
+
+// versionResult judges a /version answer against the supported range.
+func versionResult(v *version.Info) Result {
+	if err := kubeversion.Check(v.Major, v.Minor, v.GitVersion); err != nil {
+		return Result{Name: CheckVersion, Status: Fail, Message: err.Error(),
+			Fix: fmt.Sprintf("Use a cluster of version %s: ack-virtual-node (its chart, vnode-approver and the virtual node) supports no other.", kubeversion.Range)}
 	}
-	return Result{Name: CheckVersion, Status: Pass, Message: fmt.Sprintf("Kubernetes %s (supported: 1.%d to 1.%d)", v.GitVersion, MinMinor, MaxMinor)}
+	return Result{Name: CheckVersion, Status: Pass, Message: fmt.Sprintf("Kubernetes %s (supported: %s)", v.GitVersion, kubeversion.Range)}
 }
 
 func checkIdentity(ctx context.Context, kube kubernetes.Interface) Result {

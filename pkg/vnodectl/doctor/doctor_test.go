@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -77,5 +78,34 @@ func TestLoadKubeconfig(t *testing.T) {
 				t.Error("a failure without a fix")
 			}
 		})
+	}
+}
+
+// TestVersionResult: doctor accepts exactly pkg/kubeversion's range, and a
+// failure names the version and the range.
+func TestVersionResult(t *testing.T) {
+	cases := []struct {
+		v    version.Info
+		want Status
+	}{
+		{version.Info{Major: "1", Minor: "15", GitVersion: "v1.15.12"}, Fail},
+		{version.Info{Major: "1", Minor: "16", GitVersion: "v1.16.15"}, Pass},
+		{version.Info{Major: "1", Minor: "20+", GitVersion: "v1.20.7-aliyun.1"}, Pass},
+		{version.Info{Major: "1", Minor: "30", GitVersion: "v1.30.14"}, Pass},
+		{version.Info{Major: "1", Minor: "31", GitVersion: "v1.31.2"}, Fail},
+		{version.Info{GitVersion: "v1.19.16"}, Pass},
+		{version.Info{GitVersion: "devel"}, Fail},
+	}
+	for _, c := range cases {
+		r := versionResult(&c.v)
+		if r.Status != c.want || r.Name != CheckVersion {
+			t.Errorf("%s: %+v, want %s", c.v.GitVersion, r, c.want)
+		}
+		if !strings.Contains(r.Message, c.v.GitVersion) || !strings.Contains(r.Message+r.Fix, "1.16 to 1.30") {
+			t.Errorf("%s: %q / %q does not name the version and the range 1.16 to 1.30", c.v.GitVersion, r.Message, r.Fix)
+		}
+		if r.Status == Fail && r.Fix == "" {
+			t.Errorf("%s: a failure without a fix", c.v.GitVersion)
+		}
 	}
 }

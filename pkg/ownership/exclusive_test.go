@@ -1,0 +1,68 @@
+package ownership
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+)
+
+// TestExclusiveStatefulSetOrdinals runs three members the way the ordinal
+// pods of one StatefulSet run: each with its own node names (ordinal 0 also
+// a legacy node), Exclusive, and one Set for all. Each takes its nodes at
+// once and keeps them (ordinal 0 runs two nodes while its fair share among
+// three would be one: no handover, no flapping), and the quota is split by
+// the nodes each runs, as for the replicas of one Deployment.
+func TestExclusiveStatefulSetOrdinals(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "ownership-test")
+	tr := newTracker(t)
+	mon := &shareMonitor{t: t, shares: map[string]float64{}}
+	set := SetID([]string{"statefulset/" + ns + "/vn"})
+	members := map[string][]string{"vn-0": {"vn-0", "legacy"}, "vn-1": {"vn-1"}, "vn-2": {"vn-2"}}
+	for id, names := range members {
+		r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		go func() {
+			r.done <- Run(ctx, Options{
+				Kube: r.client.kube, Namespace: ns, Identity: id, Names: names,
+				LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry,
+				Run: tr.run(id), Share: mon.set(id), Set: set, Exclusive: true,
+			})
+		}()
+		t.Cleanup(func() { r.stop(t) })
+	}
+	waitFor(t, "every member runs its own nodes", 30*time.Second, func() bool {
+		for id, names := range members {
+			for _, n := range names {
+				if tr.owner(n) != id {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	waitFor(t, "the quota split by nodes run: 2/4, 1/4, 1/4", 30*time.Second, func() bool {
+		return mon.is(map[string]float64{"vn-0": 0.5, "vn-1": 0.25, "vn-2": 0.25})
+	})
+	// Three Lease durations with the membership stable: a member of a
+	// shared node list would have handed a node over by now.
+	time.Sleep(3 * testLease)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for id, names := range members {
+		for _, n := range names {
+			if tr.running[n] != id || tr.starts[n] != 1 {
+				t.Errorf("node %s: run by %q, started %d times; want %s, once", n, tr.running[n], tr.starts[n], id)
+			}
+		}
+	}
+	mon.mu.Lock()
+	defer mon.mu.Unlock()
+	if mon.worst > 1+1e-9 {
+		t.Errorf("the shares in use added up to %v (%s)", mon.worst, mon.when)
+	}
+}

@@ -1,0 +1,213 @@
+package virtualnode
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/drain"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// The StatefulSet form (seed 001: `kubectl -n kube-system scale statefulset
+// virtual-node-eci --replicas=N` gives nodes virtual-node-eci-0..N-1): each
+// ordinal pod runs its own node. A pod that receives SIGTERM while its
+// ordinal is at or above the StatefulSet's spec.replicas is being scaled
+// away, and nobody would serve its node again: before it stops, it drains
+// the node (cordon, delete its pods so their controllers recreate them on
+// the other nodes, wait for their groups to go, delete the groups left) and,
+// once nothing is left, deletes the Node (its heartbeat Lease goes with it)
+// and its ownership Lease. Any other SIGTERM (a rolling update, a deleted
+// or evicted pod, the StatefulSet deleted, a node drained) keeps everything,
+// and the pod that comes back under the same name takes its node back.
+
+// statefulSetSet is the ownership node-set id of a StatefulSet's ordinal
+// pods: they run their own nodes but split the account's quota as one set.
+func statefulSetSet(cfg *config.Config) string {
+	return ownership.SetID([]string{"statefulset/" + cfg.PodNamespace + "/" + cfg.StatefulSet})
+}
+
+// scaleDown is the scale-down of one ordinal pod.
+type scaleDown struct {
+	cfg       *config.Config
+	kube      kubernetes.Interface
+	cloud     drain.Cloud
+	clusterID string
+	recorder  record.EventRecorder
+
+	mu    sync.Mutex
+	clean []string // nodes drained with nothing left
+}
+
+// ScaledAway reports whether the ordinal pod podName of StatefulSet
+// namespace/statefulSet is being scaled away (its ordinal is not below
+// spec.replicas), and why. Whatever it cannot establish counts as not
+// scaled away: keeping a node is always safe, draining one is not.
+func ScaledAway(ctx context.Context, kube kubernetes.Interface, namespace, statefulSet, podName string, ordinal int) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sts, err := kube.AppsV1().StatefulSets(namespace).Get(ctx, statefulSet, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, fmt.Sprintf("StatefulSet %s/%s not found: deleting the StatefulSet is not a scale-down, its nodes, pods and groups are kept (drain them first: virtual-node drain)", namespace, statefulSet)
+	case err != nil:
+		return false, fmt.Sprintf("cannot read StatefulSet %s/%s (%v): keeping the nodes", namespace, statefulSet, err)
+	case sts.DeletionTimestamp != nil:
+		return false, fmt.Sprintf("StatefulSet %s/%s is being deleted: not a scale-down, its nodes, pods and groups are kept", namespace, statefulSet)
+	}
+	replicas := int32(1)
+	if sts.Spec.Replicas != nil {
+		replicas = *sts.Spec.Replicas
+	}
+	if int32(ordinal) < replicas {
+		return false, fmt.Sprintf("ordinal %d is within the %d replicas of StatefulSet %s/%s: a restart, the pod that comes back takes its nodes back", ordinal, replicas, namespace, statefulSet)
+	}
+	// The pod is normally still there (terminating); if it is, it must be
+	// this StatefulSet's.
+	pod, err := kube.CoreV1().Pods(namespace).Get(ctx, podName, metav1.GetOptions{})
+	if err == nil {
+		if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "StatefulSet" || ref.Name != statefulSet {
+			return false, fmt.Sprintf("pod %s/%s is not controlled by StatefulSet %s: keeping the nodes", namespace, podName, statefulSet)
+		}
+	}
+	return true, fmt.Sprintf("ordinal %d is not within the %d replicas of StatefulSet %s/%s: scaled away", ordinal, replicas, namespace, statefulSet)
+}
+
+// beforeStop runs when the pod is asked to stop, while its nodes still run:
+// it drains them if the pod is being scaled away.
+func (s *scaleDown) beforeStop(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	away, why := ScaledAway(ctx, s.kube, s.cfg.PodNamespace, s.cfg.StatefulSet, s.cfg.PodName, s.cfg.Ordinal)
+	names := s.cfg.NodeNames()
+	if !away {
+		logger.Info("stopping without draining", "reason", why, "nodes", names)
+		return
+	}
+	timeout := s.cfg.ScaleDownTimeout
+	logger.Info("scaled away: draining the nodes before stopping, so no pod or group is left that nobody serves", "reason", why, "nodes", names, "timeout", timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	rep, err := drain.Run(dctx, drain.Options{
+		Kube: s.kube, Cloud: s.cloud, ClusterID: s.clusterID, Nodes: names,
+		PodTimeout: timeout * 2 / 3, GroupTimeout: timeout / 3,
+	})
+	if err != nil {
+		logger.Error(err, "scale-down drain could not run: the nodes are kept")
+		return
+	}
+	var out strings.Builder
+	rep.Write(&out)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range rep.Nodes {
+		if len(n.GroupsLeft) == 0 && len(n.PodsLeft) == 0 && len(n.Errors) == 0 {
+			s.clean = append(s.clean, n.Node)
+			continue
+		}
+		s.recorder.Eventf(nodeRef(n.Node), corev1.EventTypeWarning, "ScaleDownDrainIncomplete",
+			"pod %s was scaled away but could not empty node %s: %d pods and %d container groups left (%s); the node stays, cordoned: "+
+				"scale the StatefulSet back up to serve it, or run `virtual-node drain %s`, then `kubectl uncordon` or `kubectl delete node`",
+			s.cfg.PodName, n.Node, len(n.PodsLeft), len(n.GroupsLeft), summary(n), n.Node)
+	}
+	logger.Info("scale-down drain finished", "report", out.String(), "drained", s.clean)
+}
+
+// summary is what a node's drain left, short enough for an event.
+func summary(n drain.NodeReport) string {
+	var parts []string
+	for _, g := range n.GroupsLeft {
+		parts = append(parts, "group "+g.ID+": "+g.Why)
+	}
+	parts = append(parts, n.PodsLeft...)
+	parts = append(parts, n.Errors...)
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("and %d more", len(parts)-3))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// removeNodes deletes, once the nodes have stopped and their Leases are
+// released, the Node and the ownership Lease of every node drained clean:
+// nobody will serve them again, and a scale-up registers them afresh. A
+// Node that is not cordoned any more, or a Lease someone holds, is left.
+func (s *scaleDown) removeNodes(ctx context.Context) {
+	s.mu.Lock()
+	nodes := append([]string(nil), s.clean...)
+	s.mu.Unlock()
+	if len(nodes) == 0 {
+		return
+	}
+	logger := klog.FromContext(ctx)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for _, name := range nodes {
+		n, err := s.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			logger.Error(err, "cannot read the drained node: it stays registered", "node", name)
+		case !n.Spec.Unschedulable:
+			logger.Info("the drained node was uncordoned meanwhile: it stays registered", "node", name)
+		default:
+			err := s.kube.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(n.UID))})
+			if err != nil && !apierrors.IsNotFound(err) {
+				logger.Error(err, "cannot delete the drained node", "node", name)
+			} else {
+				logger.Info("deleted the drained node", "node", name)
+			}
+		}
+		leases := s.kube.CoordinationV1().Leases(s.cfg.PodNamespace)
+		l, err := leases.Get(ctx, ownership.NodeLeaseName(name), metav1.GetOptions{})
+		if err != nil {
+			if !apierrors.IsNotFound(err) {
+				logger.Error(err, "cannot read the drained node's ownership Lease", "node", name)
+			}
+			continue
+		}
+		if h := l.Spec.HolderIdentity; h != nil && *h != "" && *h != s.cfg.PodName {
+			continue // someone runs the node again
+		}
+		err = leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &l.UID, ResourceVersion: &l.ResourceVersion}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			logger.Error(err, "cannot delete the drained node's ownership Lease", "node", name, "lease", l.Name)
+		}
+	}
+}
+
+// stopAfter returns a context that ends when parent ends, but only after
+// the function given to setBeforeStop (if any) has run with that context
+// still alive: a scale-down drain needs its nodes running. stop ends it at
+// once.
+func stopAfter(parent context.Context) (ctx context.Context, stop context.CancelFunc, setBeforeStop func(func(context.Context))) {
+	ctx, stop = context.WithCancel(context.WithoutCancel(parent))
+	var mu sync.Mutex
+	var before func(context.Context)
+	go func() {
+		select {
+		case <-parent.Done():
+		case <-ctx.Done():
+			return
+		}
+		mu.Lock()
+		f := before
+		mu.Unlock()
+		if f != nil {
+			f(ctx)
+		}
+		stop()
+	}()
+	return ctx, stop, func(f func(context.Context)) {
+		mu.Lock()
+		before = f
+		mu.Unlock()
+	}
+}

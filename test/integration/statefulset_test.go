@@ -13,6 +13,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testutil"
@@ -456,4 +457,65 @@ func TestStatefulSetForm(t *testing.T) {
 	t.Run("uninstall drains the StatefulSet's nodes and the legacy one", func(t *testing.T) {
 		uninstallWithDrain(t, env, ac, bin, k.running()...)
 	})
+}
+
+// TestScaledAway: what a StatefulSet pod's SIGTERM means, read from the
+// real apiserver: scaled away only when its ordinal is not below
+// spec.replicas of an existing StatefulSet that controls it; a restart
+// within replicas, a StatefulSet deleted or being deleted, or a pod of
+// another controller keep the nodes.
+func TestScaledAway(t *testing.T) {
+	t.Parallel()
+	env := startShared(t, testenv.Options{})
+	kube := env.Kube
+	ctx := context.Background()
+	ns := uniqueName("scaled-away")
+	createNamespace(t, kube, ns)
+	labels := map[string]string{"app": "vn"}
+	set, err := kube.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "vn"},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](4), ServiceName: "vn", PodManagementPolicy: appsv1.ParallelPodManagement, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			// Pods nobody schedules: only their names and owners matter.
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				NodeSelector: map[string]string{"no-such-node": "true"},
+				Containers:   []corev1.Container{{Name: "c", Image: "registry.example.com/library/busybox:1.36"}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the StatefulSet controller creates pod vn-3", 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kube.CoreV1().Pods(ns).Get(ctx, "vn-3", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	check := func(what, pod string, ordinal int, want bool, because string) {
+		t.Helper()
+		got, why := virtualnode.ScaledAway(ctx, kube, ns, "vn", pod, ordinal)
+		if got != want || !strings.Contains(why, because) {
+			t.Errorf("%s: ScaledAway = %v (%s), want %v because %q", what, got, why, want, because)
+		}
+	}
+	check("restart within replicas", "vn-3", 3, false, "within the 4 replicas")
+	scaleTo := func(n int32) {
+		t.Helper()
+		if _, err := kube.AppsV1().StatefulSets(ns).UpdateScale(ctx, "vn", &autoscalingv1.Scale{
+			ObjectMeta: metav1.ObjectMeta{Name: "vn", Namespace: ns}, Spec: autoscalingv1.ScaleSpec{Replicas: n}}, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scaleTo(2)
+	check("scaled 4 -> 2, ordinal 3", "vn-3", 3, true, "not within the 2 replicas")
+	check("scaled 4 -> 2, ordinal 1", "vn-1", 1, false, "within the 2 replicas")
+	// A pod named like an ordinal but controlled by something else.
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "vn-7"}, Spec: set.Spec.Template.Spec}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("a pod the StatefulSet does not control", "vn-7", 7, false, "is not controlled by StatefulSet vn")
+	if err := kube.AppsV1().StatefulSets(ns).Delete(ctx, "vn", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationOrphan)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "StatefulSet vn deleted", 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kube.AppsV1().StatefulSets(ns).Get(ctx, "vn", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	check("StatefulSet deleted", "vn-3", 3, false, "deleting the StatefulSet is not a scale-down")
 }

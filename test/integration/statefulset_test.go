@@ -166,7 +166,9 @@ func liveGroupsOf(env *testenv.Env, cluster, node string) []string {
 //     changes;
 //   - ordinal 1 killed with SIGKILL and restarted under its name gets its
 //     node back and adopts its groups, none created twice;
-//   - uninstall drains every node of the StatefulSet and the legacy one.
+//   - back to the Deployment form (nodeName virtual-node-eci, nodeCount 2):
+//     its replica takes the two nodes over, same pods, same groups;
+//   - uninstall drains every node.
 func TestStatefulSetForm(t *testing.T) {
 	t.Parallel()
 	// A control plane of its own: the chart installs cluster-wide RBAC, a
@@ -392,12 +394,14 @@ func TestStatefulSetForm(t *testing.T) {
 	})
 	// The Deployment's pod was recreated on a node that stays.
 	var moverNew placedPod
+	var moverNewName string
 	poll(t, "the mover's new pod Running on "+nodes[1], 90*time.Second, func(ctx context.Context) (bool, error) {
 		list, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=mover"})
 		if err != nil || len(list.Items) != 1 || list.Items[0].Name == moverName {
 			return false, err
 		}
-		pp, ok, err := runningPod(ctx, kube, ns, list.Items[0].Name)
+		moverNewName = list.Items[0].Name
+		pp, ok, err := runningPod(ctx, kube, ns, moverNewName)
 		moverNew = pp
 		return ok, err
 	})
@@ -454,8 +458,61 @@ func TestStatefulSetForm(t *testing.T) {
 		t.Errorf("%d groups created after the restart, want 0", n-createsBefore)
 	}
 
-	t.Run("uninstall drains the StatefulSet's nodes and the legacy one", func(t *testing.T) {
-		uninstallWithDrain(t, env, ac, bin, k.running()...)
+	// Back to the Deployment form: with nodeName virtual-node-eci and
+	// nodeCount 2 it serves the same two nodes, so its replica takes them
+	// over from the ordinal pods (stopped when Helm deletes the StatefulSet:
+	// not a scale-down, nothing drained) and adopts their groups. The
+	// legacy node cannot be served by that form: it is emptied first.
+	if err := kube.CoreV1().Pods(ns).Delete(ctx, "legacy-pod", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "legacy-pod and its group gone", 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kube.CoreV1().Pods(ns).Get(ctx, "legacy-pod", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && len(liveGroupsOf(env, cluster, legacy)) == 0, nil
+	})
+	createsBefore = creates()
+	if _, err := ac.Upgrade(ctx, map[string]any{"controller": map[string]any{
+		"kind": "Deployment", "nodeName": sts, "nodeCount": 2, "statefulSet": map[string]any{"legacyNodes": []any{}},
+	}}); err != nil {
+		t.Fatalf("upgrade back to the Deployment form: %v", err)
+	}
+	poll(t, "the StatefulSet's pods stopped", 60*time.Second, func(ctx context.Context) (bool, error) {
+		err := k.sync(ctx)
+		return len(k.pods) == 0, err
+	})
+	dep2 := &chartProcess{t: t, bin: bin, kube: kube, kubecfg: kubecfg}
+	denv = deploymentEnv(t, kube, 2)
+	denv["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(metricsPort)
+	dep2.start(denv)
+	defer dep2.stop()
+	poll(t, "the Deployment's replica runs "+nodes[0]+" and "+nodes[1], 60*time.Second, func(ctx context.Context) (bool, error) {
+		h, err := haHolders(ctx, kube, nodes[:2])
+		if err != nil || h[nodes[0]] != denv["POD_NAME"] || h[nodes[1]] != denv["POD_NAME"] {
+			return false, err
+		}
+		for _, n := range nodes[:2] {
+			node, err := kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+			if err != nil || !testutil.NodeReady(node) || haNodeIP(node) != "127.0.0.1" {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	now = waitRunning("on-"+nodes[0], "on-"+nodes[1])
+	for _, n := range nodes[:2] {
+		if now["on-"+n] != placed["on-"+n] {
+			t.Errorf("pod on-%s in the Deployment form = %+v, want %+v", n, now["on-"+n], placed["on-"+n])
+		}
+	}
+	if pp, _, err := runningPod(ctx, kube, ns, moverNewName); err != nil || pp != moverNew {
+		t.Errorf("the mover's pod in the Deployment form = %+v (%v), want %+v", pp, err, moverNew)
+	}
+	if n := creates(); n != createsBefore {
+		t.Errorf("%d groups created by the switch back to the Deployment form, want 0", n-createsBefore)
+	}
+
+	t.Run("uninstall drains every node", func(t *testing.T) {
+		uninstallWithDrain(t, env, ac, bin, dep2)
 	})
 }
 

@@ -98,6 +98,14 @@ func TestRenderStatefulSet(t *testing.T) {
 	if !allows(role.Rules, "apps", "statefulsets", "get", "virtual-node-eci") || allows(role.Rules, "apps", "statefulsets", "get", "other") {
 		t.Errorf("Role %+v: want get on StatefulSet virtual-node-eci only", role.Rules)
 	}
+	// Rendered with kind Deployment too: a switch to the Deployment form
+	// stops the StatefulSet's pods after Helm applied it, and they must
+	// still read that their StatefulSet is gone (not a scale-down).
+	var drole rbacv1.Role
+	dobjs.get(t, "Role/kube-system/ack-virtual-node:controller-statefulset", &drole)
+	if !reflect.DeepEqual(drole.Rules, role.Rules) {
+		t.Errorf("Deployment form's StatefulSet Role %+v, want %+v", drole.Rules, role.Rules)
+	}
 	var drcr rbacv1.ClusterRole
 	dobjs.get(t, "ClusterRole/ack-virtual-node:controller", &drcr)
 	if allows(drcr.Rules, "", "nodes", "delete", "") {

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -470,11 +471,33 @@ func TestStatefulSetForm(t *testing.T) {
 		_, err := kube.CoreV1().Pods(ns).Get(ctx, "legacy-pod", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) && len(liveGroupsOf(env, cluster, legacy)) == 0, nil
 	})
+	// The vendor's `kubectl -n kube-system edit statefulset
+	// virtual-node-eci` (ECI_VSWITCH) survives the upgrade.
+	vsw1 := env.SimulatorConfig.Zones[1].VSwitches[0].VSwitchId
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := kube.AppsV1().StatefulSets("kube-system").Get(ctx, sts, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for i, e := range s.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "ECI_VSWITCH" {
+				s.Spec.Template.Spec.Containers[0].Env[i].Value = vsw1
+			}
+		}
+		_, err = kube.AppsV1().StatefulSets("kube-system").Update(ctx, s, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	createsBefore = creates()
-	if _, err := ac.Upgrade(ctx, map[string]any{"controller": map[string]any{
+	res, err := ac.Upgrade(ctx, map[string]any{"controller": map[string]any{
 		"kind": "Deployment", "nodeName": sts, "nodeCount": 2, "statefulSet": map[string]any{"legacyNodes": []any{}},
-	}}); err != nil {
+	}})
+	if err != nil {
 		t.Fatalf("upgrade back to the Deployment form: %v", err)
+	}
+	if got, ok := res.KeptEdits["vSwitches"].([]any); !ok || len(got) != 1 || got[0] != vsw1 {
+		t.Errorf("upgrade kept edits %v, want vSwitches=[%s] from the edited StatefulSet", res.KeptEdits, vsw1)
 	}
 	poll(t, "the StatefulSet's pods stopped", 60*time.Second, func(ctx context.Context) (bool, error) {
 		err := k.sync(ctx)
@@ -482,6 +505,9 @@ func TestStatefulSetForm(t *testing.T) {
 	})
 	dep2 := &chartProcess{t: t, bin: bin, kube: kube, kubecfg: kubecfg}
 	denv = deploymentEnv(t, kube, 2)
+	if denv["ECI_VSWITCH"] != vsw1 {
+		t.Errorf("the Deployment's ECI_VSWITCH = %q, want the StatefulSet's edit %s", denv["ECI_VSWITCH"], vsw1)
+	}
 	denv["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(metricsPort)
 	dep2.start(denv)
 	defer dep2.stop()

@@ -189,3 +189,20 @@ func allows(rules []rbacv1.PolicyRule, group, resource, verb, name string) bool 
 	}
 	return false
 }
+
+// TestRenderedControllerStatefulSet: upgrades compare the live StatefulSet
+// with the rendered one (the vendor's `kubectl -n kube-system edit
+// statefulset virtual-node-eci`), as they do the Deployment.
+func TestRenderedControllerStatefulSet(t *testing.T) {
+	r, err := Render(statefulSetValues(nil), RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := renderedController(r.Manifest)
+	if err != nil || w == nil || w.kind != "StatefulSet" || w.name != "virtual-node-eci" {
+		t.Fatalf("renderedController = %+v, %v; want StatefulSet virtual-node-eci", w, err)
+	}
+	if e := w.env["ECI_VSWITCH"]; e == nil || e.Value != "vsw-aaa" {
+		t.Errorf("rendered ECI_VSWITCH = %+v, want vsw-aaa", e)
+	}
+}

@@ -206,3 +206,18 @@ func TestRenderedControllerStatefulSet(t *testing.T) {
 		t.Errorf("rendered ECI_VSWITCH = %+v, want vsw-aaa", e)
 	}
 }
+
+// TestNotesStatefulSet: NOTES name the StatefulSet, its nodes and how to
+// scale and edit it.
+func TestNotesStatefulSet(t *testing.T) {
+	_, r := render(t, statefulSetValues(map[string]any{"statefulSet": map[string]any{"legacyNodes": []any{"virtual-kubelet"}}}))
+	for _, want := range []string{"statefulset/virtual-node-eci", "node virtual-node-eci-<i>", "virtual-node-eci-0 keeps serving virtual-kubelet",
+		"scale statefulset virtual-node-eci --replicas=4", "edit statefulset virtual-node-eci", "grep virtual-node-eci"} {
+		if !strings.Contains(r.Notes, want) {
+			t.Errorf("NOTES do not say %q:\n%s", want, r.Notes)
+		}
+	}
+	if strings.Contains(r.Notes, "deployment/ack-virtual-node-controller") {
+		t.Errorf("NOTES of the StatefulSet form name the Deployment:\n%s", r.Notes)
+	}
+}

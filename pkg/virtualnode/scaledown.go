@@ -183,31 +183,33 @@ func (s *scaleDown) removeNodes(ctx context.Context) {
 	}
 }
 
-// stopAfter returns a context that ends when parent ends, but only after
-// the function given to setBeforeStop (if any) has run with that context
-// still alive: a scale-down drain needs its nodes running. stop ends it at
-// once.
-func stopAfter(parent context.Context) (ctx context.Context, stop context.CancelFunc, setBeforeStop func(func(context.Context))) {
+// stopAfter returns a context that ends when parent ends, but only once
+// decide has been called and the function it was given (if any) has run
+// with that context still alive: a scale-down drain needs its nodes
+// running, and a pod scaled away while it was still starting drains too.
+// stop ends it at once.
+func stopAfter(parent context.Context) (ctx context.Context, stop context.CancelFunc, decide func(func(context.Context))) {
 	ctx, stop = context.WithCancel(context.WithoutCancel(parent))
-	var mu sync.Mutex
+	decided := make(chan struct{})
 	var before func(context.Context)
+	var once sync.Once
 	go func() {
-		select {
-		case <-parent.Done():
-		case <-ctx.Done():
-			return
+		for _, ch := range []<-chan struct{}{parent.Done(), decided} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
 		}
-		mu.Lock()
-		f := before
-		mu.Unlock()
-		if f != nil {
-			f(ctx)
+		if before != nil {
+			before(ctx)
 		}
 		stop()
 	}()
 	return ctx, stop, func(f func(context.Context)) {
-		mu.Lock()
-		before = f
-		mu.Unlock()
+		once.Do(func() {
+			before = f
+			close(decided)
+		})
 	}
 }

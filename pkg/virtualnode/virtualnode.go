@@ -102,6 +102,9 @@ func Run(ctx context.Context, opts Options) error {
 	// stop (a StatefulSet pod's scale-down drain) has happened.
 	ctx, stopRun, setBeforeStop := stopAfter(ctx)
 	defer stopRun()
+	if cfg.StatefulSet == "" {
+		setBeforeStop(nil) // nothing to do before stopping
+	}
 	logger := klog.FromContext(ctx).WithValues("replica", cfg.PodName)
 	ctx = klog.NewContext(ctx, logger)
 	restCfg := opts.RESTConfig

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -29,6 +30,35 @@ import (
 // and its ownership Lease. Any other SIGTERM (a rolling update, a deleted
 // or evicted pod, the StatefulSet deleted, a node drained) keeps everything,
 // and the pod that comes back under the same name takes its node back.
+
+// AnnotationScaleDownDrain is on a Node that a StatefulSet pod scaled away
+// cordoned to drain it (the value is the pod). A drain that finishes
+// deletes the Node; when one did not finish and the node is served again
+// (the StatefulSet scaled back up), the node uncordons itself and drops
+// the annotation. A cordon without it is the user's and is kept.
+const AnnotationScaleDownDrain = "alibabacloud.com/scale-down-drain"
+
+// uncordonScaledDown undoes the cordon of an unfinished scale-down drain on
+// a node that is about to be served again.
+func uncordonScaledDown(ctx context.Context, kube kubernetes.Interface, name string) error {
+	n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read node %s: %w", name, err)
+	}
+	by, ok := n.Annotations[AnnotationScaleDownDrain]
+	if !ok {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"spec":{"unschedulable":false}}`, AnnotationScaleDownDrain)
+	if _, err := kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("uncordon node %s after an unfinished scale-down drain: %w", name, err)
+	}
+	klog.FromContext(ctx).Info("served again after an unfinished scale-down drain: uncordoned the node", "node", name, "drainedBy", by)
+	return nil
+}
 
 // statefulSetSet is the ownership node-set id of a StatefulSet's ordinal
 // pods: they run their own nodes but split the account's quota as one set.
@@ -96,6 +126,15 @@ func (s *scaleDown) beforeStop(ctx context.Context) {
 	logger.Info("scaled away: draining the nodes before stopping, so no pod or group is left that nobody serves", "reason", why, "nodes", names, "timeout", timeout)
 	dctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
+	// Say on each Node who cordons it, so the ordinal that serves it
+	// again after an unfinished drain (killed at the end of its grace
+	// period, then scaled back up) uncordons it.
+	for _, n := range names {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationScaleDownDrain, s.cfg.PodName)
+		if _, err := s.kube.CoreV1().Nodes().Patch(dctx, n, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			logger.Error(err, "cannot mark the node as drained for a scale-down", "node", n)
+		}
+	}
 	rep, err := drain.Run(dctx, drain.Options{
 		Kube: s.kube, Cloud: s.cloud, ClusterID: s.clusterID, Nodes: names,
 		PodTimeout: timeout * 2 / 3, GroupTimeout: timeout / 3,

@@ -314,6 +314,9 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)
 	}
+	if err := uncordonScaledDown(ctx, sh.kube, cfg.NodeName); err != nil {
+		return err
+	}
 	sh.nodes.add(cfg.NodeName, vn)
 	defer sh.nodes.remove(cfg.NodeName)
 

@@ -166,7 +166,8 @@ func liveGroupsOf(env *testenv.Env, cluster, node string) []string {
 //     and their Leases are deleted, nothing on -0, -1 or virtual-kubelet
 //     changes;
 //   - ordinal 1 killed with SIGKILL and restarted under its name gets its
-//     node back and adopts its groups, none created twice;
+//     node back (uncordoned if an unfinished drain had cordoned it) and
+//     adopts its groups, none created twice;
 //   - back to the Deployment form (nodeName virtual-node-eci, nodeCount 2):
 //     its replica takes the two nodes over, same pods, same groups;
 //   - uninstall drains every node.
@@ -435,11 +436,21 @@ func TestStatefulSetForm(t *testing.T) {
 	// kill -9 of ordinal 1: restarted under its name, it takes its node
 	// back and adopts its groups.
 	createsBefore = creates()
+	// As an unfinished scale-down drain leaves a node (the pod killed at
+	// the end of its grace period, then the StatefulSet scaled back up):
+	// cordoned and marked; served again, the node uncordons itself.
+	if _, err := kube.CoreV1().Nodes().Patch(ctx, nodes[1], types.MergePatchType, []byte(fmt.Sprintf(
+		`{"metadata":{"annotations":{%q:%q}},"spec":{"unschedulable":true}}`, virtualnode.AnnotationScaleDownDrain, nodes[1])), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	k.restart(nodes[1])
 	poll(t, "restarted "+nodes[1]+" runs its node again", 60*time.Second, func(ctx context.Context) (bool, error) {
 		return strings.Contains(k.pods[nodes[1]].proc.proc.Out.String(), `"virtual node is ready"`), nil
 	})
 	nodeReady(nodes[1])
+	if n, err := kube.CoreV1().Nodes().Get(ctx, nodes[1], metav1.GetOptions{}); err != nil || n.Spec.Unschedulable || n.Annotations[virtualnode.AnnotationScaleDownDrain] != "" {
+		t.Errorf("node %s served again after an unfinished drain: %v, unschedulable=%v, annotations %v; want uncordoned, unmarked", nodes[1], err, n.Spec.Unschedulable, n.Annotations)
+	}
 	if h, err := haHolders(ctx, kube, []string{nodes[1]}); err != nil || h[nodes[1]] != nodes[1] {
 		t.Errorf("Lease of %s held by %q (%v)", nodes[1], h[nodes[1]], err)
 	}

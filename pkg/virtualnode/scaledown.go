@@ -10,6 +10,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/drain"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,40 +84,46 @@ type scaleDown struct {
 // spec.replicas), and why. Whatever it cannot establish counts as not
 // scaled away: keeping a node is always safe, draining one is not.
 func ScaledAway(ctx context.Context, kube kubernetes.Interface, namespace, statefulSet, podName string, ordinal int) (bool, string) {
+	_, away, why := scaledAway(ctx, kube, namespace, statefulSet, podName, ordinal)
+	return away, why
+}
+
+// scaledAway is ScaledAway that also returns the StatefulSet read.
+func scaledAway(ctx context.Context, kube kubernetes.Interface, namespace, statefulSet, podName string, ordinal int) (*appsv1.StatefulSet, bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sts, err := kube.AppsV1().StatefulSets(namespace).Get(ctx, statefulSet, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, fmt.Sprintf("StatefulSet %s/%s not found: deleting the StatefulSet is not a scale-down, its nodes, pods and groups are kept (drain them first: virtual-node drain)", namespace, statefulSet)
+		return nil, false, fmt.Sprintf("StatefulSet %s/%s not found: deleting the StatefulSet is not a scale-down, its nodes, pods and groups are kept (drain them first: virtual-node drain)", namespace, statefulSet)
 	case err != nil:
-		return false, fmt.Sprintf("cannot read StatefulSet %s/%s (%v): keeping the nodes", namespace, statefulSet, err)
+		return nil, false, fmt.Sprintf("cannot read StatefulSet %s/%s (%v): keeping the nodes", namespace, statefulSet, err)
 	case sts.DeletionTimestamp != nil:
-		return false, fmt.Sprintf("StatefulSet %s/%s is being deleted: not a scale-down, its nodes, pods and groups are kept", namespace, statefulSet)
+		return nil, false, fmt.Sprintf("StatefulSet %s/%s is being deleted: not a scale-down, its nodes, pods and groups are kept", namespace, statefulSet)
 	}
 	replicas := int32(1)
 	if sts.Spec.Replicas != nil {
 		replicas = *sts.Spec.Replicas
 	}
 	if int32(ordinal) < replicas {
-		return false, fmt.Sprintf("ordinal %d is within the %d replicas of StatefulSet %s/%s: a restart, the pod that comes back takes its nodes back", ordinal, replicas, namespace, statefulSet)
+		return nil, false, fmt.Sprintf("ordinal %d is within the %d replicas of StatefulSet %s/%s: a restart, the pod that comes back takes its nodes back", ordinal, replicas, namespace, statefulSet)
 	}
 	// The pod is normally still there (terminating); if it is, it must be
 	// this StatefulSet's.
 	pod, err := kube.CoreV1().Pods(namespace).Get(ctx, podName, metav1.GetOptions{})
 	if err == nil {
 		if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "StatefulSet" || ref.Name != statefulSet {
-			return false, fmt.Sprintf("pod %s/%s is not controlled by StatefulSet %s: keeping the nodes", namespace, podName, statefulSet)
+			return nil, false, fmt.Sprintf("pod %s/%s is not controlled by StatefulSet %s: keeping the nodes", namespace, podName, statefulSet)
 		}
 	}
-	return true, fmt.Sprintf("ordinal %d is not within the %d replicas of StatefulSet %s/%s: scaled away", ordinal, replicas, namespace, statefulSet)
+	return sts, true, fmt.Sprintf("ordinal %d is not within the %d replicas of StatefulSet %s/%s: scaled away", ordinal, replicas, namespace, statefulSet)
 }
 
 // beforeStop runs when the pod is asked to stop, while its nodes still run:
 // it drains them if the pod is being scaled away.
 func (s *scaleDown) beforeStop(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	away, why := ScaledAway(ctx, s.kube, s.cfg.PodNamespace, s.cfg.StatefulSet, s.cfg.PodName, s.cfg.Ordinal)
+	sts, away, why := scaledAway(ctx, s.kube, s.cfg.PodNamespace, s.cfg.StatefulSet, s.cfg.PodName, s.cfg.Ordinal)
 	names := s.cfg.NodeNames()
 	if !away {
 		logger.Info("stopping without draining", "reason", why, "nodes", names)
@@ -158,6 +165,17 @@ func (s *scaleDown) beforeStop(ctx context.Context) {
 			s.cfg.PodName, n.Node, len(n.PodsLeft), len(n.GroupsLeft), summary(n), n.Node)
 	}
 	logger.Info("scale-down drain finished", "report", out.String(), "drained", s.clean)
+	if len(s.clean) > 0 {
+		pods, groups := 0, 0
+		for _, n := range rep.Nodes {
+			pods += len(n.PodsDeleted) + len(n.PodsForceDeleted)
+			groups += len(n.GroupsGone) + len(n.GroupsDeleted)
+		}
+		ref := &corev1.ObjectReference{Kind: "StatefulSet", APIVersion: "apps/v1", Namespace: sts.Namespace, Name: sts.Name, UID: sts.UID}
+		s.recorder.Eventf(ref, corev1.EventTypeNormal, "VirtualNodeScaledDown",
+			"pod %s was scaled away and drained nodes %s: %d pods deleted (their controllers recreate them on the other nodes), %d container groups deleted, none left",
+			s.cfg.PodName, strings.Join(s.clean, ", "), pods, groups)
+	}
 }
 
 // summary is what a node's drain left, short enough for an event.

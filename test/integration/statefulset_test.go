@@ -394,6 +394,22 @@ func TestStatefulSetForm(t *testing.T) {
 		}
 		return true, nil
 	})
+	// Operators see it on the StatefulSet (kubectl describe statefulset).
+	poll(t, "VirtualNodeScaledDown events of -2 and -3 on the StatefulSet", 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := kube.CoreV1().Events("kube-system").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=StatefulSet,involvedObject.name=" + sts + ",reason=VirtualNodeScaledDown"})
+		if err != nil {
+			return false, err
+		}
+		seen := map[string]bool{}
+		for _, e := range evs.Items {
+			for _, n := range nodes[2:] {
+				if strings.Contains(e.Message, "pod "+n+" was scaled away and drained nodes "+n+":") && strings.Contains(e.Message, "none left") {
+					seen[n] = true
+				}
+			}
+		}
+		return len(seen) == 2, nil
+	})
 	// The Deployment's pod was recreated on a node that stays.
 	var moverNew placedPod
 	var moverNewName string

@@ -72,7 +72,7 @@ bench: deps kwok
 kwok:
 	@./ci/build-kwok.sh
 
-## demo: local control plane + simulator + virtual node + a sample Deployment
+## demo: local control plane + simulator + webhook + virtual node + a Deployment labelled alibabacloud.com/eci=true
 demo: deps build
 	@./ci/demo.sh up
 

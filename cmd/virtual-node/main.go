@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/version"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/virtualnode"
 	"k8s.io/klog/v2"
@@ -34,6 +35,9 @@ func main() {
 		return
 	}
 	cfg, err := config.Load()
+	if err == nil {
+		err = checkNodeIP(cfg)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -46,4 +50,16 @@ func main() {
 		klog.ErrorS(err, "virtual node failed")
 		os.Exit(1)
 	}
+}
+
+// checkNodeIP refuses, as a configuration error, a loopback node address
+// with an apiserver on another host (config.CheckNodeIP). Only the
+// kubeconfig is read, nothing is contacted; a kubeconfig that cannot be
+// read is left for virtualnode.Run to report.
+func checkNodeIP(cfg *config.Config) error {
+	rc, err := kubeconfig.Load(cfg.Kubeconfig)
+	if err != nil {
+		return nil
+	}
+	return cfg.CheckNodeIP(rc.Host)
 }

@@ -19,22 +19,10 @@ func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 // controlPlane returns the package's control plane (see controlplane.Shared).
 func controlPlane(t *testing.T) *controlplane.ControlPlane { return shared.Get(t) }
 
-// roundTripFunc adapts a function to http.RoundTripper.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// clientWith returns an admin client of cp whose requests pass through
-// around, which may act before and after handing a request to next, the
-// transport to the real apiserver (count it, change the cluster in between,
-// hold the response back).
+// clientWith is cp.ClientWith, failing the test on error.
 func clientWith(t *testing.T, cp *controlplane.ControlPlane, around func(r *http.Request, next http.RoundTripper) (*http.Response, error)) kubernetes.Interface {
 	t.Helper()
-	cfg := cp.RESTConfig()
-	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) { return around(r, next) })
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := cp.ClientWith(around)
 	if err != nil {
 		t.Fatal(err)
 	}

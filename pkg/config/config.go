@@ -17,6 +17,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is the controller's whole configuration.
@@ -49,6 +50,17 @@ type Config struct {
 	// ClusterID tags every container group so that groups of different
 	// clusters never mix; empty means the UID of the kube-system namespace.
 	ClusterID string `envconfig:"CLUSTER_ID"`
+	// ClusterDomain is the cluster's DNS domain, in the search path of
+	// ClusterFirst pods (the kubelet's --cluster-domain); empty means the
+	// zone the cluster's CoreDNS serves (ConfigMap kube-system/coredns),
+	// else cluster.local.
+	ClusterDomain string `envconfig:"CLUSTER_DOMAIN"`
+	// ClusterDNS are the resolvers of ClusterFirst pods (comma-separated
+	// IPs, the kubelet's --cluster-dns); empty means the ClusterIP of
+	// ClusterDNSService.
+	ClusterDNS []string `envconfig:"CLUSTER_DNS"`
+	// ClusterDNSService is the cluster DNS Service, namespace/name.
+	ClusterDNSService string `envconfig:"CLUSTER_DNS_SERVICE" default:"kube-system/kube-dns"`
 	// NodeName is the name of the virtual node, or with VIRTUAL_NODE_COUNT
 	// above 1 the prefix of the names <name>-0..<name>-N-1. Unset, it is
 	// the pod name when that is a StatefulSet ordinal pod (the seeds'
@@ -76,8 +88,15 @@ type Config struct {
 	RenewDeadline time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RENEW_DEADLINE" default:"10s"`
 	// RetryPeriod is how often Leases are renewed and free ones tried.
 	RetryPeriod time.Duration `envconfig:"VIRTUAL_NODE_LEASE_RETRY_PERIOD" default:"2s"`
-	// NodeIP is the address the apiserver dials for logs and exec.
-	NodeIP string `envconfig:"VIRTUAL_NODE_IP" default:"127.0.0.1"`
+	// NodeIP is the address the apiserver dials for logs, exec, stats and
+	// its node proxy (the Node's InternalIP). Unset, it is this host's
+	// first address other than loopback and link-local (ChooseNodeIP; in
+	// a pod that is the pod IP, which the chart passes explicitly from
+	// status.podIP), else LoopbackNodeIP.
+	NodeIP string `envconfig:"VIRTUAL_NODE_IP"`
+	// NodeIPDetected says VIRTUAL_NODE_IP was unset and NodeIP was chosen
+	// from the host's interfaces (see CheckNodeIP).
+	NodeIPDetected bool `ignored:"true"`
 	// ListenIP restricts the kubelet API to one local address; empty means
 	// every interface.
 	ListenIP string `envconfig:"KUBELET_LISTEN_IP"`
@@ -103,6 +122,10 @@ type Config struct {
 	// CPUCapacity and MemoryCapacity are what the node advertises.
 	CPUCapacity    string `envconfig:"ECI_CPU_CAPACITY" default:"20000"`
 	MemoryCapacity string `envconfig:"ECI_MEMORY_CAPACITY" default:"80Ti"`
+	// EphemeralStorageCapacity is the ephemeral-storage the node
+	// advertises, so pods that request some are scheduled (each group has
+	// 30 GiB free and can add more, see translate.ephemeralStorage).
+	EphemeralStorageCapacity string `envconfig:"ECI_EPHEMERAL_STORAGE_CAPACITY" default:"1Pi"`
 	// StatusInterval is how often changed group statuses are fetched.
 	StatusInterval time.Duration `envconfig:"ECI_STATUS_INTERVAL" default:"2s"`
 	// FastStatusInterval replaces StatusInterval while any pod of the node
@@ -164,6 +187,20 @@ type Config struct {
 	// from the downward API, limits.memory); the controller keeps its heap
 	// within 90 % of it unless GOMEMLIMIT is set (cmd/virtual-node). 0: none.
 	MemoryLimitBytes int64 `envconfig:"MEMORY_LIMIT_BYTES"`
+	// NodeLabels are extra labels of the virtual node (VIRTUAL_NODE_LABELS,
+	// "key=value,key=value"; see console.go).
+	NodeLabels string `envconfig:"VIRTUAL_NODE_LABELS"`
+	// NodeTaints are extra taints of the virtual node, and the removal of
+	// its default taint (VIRTUAL_NODE_TAINTS, "key[=value]:Effect,...",
+	// "virtual-kubelet.io/provider-" removes the default; see console.go).
+	NodeTaints string `envconfig:"VIRTUAL_NODE_TAINTS"`
+	// Tags are tags of every container group (ECI_TAGS, "key:value,..."),
+	// besides the controller's own; the eci-profile key tags replaces them.
+	Tags string `envconfig:"ECI_TAGS"`
+	// ResourceGroupID is the resource group of new container groups
+	// (ECI_RESOURCE_GROUP_ID, rg-...; empty: the account's default); the
+	// eci-profile key resourceGroupId replaces it.
+	ResourceGroupID string `envconfig:"ECI_RESOURCE_GROUP_ID"`
 	// LegacyNodes (VIRTUAL_NODE_LEGACY_NAMES, comma-separated) are nodes of
 	// an earlier Deployment form that ordinal 0 of the StatefulSet keeps
 	// serving besides its own, so a migration keeps their pods and groups
@@ -221,6 +258,10 @@ func Load() (*Config, error) {
 	}
 	c.VSwitches = vsw
 	c.SecurityGroup = strings.TrimSpace(c.SecurityGroup)
+	if c.NodeIP = strings.TrimSpace(c.NodeIP); c.NodeIP == "" {
+		c.NodeIP, _ = detectNodeIP(hostInterfaces)
+		c.NodeIPDetected = true
+	}
 	// In a pod the hostname is the pod name; outside one (a developer's
 	// machine) a hostname such as ip-10-0-0-1 must not become a node name.
 	_, inPod := os.LookupEnv("KUBERNETES_SERVICE_HOST")
@@ -246,12 +287,14 @@ func Load() (*Config, error) {
 
 // Defaults returns the configuration an empty environment gives outside a
 // pod: every field's `default` tag applied, this host's name as the
-// replica's identity, the rest zero. Code that builds a
+// replica's identity and its first address other than loopback as the
+// node's (VIRTUAL_NODE_IP unset), the rest zero. Code that builds a
 // configuration (tests, the benchmark) starts from it and sets what it
 // needs, so Validate never has to guess what a zero meant.
 func Defaults() *Config {
-	c := &Config{NodeName: DefaultNodeName}
+	c := &Config{NodeName: DefaultNodeName, NodeIPDetected: true}
 	c.PodName, _ = os.Hostname()
+	c.NodeIP, _ = detectNodeIP(hostInterfaces)
 	v := reflect.ValueOf(c).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		def, ok := v.Type().Field(i).Tag.Lookup("default")
@@ -335,6 +378,19 @@ func (c *Config) Validate() error {
 			add("KUBERNETES_APISERVER_URL: %q is not an https URL of the API server: set the address ECI pods in the VPC reach it at, e.g. https://192.168.0.10:6443, or leave it empty for the controller's own", c.APIServerURL)
 		}
 	}
+	if c.ClusterDomain != "" {
+		if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+			add("CLUSTER_DOMAIN: %q is not a DNS domain (%s): set the cluster's domain, e.g. cluster.local, or leave it empty to read it from the cluster's CoreDNS", c.ClusterDomain, strings.Join(errs, "; "))
+		}
+	}
+	for _, ip := range c.ClusterDNS {
+		if net.ParseIP(ip) == nil {
+			add("CLUSTER_DNS: %q is not an IP address: set comma-separated resolver IPs, e.g. 10.96.0.10, or leave it empty for the ClusterIP of CLUSTER_DNS_SERVICE", ip)
+		}
+	}
+	if ns, name, ok := strings.Cut(c.ClusterDNSService, "/"); !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1035Label(name)) > 0 {
+		add("CLUSTER_DNS_SERVICE: %q is not namespace/name of a Service: set e.g. kube-system/kube-dns", c.ClusterDNSService)
+	}
 	if !nodeRE.MatchString(c.NodeName) {
 		add("VIRTUAL_NODE_NAME: %q is not a valid node name (lower-case letters, digits, '-' and '.')", c.NodeName)
 	} else if c.NodeCount > 1 && len(c.NodeName)+1+len(strconv.Itoa(c.NodeCount-1)) > 253 {
@@ -359,6 +415,9 @@ func (c *Config) Validate() error {
 	case c.RetryPeriod <= 0 || float64(c.RetryPeriod)*1.2 >= float64(c.RenewDeadline):
 		add("VIRTUAL_NODE_LEASE_RETRY_PERIOD: %s must be positive and below VIRTUAL_NODE_LEASE_RENEW_DEADLINE (%s) / 1.2, so a renewal can be retried before the deadline", c.RetryPeriod, c.RenewDeadline)
 	}
+	if net.ParseIP(c.NodeIP) == nil {
+		add("VIRTUAL_NODE_IP: %q is not an IP address: set the address the apiserver reaches this controller at (in a pod: status.podIP), or leave it unset for this host's first address other than loopback", c.NodeIP)
+	}
 	if c.KubeletPort < 1 || c.KubeletPort > 65535 {
 		add("KUBELET_PORT: %d is not a TCP port", c.KubeletPort)
 	} else if c.NodeCount > 1 && c.KubeletPort+c.NodeCount-1 > 65535 {
@@ -379,6 +438,9 @@ func (c *Config) Validate() error {
 	}
 	if q, err := resource.ParseQuantity(c.CPUCapacity); err != nil || q.Sign() <= 0 {
 		add("ECI_CPU_CAPACITY: %q is not a positive quantity: set the CPU the node advertises, e.g. 20000 (cores) or 500m", c.CPUCapacity)
+	}
+	if q, err := resource.ParseQuantity(c.EphemeralStorageCapacity); err != nil || q.Sign() <= 0 {
+		add("ECI_EPHEMERAL_STORAGE_CAPACITY: %q is not a positive quantity: set the ephemeral-storage the node advertises, e.g. 1Pi or 100Ti", c.EphemeralStorageCapacity)
 	}
 	if q, err := resource.ParseQuantity(c.MemoryCapacity); err != nil || q.Sign() <= 0 {
 		add("ECI_MEMORY_CAPACITY: %q is not a positive quantity: set the memory the node advertises, e.g. 80Ti or 512Gi", c.MemoryCapacity)
@@ -422,6 +484,7 @@ func (c *Config) Validate() error {
 	if c.PodSyncWorkers < 1 || c.PodSyncWorkers > 1000 {
 		add("POD_SYNC_WORKERS: %d is out of range: set 1-1000 (pods each node works on at once, e.g. 64)", c.PodSyncWorkers)
 	}
+	errs = append(errs, c.consoleProblems()...)
 	if (c.ServingCert == "") != (c.ServingKey == "") {
 		add("KUBELET_SERVING_CERT and KUBELET_SERVING_KEY must be set together")
 	}

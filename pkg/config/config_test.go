@@ -45,6 +45,19 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "apiserver url not https", env: map[string]string{"KUBERNETES_APISERVER_URL": "http://192.168.0.10:6443"}, wantErr: "KUBERNETES_APISERVER_URL: \"http://192.168.0.10:6443\" is not an https URL"},
+		{name: "cluster DNS settings", env: map[string]string{"CLUSTER_DOMAIN": "corp.example", "CLUSTER_DNS": "10.0.0.10,10.0.0.11", "CLUSTER_DNS_SERVICE": "dns/coredns"}, check: func(t *testing.T, c *Config) {
+			if c.ClusterDomain != "corp.example" || len(c.ClusterDNS) != 2 || c.ClusterDNS[1] != "10.0.0.11" || c.ClusterDNSService != "dns/coredns" {
+				t.Errorf("domain %q, dns %v, service %q", c.ClusterDomain, c.ClusterDNS, c.ClusterDNSService)
+			}
+		}},
+		{name: "cluster DNS defaults", env: map[string]string{}, check: func(t *testing.T, c *Config) {
+			if c.ClusterDomain != "" || len(c.ClusterDNS) != 0 || c.ClusterDNSService != "kube-system/kube-dns" {
+				t.Errorf("domain %q, dns %v, service %q; want detected, none, kube-system/kube-dns", c.ClusterDomain, c.ClusterDNS, c.ClusterDNSService)
+			}
+		}},
+		{name: "cluster domain invalid", env: map[string]string{"CLUSTER_DOMAIN": "Corp_Example"}, wantErr: `CLUSTER_DOMAIN: "Corp_Example" is not a DNS domain`},
+		{name: "cluster DNS not an IP", env: map[string]string{"CLUSTER_DNS": "10.0.0.10,dns.local"}, wantErr: `CLUSTER_DNS: "dns.local" is not an IP address`},
+		{name: "cluster DNS service without namespace", env: map[string]string{"CLUSTER_DNS_SERVICE": "kube-dns"}, wantErr: `CLUSTER_DNS_SERVICE: "kube-dns" is not namespace/name`},
 		{name: "apiserver url without host", env: map[string]string{"KUBERNETES_APISERVER_URL": "https://"}, wantErr: "KUBERNETES_APISERVER_URL"},
 		{name: "kube proxy image with spaces", env: map[string]string{"ECI_KUBE_PROXY_IMAGE": "kube proxy"}, wantErr: "ECI_KUBE_PROXY_IMAGE"},
 		{name: "bad kube proxy", env: map[string]string{"ECI_KUBE_PROXY": "maybe"}, wantErr: "ECI_KUBE_PROXY"},

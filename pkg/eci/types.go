@@ -27,6 +27,14 @@ type VolumeMount struct {
 	MountPath string `eci:"MountPath" json:"MountPath"`
 	ReadOnly  bool   `eci:"ReadOnly" json:"ReadOnly"`
 	SubPath   string `eci:"SubPath" json:"SubPath"`
+	// MountPropagation is None, HostToContainer or Bidirectional.
+	MountPropagation string `eci:"MountPropagation" json:"MountPropagation,omitempty"`
+}
+
+// HTTPHeader is one header of a lifecycle hook's HTTP GET.
+type HTTPHeader struct {
+	Name  string `eci:"Name"`
+	Value string `eci:"Value"`
 }
 
 // Container is one container of a group (Container.N). Init containers
@@ -72,6 +80,14 @@ type Container struct {
 	PreStopHTTPHost     string   `eci:"LifecyclePreStopHandlerHttpGetHost"`
 	PreStopTCPPort      int32    `eci:"LifecyclePreStopHandlerTcpSocketPort"`
 	PreStopTCPHost      string   `eci:"LifecyclePreStopHandlerTcpSocketHost"`
+	// Hook HTTP GET headers (…HttpGetHttpHeader.N.Name/Value).
+	PostStartHTTPHeaders []HTTPHeader `eci:"LifecyclePostStartHandlerHttpGetHttpHeader"`
+	PreStopHTTPHeaders   []HTTPHeader `eci:"LifecyclePreStopHandlerHttpGetHttpHeader"`
+	// TerminationMessagePath and TerminationMessagePolicy (File or
+	// FallbackToLogsOnError) say where the container's termination
+	// message comes from.
+	TerminationMessagePath   string `eci:"TerminationMessagePath"`
+	TerminationMessagePolicy string `eci:"TerminationMessagePolicy"`
 }
 
 // InitContainer is one init container of a group (InitContainer.N). The
@@ -92,6 +108,9 @@ type InitContainer struct {
 	EnvironmentVars []EnvVar                  `eci:"EnvironmentVar"`
 	VolumeMounts    []VolumeMount             `eci:"VolumeMount"`
 	SecurityContext *ContainerSecurityContext `eci:"SecurityContext"`
+	// TerminationMessagePath and TerminationMessagePolicy as for Container.
+	TerminationMessagePath   string `eci:"TerminationMessagePath"`
+	TerminationMessagePolicy string `eci:"TerminationMessagePolicy"`
 }
 
 // Probe is a readiness or liveness probe; exactly one handler is set.
@@ -226,6 +245,12 @@ type CreateContainerGroupRequest struct {
 	AutoMatchImageCache           bool                      `eci:"AutoMatchImageCache"`
 	ImageSnapshotId               string                    `eci:"ImageSnapshotId"`
 	MaxPendingMinute              int                       `eci:"MaxPendingMinute"`
+	ResourceGroupId               string                    `eci:"ResourceGroupId"`
+	// EphemeralStorage is the temporary storage added to the free 30 GiB
+	// every group has, in GiB.
+	EphemeralStorage int `eci:"EphemeralStorage"`
+	// ShareProcessNamespace shares one PID namespace among the containers.
+	ShareProcessNamespace bool `eci:"ShareProcessNamespace"`
 }
 
 // CreateContainerGroupResponse is the result of CreateContainerGroup.

@@ -10,14 +10,23 @@ const (
 
 // UpdateContainerGroupRequest holds the parameters of UpdateContainerGroup
 // the provider uses: volumes whose files it refreshes (projected
-// service-account tokens). It has no containers: the provider never
-// updates them, and the published UpdateContainerGroup takes fewer
-// container parameters than CreateContainerGroup.
+// service-account tokens) and container images changed in place. The
+// published UpdateContainerGroup takes fewer container parameters than
+// CreateContainerGroup; with IncrementalUpdate a container named here
+// keeps every parameter not sent.
 type UpdateContainerGroupRequest struct {
-	ContainerGroupId string         `eci:"ContainerGroupId"`
-	UpdateType       string         `eci:"UpdateType"`
-	ClientToken      string         `eci:"ClientToken"`
-	Volumes          []UpdateVolume `eci:"Volume"`
+	ContainerGroupId string            `eci:"ContainerGroupId"`
+	UpdateType       string            `eci:"UpdateType"`
+	ClientToken      string            `eci:"ClientToken"`
+	Volumes          []UpdateVolume    `eci:"Volume"`
+	Containers       []UpdateContainer `eci:"Container"`
+}
+
+// UpdateContainer is one container of an update (Container.N), named to
+// say which, with its new image.
+type UpdateContainer struct {
+	Name  string `eci:"Name"`
+	Image string `eci:"Image"`
 }
 
 // UpdateVolume is one volume of UpdateContainerGroup (Volume.N). The

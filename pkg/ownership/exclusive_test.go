@@ -24,9 +24,11 @@ func TestExclusiveStatefulSetOrdinals(t *testing.T) {
 	set := SetID([]string{"statefulset/" + ns + "/vn"})
 	members := map[string][]string{"vn-0": {"vn-0", "legacy"}, "vn-1": {"vn-1"}, "vn-2": {"vn-2"}}
 	metrics := map[string]*Metrics{}
+	reps := map[string]*replica{}
 	for id, names := range members {
 		metrics[id] = NewMetrics(nil)
-		r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
+		r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1), metrics: metrics[id]}
+		reps[id] = r
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
 		go func() {
@@ -56,7 +58,6 @@ func TestExclusiveStatefulSetOrdinals(t *testing.T) {
 	// lost to a slow apiserver is retaken by its member: counted apart.)
 	time.Sleep(3 * testLease)
 	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	for id, names := range members {
 		for _, n := range names {
 			if tr.running[n] != id {
@@ -67,6 +68,25 @@ func TestExclusiveStatefulSetOrdinals(t *testing.T) {
 			}
 		}
 	}
+	tr.mu.Unlock()
+
+	// An apiserver stall on vn-1: nobody else can run its node, so it is
+	// held over although peers are alive; its quota share goes to them.
+	reps["vn-1"].client.cut.Store(true)
+	waitFor(t, "vn-1 holds its node over the stall", 30*time.Second, func() bool {
+		return reps["vn-1"].transitions("vn-1", "held_over") == 1
+	})
+	waitFor(t, "vn-1 gives its quota share up to its live peers", 30*time.Second, func() bool { return mon.is(map[string]float64{"vn-1": 0}) })
+	if o := tr.owner("vn-1"); o != "vn-1" {
+		t.Errorf("node vn-1 run by %q during the stall, want vn-1 still", o)
+	}
+	reps["vn-1"].client.cut.Store(false)
+	waitFor(t, "vn-1 resumes its node", 30*time.Second, func() bool { return reps["vn-1"].transitions("vn-1", "resumed") == 1 })
+	tr.mu.Lock()
+	if n := tr.starts["vn-1"]; n != 1 {
+		t.Errorf("node vn-1 started %d times, want once (held over, not restarted)", n)
+	}
+	tr.mu.Unlock()
 	mon.mu.Lock()
 	defer mon.mu.Unlock()
 	if mon.worst > 1+1e-9 {

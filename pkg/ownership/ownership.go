@@ -9,6 +9,14 @@
 // A replica that dies (kill -9, node failure) stops renewing, and the others
 // take its nodes once the Lease duration has passed.
 //
+// Alone, a replica does not stop a node whose Lease it cannot renew: when
+// no other replica is alive to take the node (one replica, or a
+// StatefulSet pod serving its own node), an apiserver that stalls past the
+// renew deadline leaves the node running and its groups tracked, and the
+// Lease is renewed when the apiserver answers; stopping would only make
+// the same replica re-adopt every group. If another replica holds the
+// Lease by then, the node is stopped at once (see holdOver).
+//
 // Spreading: every replica also renews a membership Lease, so each knows how
 // many replicas are alive and its fair share, ceil(nodes / replicas). A
 // replica takes a free Lease at once while it runs fewer nodes than its fair
@@ -176,6 +184,7 @@ type manager struct {
 	deferredAt   map[string]deferral         // first refusal of a free Lease, by node
 	backoffs     map[string]backoff          // nodes that failed here
 	handedOver   map[string]time.Time        // nodes this replica gave up to share the load
+	held         map[string]*nodeRun         // nodes kept running after their Lease lapsed (see holdOver)
 	members      map[string]*member          // peers by identity
 	liveKey      string                      // the live peers, to see membership changes
 	liveSince    time.Time                   // when liveKey last changed
@@ -213,6 +222,7 @@ func Run(ctx context.Context, opts Options) error {
 		deferredAt: map[string]deferral{},
 		backoffs:   map[string]backoff{},
 		handedOver: map[string]time.Time{},
+		held:       map[string]*nodeRun{},
 		members:    map[string]*member{},
 		liveSince:  time.Now(),
 		metrics:    opts.Metrics,
@@ -220,6 +230,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if m.metrics == nil {
 		m.metrics = NewMetrics(nil)
+	}
+	for _, name := range opts.Names {
+		m.metrics.nodeRunning.WithLabelValues(name).Set(0)
 	}
 	if opts.Share != nil {
 		opts.Share(0) // nothing until the others have made room
@@ -277,6 +290,96 @@ func (m *manager) runNode(ctx context.Context, name string) {
 	for ctx.Err() == nil {
 		m.round(ctx, name, lock)
 	}
+	if nr := m.takeHeld(name); nr != nil {
+		// Shut down while holding the node over: stop it, then release
+		// the Lease if it is still this replica's.
+		nr.stop()
+		rctx, cancel := context.WithTimeout(klog.NewContext(context.Background(), m.logger), m.opts.RenewDeadline)
+		if err := lock.release(rctx); err != nil {
+			m.logger.Error(err, "releasing the node's Lease failed; another replica takes the node when the Lease expires", "node", name)
+		}
+		cancel()
+		m.metrics.transitions.WithLabelValues(name, "released").Inc()
+		m.stopped(name)
+	}
+}
+
+// nodeRun is one run of Options.Run for a node. It normally lasts one
+// election round; a node held over (see holdOver) runs on across rounds.
+type nodeRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	since  time.Time // when the Lease lapsed, for a held run
+}
+
+// startRun starts Options.Run for a node under ctx (the manager's, not the
+// election round's: the round may end while the node runs on).
+func (m *manager) startRun(ctx context.Context, name string) *nodeRun {
+	rctx, cancel := context.WithCancel(ctx)
+	nr := &nodeRun{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(nr.done)
+		nr.err = m.opts.Run(rctx, name)
+	}()
+	return nr
+}
+
+// stop stops the run and waits for it to end.
+func (nr *nodeRun) stop() {
+	nr.cancel()
+	<-nr.done
+}
+
+// holdOver keeps a node running whose Lease was not renewed within the
+// renew deadline when no other replica is alive to take it over (one
+// replica, or a StatefulSet pod serving its own node): stopping the node
+// would only make this same replica re-adopt every group once the
+// apiserver answers again. The node cannot read or write the apiserver
+// meanwhile; everything it would delete is confirmed there first
+// (housekeeping, the orphan sweep, lost groups), and a create repeated by
+// a next owner is the same group (ClientToken is the pod UID). The next
+// round renews the Lease (it is still this replica's) and takes the run
+// back; if another replica holds the Lease by then, the node is stopped
+// at once (dropHeld).
+func (m *manager) holdOver(name string, nr *nodeRun) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	nr.since = time.Now()
+	m.held[name] = nr
+	m.running[name] = func(stopReason) { m.dropHeld(name, "asked to stop") }
+	m.metrics.nodesUnrenewed.Inc()
+}
+
+// takeHeld returns the held-over run of a node, if any, and forgets it.
+func (m *manager) takeHeld(name string) *nodeRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	nr := m.held[name]
+	if nr != nil {
+		delete(m.held, name)
+		m.metrics.nodesUnrenewed.Dec()
+	}
+	return nr
+}
+
+// dropHeld stops a node held over, because why (another replica holds its
+// Lease now, or this replica is asked to stop it).
+func (m *manager) dropHeld(name, why string) {
+	nr := m.takeHeld(name)
+	if nr == nil {
+		return
+	}
+	m.logger.Info("stopping the node held over without a renewed Lease", "node", name, "reason", why, "heldFor", time.Since(nr.since).Round(time.Millisecond))
+	nr.stop()
+	m.metrics.transitions.WithLabelValues(name, "lost").Inc()
+	m.stopped(name)
+}
+
+// aloneLocked says whether no other replica of the set is counted alive.
+func (m *manager) aloneLocked(now time.Time) bool {
+	n, _ := m.liveLocked(now)
+	return n == 1
 }
 
 // round runs one leader election for a node: wait for the Lease, run the
@@ -290,6 +393,7 @@ func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 		reasonMu sync.Mutex
 		reason   = stopNone
 		runErr   error
+		heldOver bool // the node runs on without a renewed Lease
 		done     = make(chan struct{})
 	)
 	stop := func(r stopReason) {
@@ -311,18 +415,40 @@ func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 				if lctx.Err() != nil {
 					return
 				}
-				m.started(name, stop)
-				start := time.Now()
-				logger.Info("owning virtual node: starting it")
-				runErr = m.opts.Run(lctx, name)
-				if lctx.Err() == nil {
+				nr := m.takeHeld(name)
+				m.started(name, stop, nr != nil)
+				if nr == nil {
+					logger.Info("owning virtual node: starting it")
+					nr = m.startRun(ctx, name)
+				} else {
+					logger.Info("renewed the node's Lease: the node kept running while it could not be renewed", "unrenewedFor", time.Since(nr.since).Round(time.Millisecond))
+				}
+				select {
+				case <-lctx.Done():
+				case <-nr.done:
+				}
+				if lctx.Err() == nil { // the node stopped by itself
+					runErr = nr.err
 					if runErr == nil {
-						runErr = fmt.Errorf("virtual node %s stopped by itself after %s", name, time.Since(start).Round(time.Millisecond))
+						runErr = fmt.Errorf("virtual node %s stopped by itself", name)
 					}
 					stop(stopExited)
-				} else {
-					runErr = nil // stopped because asked to
+					return
 				}
+				reasonMu.Lock()
+				lost := reason == stopNone
+				reasonMu.Unlock()
+				m.mu.Lock()
+				// Exclusive nodes (a StatefulSet pod's own) have no other
+				// replica that could take them, whatever its peers.
+				alone := m.aloneLocked(time.Now()) || m.opts.Exclusive
+				m.mu.Unlock()
+				if lost && alone && ctx.Err() == nil {
+					m.holdOver(name, nr)
+					heldOver = true
+					return
+				}
+				nr.stop() // stopped because asked to, or the Lease is lost to others
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -344,6 +470,12 @@ func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 	reasonMu.Lock()
 	r := reason
 	reasonMu.Unlock()
+	if heldOver {
+		m.metrics.transitions.WithLabelValues(name, "held_over").Inc()
+		logger.Info("the node's Lease was not renewed within the renew deadline (the apiserver does not answer in time) and no other replica is alive to take the node: " +
+			"keeping it running, and renewing the Lease as soon as the apiserver answers")
+		return
+	}
 	switch r {
 	case stopNone:
 		m.metrics.transitions.WithLabelValues(name, "lost").Inc()
@@ -382,15 +514,23 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// started records that this replica runs a node.
-func (m *manager) started(name string, stop func(stopReason)) {
+// started records that this replica runs a node (resumed: a node held
+// over whose Lease is renewed again).
+func (m *manager) started(name string, stop func(stopReason), resumed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.owned[name] = true
+	if _, ok := m.running[name]; !ok {
+		m.metrics.nodesRunning.Inc()
+	}
 	m.running[name] = stop
 	delete(m.deferredAt, name)
-	m.metrics.nodesRunning.Inc()
-	m.metrics.transitions.WithLabelValues(name, "acquired").Inc()
+	event := "acquired"
+	if resumed {
+		event = "resumed"
+	}
+	m.metrics.transitions.WithLabelValues(name, event).Inc()
+	m.metrics.nodeRunning.WithLabelValues(name).Set(1)
 }
 
 // stopped records that a node no longer runs here.
@@ -399,6 +539,7 @@ func (m *manager) stopped(name string) {
 	defer m.mu.Unlock()
 	if _, ok := m.running[name]; ok {
 		m.metrics.nodesRunning.Dec()
+		m.metrics.nodeRunning.WithLabelValues(name).Set(0)
 	}
 	delete(m.running, name)
 	delete(m.owned, name)
@@ -650,6 +791,9 @@ func (l *gatedLock) Get(ctx context.Context) (*rl.LeaderElectionRecord, []byte, 
 	rec, raw, err := l.LeaseLock.Get(ctx)
 	if err == nil {
 		l.last = rec
+		if h := rec.HolderIdentity; h != "" && h != l.Identity() {
+			l.m.dropHeld(l.node, "replica "+h+" holds the node's Lease now")
+		}
 	} else if apierrors.IsNotFound(err) {
 		l.last = nil
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/test/controlplane"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -102,7 +103,7 @@ func newCuttable(t testing.TB, cp *controlplane.ControlPlane) *cuttable {
 	cfg := cp.RESTConfig()
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return controlplane.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if c.cut.Load() {
 				return nil, errors.New("network cut by the test")
 			}
@@ -118,17 +119,14 @@ func newCuttable(t testing.TB, cp *controlplane.ControlPlane) *cuttable {
 	return c
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // replica runs one manager until stopped or the test ends.
 type replica struct {
-	id     string
-	client *cuttable
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	id      string
+	client  *cuttable
+	metrics *Metrics
+	cancel  context.CancelFunc
+	done    chan error
+	once    sync.Once
 }
 
 func startReplica(t *testing.T, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker) *replica {
@@ -145,14 +143,14 @@ func startReplicaTimed(t testing.TB, cp *controlplane.ControlPlane, ns, id strin
 // not sharing).
 func startReplicaWith(t testing.TB, cp *controlplane.ControlPlane, ns, id string, names []string, tr *tracker, lease, renew, retry time.Duration, share func(float64)) *replica {
 	t.Helper()
-	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1)}
+	r := &replica{id: id, client: newCuttable(t, cp), done: make(chan error, 1), metrics: NewMetrics(nil)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
 		r.done <- Run(ctx, Options{
 			Kube: r.client.kube, Namespace: ns, Identity: id, Names: names,
 			LeaseDuration: lease, RenewDeadline: renew, RetryPeriod: retry,
-			Run: tr.run(id), Share: share,
+			Run: tr.run(id), Share: share, Metrics: r.metrics,
 		})
 	}()
 	t.Cleanup(func() { r.stop(t) })
@@ -296,6 +294,99 @@ func TestPartitionedReplica(t *testing.T) {
 		p := tr.perReplica()
 		return p["a"] == 1 && p["b"] == 1
 	})
+}
+
+// transitions reads a replica's count of one ownership event of a node.
+func (r *replica) transitions(node, event string) float64 {
+	return promtestutil.ToFloat64(r.metrics.transitions.WithLabelValues(node, event))
+}
+
+// TestStallAlone: a replica alone whose apiserver does not answer for
+// longer than the renew deadline (and the Lease duration) keeps its node
+// running and its quota share, and renews the same Lease once the
+// apiserver answers: the node is never stopped and started again (which
+// would re-adopt every group).
+func TestStallAlone(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "ownership-test")
+	const node = "stall-alone"
+	tr := newTracker(t)
+	var share atomic.Value
+	share.Store(0.0)
+	r := startReplicaWith(t, cp, ns, "solo", []string{node}, tr, testLease, testRenew, testRetry, func(s float64) { share.Store(s) })
+	waitFor(t, "the node runs with the whole quota", 30*time.Second, func() bool { return tr.owner(node) == "solo" && share.Load().(float64) == 1 })
+	r.client.cut.Store(true)
+	waitFor(t, "the Lease not renewed within the renew deadline: the node held over", 30*time.Second, func() bool {
+		return r.transitions(node, "held_over") == 1
+	})
+	time.Sleep(testLease) // past the Lease duration too
+	if o := tr.owner(node); o != "solo" {
+		t.Errorf("node run by %q during the stall, want solo still", o)
+	}
+	if s := share.Load().(float64); s != 1 {
+		t.Errorf("quota share %v during the stall, want 1 (no peer to take it)", s)
+	}
+	if v := promtestutil.ToFloat64(r.metrics.nodesUnrenewed); v != 1 {
+		t.Errorf("nodes_unrenewed = %v during the stall, want 1", v)
+	}
+	cut := time.Now()
+	r.client.cut.Store(false)
+	waitFor(t, "the Lease renewed after the stall", 30*time.Second, func() bool {
+		l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), NodeLeaseName(node), metav1.GetOptions{})
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == "solo" && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(cut)
+	})
+	waitFor(t, "the run resumed", 10*time.Second, func() bool { return r.transitions(node, "resumed") == 1 })
+	tr.mu.Lock()
+	starts := tr.starts[node]
+	tr.mu.Unlock()
+	if starts != 1 || tr.owner(node) != "solo" {
+		t.Errorf("node started %d times, run by %q; want started once and running on solo throughout", starts, tr.owner(node))
+	}
+	if v := r.transitions(node, "lost"); v != 0 {
+		t.Errorf("lost transitions = %v, want 0", v)
+	}
+	if v := promtestutil.ToFloat64(r.metrics.nodesUnrenewed); v != 0 {
+		t.Errorf("nodes_unrenewed = %v after the stall, want 0", v)
+	}
+	r.stop(t)
+	if o := tr.owner(node); o != "" {
+		t.Errorf("node run by %q after shutdown", o)
+	}
+	if h := holder(t, kube, ns, node); h != "" {
+		t.Errorf("Lease held by %q after shutdown, want released", h)
+	}
+}
+
+// TestStallTakenOver: a replica holding its node over a stall stops it as
+// soon as it sees that another replica (started meanwhile) holds the
+// node's Lease, and does not take it back.
+func TestStallTakenOver(t *testing.T) {
+	cp := shared.Get(t)
+	kube := cp.Clientset()
+	ns := controlplane.TestNamespace(t, kube, "ownership-test")
+	const node = "stall-taken"
+	// One tracker each: during the stall both replicas run the node (the
+	// trade-off holdOver documents); the test is that it ends.
+	trA, trB := newTracker(t), newTracker(t)
+	a := startReplica(t, cp, ns, "a", []string{node}, trA)
+	waitFor(t, "a runs the node", 30*time.Second, func() bool { return trA.owner(node) == "a" })
+	a.client.cut.Store(true)
+	waitFor(t, "a holds the node over", 30*time.Second, func() bool { return a.transitions(node, "held_over") == 1 })
+	startReplica(t, cp, ns, "b", []string{node}, trB)
+	waitFor(t, "b takes the expired Lease", 30*time.Second, func() bool { return trB.owner(node) == "b" })
+	if o := trA.owner(node); o != "a" {
+		t.Errorf("a's node run by %q while a cannot see the apiserver, want still a", o)
+	}
+	a.client.cut.Store(false)
+	waitFor(t, "a stops the node on seeing b's Lease", 10*time.Second, func() bool { return trA.owner(node) == "" })
+	if v := a.transitions(node, "lost"); v != 1 {
+		t.Errorf("a: lost transitions = %v, want 1", v)
+	}
+	time.Sleep(2 * testLease)
+	if h := holder(t, kube, ns, node); h != "b" || trB.owner(node) != "b" || trA.owner(node) != "" {
+		t.Errorf("Lease held by %q, node on b: %q, on a: %q; want b only", h, trB.owner(node), trA.owner(node))
+	}
 }
 
 // TestFailingNodeMovesOn: a node that cannot start on one replica is

@@ -42,8 +42,9 @@ const AnnotationNodesRunning = "alibabacloud.com/virtual-nodes-running"
 //   - a replica that cannot renew its membership Lease for the renew
 //     deadline uses nothing until it can (its peers free its share only
 //     when its Lease has not been renewed for a whole Lease duration,
-//     which is longer); a replica that leaves uses nothing before it
-//     deletes its Lease;
+//     which is longer), unless no peer is alive: then it keeps its share
+//     for the nodes it holds over; a replica that leaves uses nothing
+//     before it deletes its Lease;
 //   - a peer's share is freed when its membership Lease expires or is
 //     deleted, not when it merely lets a node Lease expire (it may still
 //     run other nodes).
@@ -161,9 +162,23 @@ func (m *manager) renewed(start time.Time) {
 // was not renewed for the renew deadline, so its peers may soon count it
 // out and take its share.
 func (m *manager) fenceQuota() {
+	m.mu.Lock()
+	alone := m.aloneLocked(time.Now())
+	m.mu.Unlock()
 	q := &m.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if alone {
+		// No peer is alive to take the share: keeping it lets the nodes
+		// held over (holdOver) go on polling the cloud. A replica started
+		// meanwhile frees this share only once this membership Lease has
+		// expired; the known cost is a few Throttling answers if both
+		// then use the quota before this one can renew and see it.
+		if q.applied > 0 {
+			m.logger.Info("membership Lease not renewed within the renew deadline, and no other replica is alive: keeping the ECI API quota share", "share", q.applied)
+		}
+		return
+	}
 	if q.applied > 0 {
 		m.logger.Info("membership Lease not renewed within the renew deadline: using none of the ECI API quota until it is", "share", q.applied)
 		q.applyLocked(0)

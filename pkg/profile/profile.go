@@ -1,7 +1,10 @@
 // Package profile reads the kube-system/eci-profile ConfigMap, the
 // cluster-wide defaults users already edit for ack-virtual-node: the
-// vSwitches and security group of new ECI pods, and the selectors that send
-// matching pods to the virtual node with extra annotations and labels.
+// vSwitches, security group, resource group and tags of new ECI pods,
+// whether they reach ClusterIP Services, the virtual nodes' extra labels and
+// taints, and the selectors that send matching pods to the virtual node
+// with extra annotations and labels. Keys it does not use are listed by
+// Ignored and reported by the Store in Warning events.
 //
 // Parse turns the ConfigMap's data into an immutable Profile and rejects it
 // as a whole when any key is bad (a ValidationError names every bad key and
@@ -21,6 +24,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -46,6 +52,15 @@ const (
 	KeyResourceGroupID = "resourceGroupId"
 	// KeySelectors holds the JSON list of selectors.
 	KeySelectors = "selectors"
+	// KeyTags holds tags of every new container group, "key:value,...";
+	// they replace the controller's ECI_TAGS.
+	KeyTags = "tags"
+	// KeyNodeLabels holds extra labels of the virtual nodes, "key=value,...";
+	// they replace the controller's VIRTUAL_NODE_LABELS.
+	KeyNodeLabels = "nodeLabels"
+	// KeyNodeTaints holds extra taints of the virtual nodes in
+	// VIRTUAL_NODE_TAINTS's syntax, which they replace.
+	KeyNodeTaints = "nodeTaints"
 )
 
 // maxVSwitches is what CreateContainerGroup accepts in VSwitchId.
@@ -79,6 +94,16 @@ type Profile struct {
 	ResourceGroupID string
 	// EnableClusterIP is enableClusterIp; nil when the key is absent.
 	EnableClusterIP *bool
+	// Tags are the tags of new container groups (tags); TagsSet says the
+	// key is present and not blank, so they replace ECI_TAGS.
+	Tags    []eci.Tag
+	TagsSet bool
+	// NodeLabels are the extra node labels (nodeLabels); nil when the key
+	// is absent or blank (VIRTUAL_NODE_LABELS applies).
+	NodeLabels map[string]string
+	// NodeTaints are the node taints (nodeTaints); nil when the key is
+	// absent or blank (VIRTUAL_NODE_TAINTS applies).
+	NodeTaints *config.NodeTaints
 	// Selectors send matching pods to the virtual node, in order.
 	Selectors []Selector
 	// ResourceVersion is that of the ConfigMap this profile was read from;
@@ -152,10 +177,11 @@ func (e *ValidationError) Keys() []string {
 }
 
 // Parse validates the data of an eci-profile ConfigMap and returns the
-// profile it describes. Unknown keys (enableHybridMode, enablePrivateZone,
-// featureGates, ...) are accepted and ignored: they configure parts of the
-// cloud product this add-on does not implement, and rejecting them would
-// break ConfigMaps copied from the vendor documentation.
+// profile it describes. Keys it does not use (the vendor's enableHybridMode,
+// enablePrivateZone, featureGates, ..., and unknown ones) do not reject the
+// profile: rejecting them would break ConfigMaps copied from the vendor
+// documentation. Ignored lists them, and the Store reports each in a
+// Warning event.
 func Parse(data map[string]string) (*Profile, error) {
 	p := &Profile{}
 	var problems []Problem
@@ -216,6 +242,27 @@ func Parse(data map[string]string) (*Profile, error) {
 		} else {
 			p.EnableClusterIP = &b
 		}
+	}
+	if raw := strings.TrimSpace(data[KeyTags]); raw != "" {
+		tags, msgs := translate.ParseConfiguredTags(KeyTags, raw)
+		for _, m := range msgs {
+			add(KeyTags, "%s", strings.TrimPrefix(m, KeyTags+": "))
+		}
+		p.Tags, p.TagsSet = tags, true
+	}
+	if raw := strings.TrimSpace(data[KeyNodeLabels]); raw != "" {
+		labels, msgs := config.ParseNodeLabels(KeyNodeLabels, raw)
+		for _, m := range msgs {
+			add(KeyNodeLabels, "%s", strings.TrimPrefix(m, KeyNodeLabels+": "))
+		}
+		p.NodeLabels = labels
+	}
+	if raw := strings.TrimSpace(data[KeyNodeTaints]); raw != "" {
+		taints, msgs := config.ParseNodeTaints(KeyNodeTaints, raw)
+		for _, m := range msgs {
+			add(KeyNodeTaints, "%s", strings.TrimPrefix(m, KeyNodeTaints+": "))
+		}
+		p.NodeTaints = &taints
 	}
 	if raw := strings.TrimSpace(data[KeySelectors]); raw != "" {
 		sel, msgs := parseSelectors(raw)
@@ -413,6 +460,12 @@ func (p *Profile) Clone() *Profile {
 	}
 	c := *p
 	c.VSwitchIDs = slices.Clone(p.VSwitchIDs)
+	c.Tags = slices.Clone(p.Tags)
+	c.NodeLabels = cloneMap(p.NodeLabels)
+	if p.NodeTaints != nil {
+		nt := config.NodeTaints{Extra: slices.Clone(p.NodeTaints.Extra), RemoveDefault: p.NodeTaints.RemoveDefault}
+		c.NodeTaints = &nt
+	}
 	if p.EnableClusterIP != nil {
 		b := *p.EnableClusterIP
 		c.EnableClusterIP = &b

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -23,6 +24,10 @@ import (
 // of the ConfigMap gets.
 const ReasonInvalidProfile = "InvalidProfile"
 
+// ReasonProfileKeyIgnored is the reason of the Warning Event each key the
+// add-on does not use gets (Ignored), once per key and value.
+const ReasonProfileKeyIgnored = "ProfileKeyIgnored"
+
 // StoreOptions configure a Store.
 type StoreOptions struct {
 	// Kube is the client the ConfigMap is watched with.
@@ -36,6 +41,10 @@ type StoreOptions struct {
 	Recorder record.EventRecorder
 	// Component is the event source when Recorder is nil.
 	Component string
+	// ReportIgnoredKeys records a Warning Event for each key the add-on
+	// does not use (Ignored), once per key and value: the controller's
+	// store does, the webhook's leaves it to the controller.
+	ReportIgnoredKeys bool
 }
 
 // Store keeps the profile currently in effect. It watches the ConfigMap with
@@ -57,6 +66,8 @@ type Store struct {
 	// rejected is the resourceVersion last reported as invalid, so a
 	// re-delivered object (informer relist) is not reported twice.
 	rejected string
+	// ignored are the keys reported as ignored, with the value reported.
+	ignored map[string]string
 
 	synced  cache.InformerSynced
 	started atomic.Bool
@@ -169,6 +180,52 @@ func (s *Store) EnableClusterIP() *bool {
 	return nil
 }
 
+// GroupDefaults returns the tags and resource group the profile in effect
+// sets for new container groups: tagsSet says its tags replace ECI_TAGS, a
+// non-empty resource group replaces ECI_RESOURCE_GROUP_ID. The slice is a
+// copy.
+func (s *Store) GroupDefaults() (tags []eci.Tag, tagsSet bool, resourceGroupID string) {
+	p := s.Current()
+	return slices.Clone(p.Tags), p.TagsSet, p.ResourceGroupID
+}
+
+// NodeSettings returns the extra node labels and the node taints the
+// profile in effect sets: each replaces the controller's
+// VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS when its set is true. The
+// results are copies.
+func (s *Store) NodeSettings() (labels map[string]string, labelsSet bool, taints []corev1.Taint, taintsSet bool) {
+	p := s.Current()
+	if p.NodeTaints != nil {
+		taints, taintsSet = p.NodeTaints.All(), true
+	}
+	return cloneMap(p.NodeLabels), p.NodeLabels != nil, taints, taintsSet
+}
+
+// reportIgnored records one Warning Event per key the add-on does not use,
+// when the key appears or its value changes: re-deliveries, unrelated edits
+// and other keys' changes repeat nothing.
+func (s *Store) reportIgnored(cm *corev1.ConfigMap) {
+	if !s.opts.ReportIgnoredKeys {
+		return
+	}
+	ign := Ignored(cm.Data)
+	s.mu.Lock()
+	var report []IgnoredKey
+	next := make(map[string]string, len(ign))
+	for _, k := range ign {
+		if v, ok := s.ignored[k.Key]; !ok || v != k.Value {
+			report = append(report, k)
+		}
+		next[k.Key] = k.Value
+	}
+	s.ignored = next
+	s.mu.Unlock()
+	for _, k := range report {
+		klog.InfoS("eci-profile key ignored", "configMap", klog.KObj(cm), "key", k.Key, "reason", k.Message)
+		s.recorder.Event(cm, corev1.EventTypeWarning, ReasonProfileKeyIgnored, k.Message)
+	}
+}
+
 // apply handles one delivery of the ConfigMap; nil means it is gone.
 // Informer handlers of one registration run sequentially, so apply needs
 // no lock of its own around parse-and-swap.
@@ -186,12 +243,14 @@ func (s *Store) apply(obj any) {
 	if cm == nil {
 		s.mu.Lock()
 		s.rejected = ""
+		s.ignored = nil
 		s.mu.Unlock()
 		if s.swap(&Profile{}) {
 			klog.InfoS("eci-profile deleted; using the controller defaults and no selectors", "configMap", ref)
 		}
 		return
 	}
+	s.reportIgnored(cm)
 	p, err := Parse(cm.Data)
 	if err != nil {
 		s.reject(cm, err)
@@ -203,7 +262,8 @@ func (s *Store) apply(obj any) {
 	s.mu.Unlock()
 	if s.swap(p) {
 		klog.InfoS("eci-profile applied", "configMap", ref, "resourceVersion", cm.ResourceVersion,
-			"vSwitchIds", p.VSwitchIDs, "securityGroupId", p.SecurityGroupID, "selectors", len(p.Selectors))
+			"vSwitchIds", p.VSwitchIDs, "securityGroupId", p.SecurityGroupID, "vpcId", p.VPCID,
+			"resourceGroupId", p.ResourceGroupID, "tags", len(p.Tags), "selectors", len(p.Selectors))
 	}
 }
 

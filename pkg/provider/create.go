@@ -31,8 +31,12 @@ const (
 	// with what that changes.
 	ReasonPodSpecAdapted = "PodSpecAdapted"
 	ReasonPodSpecIgnored = "PodSpecIgnored"
-	retryBackoffBase     = 5 * time.Second
-	retryBackoffCap      = 2 * time.Minute
+	// ReasonMissingClusterDNS (Warning, the kubelet's reason): a
+	// ClusterFirst pod got the VPC resolver because the cluster DNS
+	// Service is missing or has no address.
+	ReasonMissingClusterDNS = "MissingClusterDNS"
+	retryBackoffBase        = 5 * time.Second
+	retryBackoffCap         = 2 * time.Minute
 )
 
 // CreatePod creates the pod's container group. The ClientToken is the pod
@@ -78,6 +82,9 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	}
 	if len(tr.Warnings) > 0 {
 		p.event(pod, corev1.EventTypeWarning, ReasonPodSpecIgnored, "%s", strings.Join(tr.Warnings, "; "))
+	}
+	if tr.MissingClusterDNS != "" {
+		p.event(pod, corev1.EventTypeWarning, ReasonMissingClusterDNS, "%s", tr.MissingClusterDNS)
 	}
 	return p.attempt(ctx, createAttempt{pod: pod, tr: tr, since: time.Now(), n: 1})
 }
@@ -363,7 +370,9 @@ func (p *Provider) created(ctx context.Context, a createAttempt, resp *eci.Creat
 	k := key(pod.Namespace, pod.Name)
 	marks := map[string]string{translate.AnnotationInstanceID: resp.ContainerGroupId, translate.AnnotationRequestID: resp.RequestId, translate.AnnotationInstanceSpec: spec}
 	now := p.clock.Now()
-	e := &entry{groupID: resp.ContainerGroupId, created: now, tokens: tokens}
+	// pendingSince keeps the first attempt: a pod that waited for stock
+	// has been Pending since then (vnode_pod_pending_max_age_seconds).
+	e := &entry{groupID: resp.ContainerGroupId, created: now, pendingSince: a.since, tokens: tokens}
 	e.keep(pod)
 	stored := e.pod
 	if stored.Annotations == nil {

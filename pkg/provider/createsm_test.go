@@ -8,6 +8,7 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 	"sync"
@@ -867,5 +868,77 @@ func TestCreateTokenFails(t *testing.T) {
 	}
 	if c := condition(got.Status, condCreated); c == nil || c.Reason != "ContainerGroupPrepareFailed" {
 		t.Errorf("condition %s: %+v, want reason ContainerGroupPrepareFailed", condCreated, c)
+	}
+}
+
+// TestAdoptOneListing: adoption reads the node's pods with one listing
+// (paged), not one GET per group, and still tells the groups apart: those
+// whose pod is on the node are adopted, those whose pod is gone or was
+// replaced by a pod of the same name (another UID) are deleted.
+func TestAdoptOneListing(t *testing.T) {
+	t.Parallel()
+	e := newSMEnv(t)
+	const keep = 5
+	var kept []*corev1.Pod
+	for i := range keep {
+		pod := e.newPod(fmt.Sprintf("web-%d", i), nil, false)
+		e.earlierGroup(pod)
+		kept = append(kept, pod)
+	}
+	gone := e.newPod("gone", nil, false)
+	goneGroup := e.earlierGroup(gone)
+	replaced := e.newPod("replaced", nil, false)
+	replacedGroup := e.earlierGroup(replaced)
+	for _, p := range []*corev1.Pod{gone, replaced} {
+		if err := e.kube.CoreV1().Pods(e.ns).Delete(e.ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := e.newPod("replaced", nil, false) // same name, new UID, no group
+	if again.UID == replaced.UID {
+		t.Fatal("the recreated pod has the old UID")
+	}
+
+	// A provider of the same node whose apiserver requests are counted.
+	var mu sync.Mutex
+	requests := map[string]int{}
+	kube, err := e.cp.ClientWith(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if strings.Contains(r.URL.Path, "/pods") {
+			mu.Lock()
+			requests[r.Method+" "+r.URL.Path]++
+			mu.Unlock()
+		}
+		return next.RoundTrip(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := provider.New(provider.Options{
+		NodeName: nodeName, ClusterID: clusterID, VSwitches: []string{"vsw-a"}, SecurityGroup: "sg-fake",
+		Cloud: e.cloud, Kube: kube, Recorder: e.rec,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted, deleted, err := p.Adopt(e.ctx)
+	if err != nil || adopted != keep || deleted != 2 {
+		t.Fatalf("Adopt: %d adopted, %d deleted, %v; want %d adopted, 2 deleted", adopted, deleted, err, keep)
+	}
+	left := map[string]bool{}
+	for _, g := range e.cloud.Groups() {
+		left[g.ContainerGroupId] = true
+	}
+	if left[goneGroup] || left[replacedGroup] || len(left) != keep {
+		t.Errorf("groups left %v: want the %d adopted ones only (not %s of the deleted pod, nor %s of the replaced one)", left, keep, goneGroup, replacedGroup)
+	}
+	for _, pod := range kept {
+		if _, err := p.GetPod(e.ctx, pod.Namespace, pod.Name); err != nil {
+			t.Errorf("pod %s not adopted: %v", pod.Name, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := requests["GET /api/v1/pods"]; n != 1 || len(requests) != 1 {
+		t.Errorf("apiserver pod requests %v: want one listing of the node's pods (GET /api/v1/pods) and nothing else", requests)
 	}
 }

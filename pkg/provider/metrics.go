@@ -1,6 +1,9 @@
 package provider
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the provider's Prometheus metrics. Every one carries a node
 // label, as one process runs up to 100 virtual nodes: build them once per
@@ -31,6 +34,13 @@ type Metrics struct {
 	// actionRefused is 1 for each ECI action the RAM policy refused and
 	// that has not succeeded since.
 	actionRefused *prometheus.GaugeVec
+	// keyRefused is 1 while the node shows ContainerInstanceAPI=False
+	// because the cloud refuses the AccessKey (not because it is
+	// unreachable).
+	keyRefused *prometheus.GaugeVec
+	// pods are the nodes' pods by phase and the age of the oldest Pending
+	// one, counted at scrape time (podmetrics.go).
+	pods *podCollector
 }
 
 var startBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
@@ -79,10 +89,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "vnode", Name: "cloud_action_refused",
 			Help: "1 for each ECI action the AccessKey's RAM policy refused (Forbidden.RAM) and that has not succeeded since.",
 		}, []string{"node", "action"}),
+		keyRefused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "vnode", Name: "cloud_access_key_refused",
+			Help: "1 while the ECI API has refused the AccessKey past the grace period (Node condition ContainerInstanceAPI=False, reason " + eci.HealthReasonKeyRefused + "), else 0.",
+		}, node),
+		pods: &podCollector{providers: map[string]*Provider{}},
 	}
 	if reg != nil {
 		reg.MustRegister(m.orphansDeleted, m.listingMisses, m.missedDeletions, m.podSyncDelay, m.podCreateDuration, m.podRunningDelay,
-			m.statusFallback, m.cloudAvailable, m.actionRefused)
+			m.statusFallback, m.cloudAvailable, m.actionRefused, m.keyRefused, m.pods)
 	}
 	return m
 }
@@ -91,9 +106,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 type nodeMetrics struct {
 	orphansDeleted, listingMisses, missedDeletions   prometheus.Counter
 	podSyncDelay, podCreateDuration, podRunningDelay prometheus.Observer
-	statusFallback, cloudAvailable                   prometheus.Gauge
+	statusFallback, cloudAvailable, keyRefused       prometheus.Gauge
 	// actionRefused is labelled by action too.
 	actionRefused func(action string) prometheus.Gauge
+	pods          *podCollector
 }
 
 func (m *Metrics) forNode(name string) nodeMetrics {
@@ -106,6 +122,8 @@ func (m *Metrics) forNode(name string) nodeMetrics {
 		podRunningDelay:   m.podRunningDelay.WithLabelValues(name),
 		statusFallback:    m.statusFallback.WithLabelValues(name),
 		cloudAvailable:    m.cloudAvailable.WithLabelValues(name),
+		keyRefused:        m.keyRefused.WithLabelValues(name),
 		actionRefused:     func(action string) prometheus.Gauge { return m.actionRefused.WithLabelValues(name, action) },
+		pods:              m.pods,
 	}
 }

@@ -154,6 +154,11 @@ func (p *Provider) RunNodeStatus(ctx context.Context, set func(context.Context, 
 		} else {
 			p.metrics.cloudAvailable.Set(0)
 		}
+		if !available && conds[0].Reason == eci.HealthReasonKeyRefused {
+			p.metrics.keyRefused.Set(1)
+		} else {
+			p.metrics.keyRefused.Set(0)
+		}
 		now := map[string]bool{}
 		for _, a := range p.opts.Health.Refused() {
 			now[a] = true

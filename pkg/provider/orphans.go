@@ -150,33 +150,68 @@ func tagValue(tags []eci.Tag, k string) string {
 // the pod controller runs: groups whose pod still exists are taken over (so
 // a restart never creates a second group for a pod), groups whose pod is
 // gone are deleted. Only groups tagged with this cluster and node are
-// touched.
+// touched. It reads the cloud with one listing and the apiserver with one
+// listing of the node's pods (paged), not one GET per group: a node taken
+// over with 10,000 pods is adopted in seconds, not in 10,000 requests.
 func (p *Provider) Adopt(ctx context.Context) (adopted, deleted int, err error) {
 	groups, err := p.listOwnGroups(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("list container groups of node %s: %w", p.opts.NodeName, err)
 	}
+	if len(groups) == 0 {
+		return 0, 0, nil
+	}
+	pods, err := p.nodePods(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list the pods of node %s: %w", p.opts.NodeName, err)
+	}
 	logger := klog.FromContext(ctx)
 	for _, g := range groups {
 		ns, name, uid := tagValue(g.Tags, translate.TagPodNamespace), tagValue(g.Tags, translate.TagPodName), tagValue(g.Tags, translate.TagPodUID)
-		pod, err := p.opts.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil && string(pod.UID) == uid && pod.Spec.NodeName == p.opts.NodeName:
+		if pod := pods[key(ns, name)]; pod != nil && string(pod.UID) == uid {
 			p.track(pod, &g)
 			adopted++
 			logger.Info("adopted container group", "pod", key(ns, name), "group", g.ContainerGroupId)
-		case err == nil || apierrors.IsNotFound(err):
-			if err := p.opts.Cloud.DeleteContainerGroup(ctx, g.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
-				return adopted, deleted, fmt.Errorf("delete orphaned container group %s: %w", g.ContainerGroupId, err)
-			}
-			deleted++
-			p.metrics.orphansDeleted.Inc()
-			logger.Info("deleted orphaned container group", "pod", key(ns, name), "group", g.ContainerGroupId)
-		default:
-			return adopted, deleted, fmt.Errorf("look up pod %s of group %s: %w", key(ns, name), g.ContainerGroupId, err)
+			continue
 		}
+		// Gone, replaced by a pod of the same name, or bound elsewhere.
+		if err := p.opts.Cloud.DeleteContainerGroup(ctx, g.ContainerGroupId); err != nil && !eci.IsNotFound(err) {
+			return adopted, deleted, fmt.Errorf("delete orphaned container group %s: %w", g.ContainerGroupId, err)
+		}
+		deleted++
+		p.metrics.orphansDeleted.Inc()
+		logger.Info("deleted orphaned container group", "pod", key(ns, name), "group", g.ContainerGroupId)
 	}
 	return adopted, deleted, nil
+}
+
+// adoptPageSize is the page of the node's pod listing at adoption: big
+// enough that 10,000 pods take 20 requests, small enough that a page stays
+// a few MB.
+const adoptPageSize = 500
+
+// nodePods lists the pods bound to this node from the apiserver (a
+// consistent read, page by page), by namespace/name.
+func (p *Provider) nodePods(ctx context.Context) (map[string]*corev1.Pod, error) {
+	out := map[string]*corev1.Pod{}
+	opts := metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", p.opts.NodeName).String(),
+		Limit:         adoptPageSize,
+	}
+	for {
+		list, err := p.opts.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			pod := &list.Items[i]
+			out[key(pod.Namespace, pod.Name)] = pod
+		}
+		if list.Continue == "" {
+			return out, nil
+		}
+		opts.Continue = list.Continue
+	}
 }
 
 // track starts following a pod whose group already exists, with the

@@ -46,6 +46,15 @@ type Options struct {
 	// override VSwitches/SecurityGroup for new pods (the eci-profile
 	// ConfigMap); ok false means "use the controller's own".
 	Defaults func() (vswitches []string, securityGroup string, ok bool)
+	// Tags (ECI_TAGS) and ResourceGroupID (ECI_RESOURCE_GROUP_ID) go on
+	// every new group; GroupDefaults, if set, returns the eci-profile's,
+	// which replace them (translate.Options).
+	Tags            []eci.Tag
+	ResourceGroupID string
+	GroupDefaults   func() (tags []eci.Tag, tagsSet bool, resourceGroupID string)
+	// ExpectedVPC, if set, returns the eci-profile's vpcId: the VPC the
+	// cloud reports for each new group is checked against it (vpc.go).
+	ExpectedVPC func() string
 	// Cloud is the ECI API.
 	Cloud Cloud
 	// Kube is the cluster client (pod annotations, tokens, volumes).
@@ -86,6 +95,15 @@ type Options struct {
 	// AccessKey or not answer before the node shows it (default
 	// DefaultCloudUnavailableGrace).
 	CloudUnavailableGrace time.Duration
+	// ClusterDomain is the cluster's DNS domain (CLUSTER_DOMAIN, or what
+	// the cluster's CoreDNS serves); empty: translate.DefaultClusterDomain.
+	ClusterDomain string
+	// ClusterDNS are fixed resolvers for ClusterFirst pods (CLUSTER_DNS);
+	// none: the ClusterIP of ClusterDNSService.
+	ClusterDNS []string
+	// ClusterDNSService is the DNS Service as namespace/name
+	// (CLUSTER_DNS_SERVICE); empty: kube-system/DefaultClusterDNSService.
+	ClusterDNSService string
 }
 
 // Provider keeps the pods of one virtual node and their container groups.
@@ -216,7 +234,7 @@ func New(opts Options) (*Provider, error) {
 		byGroup: map[string]string{},
 		ready:   make(chan struct{}),
 		zones:   newZoneMemory(opts.ZoneCooldown),
-		cluster: &cluster{kube: opts.Kube},
+		cluster: newCluster(opts),
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
@@ -225,7 +243,8 @@ func New(opts Options) (*Provider, error) {
 	p.translator = translate.New(translate.Options{
 		NodeName: opts.NodeName, ClusterID: opts.ClusterID, KubeProxy: opts.KubeProxy,
 		ClusterIPDefault: opts.ClusterIPDefault, KubeProxyConfig: opts.KubeProxyConfig,
-		TokenRefreshFraction: opts.TokenRefreshFraction,
+		TokenRefreshFraction: opts.TokenRefreshFraction, ClusterDomain: opts.ClusterDomain,
+		Tags: opts.Tags, ResourceGroupID: opts.ResourceGroupID, GroupDefaults: opts.GroupDefaults,
 	}, p.cluster)
 	p.kubelet = kubeletapi.New(opts.NodeName, opts.Cloud, kubeletPods{p})
 	return p, nil
@@ -290,17 +309,25 @@ func (p *Provider) event(pod *corev1.Pod, typ, reason, format string, args ...an
 	}
 }
 
-// UpdatePod records the new pod object. ECI groups are immutable for the
-// fields Kubernetes lets a user change except images, which issue-level
-// support (UpdateContainerGroup) will handle; labels and annotations only
-// need to be remembered.
-func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
+// UpdatePod takes a changed pod (see update.go for what reaches the
+// cloud) and records it.
+func (p *Provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	if err := p.applyUpdate(ctx, pod); err != nil {
+		return err
+	}
+	p.record(pod)
+	return nil
+}
+
+// record stores the new pod object: labels and annotations only need to
+// be remembered, a pod still waiting for its group is created from it.
+func (p *Provider) record(pod *corev1.Pod) {
 	k := key(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.pods[k]
 	if !ok {
-		return errdefs.NotFoundf("pod %s is not known to the provider", k)
+		return
 	}
 	status, prev := e.pod.Status, e.pod.Annotations
 	if e.slim {
@@ -323,7 +350,6 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 			}
 		}
 	}
-	return nil
 }
 
 // createdAnnotations are the annotations that record a pod's group.

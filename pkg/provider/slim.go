@@ -20,7 +20,8 @@ import (
 // slimSpec is what the provider reads of a spec once the pod's group
 // exists: the containers' names and images and the native sidecars' restart
 // policy (podStatus, the kubelet API's stats), the service account, and the
-// few scalar fields that describe the pod. Renewing tokens also reads the
+// few scalar fields that describe the pod (activeDeadlineSeconds, which
+// an update may change and UpdatePod compares). Renewing tokens also reads the
 // volumes, which cannot change once a pod exists: it takes them from the
 // informer (renewalPod).
 func slimSpec(s *corev1.PodSpec) corev1.PodSpec {
@@ -32,6 +33,10 @@ func slimSpec(s *corev1.PodSpec) corev1.PodSpec {
 	if s.AutomountServiceAccountToken != nil {
 		v := *s.AutomountServiceAccountToken
 		out.AutomountServiceAccountToken = &v
+	}
+	if s.ActiveDeadlineSeconds != nil {
+		v := *s.ActiveDeadlineSeconds
+		out.ActiveDeadlineSeconds = &v
 	}
 	return out
 }

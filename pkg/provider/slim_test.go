@@ -118,8 +118,8 @@ func (tokenCluster) Token(_ context.Context, _, _ string, req *authv1.TokenReque
 // TestGetPodIsWhole: GetPod and GetPods give the pod back whole, its spec
 // from the informer, as long as the informer's pod is the one the provider
 // took; a pod whose spec changed since comes back with the slim spec, so
-// the core sees the difference and calls UpdatePod, after which the new
-// spec is whole again.
+// the core sees the difference and calls UpdatePod, after which (record)
+// the new spec is whole again.
 func TestGetPodIsWhole(t *testing.T) {
 	informer := slimTestPod()
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
@@ -171,9 +171,9 @@ func TestGetPodIsWhole(t *testing.T) {
 	if equality.Semantic.DeepEqual(got.Spec.Containers, updated.Spec.Containers) {
 		t.Error("GetPod gives the informer's changed containers before UpdatePod took them")
 	}
-	if err := p.UpdatePod(ctx, updated.DeepCopy()); err != nil {
-		t.Fatal(err)
-	}
+	// UpdatePod is applyUpdate (the cloud's part, TestImageUpdate) then
+	// record; this provider has no cloud.
+	p.record(updated.DeepCopy())
 	got, _ = p.GetPod(ctx, informer.Namespace, informer.Name)
 	if !equality.Semantic.DeepEqual(got.Spec, updated.Spec) || got.Status.PodIP != "10.9.9.9" || got.Annotations[translate.AnnotationInstanceID] != "eci-1" {
 		t.Errorf("after UpdatePod: spec whole %v, status %+v, annotations %v", equality.Semantic.DeepEqual(got.Spec, updated.Spec), got.Status, got.Annotations)
@@ -196,7 +196,7 @@ func TestGetPodIsWhole(t *testing.T) {
 	if equality.Semantic.DeepEqual(got.Labels, relabelled.Labels) && equality.Semantic.DeepEqual(got.Annotations, relabelled.Annotations) {
 		t.Error("GetPod gives the informer's changed labels and annotations before UpdatePod took them")
 	}
-	if err := p.UpdatePod(ctx, relabelled.DeepCopy()); err != nil {
+	if err := p.UpdatePod(ctx, relabelled.DeepCopy()); err != nil { // no image changed: no cloud call
 		t.Fatal(err)
 	}
 	got, _ = p.GetPod(ctx, informer.Namespace, informer.Name)

@@ -37,6 +37,9 @@ func (p *Provider) ownTags() []eci.Tag {
 // refuses DescribeContainerGroupStatus it polls with DescribeContainerGroups
 // instead (fallback.go).
 func (p *Provider) Run(ctx context.Context) {
+	// The node's pods count in vnode_pods while it runs here.
+	p.metrics.pods.track(p)
+	defer p.metrics.pods.untrack(p)
 	select {
 	case <-ctx.Done():
 		return
@@ -451,6 +454,9 @@ func (p *Provider) apply(g *eci.ContainerGroup, sig uint64) {
 			reason = "ContainerInstanceEvent"
 		}
 		p.event(pod, typ, reason, "%s", ev.Message)
+	}
+	if placement != nil {
+		p.checkVPC(pod, g)
 	}
 	// New annotations are pushed even when the status did not change: the
 	// core writes status with the stored pod, metadata included, and that

@@ -130,8 +130,8 @@ func (emptyCluster) ConfigMap(_ context.Context, ns, name string) (*corev1.Confi
 func (emptyCluster) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
 	return nil, apierrors.NewNotFound(corev1.Resource("secrets"), ns+"/"+name)
 }
-func (emptyCluster) Services(string) ([]*corev1.Service, error) { return nil, nil }
-func (emptyCluster) ClusterDNSIP(context.Context) string        { return "" }
+func (emptyCluster) Services(string) ([]*corev1.Service, error)   { return nil, nil }
+func (emptyCluster) ClusterDNS(context.Context) ([]string, error) { return nil, nil }
 func (emptyCluster) Token(_ context.Context, ns, sa string, _ *authv1.TokenRequest) (*authv1.TokenRequest, error) {
 	return nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), ns+"/"+sa)
 }

@@ -48,8 +48,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// TaintKey is the taint every pod must tolerate to land on the node.
-const TaintKey = "virtual-kubelet.io/provider"
+// TaintKey is the taint every pod must tolerate to land on the node
+// (unless VIRTUAL_NODE_TAINTS removes it).
+const TaintKey = config.DefaultTaintKey
 
 // Options are the inputs of Run besides the configuration.
 type Options struct {
@@ -75,13 +76,15 @@ type shared struct {
 	kube      kubernetes.Interface
 	sv        *k8sversion.Info
 	clusterID string
-	cloud     provider.Cloud
-	health    *eci.Health
-	events    record.EventBroadcaster
-	profiles  *profile.Store
-	nodes     *nodeRegistry
-	metrics   *provider.Metrics // every node's, in the metrics port's registry
-	kubeProxy *translate.KubeProxyConfig
+	// clusterDomain is CLUSTER_DOMAIN or the one detected (ClusterDomain).
+	clusterDomain string
+	cloud         provider.Cloud
+	health        *eci.Health
+	events        record.EventBroadcaster
+	profiles      *profile.Store
+	nodes         *nodeRegistry
+	metrics       *provider.Metrics // every node's, in the metrics port's registry
+	kubeProxy     *translate.KubeProxyConfig
 }
 
 // Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
@@ -112,6 +115,16 @@ func Run(ctx context.Context, opts Options) error {
 		var err error
 		if restCfg, err = kubeconfig.Load(cfg.Kubeconfig); err != nil {
 			return err
+		}
+	}
+	if err := cfg.CheckNodeIP(restCfg.Host); err != nil {
+		return err
+	}
+	if cfg.NodeIPDetected {
+		if ip := net.ParseIP(cfg.NodeIP); ip != nil && ip.IsLoopback() {
+			logger.Info("Warning: VIRTUAL_NODE_IP is unset and this host has no network address other than loopback: the node advertises it, so kubectl logs and exec work (the apiserver is on this host) but the apiserver refuses its node proxy (kubectl get --raw /api/v1/nodes/NODE/proxy/...); set VIRTUAL_NODE_IP to fix", "nodeIP", cfg.NodeIP)
+		} else {
+			logger.Info("VIRTUAL_NODE_IP is unset: the node advertises this host's first address other than loopback", "nodeIP", cfg.NodeIP)
 		}
 	}
 	// caCfg carries the cluster CA that verifies the apiserver's kubelet
@@ -152,16 +165,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Every metric of this process lives in one registry of its own, so
-	// several processes' worth of nodes in one test binary never collide;
-	// every node's metrics carry its name.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	clusterDomain, domainSource := ClusterDomain(ctx, kube, cfg.ClusterDomain, metav1.NamespaceSystem)
+	logger.Info("cluster DNS for ClusterFirst pods", "clusterDomain", clusterDomain, "from", domainSource,
+		"clusterDNS", cfg.ClusterDNS, "clusterDNSService", cfg.ClusterDNSService)
+	pm := newProcessMetrics()
 	// One Health for the one client: whether the cloud answers and accepts
 	// the AccessKey, and which actions the RAM policy refuses; every node
 	// shows it (provider.RunNodeStatus).
 	health := eci.NewHealth()
-	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, eci.NewMetrics(reg), health)
+	eciClient, err := cloud.NewClientWithHealth(cfg, opts.Credential, pm.eci, health)
 	if err != nil {
 		return err
 	}
@@ -184,7 +196,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// The eci-profile ConfigMap overrides the vSwitches and security group
 	// of new pods; edits apply without a restart.
-	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder})
+	profiles := profile.NewStore(profile.StoreOptions{Kube: kube, Recorder: recorder, ReportIgnoredKeys: true})
 	if err := profiles.Start(ctx); err != nil {
 		return fmt.Errorf("watch the eci-profile ConfigMap (kube-system/eci-profile): %w", err)
 	}
@@ -194,9 +206,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, cloud: eciClient, health: health,
-		events: broadcaster, profiles: profiles, nodes: newNodeRegistry(), metrics: provider.NewMetrics(reg)}
-	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, reg, sh.nodes, cfg.PprofEnabled)
+	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, clusterDomain: clusterDomain, cloud: eciClient, health: health,
+		events: broadcaster, profiles: profiles, nodes: pm.nodes, metrics: pm.provider}
+	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, pm.reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
 		return err
 	}
@@ -247,7 +259,7 @@ func Run(ctx context.Context, opts Options) error {
 	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
-		Recorder: recorder, Metrics: ownership.NewMetrics(reg), Set: set, Exclusive: sd != nil,
+		Recorder: recorder, Metrics: pm.ownership, Set: set, Exclusive: sd != nil,
 		Share: func(share float64) {
 			if err := eciClient.SetShare(share); err != nil {
 				logger.Error(err, "cannot apply the ECI API quota share")
@@ -289,6 +301,8 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		NodeName: cfg.NodeName, ClusterID: sh.clusterID,
 		VSwitches: cfg.VSwitches, SecurityGroup: cfg.SecurityGroup, KubeProxy: cfg.KubeProxy,
 		ClusterIPDefault: sh.profiles.EnableClusterIP, KubeProxyConfig: sh.kubeProxy,
+		ClusterDomain: sh.clusterDomain, ClusterDNS: cfg.ClusterDNS, ClusterDNSService: cfg.ClusterDNSService,
+		Tags: cfg.GroupTags(), ResourceGroupID: cfg.ResourceGroupID, GroupDefaults: sh.profiles.GroupDefaults, ExpectedVPC: sh.profileVPC,
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
@@ -306,7 +320,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		return err
 	}
 	vn, err := newKubelet(kubeletOptions{
-		Name: cfg.NodeName, Client: sh.kube, Spec: NodeSpec(cfg, sh.sv), Provider: prov,
+		Name: cfg.NodeName, Client: sh.kube, Spec: sh.nodeSpec(cfg), Provider: prov,
 		Recorder: recorder, Workers: cfg.PodSyncWorkers, TLSConfig: tlsCfg,
 		ListenAddr: net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.KubeletPort)),
 		Auth:       auth,
@@ -338,6 +352,19 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	go func() { errc <- vn.Run(ctx, adopt) }()
 	select {
 	case <-vn.Ready():
+		// A Node registered earlier keeps its object: bring its labels and
+		// taints to the configuration now, and keep them there as the
+		// eci-profile changes (keepNodeSettings).
+		applied := sh.syncNodeSettings(ctx, cfg, recorder, "")
+		settingsDone := make(chan struct{})
+		go func() {
+			defer close(settingsDone)
+			sh.keepNodeSettings(ctx, cfg, recorder, applied)
+		}()
+		defer func() {
+			cancel()
+			<-settingsDone
+		}()
 		// The cloud's state goes on the Node (conditions ContainerInstanceAPI
 		// and ContainerInstancePermissions, the cloud-unavailable taint)
 		// once the node controller runs, adoption or not; it stops with the
@@ -433,33 +460,47 @@ func ServerVersion(kube kubernetes.Interface) (*k8sversion.Info, error) {
 	return nil, fmt.Errorf("failed to get kubernetes server version, %s%s", msg, hint)
 }
 
-// NodeSpec is the Node object the controller registers.
+// NodeSpec is the Node object the controller registers, with the labels
+// and taints of VIRTUAL_NODE_LABELS / VIRTUAL_NODE_TAINTS (the eci-profile
+// may replace them: see shared.nodeSettingsFor).
 func NodeSpec(cfg *config.Config, sv *k8sversion.Info) corev1.Node {
+	return nodeSpec(cfg, sv, cfg.NodeLabelMap(), cfg.NodeTaintList())
+}
+
+// nodeSpec is NodeSpec with the given extra labels and taints.
+func nodeSpec(cfg *config.Config, sv *k8sversion.Info, extraLabels map[string]string, taints []corev1.Taint) corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(cfg.CPUCapacity),
 		corev1.ResourceMemory: resource.MustParse(cfg.MemoryCapacity),
-		corev1.ResourcePods:   *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
+		// Pods requesting ephemeral-storage must schedule here: without
+		// it they stay Pending "Insufficient ephemeral-storage".
+		corev1.ResourceEphemeralStorage: resource.MustParse(cfg.EphemeralStorageCapacity),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(cfg.PodCapacity), resource.DecimalSI),
 	}
 	kubeletVersion := version.Version
 	now := metav1.Now()
 	if sv != nil {
 		kubeletVersion = sv.GitVersion + "-ack-virtual-node-" + version.Version
 	}
+	labels := map[string]string{
+		"type":                          "virtual-kubelet",
+		"kubernetes.io/role":            "agent",
+		"kubernetes.io/hostname":        cfg.NodeName,
+		"kubernetes.io/os":              "linux",
+		"kubernetes.io/arch":            "amd64",
+		"topology.kubernetes.io/region": cfg.Region,
+	}
+	// The extra labels cannot name the keys above (config.OwnNodeLabels).
+	for k, v := range extraLabels {
+		labels[k] = v
+	}
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: cfg.NodeName,
-			Labels: map[string]string{
-				"type":                          "virtual-kubelet",
-				"kubernetes.io/role":            "agent",
-				"kubernetes.io/hostname":        cfg.NodeName,
-				"kubernetes.io/os":              "linux",
-				"kubernetes.io/arch":            "amd64",
-				"topology.kubernetes.io/region": cfg.Region,
-			},
+			Name:        cfg.NodeName,
+			Labels:      labels,
+			Annotations: map[string]string{AnnotationNodeSettings: nodeSettingsValue(extraLabels, taints)},
 		},
-		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{
-			Key: TaintKey, Value: "alibabacloud", Effect: corev1.TaintEffectNoSchedule,
-		}}},
+		Spec: corev1.NodeSpec{Taints: taints},
 		Status: corev1.NodeStatus{
 			Phase:       corev1.NodePending,
 			Capacity:    res,
@@ -565,6 +606,35 @@ type runningNode struct {
 
 func newNodeRegistry() *nodeRegistry { return &nodeRegistry{nodes: map[string]*runningNode{}} }
 
+// processMetrics are every metric of one controller process, in one
+// registry of its own, so several processes' worth of nodes in one test
+// binary never collide; every node's metrics carry its name. /metrics on
+// METRICS_ADDR serves reg, and the chart's alerts and dashboard use only
+// names registered here (charts/ack-virtual-node, TestChartMetricsExist).
+type processMetrics struct {
+	reg       *prometheus.Registry
+	eci       *eci.Metrics
+	provider  *provider.Metrics
+	ownership *ownership.Metrics
+	// nodes are the nodes running here, which report their queue depths.
+	nodes *nodeRegistry
+}
+
+func newProcessMetrics() processMetrics {
+	reg := prometheus.NewRegistry()
+	pm := registerProcessMetrics(reg)
+	pm.reg = reg
+	return pm
+}
+
+// registerProcessMetrics builds every metric of the process and registers
+// it with r (reg is left unset).
+func registerProcessMetrics(r prometheus.Registerer) processMetrics {
+	nodes := newNodeRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), nodes)
+	return processMetrics{eci: eci.NewMetrics(r), provider: provider.NewMetrics(r), ownership: ownership.NewMetrics(r), nodes: nodes}
+}
+
 func (r *nodeRegistry) add(name string, vn *kubelet) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -640,10 +710,10 @@ const kubeletOnlyMessage = "not served on METRICS_ADDR, which needs no credentia
 // served here (kubeletOnlyPaths). It binds addr before returning, so a port
 // in use stops the controller at start-up with the variable's name; a
 // server that fails later sends the error on the channel. /metrics serves
-// reg, this process's own registry (ECI client, ownership, queue depths,
-// the providers' per-node metrics).
+// reg, this process's own registry (newProcessMetrics: ECI client,
+// ownership, queue depths, the providers' per-node metrics); nodes answer
+// /healthz.
 func serveMetrics(addr string, reg *prometheus.Registry, nodes *nodeRegistry, pprofEnabled bool) (*http.Server, <-chan error, error) {
-	reg.MustRegister(nodes)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for _, p := range kubeletOnlyPaths {

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 )
 
 func TestExitCode(t *testing.T) {
@@ -20,6 +24,11 @@ func TestExitCode(t *testing.T) {
 		{"usage", &ExitError{Code: 2, Err: errors.New("bad flag")}, 2},
 		{"wrapped usage", fmt.Errorf("x: %w", &ExitError{Code: 2, Err: errors.New("bad")}), 2},
 		{"missing required flag", errors.New(`required flag(s) "mode" not set`), 2},
+		{"a pod of the add-on cannot start", fmt.Errorf("x\nState: ...: %w", &addon.PodBlockedError{Pod: "p", Reason: "Unschedulable"}), ExitPodBlocked},
+		{"wait timed out", fmt.Errorf("x: %w", &addon.WaitTimeoutError{What: "w"}), ExitTimeout},
+		{"SIGINT", fmt.Errorf("wait: stopped: %w", &SignalError{Signal: os.Interrupt}), 130},
+		{"SIGTERM", fmt.Errorf("%w: context canceled", &SignalError{Signal: syscall.SIGTERM}), 143},
+		{"a signal wins over what it interrupted", fmt.Errorf("%w: %w", &SignalError{Signal: os.Interrupt}, &addon.WaitTimeoutError{}), 130},
 	}
 	for _, tt := range tests {
 		if got := ExitCode(tt.err); got != tt.want {
@@ -40,6 +49,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"doctor", "-o", "yaml"}, "-o"},
 		{[]string{"exclude-daemonsets", "--nope"}, "--nope"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"addon", "uninstall", "--yes"}, "--skip-drain"},
+		{[]string{"addon", "install", "--wait=maybe"}, "--wait"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

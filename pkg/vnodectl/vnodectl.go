@@ -14,14 +14,54 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/nodeaccess"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/daemonsets"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/doctor"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 )
+
+// Exit codes of vnodectl besides 0 (success), 1 (failure) and 2 (bad
+// usage).
+const (
+	// ExitPodBlocked: `vnodectl addon` stopped waiting early because a pod
+	// of the add-on (the controller, the webhook, the drain hook) cannot
+	// start by itself: unschedulable, or its image cannot be pulled.
+	ExitPodBlocked = 3
+	// ExitTimeout: a `vnodectl addon` wait ran out its --timeout.
+	ExitTimeout = 4
+)
+
+// SignalError is the cancel cause main gives the command's context when
+// SIGINT or SIGTERM arrives; vnodectl then exits 128+signal (130, 143).
+type SignalError struct {
+	// Signal is the signal received.
+	Signal os.Signal
+}
+
+// Error names the signal.
+func (e *SignalError) Error() string {
+	name := e.Signal.String()
+	switch e.Signal {
+	case os.Interrupt:
+		name = "SIGINT"
+	case syscall.SIGTERM:
+		name = "SIGTERM"
+	}
+	return "interrupted by " + name
+}
+
+// Code is the conventional exit code, 128 + the signal number.
+func (e *SignalError) Code() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
 
 // ExitError carries the process exit code for main: 1 for a failed
 // operation or failed doctor check, 2 for bad usage.
@@ -43,9 +83,21 @@ func ExitCode(err error) int {
 	if err == nil {
 		return 0
 	}
+	var sig *SignalError
+	if errors.As(err, &sig) {
+		return sig.Code()
+	}
 	var e *ExitError
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	var blocked *addon.PodBlockedError
+	if errors.As(err, &blocked) {
+		return ExitPodBlocked
+	}
+	var timeout *addon.WaitTimeoutError
+	if errors.As(err, &timeout) {
+		return ExitTimeout
 	}
 	if strings.HasPrefix(err.Error(), "required flag") || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
@@ -57,6 +109,9 @@ func ExitCode(err error) int {
 // the root command in-process.
 type Options struct {
 	Stdout, Stderr io.Writer
+	// Stdin answers confirmations (default os.Stdin); they are asked only
+	// when it is a terminal.
+	Stdin io.Reader
 	// Getenv reads the environment (default os.Getenv).
 	Getenv func(string) string
 	// Resolver resolves the API server name in doctor (default
@@ -76,6 +131,9 @@ func NewRootCommand(o Options) *cobra.Command {
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
 	}
 	root := &cobra.Command{
 		Use:   "vnodectl",
@@ -105,6 +163,12 @@ func Execute(ctx context.Context, o Options, args []string) int {
 	root := NewRootCommand(o)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	var sig *SignalError
+	if err != nil && errors.As(context.Cause(ctx), &sig) && !errors.As(err, &sig) {
+		// Some steps (Helm's) report a cancellation as context.Canceled
+		// only: say which signal it was, and exit accordingly.
+		err = fmt.Errorf("%w: %w", sig, err)
+	}
 	if err != nil {
 		w := o.Stderr
 		if w == nil {

@@ -37,6 +37,10 @@ type Config struct {
 	// (out-of-cluster runs and tests, e.g. https://127.0.0.1:9443/mutate-pods);
 	// an empty path means DefaultPath. The certificate is issued for its host.
 	URL string `envconfig:"WEBHOOK_URL"`
+	// ClusterDomain is the cluster's DNS domain, for the Service's fully
+	// qualified name in the serving certificate; empty means
+	// cluster.local.
+	ClusterDomain string `envconfig:"CLUSTER_DOMAIN"`
 	// TimeoutSeconds is how long the apiserver waits for an answer before
 	// it admits the pod unchanged (failurePolicy Ignore).
 	TimeoutSeconds int32 `envconfig:"WEBHOOK_TIMEOUT_SECONDS" default:"3"`
@@ -92,6 +96,12 @@ func (c *Config) Validate() error {
 		add("WEBHOOK_LISTEN_ADDR: %q is not host:port (%v); use e.g. :9443", c.ListenAddr, err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		add("WEBHOOK_LISTEN_ADDR: %q has no valid port; use e.g. :9443", c.ListenAddr)
+	}
+	for _, e := range validation.IsDNS1123Subdomain(c.ClusterDomain) {
+		if c.ClusterDomain == "" {
+			break
+		}
+		add("CLUSTER_DOMAIN: %q is not a DNS domain (%s); set the cluster's domain, e.g. cluster.local", c.ClusterDomain, e)
 	}
 	for _, e := range validation.IsDNS1123Label(c.Namespace) {
 		add("WEBHOOK_NAMESPACE: %q is not a namespace name (%s); set it to the release namespace, e.g. kube-system", c.Namespace, e)
@@ -182,5 +192,9 @@ func (c *Config) Hosts() []string {
 		}
 	}
 	svc, ns := c.ServiceName, c.Namespace
-	return []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"}
+	domain := c.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	return []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc." + domain}
 }

@@ -34,6 +34,16 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Errorf("hosts = %v", c.Hosts())
 	}
 
+	t.Setenv("CLUSTER_DOMAIN", "corp.example")
+	if c, err := LoadConfig(); err != nil || c.Hosts()[3] != "virtual-node-affinity-admission-controller.kube-system.svc.corp.example" {
+		t.Errorf("hosts with CLUSTER_DOMAIN: %v, %v", c.Hosts(), err)
+	}
+	t.Setenv("CLUSTER_DOMAIN", "Not_A_Domain")
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "CLUSTER_DOMAIN") {
+		t.Errorf("invalid CLUSTER_DOMAIN: %v", err)
+	}
+	t.Setenv("CLUSTER_DOMAIN", "cluster.local")
+
 	t.Setenv("WEBHOOK_TIMEOUT_SECONDS", "three")
 	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "WEBHOOK_TIMEOUT_SECONDS") {
 		t.Errorf("unparsable value: %v", err)

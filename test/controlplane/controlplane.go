@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -645,6 +646,47 @@ func (cp *ControlPlane) Kubeconfig() string { return cp.kubeconfig }
 // RESTConfig returns a copy of the admin client configuration; callers may
 // change it (QPS, user agent) without affecting others.
 func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.restConfig) }
+
+// PauseAPIServer freezes the kube-apiserver process (SIGSTOP), as a stall
+// of the apiserver would: connections stay open and requests get no
+// answer. resume (SIGCONT) lets it go on; Stop resumes it too. Use it on a
+// control plane of the test's own, never on a shared one.
+func (cp *ControlPlane) PauseAPIServer() (resume func() error, err error) {
+	cp.mu.Lock()
+	var apiserver *process
+	for _, p := range cp.procs {
+		if cp.tiers[p] == tierAPIServer {
+			apiserver = p
+		}
+	}
+	cp.mu.Unlock()
+	if apiserver == nil || apiserver.exited() {
+		return nil, errors.New("no running kube-apiserver to pause")
+	}
+	pid := apiserver.pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause kube-apiserver (pid %d): %w", pid, err)
+	}
+	return func() error { return syscall.Kill(pid, syscall.SIGCONT) }, nil
+}
+
+// RoundTripFunc adapts a function to http.RoundTripper.
+type RoundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f RoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ClientWith returns an admin client whose requests pass through around,
+// which may act before and after handing a request to next, the transport
+// to the real apiserver (count it, fail it, change the cluster in between,
+// hold the response back).
+func (cp *ControlPlane) ClientWith(around func(r *http.Request, next http.RoundTripper) (*http.Response, error)) (kubernetes.Interface, error) {
+	cfg := cp.RESTConfig()
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripFunc(func(r *http.Request) (*http.Response, error) { return around(r, next) })
+	}
+	return kubernetes.NewForConfig(cfg)
+}
 
 // Clientset is a shared admin clientset.
 func (cp *ControlPlane) Clientset() kubernetes.Interface { return cp.clientset }

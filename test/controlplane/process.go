@@ -80,6 +80,7 @@ func (p *process) stop(grace time.Duration) {
 	pgid := p.pid() // Setpgid makes the pid the group id
 	if !p.exited() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		_ = syscall.Kill(-pgid, syscall.SIGCONT) // if a test paused it
 		select {
 		case <-p.done:
 		case <-time.After(grace):

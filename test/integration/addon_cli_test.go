@@ -52,7 +52,9 @@ func TestVnodectlAddon(t *testing.T) {
 			name: "bad flag value is a usage error", args: []string{"addon", "install", "--set", "vSwitches"}, wantCode: 2, want: []string{"--set vSwitches"},
 		},
 		{
-			name: "install", args: append([]string{"addon", "install", "--vswitch", "vsw-aaa,vsw-bbb"}, base...),
+			// No kubelet runs the pods: not waiting here
+			// (TestVnodectlAddonWaits is about the waits).
+			name: "install", args: append([]string{"addon", "install", "--wait=false", "--vswitch", "vsw-aaa,vsw-bbb"}, base...),
 			before: func() {
 				// A profile the user made before the add-on: the release
 				// must leave it alone (not adopt, not overwrite, not delete).
@@ -73,7 +75,7 @@ func TestVnodectlAddon(t *testing.T) {
 		},
 		{name: "install twice", args: append([]string{"addon", "install", "--vswitch", "vsw-aaa"}, base...), wantCode: 1, want: []string{"already installed in kube-system: use upgrade"}},
 		{name: "status", args: []string{"addon", "status", "-o", "json"}, want: []string{`"status": "deployed"`, `"ack-virtual-node-controller": "0/1"`}},
-		{name: "upgrade", args: []string{"addon", "upgrade", "--vswitch", "vsw-ccc"}, want: []string{"upgraded ack-virtual-node", "revision 2"}},
+		{name: "upgrade", args: []string{"addon", "upgrade", "--wait=false", "--vswitch", "vsw-ccc"}, want: []string{"upgraded ack-virtual-node", "revision 2"}},
 		{name: "uninstall", args: []string{"addon", "uninstall"}, want: []string{"uninstalled ack-virtual-node"}},
 	}
 	for _, s := range steps {

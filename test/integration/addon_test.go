@@ -458,6 +458,9 @@ func waitNodeReady(t *testing.T, kube kubernetes.Interface) {
 func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin string, running ...*chartProcess) {
 	kube := env.Kube
 	ctx := context.Background()
+	// A node the hook pod can be scheduled to: the uninstall stops early
+	// on a hook pod that is Unschedulable.
+	workerNode(t, kube, "worker")
 	var wg sync.WaitGroup
 	var unErr error
 	var res *addon.UninstallResult
@@ -467,9 +470,9 @@ func uninstallWithDrain(t *testing.T, env *testenv.Env, ac *addon.Client, bin st
 		res, unErr = ac.Uninstall(ctx)
 	}()
 	var hookPod *corev1.Pod
-	poll(t, "drain hook pod", 60*time.Second, func(ctx context.Context) (bool, error) {
+	poll(t, "drain hook pod scheduled", 60*time.Second, func(ctx context.Context) (bool, error) {
 		pods, err := kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=drain"})
-		if err != nil || len(pods.Items) == 0 {
+		if err != nil || len(pods.Items) == 0 || pods.Items[0].Spec.NodeName == "" {
 			return false, err
 		}
 		hookPod = &pods.Items[0]

@@ -109,6 +109,7 @@ func TestControllerBinary(t *testing.T) {
 			"ALIBABA_CLOUD_ACCESS_KEY_ID=" + testenv.SimAccessKeyID(env.SimulatorConfig),
 			"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + env.SimulatorConfig.AccessKeys[testenv.SimAccessKeyID(env.SimulatorConfig)],
 			"VIRTUAL_NODE_NAME=" + cfg.NodeName,
+			"VIRTUAL_NODE_IP=127.0.0.1",
 			"KUBELET_LISTEN_IP=127.0.0.1",
 			"KUBELET_PORT=" + strconv.Itoa(cfg.KubeletPort),
 			"METRICS_ADDR=" + cfg.MetricsAddr,

@@ -245,6 +245,15 @@ func TestCloudUnavailable(t *testing.T) {
 				v, ok, err := metricValue(ctx, cfg.MetricsAddr, fmt.Sprintf(`vnode_cloud_api_available{node=%q}`, nodeName))
 				return ok && v == "0", err
 			})
+			// Only a refused AccessKey raises the credentials alert's metric.
+			wantRefused := "0"
+			if tc.reason == "AccessKeyRefused" {
+				wantRefused = "1"
+			}
+			poll(t, "vnode_cloud_access_key_refused = "+wantRefused, 30*time.Second, func(ctx context.Context) (bool, error) {
+				v, ok, err := metricValue(ctx, cfg.MetricsAddr, fmt.Sprintf(`vnode_cloud_access_key_refused{node=%q}`, nodeName))
+				return ok && v == wantRefused, err
+			})
 			// Some polls fail while the taint is on; the pod is not touched.
 			time.Sleep(3 * time.Second)
 			p, err := kube.CoreV1().Pods(ns).Get(ctx, "runs", metav1.GetOptions{})
@@ -268,6 +277,10 @@ func TestCloudUnavailable(t *testing.T) {
 			poll(t, "vnode_cloud_api_available = 1", 30*time.Second, func(ctx context.Context) (bool, error) {
 				v, ok, err := metricValue(ctx, cfg.MetricsAddr, fmt.Sprintf(`vnode_cloud_api_available{node=%q}`, nodeName))
 				return ok && v == "1", err
+			})
+			poll(t, "vnode_cloud_access_key_refused = 0", 30*time.Second, func(ctx context.Context) (bool, error) {
+				v, ok, err := metricValue(ctx, cfg.MetricsAddr, fmt.Sprintf(`vnode_cloud_access_key_refused{node=%q}`, nodeName))
+				return ok && v == "0", err
 			})
 		})
 	}

@@ -141,6 +141,7 @@ func controllerEnv(t *testing.T, env *testenv.Env, cfg *config.Config) []string 
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + env.SimulatorConfig.AccessKeys[testenv.SimAccessKeyID(env.SimulatorConfig)],
 		"VIRTUAL_NODE_NAME=" + cfg.NodeName,
 		"POD_NAME=controller-" + cfg.NodeName,
+		"VIRTUAL_NODE_IP=127.0.0.1",
 		"KUBELET_LISTEN_IP=127.0.0.1",
 		"KUBELET_PORT=" + strconv.Itoa(cfg.KubeletPort),
 		"METRICS_ADDR=" + cfg.MetricsAddr,

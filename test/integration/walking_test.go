@@ -382,7 +382,10 @@ func TestVirtualNode(t *testing.T) {
 			`vnode_pod_create_duration_seconds_count{node="` + nodeName + `"}`,
 			// ownership's and the process's metrics, from the same injected registry
 			"vnode_ownership_nodes_running 1", `vnode_ownership_transitions_total{event="acquired",node="` + nodeName + `"} 1`,
-			"process_resident_memory_bytes", "go_goroutines"} {
+			"process_resident_memory_bytes", "go_goroutines",
+			// what the chart's alerts and dashboard read (monitoring.*)
+			`vnode_ownership_node_running{node="` + nodeName + `"} 1`, `vnode_pods{node="` + nodeName + `",phase="Running"}`,
+			`vnode_pod_pending_max_age_seconds{node="` + nodeName + `"}`, `vnode_cloud_access_key_refused{node="` + nodeName + `"} 0`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

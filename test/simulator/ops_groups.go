@@ -176,7 +176,10 @@ type groupFilter struct {
 	sg     string
 	name   string
 	status string
-	since  time.Time
+	// rg is ResourceGroupId: only groups in that resource group. Without
+	// it, groups of every resource group match.
+	rg    string
+	since time.Time
 }
 
 func (f groupFilter) match(g *group) bool {
@@ -185,7 +188,7 @@ func (f groupFilter) match(g *group) bool {
 	}
 	if (f.zone != "" && g.zoneID != f.zone) || (f.vsw != "" && g.vswitchID != f.vsw) ||
 		(f.sg != "" && g.sgID != f.sg) || (f.name != "" && g.spec.name != f.name) ||
-		(f.status != "" && g.status != f.status) {
+		(f.status != "" && g.status != f.status) || (f.rg != "" && g.spec.resourceGroupID != f.rg) {
 		return false
 	}
 	if !f.since.IsZero() && g.changedAt.Before(f.since) {
@@ -222,6 +225,7 @@ func (s *Simulator) parseFilter(p params) (groupFilter, *apiError) {
 		return f, err
 	}
 	f.zone, f.vsw, f.sg = p.str("ZoneId"), p.str("VSwitchId"), p.str("SecurityGroupId")
+	f.rg = p.str("ResourceGroupId")
 	return f, nil
 }
 

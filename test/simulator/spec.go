@@ -90,6 +90,33 @@ func parseTags(p params) ([]Tag, *apiError) {
 	return tags, nil
 }
 
+// checkCreateTags applies CreateContainerGroup's published tag rules: a key
+// of at most 64 characters that does not start with "acs:" or "aliyun" and
+// contains no "http://" or "https://"; a value of at most 128 characters
+// that does not start with "acs:" and contains no URL scheme.
+func checkCreateTags(p params) *apiError {
+	list, err := p.list("Tag")
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		k, v := t.str("Key"), t.str("Value")
+		switch {
+		case len(k) > 64:
+			return errInvalid(t.name("Key"), "the tag key can be up to 64 characters in length")
+		case strings.HasPrefix(k, "acs:") || strings.HasPrefix(k, "aliyun"):
+			return errInvalid(t.name("Key"), "the tag key cannot start with acs: or aliyun")
+		case strings.Contains(k, "http://") || strings.Contains(k, "https://"):
+			return errInvalid(t.name("Key"), "the tag key cannot contain http:// or https://")
+		case strings.HasPrefix(v, "acs:"):
+			return errInvalid(t.name("Value"), "the tag value cannot start with acs:")
+		case strings.Contains(v, "http://") || strings.Contains(v, "https://"):
+			return errInvalid(t.name("Value"), "the tag value cannot contain http:// or https://")
+		}
+	}
+	return nil
+}
+
 // parseGroupSpec reads the CreateContainerGroup parameters.
 func parseGroupSpec(p params) (groupSpec, *apiError) {
 	var gs groupSpec
@@ -107,6 +134,9 @@ func parseGroupSpec(p params) (groupSpec, *apiError) {
 		return gs, err
 	}
 	if gs.tags, err = parseTags(p); err != nil {
+		return gs, err
+	}
+	if err = checkCreateTags(p); err != nil {
 		return gs, err
 	}
 	if gs.volumes, err = parseVolumes(p); err != nil {

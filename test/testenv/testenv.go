@@ -150,7 +150,7 @@ func (e *Env) NodeConfig(t testing.TB, name string) *config.Config {
 	c.Endpoint = e.SimulatorURL
 	c.ClusterID = "test-cluster"
 	c.NodeName = name
-	c.NodeIP = "127.0.0.1"
+	c.NodeIP, c.NodeIPDetected = "127.0.0.1", false
 	c.ListenIP = "127.0.0.1"
 	c.KubeletPort = FreePort(t)
 	c.MetricsAddr = "127.0.0.1:" + strconv.Itoa(FreePort(t))

@@ -69,6 +69,7 @@ the same cloud account and node.
 - name: ECI_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+{{- include "ack-virtual-node.consoleEnv" . }}
 {{- if eq .Values.controller.kind "StatefulSet" }}
 {{- /* No VIRTUAL_NODE_NAME: each ordinal pod serves the node named after it. */}}
 - name: VIRTUAL_NODE_COUNT
@@ -220,4 +221,38 @@ the controller with the new key.
 {{- end -}}
 {{- end -}}
 {{- printf "%s|%s" (include "ack-virtual-node.controllerEnv" .) $secret | sha256sum -}}
+{{- end }}
+
+{{- /*
+The console's VNode settings: tags on every container group (ECI_TAGS), their resource group
+(ECI_RESOURCE_GROUP_ID), extra node labels (VIRTUAL_NODE_LABELS) and taints (VIRTUAL_NODE_TAINTS; with
+controller.defaultTaint false the list ends with "virtual-kubelet.io/provider-", which removes the
+default taint). Each variable is rendered only when set.
+*/ -}}
+{{- define "ack-virtual-node.consoleEnv" -}}
+{{- with .Values.resourceGroupId }}
+- name: ECI_RESOURCE_GROUP_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.tags }}
+{{- $items := list }}
+{{- range $k := keys . | sortAlpha }}{{ $items = append $items (printf "%s:%s" $k (toString (index $.Values.tags $k))) }}{{ end }}
+- name: ECI_TAGS
+  value: {{ join "," $items | quote }}
+{{- end }}
+{{- with .Values.controller.nodeLabels }}
+{{- $items := list }}
+{{- range $k := keys . | sortAlpha }}{{ $items = append $items (printf "%s=%s" $k (toString (index $.Values.controller.nodeLabels $k))) }}{{ end }}
+- name: VIRTUAL_NODE_LABELS
+  value: {{ join "," $items | quote }}
+{{- end }}
+{{- $taints := list }}
+{{- range .Values.controller.nodeTaints }}
+{{- if .value }}{{ $taints = append $taints (printf "%s=%s:%s" .key (toString .value) .effect) }}{{ else }}{{ $taints = append $taints (printf "%s:%s" .key .effect) }}{{ end }}
+{{- end }}
+{{- if not .Values.controller.defaultTaint }}{{ $taints = append $taints "virtual-kubelet.io/provider-" }}{{ end }}
+{{- if $taints }}
+- name: VIRTUAL_NODE_TAINTS
+  value: {{ join "," $taints | quote }}
+{{- end }}
 {{- end }}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -208,12 +209,13 @@ func applyAnnotations(pod *corev1.Pod, tr *Translation) error {
 					return invalidAnnotation(AnnotationCustomTags, fmt.Sprintf("tag key %q uses the reserved prefix %q", k, pre), "choose another key")
 				}
 			}
-			for _, own := range req.Tags {
-				if own.Key == k {
-					return invalidAnnotation(AnnotationCustomTags, fmt.Sprintf("tag key %q is used by the virtual node", k), "choose another key")
-				}
+			if slices.Contains(OwnTagKeys, k) {
+				return invalidAnnotation(AnnotationCustomTags, fmt.Sprintf("tag key %q is used by the virtual node", k), "choose another key")
 			}
-			req.Tags = append(req.Tags, eci.Tag{Key: k, Value: val})
+			if msg := eci.CheckTag(k, val); msg != "" {
+				return invalidAnnotation(AnnotationCustomTags, msg, "write tags as k:v,k:v under the cloud's tag rules")
+			}
+			req.Tags = setTag(req.Tags, k, val)
 		}
 	}
 	req.RamRoleName = a[AnnotationRAMRoleName]

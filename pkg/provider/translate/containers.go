@@ -90,6 +90,7 @@ func initContainer(c eci.Container) eci.InitContainer {
 		Name: c.Name, Image: c.Image, Cpu: c.Cpu, Memory: c.Memory, Gpu: c.Gpu, WorkingDir: c.WorkingDir,
 		ImagePullPolicy: c.ImagePullPolicy, Commands: c.Commands, Args: c.Args, Ports: c.Ports,
 		EnvironmentVars: c.EnvironmentVars, VolumeMounts: c.VolumeMounts, SecurityContext: c.SecurityContext,
+		TerminationMessagePath: c.TerminationMessagePath, TerminationMessagePolicy: c.TerminationMessagePolicy,
 	}
 }
 

@@ -13,8 +13,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// ClusterDomain is the DNS domain of Services in the cluster.
-const ClusterDomain = "cluster.local"
+// DefaultClusterDomain is the DNS domain of Services when neither
+// CLUSTER_DOMAIN nor the cluster's CoreDNS configuration says otherwise.
+const DefaultClusterDomain = "cluster.local"
+
+// clusterDomain is the domain ClusterFirst pods search.
+func (t *Translator) clusterDomain() string {
+	if t.opts.ClusterDomain != "" {
+		return t.opts.ClusterDomain
+	}
+	return DefaultClusterDomain
+}
 
 // podLevel maps DNS, host aliases and image pull secrets. The pod's
 // security context is mapped with the containers (security.go).
@@ -55,13 +64,22 @@ func (t *Translator) buildDNS(ctx context.Context, pod *corev1.Pod, tr *Translat
 		if !tr.kubeProxy.on {
 			req.DnsPolicy = "Default"
 			tr.Notes = append(tr.Notes, "dnsPolicy ClusterFirst: "+tr.kubeProxy.source+" is false, so ClusterIP Services (the cluster DNS too) are unreachable; the pod uses the VPC resolver")
-		} else if ip := t.cluster.ClusterDNSIP(ctx); ip != "" {
+		} else if ips, err := t.cluster.ClusterDNS(ctx); err == nil && len(ips) > 0 {
+			domain := t.clusterDomain()
 			req.DnsPolicy = "None"
-			cfg.NameServers = []string{ip}
-			cfg.Searches = []string{pod.Namespace + ".svc." + ClusterDomain, "svc." + ClusterDomain, ClusterDomain}
+			cfg.NameServers = ips
+			cfg.Searches = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
 			cfg.Options = []eci.DNSOption{{Name: "ndots", Value: "5"}}
 		} else {
+			// As the kubelet does without a cluster DNS: the node's
+			// resolver, and a Warning saying so.
 			req.DnsPolicy = "Default"
+			why := "the cluster DNS has no address"
+			if err != nil {
+				why = err.Error()
+			}
+			tr.MissingClusterDNS = fmt.Sprintf("dnsPolicy %s: %s; the pod uses the VPC resolver and cannot resolve Services. "+
+				"Fix: create the DNS Service, or set CLUSTER_DNS_SERVICE (namespace/name) or CLUSTER_DNS (resolver IPs) on the controller", policyName(pod), why)
 		}
 	}
 	if d := pod.Spec.DNSConfig; d != nil {
@@ -79,6 +97,13 @@ func (t *Translator) buildDNS(ctx context.Context, pod *corev1.Pod, tr *Translat
 		req.DNSConfig = cfg
 	}
 	return nil
+}
+
+func policyName(pod *corev1.Pod) string {
+	if pod.Spec.DNSPolicy == "" {
+		return string(corev1.DNSClusterFirst)
+	}
+	return string(pod.Spec.DNSPolicy)
 }
 
 // dockerConfig is the shape of .dockerconfigjson (and, under "auths", of

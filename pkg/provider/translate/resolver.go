@@ -32,9 +32,11 @@ type Resolver interface {
 	// Services returns the Services of namespace, for the Service link
 	// variables; none (and no error) when they are not known.
 	Services(namespace string) ([]*corev1.Service, error)
-	// ClusterDNSIP returns the cluster DNS Service's address (kube-dns in
-	// kube-system), "" when there is none.
-	ClusterDNSIP(ctx context.Context) string
+	// ClusterDNS returns the cluster DNS resolvers for ClusterFirst pods
+	// (CLUSTER_DNS, else the ClusterIP of CLUSTER_DNS_SERVICE), or an
+	// error saying why there are none (the Service is missing or has no
+	// ClusterIP), which the pod's events show.
+	ClusterDNS(ctx context.Context) ([]string, error)
 	// Token mints a token of service account namespace/serviceAccount
 	// with the TokenRequest API, as the kubelet does, and returns the
 	// answered request (Status.Token, Status.ExpirationTimestamp).

@@ -81,9 +81,9 @@ func (c *memCluster) Services(ns string) ([]*corev1.Service, error) {
 	return c.services[ns], nil
 }
 
-func (c *memCluster) ClusterDNSIP(context.Context) string {
-	c.record("ClusterDNSIP")
-	return "10.96.0.10"
+func (c *memCluster) ClusterDNS(context.Context) ([]string, error) {
+	c.record("ClusterDNS")
+	return []string{"10.96.0.10"}, nil
 }
 
 func (c *memCluster) Token(_ context.Context, ns, sa string, req *authv1.TokenRequest) (*authv1.TokenRequest, error) {

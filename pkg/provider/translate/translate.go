@@ -32,6 +32,19 @@ type Options struct {
 	// TokenRefreshFraction is the share of a projected token's lifetime
 	// after which it is renewed (default DefaultTokenRefreshFraction).
 	TokenRefreshFraction float64
+	// ClusterDomain is the cluster's DNS domain (CLUSTER_DOMAIN), in the
+	// search path of ClusterFirst pods; empty means DefaultClusterDomain.
+	ClusterDomain string
+	// Tags (ECI_TAGS) go on every group besides the controller's own
+	// (checked by ParseConfiguredTags).
+	Tags []eci.Tag
+	// ResourceGroupID (ECI_RESOURCE_GROUP_ID) is the resource group of new
+	// groups; empty leaves it to the cloud (the account's default group).
+	ResourceGroupID string
+	// GroupDefaults, if set, returns the eci-profile's tags and resource
+	// group: tags replace Tags when tagsSet, a non-empty resource group
+	// replaces ResourceGroupID.
+	GroupDefaults func() (tags []eci.Tag, tagsSet bool, resourceGroupID string)
 }
 
 // Translator maps pods to CreateContainerGroup requests.
@@ -115,7 +128,11 @@ type Translation struct {
 	// left out, and what that changes for the pod; they become one Warning
 	// event.
 	Warnings []string
-	Tokens   TokenRefresh
+	// MissingClusterDNS, when set, says why a ClusterFirst pod got the VPC
+	// resolver instead of the cluster DNS (the kubelet's MissingClusterDNS
+	// event): the DNS Service is missing or has no address.
+	MissingClusterDNS string
+	Tokens            TokenRefresh
 	// MissingOptional are the optional ConfigMaps and Secrets the pod
 	// refers to that do not exist: left out, as a kubelet does, and
 	// reported with an Optional...NotFound event.
@@ -158,6 +175,7 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 		TerminationGracePeriodSeconds: pod.Spec.TerminationGracePeriodSeconds,
 		ActiveDeadlineSeconds:         pod.Spec.ActiveDeadlineSeconds,
 	}
+	t.applyGroupDefaults(req)
 	tr := &Translation{Req: req}
 	if req.RestartPolicy == "" {
 		req.RestartPolicy = string(corev1.RestartPolicyAlways)
@@ -187,6 +205,12 @@ func (t *Translator) BuildRequest(ctx context.Context, pod *corev1.Pod, vswitche
 	req.Cpu, req.Memory = max(sumCPU, initCPU), max(sumMem, initMem)
 	if err := applyAnnotations(pod, tr); err != nil {
 		return nil, err
+	}
+	if err := ephemeralStorage(pod, tr); err != nil {
+		return nil, err
+	}
+	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
+		req.ShareProcessNamespace = true
 	}
 	kp, err := t.decideKubeProxy(pod)
 	if err != nil {
@@ -281,6 +305,14 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, []string,
 	if c.Image == "" {
 		return out, nil, &InvalidPodError{Field: field + ".image", Reason: "is empty", Fix: "set the container image"}
 	}
+	// The apiserver defaults every container to /dev/termination-log and
+	// File, which is also ECI's behaviour: only other values are sent.
+	if c.TerminationMessagePath != "" && c.TerminationMessagePath != corev1.TerminationMessagePathDefault {
+		out.TerminationMessagePath = c.TerminationMessagePath
+	}
+	if c.TerminationMessagePolicy != "" && c.TerminationMessagePolicy != corev1.TerminationMessageReadFile {
+		out.TerminationMessagePolicy = string(c.TerminationMessagePolicy)
+	}
 	if q, ok := pick(c.Resources, corev1.ResourceCPU); ok {
 		out.Cpu = float64(q.MilliValue()) / 1000
 	}
@@ -298,13 +330,19 @@ func buildContainer(c *corev1.Container, field string) (eci.Container, []string,
 			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].subPathExpr", field, i),
 				Reason: "is not supported on ECI", Fix: "use a fixed subPath"}
 		}
+		vm := eci.VolumeMount{Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly, SubPath: m.SubPath}
 		if m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
-			return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", field, i),
-				Reason: "ECI mounts are private", Fix: "remove mountPropagation"}
+			// The published values are Kubernetes' own; None is the
+			// default and not sent.
+			switch *m.MountPropagation {
+			case corev1.MountPropagationHostToContainer, corev1.MountPropagationBidirectional:
+				vm.MountPropagation = string(*m.MountPropagation)
+			default:
+				return out, nil, &InvalidPodError{Field: fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", field, i),
+					Reason: fmt.Sprintf("%q is not a mount propagation mode", *m.MountPropagation), Fix: "use None, HostToContainer or Bidirectional"}
+			}
 		}
-		out.VolumeMounts = append(out.VolumeMounts, eci.VolumeMount{
-			Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly, SubPath: m.SubPath,
-		})
+		out.VolumeMounts = append(out.VolumeMounts, vm)
 	}
 	var err error
 	if out.ReadinessProbe, err = buildProbe(c, c.ReadinessProbe, field+".readinessProbe"); err != nil {
@@ -416,10 +454,11 @@ func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error
 		path, scheme, host *string
 		httpPort, tcpPort  *int32
 		tcpHost            *string
+		headers            *[]eci.HTTPHeader
 	}
 	for _, hk := range []hook{
-		{c.Lifecycle.PostStart, "postStart", &out.PostStartExec, &out.PostStartHTTPPath, &out.PostStartHTTPScheme, &out.PostStartHTTPHost, &out.PostStartHTTPPort, &out.PostStartTCPPort, &out.PostStartTCPHost},
-		{c.Lifecycle.PreStop, "preStop", &out.PreStopExec, &out.PreStopHTTPPath, &out.PreStopHTTPScheme, &out.PreStopHTTPHost, &out.PreStopHTTPPort, &out.PreStopTCPPort, &out.PreStopTCPHost},
+		{c.Lifecycle.PostStart, "postStart", &out.PostStartExec, &out.PostStartHTTPPath, &out.PostStartHTTPScheme, &out.PostStartHTTPHost, &out.PostStartHTTPPort, &out.PostStartTCPPort, &out.PostStartTCPHost, &out.PostStartHTTPHeaders},
+		{c.Lifecycle.PreStop, "preStop", &out.PreStopExec, &out.PreStopHTTPPath, &out.PreStopHTTPScheme, &out.PreStopHTTPHost, &out.PreStopHTTPPort, &out.PreStopTCPPort, &out.PreStopTCPHost, &out.PreStopHTTPHeaders},
 	} {
 		if hk.h == nil {
 			continue
@@ -434,6 +473,9 @@ func buildLifecycle(c *corev1.Container, field string, out *eci.Container) error
 				return err
 			}
 			*hk.path, *hk.scheme, *hk.host, *hk.httpPort = hk.h.HTTPGet.Path, string(hk.h.HTTPGet.Scheme), hk.h.HTTPGet.Host, port
+			for _, h := range hk.h.HTTPGet.HTTPHeaders {
+				*hk.headers = append(*hk.headers, eci.HTTPHeader{Name: h.Name, Value: h.Value})
+			}
 		case hk.h.TCPSocket != nil:
 			port, err := resolvePort(c, hk.h.TCPSocket.Port, f+".tcpSocket")
 			if err != nil {

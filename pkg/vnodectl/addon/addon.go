@@ -87,9 +87,17 @@ type Options struct {
 	// Timeout bounds waits and hooks (the drain hook above all); 0 means
 	// 10 minutes.
 	Timeout time.Duration
-	// Wait makes Install/Upgrade wait until the Deployments are ready.
-	// Leave it false where no kubelet runs the pods (tests).
+	// Wait makes Install/Upgrade wait (WaitReady) until the Deployments
+	// are ready and the virtual nodes Ready, stopping early when one of
+	// their pods cannot start. Leave it false where no kubelet runs the
+	// pods and the test does not play one.
 	Wait bool
+	// Poll is the interval of the waits (default 1s).
+	Poll time.Duration
+	// Progress receives one line per change of state during the waits
+	// (and a reminder every 15 s of an unchanged one); nil logs them
+	// through klog.
+	Progress func(line string)
 	// Log receives Helm's debug lines; nil logs them at klog V(4).
 	Log func(format string, v ...any)
 }
@@ -103,6 +111,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
 	}
 	if o.Log == nil {
 		o.Log = func(format string, v ...any) { klog.V(4).Infof(format, v...) }
@@ -140,7 +151,9 @@ func New(opts Options) (*Client, error) {
 }
 
 // Install checks the prerequisites and installs the add-on with values
-// (merged over the chart's values.yaml).
+// (merged over the chart's values.yaml). With the Wait option it then
+// waits (WaitReady); when that wait fails the installed release is
+// returned with the error.
 func (c *Client) Install(ctx context.Context, values map[string]any) (*release.Release, error) {
 	ch, err := Chart()
 	if err != nil {
@@ -153,10 +166,16 @@ func (c *Client) Install(ctx context.Context, values map[string]any) (*release.R
 	in.ReleaseName = c.opts.ReleaseName
 	in.Namespace = c.opts.Namespace
 	in.Timeout = c.opts.Timeout
-	in.Wait = c.opts.Wait
 	rel, err := in.RunWithContext(ctx, ch, values)
 	if err != nil {
 		return nil, fmt.Errorf("install %s in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
+	}
+	if c.opts.Wait {
+		// Waited here rather than by Helm: with progress, an early stop
+		// on a pod that cannot start, and cancellation.
+		if err := c.WaitReady(ctx, rel); err != nil {
+			return rel, err
+		}
 	}
 	return rel, nil
 }
@@ -174,15 +193,19 @@ type UpgradeResult struct {
 // installed release are reused and values is merged over them; settings
 // that users changed directly in the controller Deployment are carried
 // into the new release unless values sets them too, so an upgrade never
-// silently reverts a `kubectl edit`.
+// silently reverts a `kubectl edit`. With the Wait option it then waits
+// (WaitReady); when that wait fails the result is returned with the error.
 func (c *Client) Upgrade(ctx context.Context, values map[string]any) (*UpgradeResult, error) {
 	ch, err := Chart()
 	if err != nil {
 		return nil, err
 	}
-	cur, err := action.NewGet(c.cfg).Run(c.opts.ReleaseName)
+	cur, err := c.current("upgrade")
+	if errors.Is(err, ErrNotInstalled) {
+		return nil, fmt.Errorf("%w (install it first)", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("upgrade: release %s not found in %s (install it first): %w", c.opts.ReleaseName, c.opts.Namespace, err)
+		return nil, err
 	}
 	kept, err := c.liveEdits(ctx, cur)
 	if err != nil {
@@ -202,81 +225,19 @@ func (c *Client) Upgrade(ctx context.Context, values map[string]any) (*UpgradeRe
 	up := action.NewUpgrade(c.cfg)
 	up.Namespace = c.opts.Namespace
 	up.Timeout = c.opts.Timeout
-	up.Wait = c.opts.Wait
 	up.ReuseValues = true
 	up.MaxHistory = 10
 	rel, err := up.RunWithContext(ctx, c.opts.ReleaseName, ch, merged)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade %s in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
 	}
-	return &UpgradeResult{Release: rel, KeptEdits: kept}, nil
-}
-
-// UninstallResult says what uninstall left behind on purpose.
-type UninstallResult struct {
-	// Info is Helm's summary, including resources kept by policy
-	// (kube-system/eci-profile).
-	Info string
-}
-
-// Uninstall runs the pre-delete drain hook (which fails the uninstall if
-// container groups remain) and deletes the release's objects.
-func (c *Client) Uninstall(ctx context.Context) (*UninstallResult, error) {
-	un := action.NewUninstall(c.cfg)
-	un.Timeout = c.opts.Timeout
-	un.Wait = c.opts.Wait
-	res, err := un.Run(c.opts.ReleaseName)
-	if err != nil {
-		return nil, fmt.Errorf("uninstall %s from %s: %w (the drain hook's log: kubectl -n %s logs job/ack-virtual-node-drain)",
-			c.opts.ReleaseName, c.opts.Namespace, err, c.opts.Namespace)
-	}
-	out := &UninstallResult{}
-	if res != nil {
-		out.Info = res.Info
-	}
-	return out, nil
-}
-
-// Status is the release and the live state of what it runs.
-type Status struct {
-	Release *release.Release
-	// Deployments maps each Deployment of the release to "ready/desired".
-	Deployments map[string]string
-	// NodeReady reports the Ready condition of the virtual node ("" when
-	// the node is not registered).
-	NodeReady string
-}
-
-// Status reports the release and its workloads.
-func (c *Client) Status(ctx context.Context) (*Status, error) {
-	rel, err := action.NewStatus(c.cfg).Run(c.opts.ReleaseName)
-	if err != nil {
-		return nil, fmt.Errorf("status of %s in %s: %w", c.opts.ReleaseName, c.opts.Namespace, err)
-	}
-	st := &Status{Release: rel, Deployments: map[string]string{}}
-	for _, name := range []string{ControllerDeployment, "ack-virtual-node-webhook", "ack-virtual-node-approver"} {
-		d, err := c.kube.AppsV1().Deployments(c.opts.Namespace).Get(ctx, name, getOpts)
-		if err != nil {
-			continue
-		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		st.Deployments[name] = fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, want)
-	}
-	nodeName, _ := nestedString(rel.Config, "controller", "nodeName")
-	if nodeName == "" {
-		nodeName, _ = nestedString(rel.Chart.Values, "controller", "nodeName")
-	}
-	if n, err := c.kube.CoreV1().Nodes().Get(ctx, nodeName, getOpts); err == nil {
-		for _, cond := range n.Status.Conditions {
-			if cond.Type == "Ready" {
-				st.NodeReady = string(cond.Status)
-			}
+	res := &UpgradeResult{Release: rel, KeptEdits: kept}
+	if c.opts.Wait {
+		if err := c.WaitReady(ctx, rel); err != nil {
+			return res, err
 		}
 	}
-	return st, nil
+	return res, nil
 }
 
 // RenderOptions adjust Render.

@@ -127,6 +127,9 @@ func renderedController(manifest string) (*controllerWorkload, error) {
 	return nil, nil
 }
 
+// controllerEnv is the controller container's env of a Deployment.
+func controllerEnv(d *appsv1.Deployment) map[string]*corev1.EnvVar { return podEnv(&d.Spec.Template) }
+
 // podEnv is the controller container's env of a pod template, by name.
 func podEnv(tpl *corev1.PodTemplateSpec) map[string]*corev1.EnvVar {
 	out := map[string]*corev1.EnvVar{}

@@ -340,14 +340,16 @@ func TestRenderDefaults(t *testing.T) {
 // default; TestValuesDocumented checks that no value is missing here.
 func everyValue() map[string]any {
 	return map[string]any{
-		"region":         "cn-shanghai",
-		"vSwitches":      []any{"vsw-one", "vsw-two"},
-		"securityGroup":  "sg-custom",
-		"kubeProxy":      false,
-		"kubeProxyImage": "reg.local/kube-proxy:v1.30.1-aliyun.1",
-		"apiServerUrl":   "https://192.168.0.10:6443",
-		"clusterId":      "c-123",
-		"eciEndpoint":    "eci-vpc.cn-shanghai.aliyuncs.com",
+		"region":          "cn-shanghai",
+		"vSwitches":       []any{"vsw-one", "vsw-two"},
+		"securityGroup":   "sg-custom",
+		"kubeProxy":       false,
+		"kubeProxyImage":  "reg.local/kube-proxy:v1.30.1-aliyun.1",
+		"apiServerUrl":    "https://192.168.0.10:6443",
+		"clusterId":       "c-123",
+		"eciEndpoint":     "eci-vpc.cn-shanghai.aliyuncs.com",
+		"resourceGroupId": "rg-everyvalue",
+		"tags":            map[string]any{"team": "web", "cost-center": "42"},
 		"credentials": map[string]any{
 			"mode": "secret", "secretName": "my-ak", "create": true, "accessKeyId": "LTAIid", "accessKeySecret": "s3cr3t",
 			"rrsa":    map[string]any{"roleArn": "acs:ram::1:role/x", "oidcProviderArn": "acs:ram::1:oidc-provider/y", "audience": "aud"},
@@ -355,7 +357,9 @@ func everyValue() map[string]any {
 		},
 		"image": map[string]any{"repository": "reg.local/vn/", "tag": "9.9.9", "pullPolicy": "Always", "pullSecrets": []any{"regcred"}},
 		"controller": map[string]any{
-			"nodeName": "vnode-a", "nodeCount": 3, "kubeAPIQPS": 50, "kubeAPIBurst": 80, "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
+			"nodeLabels": map[string]any{"pool": "eci"}, "nodeTaints": []any{map[string]any{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}},
+			"defaultTaint": false,
+			"nodeName":     "vnode-a", "nodeCount": 3, "kubeAPIQPS": 50, "kubeAPIBurst": 80, "podCapacity": 500, "cpuCapacity": "100", "memoryCapacity": "1Ti",
 			"statusInterval": "5s", "resyncInterval": "2m", "kubeletPort": 11250, "metricsPort": 11255, "replicas": 2,
 			"tlsBootstrap": map[string]any{"enabled": true, "kubeconfigSecret": "vnode-bootstrap"},
 			"extraEnv":     []any{map[string]any{"name": "SA_TOKEN_REFRESH_FRACTION", "value": "0.5"}},
@@ -387,6 +391,7 @@ func everyValue() map[string]any {
 			"metrics": map[string]any{"cidrs": []any{"10.10.0.0/24"}, "namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}},
 				"podSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "prometheus"}}},
 		},
+		"monitoring":      everyMonitoringValue(),
 		"drain":           map[string]any{"enabled": true, "timeoutSeconds": 120, "podTimeout": "30s", "groupTimeout": "20s"},
 		"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "allowPrivilegeEscalation": false},
 	}
@@ -407,6 +412,8 @@ func TestRenderEveryValue(t *testing.T) {
 		"ECI_POD_CAPACITY": "500", "ECI_CPU_CAPACITY": "100", "ECI_MEMORY_CAPACITY": "1Ti", "ECI_STATUS_INTERVAL": "5s",
 		"ECI_RESYNC_INTERVAL": "2m", "KUBELET_PORT": "11250", "METRICS_ADDR": ":11255", "SA_TOKEN_REFRESH_FRACTION": "0.5",
 		"TLS_BOOTSTRAP_ENABLED": "true", "KUBECONFIG": "/etc/ack-virtual-node/bootstrap/kubeconfig", "VNODE_CERT_DIR": "/var/lib/ack-virtual-node/pki",
+		"ECI_RESOURCE_GROUP_ID": "rg-everyvalue", "ECI_TAGS": "cost-center:42,team:web", "VIRTUAL_NODE_LABELS": "pool=eci",
+		"VIRTUAL_NODE_TAINTS": "dedicated=batch:NoSchedule,virtual-kubelet.io/provider-",
 	} {
 		if env[name].Value != want {
 			t.Errorf("env %s = %q, want %q", name, env[name].Value, want)

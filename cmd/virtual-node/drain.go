@@ -24,6 +24,7 @@ func drainMain(args []string) int {
 	}
 	podTimeout := fs.Duration("pod-timeout", drain.DefaultPodTimeout, "how long to wait for the controller to delete the pods")
 	groupTimeout := fs.Duration("group-timeout", drain.DefaultGroupTimeout, "how long to wait for the container groups to leave the cloud before deleting them")
+	statefulSet := fs.String("statefulset", "", "drain the nodes of this StatefulSet of the controller (in POD_NAMESPACE): <name>-<ordinal> for its replicas and any such node still registered, plus VIRTUAL_NODE_LEGACY_NAMES")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -39,8 +40,21 @@ func drainMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "drain:", err)
 		return 1
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case fs.NArg() > 0 && *statefulSet != "":
+		fmt.Fprintln(os.Stderr, "drain: give either node names or --statefulset, not both")
+		return 2
+	case fs.NArg() > 0:
 		opts.Nodes = fs.Args()
+	case *statefulSet != "":
+		if opts.Nodes, err = drain.StatefulSetNodes(ctx, opts.Kube, cfg.PodNamespace, *statefulSet, cfg.LegacyNodes); err != nil {
+			fmt.Fprintln(os.Stderr, "drain:", err)
+			return 1
+		}
+		if len(opts.Nodes) == 0 {
+			fmt.Println("drain: StatefulSet " + cfg.PodNamespace + "/" + *statefulSet + " has no nodes: nothing to drain")
+			return 0
+		}
 	}
 	opts.PodTimeout, opts.GroupTimeout = *podTimeout, *groupTimeout
 	rep, err := drain.Run(ctx, opts)

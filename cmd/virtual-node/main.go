@@ -2,8 +2,10 @@
 // virtual nodes this replica owns (one, or a share of VIRTUAL_NODE_COUNT
 // nodes held through Leases, see pkg/ownership) and runs every pod bound to
 // them as an ECI container group. SIGTERM stops the nodes and releases
-// their Leases for the other replicas. Configuration comes from environment
-// variables (see pkg/config).
+// their Leases for the other replicas; a StatefulSet ordinal pod whose
+// ordinal is no longer within the StatefulSet's replicas (scaled away)
+// first drains its nodes and then removes them. Configuration comes from
+// environment variables (see pkg/config).
 package main
 
 import (

@@ -201,6 +201,22 @@ type Config struct {
 	// (ECI_RESOURCE_GROUP_ID, rg-...; empty: the account's default); the
 	// eci-profile key resourceGroupId replaces it.
 	ResourceGroupID string `envconfig:"ECI_RESOURCE_GROUP_ID"`
+	// LegacyNodes (VIRTUAL_NODE_LEGACY_NAMES, comma-separated) are nodes of
+	// an earlier Deployment form that ordinal 0 of the StatefulSet keeps
+	// serving besides its own, so a migration keeps their pods and groups
+	// (see StatefulSetOrdinal). Other pods ignore it; the drain includes it.
+	LegacyNodes []string `envconfig:"VIRTUAL_NODE_LEGACY_NAMES"`
+	// ScaleDownTimeout bounds the drain of a StatefulSet ordinal pod that
+	// is scaled away (VIRTUAL_NODE_SCALE_DOWN_TIMEOUT): its pods are
+	// deleted and its groups waited for (two thirds of it), then the groups
+	// left are deleted (the rest). Keep the pod's
+	// terminationGracePeriodSeconds above it.
+	ScaleDownTimeout time.Duration `envconfig:"VIRTUAL_NODE_SCALE_DOWN_TIMEOUT" default:"2m"`
+	// StatefulSet and Ordinal are derived, not read: the StatefulSet whose
+	// ordinal pod this replica is when its node is named after the pod
+	// (VIRTUAL_NODE_NAME unset), and the pod's ordinal.
+	StatefulSet string `ignored:"true"`
+	Ordinal     int    `ignored:"true"`
 }
 
 var (
@@ -233,6 +249,7 @@ func Load() (*Config, error) {
 	}
 	// A comma-separated list read from the environment may carry spaces
 	// and empty items ("vsw-a, vsw-b,"); a list set in code is taken as is.
+	c.LegacyNodes = trimList(c.LegacyNodes)
 	var vsw []string
 	for _, v := range c.VSwitches {
 		if v = strings.TrimSpace(v); v != "" {
@@ -258,6 +275,7 @@ func Load() (*Config, error) {
 		if (explicitPod || inPod) && c.NodeCount == 1 {
 			if n, ok := StatefulSetNodeName(c.PodName); ok {
 				c.NodeName = n
+				c.StatefulSet, c.Ordinal, _ = StatefulSetOrdinal(c.PodName)
 			}
 		}
 	}
@@ -404,12 +422,15 @@ func (c *Config) Validate() error {
 		add("KUBELET_PORT: %d is not a TCP port", c.KubeletPort)
 	} else if c.NodeCount > 1 && c.KubeletPort+c.NodeCount-1 > 65535 {
 		add("KUBELET_PORT: %d + VIRTUAL_NODE_COUNT (%d) runs past port 65535 (node i listens on KUBELET_PORT+i)", c.KubeletPort, c.NodeCount)
+	} else if n := c.nodeTotal(); n > 1 && c.KubeletPort+n-1 > 65535 {
+		add("KUBELET_PORT: %d + the %d nodes of ordinal 0 (its own and VIRTUAL_NODE_LEGACY_NAMES) runs past port 65535 (node i listens on KUBELET_PORT+i)", c.KubeletPort, n)
 	}
+	errs = append(errs, c.validateStatefulSet()...)
 	if host, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 		add("METRICS_ADDR: %q is not host:port (%v): set e.g. :10255 (every interface, as the probes and Prometheus need in a pod)", c.MetricsAddr, err)
 	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		add("METRICS_ADDR: %q has no TCP port 1-65535: set e.g. %s", c.MetricsAddr, net.JoinHostPort(host, "10255"))
-	} else if c.KubeletPort <= p && p < c.KubeletPort+max(c.NodeCount, 1) {
+	} else if c.KubeletPort <= p && p < c.KubeletPort+max(c.NodeCount, c.nodeTotal(), 1) {
 		add("METRICS_ADDR: port %d is the kubelet API port of node %d (KUBELET_PORT+%d): set another, e.g. %s", p, p-c.KubeletPort, p-c.KubeletPort, net.JoinHostPort(host, "10255"))
 	}
 	if c.PodCapacity < 1 {
@@ -485,9 +506,13 @@ func StatefulSetNodeName(podName string) (string, bool) {
 }
 
 // NodeNames are the virtual nodes the replicas share: NodeName itself when
-// NodeCount is 1, else NodeName-0 .. NodeName-<NodeCount-1>.
+// NodeCount is 1, else NodeName-0 .. NodeName-<NodeCount-1>. Ordinal 0 of
+// a StatefulSet serves its own node and then the LegacyNodes.
 func (c *Config) NodeNames() []string {
 	if c.NodeCount <= 1 {
+		if c.StatefulSet != "" && c.Ordinal == 0 {
+			return append([]string{c.NodeName}, c.LegacyNodes...)
+		}
 		return []string{c.NodeName}
 	}
 	names := make([]string, c.NodeCount)

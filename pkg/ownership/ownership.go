@@ -98,6 +98,14 @@ type Options struct {
 	// AnnotationQuotaShare). The caller starts its client at share 0
 	// (eci.Client.SetShare), and Run calls Share(0) before it returns.
 	Share func(share float64)
+	// Set, if not empty, replaces SetID(Names) as the node set's id: the
+	// ordinal pods of one StatefulSet each run their own nodes but count
+	// each other as peers of one set, so they split the account's quota.
+	Set string
+	// Exclusive says Names are this replica's alone (a StatefulSet ordinal
+	// pod's own nodes): it takes them at once and never hands them over
+	// to share the load; peers only split the quota with it.
+	Exclusive bool
 }
 
 // NodeLeaseName is the name of a node's ownership Lease.
@@ -113,6 +121,13 @@ func SetID(names []string) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(strings.Join(s, "\n")))
 	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+func setID(opts Options) string {
+	if opts.Set != "" {
+		return opts.Set
+	}
+	return SetID(opts.Names)
 }
 
 var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
@@ -200,7 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 			opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod)
 	}
 	m := &manager{
-		opts: opts, set: SetID(opts.Names),
+		opts: opts, set: setID(opts),
 		logger:     klog.FromContext(ctx).WithValues("replica", opts.Identity),
 		owned:      map[string]bool{},
 		running:    map[string]func(stopReason){},
@@ -424,7 +439,9 @@ func (m *manager) round(ctx context.Context, name string, lock *gatedLock) {
 				lost := reason == stopNone
 				reasonMu.Unlock()
 				m.mu.Lock()
-				alone := m.aloneLocked(time.Now())
+				// Exclusive nodes (a StatefulSet pod's own) have no other
+				// replica that could take them, whatever its peers.
+				alone := m.aloneLocked(time.Now()) || m.opts.Exclusive
 				m.mu.Unlock()
 				if lost && alone && ctx.Err() == nil {
 					m.holdOver(name, nr)
@@ -594,7 +611,8 @@ func (m *manager) mayAcquire(name string, rec *rl.LeaderElectionRecord) error {
 	if b, ok := m.backoffs[name]; ok && now.Before(b.until) {
 		return &errDeferred{fmt.Sprintf("not taking node %s: it failed on this replica; retrying after %s", name, b.until.Sub(now).Round(time.Second))}
 	}
-	if m.owned[name] {
+	if m.owned[name] || m.opts.Exclusive {
+		m.owned[name] = true
 		return nil
 	}
 	held := len(m.owned)
@@ -622,6 +640,9 @@ func (m *manager) mayAcquire(name string, rec *rl.LeaderElectionRecord) error {
 // balance hands one node over when this replica runs more than its fair
 // share and the membership has been stable for a Lease duration.
 func (m *manager) balance() {
+	if m.opts.Exclusive {
+		return
+	}
 	m.mu.Lock()
 	now := time.Now()
 	fair, live := m.fairShareLocked(now)

@@ -101,6 +101,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// The nodes run until ctx ends and whatever must happen before they
+	// stop (a StatefulSet pod's scale-down drain) has happened.
+	ctx, stopRun, setBeforeStop := stopAfter(ctx)
+	defer stopRun()
+	if cfg.StatefulSet == "" {
+		setBeforeStop(nil) // nothing to do before stopping
+	}
 	logger := klog.FromContext(ctx).WithValues("replica", cfg.PodName)
 	ctx = klog.NewContext(ctx, logger)
 	restCfg := opts.RESTConfig
@@ -233,6 +240,16 @@ func Run(ctx context.Context, opts Options) error {
 		index[n] = i
 	}
 	var readyOnce sync.Once
+	var sd *scaleDown
+	set := ""
+	if cfg.StatefulSet != "" {
+		// An ordinal pod of the StatefulSet form: its nodes are its own;
+		// scaled away, it drains them before it stops.
+		sd = &scaleDown{cfg: cfg, kube: kube, cloud: eciClient, clusterID: clusterID, recorder: recorder}
+		setBeforeStop(sd.beforeStop)
+		set = statefulSetSet(cfg)
+		logger.Info("StatefulSet form: this ordinal pod runs its own nodes", "statefulSet", cfg.PodNamespace+"/"+cfg.StatefulSet, "ordinal", cfg.Ordinal, "nodes", names)
+	}
 	// The account's ECI API quotas are split among the live replicas
 	// (package ownership): this one starts with empty buckets at share 0
 	// and takes its part once the others have made room for it.
@@ -242,7 +259,7 @@ func Run(ctx context.Context, opts Options) error {
 	err = ownership.Run(ctx, ownership.Options{
 		Kube: leaseKube, Namespace: cfg.PodNamespace, Identity: cfg.PodName, Names: names,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
-		Recorder: recorder, Metrics: pm.ownership,
+		Recorder: recorder, Metrics: pm.ownership, Set: set, Exclusive: sd != nil,
 		Share: func(share float64) {
 			if err := eciClient.SetShare(share); err != nil {
 				logger.Error(err, "cannot apply the ECI API quota share")
@@ -263,6 +280,9 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		},
 	})
+	if sd != nil && err == nil {
+		sd.removeNodes(context.WithoutCancel(ctx))
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -309,6 +329,9 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 	})
 	if err != nil {
 		return fmt.Errorf("virtual node: %w", err)
+	}
+	if err := uncordonScaledDown(ctx, sh.kube, cfg.NodeName); err != nil {
+		return err
 	}
 	sh.nodes.add(cfg.NodeName, vn)
 	defer sh.nodes.remove(cfg.NodeName)

@@ -70,10 +70,22 @@ the same cloud account and node.
   value: {{ . | quote }}
 {{- end }}
 {{- include "ack-virtual-node.consoleEnv" . }}
+{{- if eq .Values.controller.kind "StatefulSet" }}
+{{- /* No VIRTUAL_NODE_NAME: each ordinal pod serves the node named after it. */}}
+- name: VIRTUAL_NODE_COUNT
+  value: "1"
+{{- with .Values.controller.statefulSet.legacyNodes }}
+- name: VIRTUAL_NODE_LEGACY_NAMES
+  value: {{ join "," . | quote }}
+{{- end }}
+- name: VIRTUAL_NODE_SCALE_DOWN_TIMEOUT
+  value: {{ printf "%vs" .Values.controller.statefulSet.scaleDownTimeoutSeconds | quote }}
+{{- else }}
 - name: VIRTUAL_NODE_NAME
   value: {{ .Values.controller.nodeName | quote }}
 - name: VIRTUAL_NODE_COUNT
   value: {{ .Values.controller.nodeCount | quote }}
+{{- end }}
 - name: KUBE_API_QPS
   value: {{ .Values.controller.kubeAPIQPS | quote }}
 - name: KUBE_API_BURST

@@ -369,6 +369,8 @@ func everyValue() map[string]any {
 				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}}},
 			"priorityClassName": "system-cluster-critical", "podAnnotations": map[string]any{"prometheus.io/scrape": "true"},
 			"podDisruptionBudget": map[string]any{"enabled": true, "maxUnavailable": 0},
+			// The StatefulSet form's values are rendered by TestRenderStatefulSet.
+			"kind": "Deployment", "statefulSet": map[string]any{"name": "vn-sts", "legacyNodes": []any{"vnode-old"}, "scaleDownTimeoutSeconds": 60},
 		},
 		"webhook": map[string]any{
 			"enabled": true, "replicas": 3, "name": "vn-webhook", "certSecretName": "vn-webhook-cert", "timeoutSeconds": 10,

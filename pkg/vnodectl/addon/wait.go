@@ -324,12 +324,10 @@ func (c *Client) nodeNames(ctx context.Context, rel *release.Release) []string {
 	if d, err := c.kube.AppsV1().Deployments(c.opts.Namespace).Get(ctx, ControllerDeployment, getOpts); err == nil {
 		env = controllerEnv(d)
 	} else if rel != nil {
-		env, _ = renderedControllerEnv(rel.Manifest)
-		if len(env) == 0 {
-			if names := c.statefulSetNodeNames(ctx, rel); len(names) > 0 {
-				return names
-			}
+		if names := c.statefulSetNodeNames(ctx, rel); len(names) > 0 {
+			return names
 		}
+		env, _ = renderedControllerEnv(rel.Manifest)
 	}
 	cfg := &config.Config{NodeName: config.DefaultNodeName, NodeCount: 1}
 	if e := env["VIRTUAL_NODE_NAME"]; e != nil && e.Value != "" {
@@ -371,6 +369,12 @@ func (c *Client) statefulSetNodeNames(ctx context.Context, rel *release.Release)
 			names := make([]string, n)
 			for i := range names {
 				names[i] = s.Name + "-" + strconv.Itoa(i)
+			}
+			// Ordinal 0 also serves the Deployment form's nodes it kept.
+			for _, e := range ct.Env {
+				if e.Name == "VIRTUAL_NODE_LEGACY_NAMES" && n > 0 {
+					names = append(names, splitList(e.Value)...)
+				}
 			}
 			return names
 		}

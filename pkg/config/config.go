@@ -201,6 +201,11 @@ type Config struct {
 	// (ECI_RESOURCE_GROUP_ID, rg-...; empty: the account's default); the
 	// eci-profile key resourceGroupId replaces it.
 	ResourceGroupID string `envconfig:"ECI_RESOURCE_GROUP_ID"`
+	// ImageCacheController runs the ImageCache controller (pkg/imagecache)
+	// on the replica that holds the first virtual node
+	// (IMAGE_CACHE_CONTROLLER; the chart sets it from
+	// imageCache.controller, default true there).
+	ImageCacheController bool `envconfig:"IMAGE_CACHE_CONTROLLER" default:"false"`
 }
 
 var (

@@ -70,6 +70,8 @@ the same cloud account and node.
   value: {{ . | quote }}
 {{- end }}
 {{- include "ack-virtual-node.consoleEnv" . }}
+- name: IMAGE_CACHE_CONTROLLER
+  value: {{ .Values.imageCache.controller | quote }}
 - name: VIRTUAL_NODE_NAME
   value: {{ .Values.controller.nodeName | quote }}
 - name: VIRTUAL_NODE_COUNT

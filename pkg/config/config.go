@@ -217,6 +217,11 @@ type Config struct {
 	// (VIRTUAL_NODE_NAME unset), and the pod's ordinal.
 	StatefulSet string `ignored:"true"`
 	Ordinal     int    `ignored:"true"`
+	// ImageCacheController runs the ImageCache controller (pkg/imagecache)
+	// on the replica that holds the first virtual node
+	// (IMAGE_CACHE_CONTROLLER; the chart sets it from
+	// imageCache.controller, default true there).
+	ImageCacheController bool `envconfig:"IMAGE_CACHE_CONTROLLER" default:"false"`
 }
 
 var (

@@ -245,6 +245,8 @@ var codeClasses = map[string]Class{
 	"InvalidSecurityGroupId.NotFound": ClassInvalid,
 	"InvalidRegionId.NotFound":        ClassInvalid,
 	"InvalidAction.NotFound":          ClassInvalid,
+	// DeleteImageCache/DescribeImageCaches of a cache that is gone.
+	"InvalidImageCacheId.NotFound": ClassNotFound,
 }
 
 // classify decides the class of a cloud error code with its HTTP status.

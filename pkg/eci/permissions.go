@@ -32,6 +32,9 @@ var ControllerActions = []ActionUse{
 	{"DescribeContainerLog", "kubectl logs", "kubectl logs", true},
 	{"ExecContainerCommand", "kubectl exec and attach", "kubectl exec", true},
 	{"DescribeMultiContainerGroupMetric", "kubectl top, /stats/summary and /metrics/resource", "kubectl top and /stats/summary", true},
+	{"CreateImageCache", "build the cloud image cache of an ImageCache object", "ImageCache objects stay Pending", true},
+	{"DescribeImageCaches", "ImageCache status, adoption of caches after a restart", "ImageCache status and adoption", true},
+	{"DeleteImageCache", "delete the cloud image cache of a deleted ImageCache object", "deleted ImageCache objects keep their cloud caches (and their snapshot billing)", true},
 	{"DescribeContainerGroupStatus", "cheaper status polling (optional: without it status is polled with DescribeContainerGroups)", "pod status", false},
 }
 
@@ -79,6 +82,11 @@ var ProbeParams = map[string]map[string]string{
 	"DescribeContainerLog":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe"},
 	"ExecContainerCommand":              {"ContainerGroupId": probeGroupID, "ContainerName": "probe", "Command": `["true"]`},
 	"DescribeMultiContainerGroupMetric": {"ContainerGroupIds": `["` + probeGroupID + `"]`},
+	// Without the required ImageCacheName the cloud refuses the create
+	// (MissingParameter) once the RAM policy allowed it: nothing is built.
+	"CreateImageCache":    {"Image.1": "probe"},
+	"DescribeImageCaches": {"Limit": "1"},
+	"DeleteImageCache":    {"ImageCacheId": "imc-probe-permission-only"},
 }
 
 // Probe sends the harmless call of action (ProbeParams) once, without

@@ -113,6 +113,11 @@ func TestRequestsArePublished(t *testing.T) {
 	check("ExecContainerCommand", err)
 	_, err = c.DescribeMultiContainerGroupMetric(ctx, filled[eci.DescribeMultiContainerGroupMetricRequest]())
 	check("DescribeMultiContainerGroupMetric", err)
+	_, err = c.CreateImageCache(ctx, filled[eci.CreateImageCacheRequest]())
+	check("CreateImageCache", err)
+	_, err = c.DescribeImageCaches(ctx, filled[eci.DescribeImageCachesRequest]())
+	check("DescribeImageCaches", err)
+	check("DeleteImageCache", c.DeleteImageCache(ctx, "imc-x"))
 
 	var problems []string
 	for action, calls := range rec.calls {
@@ -137,8 +142,8 @@ func TestRequestsArePublished(t *testing.T) {
 			}
 		}
 	}
-	if len(rec.calls) != 8 {
-		t.Errorf("recorded %d actions, want 8: %v", len(rec.calls), rec.calls)
+	if len(rec.calls) != 11 {
+		t.Errorf("recorded %d actions, want 11: %v", len(rec.calls), rec.calls)
 	}
 	sort.Strings(problems)
 	for _, p := range problems {
@@ -175,6 +180,8 @@ func TestResponsesArePublished(t *testing.T) {
 		"DescribeContainerLog":              eci.DescribeContainerLogResponse{},
 		"ExecContainerCommand":              eci.ExecContainerCommandResponse{},
 		"DescribeMultiContainerGroupMetric": eci.DescribeMultiContainerGroupMetricResponse{},
+		"CreateImageCache":                  eci.CreateImageCacheResponse{},
+		"DescribeImageCaches":               eci.DescribeImageCachesResponse{},
 	} {
 		op, ok := published.Lookup(action)
 		if !ok {

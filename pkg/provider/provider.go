@@ -88,6 +88,10 @@ type Options struct {
 	// Metrics are the process's provider metrics (NewMetrics), shared by
 	// its nodes; nil keeps this provider's figures unregistered.
 	Metrics *Metrics
+	// ImageCaches resolves the ImageCache a pod names
+	// (translate.AnnotationImageCacheName) to its cloud cache id; nil:
+	// such pods wait with an event saying the resolver is missing.
+	ImageCaches ImageCacheResolver
 	// Health is the ECI client's view of the cloud (eci.Config.Health),
 	// shown on the Node by RunNodeStatus; nil: RunNodeStatus does nothing.
 	Health *eci.Health
@@ -272,7 +276,14 @@ func (p *Provider) buildRequest(ctx context.Context, pod *corev1.Pod) (*translat
 		}
 	}
 	vswitches = p.zones.order(vswitches)
-	return p.translator.BuildRequest(ctx, pod, vswitches, sg)
+	tr, err := p.translator.BuildRequest(ctx, pod, vswitches, sg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.resolveImageCache(ctx, pod, tr.Req); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
 func key(ns, name string) string { return ns + "/" + name }

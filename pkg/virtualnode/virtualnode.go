@@ -22,6 +22,7 @@ import (
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/cloud"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/config"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/eci"
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/imagecache"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/kubeconfig"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/ownership"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/profile"
@@ -39,6 +40,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -85,6 +87,8 @@ type shared struct {
 	nodes         *nodeRegistry
 	metrics       *provider.Metrics // every node's, in the metrics port's registry
 	kubeProxy     *translate.KubeProxyConfig
+	// imageCaches resolves the ImageCache names of pods.
+	imageCaches provider.ImageCacheResolver
 }
 
 // Run runs the virtual nodes of cfg.NodeNames() that this replica owns (see
@@ -208,6 +212,11 @@ func Run(ctx context.Context, opts Options) error {
 
 	sh := &shared{cfg: cfg, restCfg: caCfg, kubeProxy: kubeProxy, kube: kube, sv: sv, clusterID: clusterID, clusterDomain: clusterDomain, cloud: eciClient, health: health,
 		events: broadcaster, profiles: profiles, nodes: pm.nodes, metrics: pm.provider}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	sh.imageCaches = &imagecache.Resolver{Dynamic: dyn}
 	metricsSrv, metricsErr, err := serveMetrics(cfg.MetricsAddr, pm.reg, sh.nodes, cfg.PprofEnabled)
 	if err != nil {
 		return err
@@ -266,6 +275,13 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		},
 		Run: func(ctx context.Context, name string) error {
+			if cfg.ImageCacheController && name == names[0] && (cfg.StatefulSet == "" || cfg.Ordinal == 0) {
+				// One ImageCache controller per cluster: the replica that
+				// holds the first node's Lease runs it, and stops it with
+				// the node. In the StatefulSet form every ordinal pod has
+				// a first node of its own: ordinal 0 runs it.
+				go runImageCaches(ctx, cfg, kube, dyn, eciClient, clusterID, recorder)
+			}
 			err := sh.runNode(ctx, cfg.ForNode(index[name]), func() {
 				if opts.Ready != nil {
 					readyOnce.Do(func() { close(opts.Ready) })
@@ -308,7 +324,7 @@ func (sh *shared) runNode(ctx context.Context, cfg *config.Config, ready func())
 		Cloud: sh.cloud, Kube: sh.kube, Recorder: recorder,
 		StatusInterval: cfg.StatusInterval, FastStatusInterval: cfg.FastStatusInterval, ResyncInterval: cfg.ResyncInterval,
 		StatusCallRate: cfg.StatusCallRate, TokenRefreshFraction: cfg.TokenRefreshFraction, Metrics: sh.metrics,
-		Health: sh.health, CloudUnavailableGrace: cfg.CloudUnavailableGrace,
+		Health: sh.health, CloudUnavailableGrace: cfg.CloudUnavailableGrace, ImageCaches: sh.imageCaches,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ack-virtual-node/ack-virtual-node/pkg/imagecache/api"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/provider/translate"
 	"github.com/ack-virtual-node/ack-virtual-node/pkg/vnodectl/addon"
 	"github.com/ack-virtual-node/ack-virtual-node/test/testenv"
@@ -302,6 +303,22 @@ func TestAddonLifecycle(t *testing.T) {
 	if st, _ := ac.Status(ctx); st == nil || st.NodeReady != "True" {
 		t.Errorf("status does not report the node Ready: %+v", st)
 	}
+
+	// The chart installed the ImageCache CRD (crds/) and the controller
+	// runs the ImageCache controller as its ServiceAccount: an ImageCache
+	// becomes Ready, and its deletion deletes the cloud cache.
+	imc := uniqueName("addon-imc")
+	createImageCache(t, dyn, imc, api.ImageCacheSpec{Images: []string{"registry.example.com/library/nginx:1.25"}}, nil)
+	imcID := waitImageCache(t, dyn, imc, "Ready, built by the chart's controller", func(ic *api.ImageCache) bool {
+		return ic.Status.Phase == api.PhaseReady && ic.Status.ImageCacheId != ""
+	}).Status.ImageCacheId
+	if err := dyn.Resource(api.GVR).Delete(ctx, imc, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "ImageCache "+imc+" deleted with its cloud cache", 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := dyn.Resource(api.GVR).Get(ctx, imc, metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && cloudCache(t, env.Cloud, imcID) == nil, nil
+	})
 
 	ns := "addon"
 	createNamespace(t, kube, ns)

@@ -128,7 +128,8 @@ func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
 }
 
 // opDescribeImageCaches implements DescribeImageCaches (filters:
-// ImageCacheId, ImageCacheName, SnapshotId, Image), newest first.
+// ImageCacheId, ImageCacheName, SnapshotId, Image, Tag.N: a cache must
+// carry every tag asked for), newest first.
 func (s *Simulator) opDescribeImageCaches(rc *reqCtx) (response, *apiError) {
 	p := rc.p
 	ids := map[string]bool{}
@@ -138,8 +139,15 @@ func (s *Simulator) opDescribeImageCaches(rc *reqCtx) (response, *apiError) {
 		}
 	}
 	name, snap, image := p.str("ImageCacheName"), p.str("SnapshotId"), p.str("Image")
+	want, err := parseTags(p)
+	if err != nil {
+		return nil, err
+	}
 	var list []*imageCache
 	for _, c := range s.caches {
+		if !hasTags(c.tags, want) {
+			continue
+		}
 		if len(ids) > 0 && !ids[c.id] {
 			continue
 		}
@@ -181,4 +189,18 @@ func (s *Simulator) opDeleteImageCache(rc *reqCtx) (response, *apiError) {
 	}
 	delete(s.caches, id)
 	return response{}, nil
+}
+
+// hasTags reports whether have carries every tag of want.
+func hasTags(have, want []Tag) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || (h.Key == w.Key && h.Value == w.Value)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

@@ -72,7 +72,8 @@ func TestImageCaches(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.StartDelay = 10 * time.Second })
 	var created struct{ ImageCacheId, ContainerGroupId string }
 	e.mustCall("CreateImageCache", map[string]string{"ImageCacheName": "cache-a", "Image.1": "nginx:1.25",
-		"Image.2": "redis:7", "SecurityGroupId": DefaultSecurityGroupID, "VSwitchId": "vsw-sim-h", "RetentionDays": "7"}, &created)
+		"Image.2": "redis:7", "SecurityGroupId": DefaultSecurityGroupID, "VSwitchId": "vsw-sim-h", "RetentionDays": "7",
+		"Tag.1.Key": "owner", "Tag.1.Value": "uid-1", "Tag.2.Key": "team", "Tag.2.Value": "a"}, &created)
 	var bad struct{ ImageCacheId string }
 	e.mustCall("CreateImageCache", map[string]string{"ImageCacheName": "cache-b", "Image.1": "x/pull-fail",
 		"SecurityGroupId": DefaultSecurityGroupID, "VSwitchId": "vsw-sim-h"}, &bad)
@@ -109,6 +110,22 @@ func TestImageCaches(t *testing.T) {
 	e.mustCall("DescribeImageCaches", map[string]string{"Image": "redis:7"}, &byImage)
 	if len(byImage.ImageCaches) != 1 {
 		t.Fatalf("by image: %+v", byImage)
+	}
+	// Tag.N filters: every tag asked for must match.
+	for _, tc := range []struct {
+		tags map[string]string
+		want int
+	}{
+		{map[string]string{"Tag.1.Key": "owner", "Tag.1.Value": "uid-1"}, 1},
+		{map[string]string{"Tag.1.Key": "owner", "Tag.1.Value": "uid-1", "Tag.2.Key": "team", "Tag.2.Value": "a"}, 1},
+		{map[string]string{"Tag.1.Key": "owner", "Tag.1.Value": "uid-1", "Tag.2.Key": "team", "Tag.2.Value": "b"}, 0},
+		{map[string]string{"Tag.1.Key": "owner", "Tag.1.Value": "uid-2"}, 0},
+	} {
+		var byTag struct{ ImageCaches []ImageCache }
+		e.mustCall("DescribeImageCaches", tc.tags, &byTag)
+		if len(byTag.ImageCaches) != tc.want || (tc.want == 1 && byTag.ImageCaches[0].ImageCacheId != created.ImageCacheId) {
+			t.Errorf("by tags %v: %d caches %+v, want %d", tc.tags, len(byTag.ImageCaches), byTag.ImageCaches, tc.want)
+		}
 	}
 	e.mustCall("DeleteImageCache", map[string]string{"ImageCacheId": created.ImageCacheId}, nil)
 	wantCode(t, e.call("DeleteImageCache", map[string]string{"ImageCacheId": created.ImageCacheId}, nil),

@@ -70,6 +70,8 @@ the same cloud account and node.
   value: {{ . | quote }}
 {{- end }}
 {{- include "ack-virtual-node.consoleEnv" . }}
+- name: IMAGE_CACHE_CONTROLLER
+  value: {{ .Values.imageCache.controller | quote }}
 {{- if eq .Values.controller.kind "StatefulSet" }}
 {{- /* No VIRTUAL_NODE_NAME: each ordinal pod serves the node named after it. */}}
 - name: VIRTUAL_NODE_COUNT

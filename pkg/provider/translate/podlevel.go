@@ -129,6 +129,14 @@ func (t *Translator) registryCredentials(ctx context.Context, ns, name string) (
 	if err != nil {
 		return nil, err
 	}
+	return RegistryCredentials(s)
+}
+
+// RegistryCredentials turns an image pull secret (kubernetes.io/
+// dockerconfigjson or dockercfg) into ECI registry credentials, sorted by
+// server; a secret of another type or unreadable is an error naming it.
+func RegistryCredentials(s *corev1.Secret) ([]eci.ImageRegistryCredential, error) {
+	name := s.Name
 	var auths map[string]dockerAuth
 	switch s.Type {
 	case corev1.SecretTypeDockerConfigJson:

@@ -350,6 +350,7 @@ func everyValue() map[string]any {
 		"eciEndpoint":     "eci-vpc.cn-shanghai.aliyuncs.com",
 		"resourceGroupId": "rg-everyvalue",
 		"tags":            map[string]any{"team": "web", "cost-center": "42"},
+		"imageCache":      map[string]any{"controller": false},
 		"credentials": map[string]any{
 			"mode": "secret", "secretName": "my-ak", "create": true, "accessKeyId": "LTAIid", "accessKeySecret": "s3cr3t",
 			"rrsa":    map[string]any{"roleArn": "acs:ram::1:role/x", "oidcProviderArn": "acs:ram::1:oidc-provider/y", "audience": "aud"},
@@ -413,7 +414,7 @@ func TestRenderEveryValue(t *testing.T) {
 		"ECI_RESYNC_INTERVAL": "2m", "KUBELET_PORT": "11250", "METRICS_ADDR": ":11255", "SA_TOKEN_REFRESH_FRACTION": "0.5",
 		"TLS_BOOTSTRAP_ENABLED": "true", "KUBECONFIG": "/etc/ack-virtual-node/bootstrap/kubeconfig", "VNODE_CERT_DIR": "/var/lib/ack-virtual-node/pki",
 		"ECI_RESOURCE_GROUP_ID": "rg-everyvalue", "ECI_TAGS": "cost-center:42,team:web", "VIRTUAL_NODE_LABELS": "pool=eci",
-		"VIRTUAL_NODE_TAINTS": "dedicated=batch:NoSchedule,virtual-kubelet.io/provider-",
+		"VIRTUAL_NODE_TAINTS": "dedicated=batch:NoSchedule,virtual-kubelet.io/provider-", "IMAGE_CACHE_CONTROLLER": "false",
 	} {
 		if env[name].Value != want {
 			t.Errorf("env %s = %q, want %q", name, env[name].Value, want)

@@ -285,10 +285,15 @@ func (c *Controller) build(ctx context.Context, ic *api.ImageCache, st *api.Imag
 	out, err := c.opts.Cloud.CreateImageCache(ctx, req)
 	if err != nil {
 		if eci.ClassOf(err) == eci.ClassInvalid || eci.ClassOf(err) == eci.ClassAuth {
-			c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+err.Error())
+			c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err))
 			return c.opts.RetryInterval, nil
 		}
-		return 0, err
+		// Out of stock, throttled, unreachable: the object says why it
+		// waits (one event while the reason stays the same; the request
+		// id goes to the log) and the create is retried.
+		klog.FromContext(ctx).Error(err, "CreateImageCache failed; retrying", "imageCache", ic.Name)
+		c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err)+"; retrying")
+		return c.opts.RetryInterval, nil
 	}
 	rebuilding := st.ImageCacheId != ""
 	logger.Info("created image cache", "imageCacheId", out.ImageCacheId, "generation", ic.Generation, "images", ic.Spec.Images)

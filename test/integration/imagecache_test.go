@@ -358,6 +358,40 @@ func TestImageCache(t *testing.T) {
 		t.Errorf("CreateImageCache of %s: %v, want one call with the secret's credentials", private, reqs)
 	}
 
+	// No stock where the annotation builds it: the cloud refuses the build
+	// instance, the object says why (one event, not one per retry), and
+	// the cache is built once the zone has stock again.
+	zone := env.SimulatorConfig.Zones[len(env.SimulatorConfig.Zones)-1]
+	if err := env.Simulator.SetStock(zone.ZoneId, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	noStock := uniqueName("imc-nostock")
+	createImageCache(t, dyn, noStock, api.ImageCacheSpec{Images: []string{"registry.example.com/library/busybox:1.36"}},
+		map[string]string{api.AnnotationVSwitch: zone.VSwitches[0].VSwitchId})
+	ic = waitImageCache(t, dyn, noStock, "Pending with the cloud's NoStock", func(ic *api.ImageCache) bool {
+		return ic.Status.Phase == api.PhasePending && ic.Status.Reason == imagecache.ReasonCreateFailed
+	})
+	if !strings.Contains(ic.Status.Message, "NoStock") || !strings.Contains(ic.Status.Message, zone.ZoneId) {
+		t.Errorf("status message %q, want the cloud's NoStock naming zone %s", ic.Status.Message, zone.ZoneId)
+	}
+	waitImageCacheEvent(t, kube, noStock, corev1.EventTypeWarning, imagecache.ReasonCreateFailed, "NoStock", "retrying")
+	poll(t, "a few retries of "+noStock, 30*time.Second, func(context.Context) (bool, error) {
+		return len(createRequests(env.Simulator, noStock)) >= 3, nil
+	})
+	evs, err := imageCacheEvents(ctx, kube, noStock, imagecache.ReasonCreateFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Errorf("%d CreateFailed events for one reason, want 1 (aggregated): %+v", len(evs), evs)
+	}
+	if err := env.Simulator.SetStock(zone.ZoneId, 1000, 4000); err != nil {
+		t.Fatal(err)
+	}
+	waitImageCache(t, dyn, noStock, "Ready once the zone has stock", func(ic *api.ImageCache) bool {
+		return ic.Status.Phase == api.PhaseReady && ic.Status.ImageCacheId != ""
+	})
+
 	// Delete: the cloud cache goes, then the object.
 	if err := dyn.Resource(api.GVR).Delete(ctx, web, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // (or Failed when an image contains "pull-fail").
 type imageCache struct {
 	seq       int64
+	zoneID    string // where its build instance runs
 	id        string
 	name      string
 	groupID   string
@@ -21,6 +22,21 @@ type imageCache struct {
 	retention int
 	created   time.Time
 	tags      []Tag
+}
+
+// A cache is built by a temporary instance of 2 vCPU and 4 GiB that the
+// cloud creates in one of the request's vSwitches, as the vendor's image
+// cache overview documents: while it builds, it uses that zone's stock
+// like a group, and a create finds no stock as a group's would.
+const (
+	cacheBuildCPU    = 2
+	cacheBuildMemory = 4
+)
+
+// cacheBuilding reports whether c's build instance still runs.
+func (s *Simulator) cacheBuilding(c *imageCache, now time.Time) bool {
+	st, _ := s.cacheStatus(c, now)
+	return st == "Preparing" || st == "Creating"
 }
 
 func (s *Simulator) cacheStatus(c *imageCache, now time.Time) (status, progress string) {
@@ -97,7 +113,8 @@ func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
 	if len(s.sgs) > 0 && !s.sgs[sg] {
 		return nil, newError(http.StatusNotFound, CodeInvalidSecurityGroupID, "The specified SecurityGroupId %q does not exist.", sg)
 	}
-	if _, err := s.parseVSwitches(p); err != nil {
+	vsws, err := s.parseVSwitches(p)
+	if err != nil {
 		return nil, err
 	}
 	size, err := p.integer("ImageCacheSize", 20, 20, 2000)
@@ -116,8 +133,13 @@ func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
 	if err := parseMiscCredentials(p, &creds); err != nil {
 		return nil, err
 	}
+	zoneID, err := s.placeCacheBuild(vsws)
+	if err != nil {
+		return nil, err
+	}
 	s.seq++
 	c := &imageCache{
+		zoneID: zoneID,
 		seq: s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
 		snapshot: s.randomID("s-", 20), images: images, size: int(size), retention: int(retention),
 		created: rc.now, tags: tags,
@@ -203,4 +225,21 @@ func hasTags(have, want []Tag) bool {
 		}
 	}
 	return true
+}
+
+// placeCacheBuild picks the zone of the build instance: the first of the
+// vSwitches whose zone has the stock for it.
+func (s *Simulator) placeCacheBuild(vswitchIDs []string) (string, *apiError) {
+	var tried []string
+	for _, id := range vswitchIDs {
+		z := s.vswitches[id].zoneID
+		tried = append(tried, z)
+		uc, um := s.used(z)
+		if st := s.zones[z]; st.stockCPU-uc >= cacheBuildCPU && st.stockMem-um >= cacheBuildMemory {
+			return z, nil
+		}
+	}
+	return "", newError(http.StatusForbidden, CodeNoStock,
+		"The resource (%v vCPU, %v GiB) is out of stock in the specified zones; try other zones or other specifications. Zones tried: %s.",
+		cacheBuildCPU, cacheBuildMemory, strings.Join(tried, ", "))
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,4 +133,38 @@ func TestImageCaches(t *testing.T) {
 		CodeImageCacheNotFound, http.StatusNotFound)
 	wantCode(t, e.call("CreateImageCache", map[string]string{"ImageCacheName": "c", "Image.1": "x",
 		"SecurityGroupId": DefaultSecurityGroupID, "VSwitchId": "vsw-sim-h"}, nil), CodeInvalidParameter, http.StatusBadRequest)
+}
+
+// TestImageCacheBuildUsesStock: a cache's build instance (2 vCPU, 4 GiB,
+// as the vendor documents) takes its zone's stock while it builds, so a
+// zone without stock refuses the cache (NoStock naming the zones tried),
+// a building cache keeps a group out, and a finished build frees it.
+func TestImageCacheBuildUsesStock(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.StartDelay = 10 * time.Second })
+	cache := func(name, vsw string) error {
+		return e.call("CreateImageCache", map[string]string{"ImageCacheName": name, "Image.1": "nginx:1.25",
+			"SecurityGroupId": DefaultSecurityGroupID, "VSwitchId": vsw}, nil)
+	}
+	if err := e.sim.SetStock("cn-hangzhou-h", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	se := wantCode(t, cache("no-stock", "vsw-sim-h"), CodeNoStock, http.StatusForbidden)
+	if !strings.Contains(se.Message(), "cn-hangzhou-h") {
+		t.Errorf("NoStock message %q does not name the zone", se.Message())
+	}
+	// Another vSwitch of the request has stock: the build goes there.
+	if err := cache("second-zone", "vsw-sim-h,vsw-sim-i"); err != nil {
+		t.Fatalf("cache with a second vSwitch in stock: %v", err)
+	}
+
+	if err := e.sim.SetStock("cn-hangzhou-h", 2, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := cache("building", "vsw-sim-h"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.call("CreateContainerGroup", createParams("while-building", nil), nil), CodeNoStock, http.StatusForbidden)
+	wantCode(t, cache("another", "vsw-sim-h"), CodeNoStock, http.StatusForbidden)
+	e.clock.Advance(20 * time.Second) // Ready: the build instance is gone
+	e.create("after-build", nil)
 }

@@ -77,12 +77,20 @@ func (s *Simulator) releaseIP(g *group) {
 	g.ipHeld = false
 }
 
-// used sums the resources of the zone's non-terminal groups.
+// used sums the resources of the zone's non-terminal groups and of the
+// build instances of image caches still building there.
 func (s *Simulator) used(zoneID string) (cpu, mem float64) {
 	for _, g := range s.groups {
 		if g.zoneID == zoneID && !isTerminal(g.status) {
 			cpu += g.cpu
 			mem += g.memory
+		}
+	}
+	now := s.now()
+	for _, c := range s.caches {
+		if c.zoneID == zoneID && s.cacheBuilding(c, now) {
+			cpu += cacheBuildCPU
+			mem += cacheBuildMemory
 		}
 	}
 	return cpu, mem

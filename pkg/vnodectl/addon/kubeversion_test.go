@@ -114,7 +114,9 @@ func renderedDocs(r *Rendered) map[string]string {
 //     reports no warning.
 func TestRenderEveryKubeVersion(t *testing.T) {
 	valueSets := map[string]map[string]any{"defaults": minimal(), "every value": with(everyValue(),
-		"securityContext", map[string]any{"runAsNonRoot": true, "seccompProfile": map[string]any{"type": "RuntimeDefault"}})}
+		"securityContext", map[string]any{"runAsNonRoot": true, "seccompProfile": map[string]any{"type": "RuntimeDefault"}}),
+		"StatefulSet form": statefulSetForm(with(everyValue(),
+			"securityContext", map[string]any{"runAsNonRoot": true, "seccompProfile": map[string]any{"type": "RuntimeDefault"}}))}
 	for _, minor := range kubeversion.Minors() {
 		version := fmt.Sprintf("v1.%d.3", minor)
 		t.Run(version, func(t *testing.T) {
@@ -221,7 +223,7 @@ func checkReplacements(t *testing.T, id string, minor int, kind string, obj map[
 			t.Errorf("%s: pod annotation seccomp.security.alpha.kubernetes.io/pod = %v, want runtime/default (stands for seccompProfile below 1.19)", id, got)
 		}
 	}
-	if kind == "Deployment" && minor < 18 {
+	if (kind == "Deployment" || kind == "StatefulSet") && minor < 18 {
 		spec := nested(obj, "spec", "template", "spec", "containers")
 		for _, c := range spec.([]any) {
 			c := c.(map[string]any)
@@ -234,7 +236,8 @@ func checkReplacements(t *testing.T, id string, minor int, kind string, obj map[
 		}
 	}
 	if kind == "NetworkPolicy" && minor < 22 {
-		// everyValue: kubeletPort 11250, nodeCount 3.
+		// everyValue: kubeletPort 11250, nodeCount 3 (the StatefulSet
+		// form: two legacy nodes besides ordinal 0's own).
 		ports := map[float64]bool{}
 		for _, rule := range nested(obj, "spec", "ingress").([]any) {
 			for _, p := range nested(rule, "ports").([]any) {
@@ -258,4 +261,20 @@ func nested(obj any, keys ...string) any {
 		obj = m[k]
 	}
 	return obj
+}
+
+// statefulSetForm is vals with controller.kind StatefulSet (and the one
+// node per pod that form requires), the rest of controller kept.
+func statefulSetForm(vals map[string]any) map[string]any {
+	c := map[string]any{}
+	if base, ok := vals["controller"].(map[string]any); ok {
+		for k, v := range base {
+			c[k] = v
+		}
+	}
+	c["kind"], c["nodeCount"] = "StatefulSet", 1
+	// Ordinal 0 serves two legacy nodes on the next kubelet ports, so the
+	// NetworkPolicy admits 11250 to 11252 as with everyValue's 3 nodes.
+	c["statefulSet"] = map[string]any{"legacyNodes": []any{"virtual-kubelet", "virtual-kubelet-1"}}
+	return with(vals, "controller", c)
 }

@@ -140,7 +140,7 @@ func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
 	s.seq++
 	c := &imageCache{
 		zoneID: zoneID,
-		seq: s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
+		seq:    s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
 		snapshot: s.randomID("s-", 20), images: images, size: int(size), retention: int(retention),
 		created: rc.now, tags: tags,
 	}

@@ -139,10 +139,9 @@ func (s *Simulator) opCreateImageCache(rc *reqCtx) (response, *apiError) {
 	}
 	s.seq++
 	c := &imageCache{
-		zoneID: zoneID,
-		seq:    s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
+		seq: s.seq, id: s.randomID("imc-", 20), name: name, groupID: s.randomID("eci-", 20),
 		snapshot: s.randomID("s-", 20), images: images, size: int(size), retention: int(retention),
-		created: rc.now, tags: tags,
+		created: rc.now, tags: tags, zoneID: zoneID,
 	}
 	s.caches[c.id] = c
 	s.log.Info("image cache created", "id", c.id, "name", name, "images", images)

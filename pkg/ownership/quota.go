@@ -36,7 +36,8 @@ const AnnotationNodesRunning = "alibabacloud.com/virtual-nodes-running"
 //     joins) grows only once the others have shrunk and said so; it
 //     starts with empty buckets (eci.Client.SetShare(0));
 //   - shrinking is applied at once and published after; growing is
-//     published first and applied once written. The published shares
+//     published first and applied once written, and only as far as the
+//     membership Leases read after that write leave room (grow). The published shares
 //     therefore bound what every replica uses, and their sum stays at
 //     most 1 while the replicas agree on who is alive;
 //   - a replica that cannot renew its membership Lease for the renew
@@ -209,7 +210,7 @@ func (m *manager) reshare(ctx context.Context, mine int, others []peer, renewedO
 	}
 	if want == published {
 		if want > applied { // published earlier, not yet applied
-			m.grow(want, len(others)+1, mine)
+			m.grow(ctx, want, len(others)+1, mine)
 		}
 		return
 	}
@@ -225,11 +226,30 @@ func (m *manager) reshare(ctx context.Context, mine int, others []peer, renewedO
 	q.mu.Unlock()
 	m.renewed(start)
 	if want > applied {
-		m.grow(want, len(others)+1, mine)
+		m.grow(ctx, want, len(others)+1, mine)
 	}
 }
 
-func (m *manager) grow(want float64, live, mine int) {
+// grow applies a published growth once the membership Leases, read again
+// after this replica's own write, still leave room for it. Replicas that
+// grow at the same time each decided on a listing taken before the
+// others' writes (three replicas started together each saw 0 for the
+// others and took 1/2, 1/2 and 1/3); their writes are ordered by the
+// apiserver and each re-reads after its own write, so the last writer
+// sees every earlier growth and takes only what it leaves: what they use
+// adds up to at most 1. Without a fresh listing the growth waits for the
+// next renewal.
+func (m *manager) grow(ctx context.Context, want float64, live, mine int) {
+	fresh, err := m.freshPeers(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.logger.Error(err, "listing membership Leases before growing the ECI API quota share failed; retrying at the next renewal", "share", want)
+		}
+		return
+	}
+	if room := splitShare(mine, fresh); room < want {
+		want = room
+	}
 	q := &m.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -294,4 +314,32 @@ func (m *manager) writeMembership(ctx context.Context, share float64, nodes int)
 		_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	return err
+}
+
+// freshPeers lists the membership Leases again and returns the quota
+// figures of every peer not known to have expired: one this replica has
+// not seen yet counts (it may just have joined and published a share).
+func (m *manager) freshPeers(ctx context.Context) ([]peer, error) {
+	list, err := m.opts.Kube.CoordinationV1().Leases(m.opts.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: LabelNodeSet + "=" + m.set + "," + LabelLeaseKind + "=replica"})
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	var out []peer
+	for i := range list.Items {
+		l := &list.Items[i]
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == m.opts.Identity {
+			continue
+		}
+		mb := m.members[*l.Spec.HolderIdentity]
+		if mb != nil && l.Spec.RenewTime != nil && mb.renew == l.Spec.RenewTime.UTC().Format(time.RFC3339Nano) &&
+			now.Sub(mb.at) >= m.opts.LeaseDuration {
+			continue // expired, not renewed since: its share is free
+		}
+		out = append(out, peer{share: parseShare(l), nodes: parseNodes(l)})
+	}
+	return out, nil
 }

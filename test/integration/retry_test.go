@@ -62,15 +62,33 @@ func TestCreateRetries(t *testing.T) {
 			return p.Status.Phase == corev1.PodPending && c != nil && c.Status == corev1.ConditionFalse &&
 				c.Reason == provider.ReasonNoStock && strings.Contains(c.Message, "NoStock"), nil
 		})
-		poll(t, "NoStock event", 10*time.Second, func(ctx context.Context) (bool, error) {
+		// Every attempt is refused with a new request id, yet the pod shows
+		// one NoStock Warning whose count grows (the first two retries come
+		// within 2.5–5 s and 5–10 s): the id is not in the message.
+		var stock []corev1.Event
+		poll(t, "one NoStock event counting three attempts", 40*time.Second, func(ctx context.Context) (bool, error) {
 			evs, err := podEvents(ctx, kube, ns, "waits")
+			stock = stock[:0]
+			total := int32(0)
 			for _, e := range evs {
-				if e.Reason == "NoStock" && e.Type == corev1.EventTypeWarning {
-					return true, nil
+				if e.Reason == "NoStock" {
+					stock = append(stock, e)
+					total += max(e.Count, 1)
 				}
 			}
-			return false, err
+			return total >= 3, err
 		})
+		if len(stock) != 1 || stock[0].Type != corev1.EventTypeWarning {
+			t.Errorf("%d NoStock events, want one Warning whose count grows: %+v", len(stock), stock)
+		}
+		for _, e := range stock {
+			if strings.Contains(e.Message, "RequestId") {
+				t.Errorf("NoStock event %q carries a request id, which keeps repeats from aggregating", e.Message)
+			}
+		}
+		if creates := env.Simulator.Calls()["CreateContainerGroup"][simulator.CodeNoStock]; creates < 3 {
+			t.Errorf("simulator refused %d creates for stock, want at least 3 behind the event's count", creates)
+		}
 		setStock(t, 1000)
 		poll(t, "Running after stock returns", 60*time.Second, func(ctx context.Context) (bool, error) {
 			p, err := getPod(ctx, "waits")

@@ -73,16 +73,9 @@ type ImageCache struct {
 	Tags             []Tag             `json:"Tags"`
 }
 
-// ImageCacheEvent is one event of an image cache.
-type ImageCacheEvent struct {
-	Count          int    `json:"Count"`
-	Type           string `json:"Type"`
-	Name           string `json:"Name"`
-	Reason         string `json:"Reason"`
-	Message        string `json:"Message"`
-	FirstTimestamp string `json:"FirstTimestamp"`
-	LastTimestamp  string `json:"LastTimestamp"`
-}
+// ImageCacheEvent is one event of an image cache: the published API gives
+// it the fields of a group's Event.
+type ImageCacheEvent = Event
 
 // CreateImageCache starts building an image cache. Retries inside the
 // client reuse the request's ClientToken, so a lost answer never creates a

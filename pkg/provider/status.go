@@ -30,13 +30,8 @@ func phaseOf(status string) corev1.PodPhase {
 }
 
 func parseTime(s string) metav1.Time {
-	if s == "" {
-		return metav1.Time{}
-	}
-	for _, layout := range []string{time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04Z"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return metav1.NewTime(t)
-		}
+	if t := eci.ParseTime(s); !t.IsZero() {
+		return metav1.NewTime(t)
 	}
 	return metav1.Time{}
 }

@@ -284,8 +284,20 @@ func (c *Controller) build(ctx context.Context, ic *api.ImageCache, st *api.Imag
 	}
 	out, err := c.opts.Cloud.CreateImageCache(ctx, req)
 	if err != nil {
-		if eci.ClassOf(err) == eci.ClassInvalid || eci.ClassOf(err) == eci.ClassAuth {
-			c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err))
+		switch eci.ClassOf(err) {
+		case eci.ClassInvalid:
+			// The request is wrong and the same spec would be refused
+			// again: the object fails, and a change of spec (a new
+			// generation) builds it again.
+			klog.FromContext(ctx).Error(err, "CreateImageCache refused the spec", "imageCache", ic.Name)
+			c.setFailed(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err)+": fix the spec (images, imageCacheSize, retentionDays, annotations) and the cache is built again")
+			return 0, nil
+		case eci.ClassAuth:
+			// The RAM policy or the AccessKey can be fixed outside the
+			// cluster: wait for that.
+			klog.FromContext(ctx).Error(err, "CreateImageCache refused the credentials; retrying", "imageCache", ic.Name)
+			c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err)+
+				fmt.Sprintf("; retrying every %s (grant the controller's AccessKey ecs/eci:CreateImageCache, see the documented RAM policy)", c.opts.RetryInterval))
 			return c.opts.RetryInterval, nil
 		}
 		// Out of stock, throttled, unreachable: the object says why it
@@ -417,7 +429,10 @@ func (c *Controller) finalize(ctx context.Context, ic *api.ImageCache) error {
 	}
 	for id := range ids {
 		if err := c.opts.Cloud.DeleteImageCache(ctx, id); err != nil && !eci.IsNotFound(err) {
-			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeWarning, ReasonDeleteFailed, "DeleteImageCache %s: %v; retrying (the object stays until the cloud cache is gone)", id, err)
+			// The event's text has no request id, so repeats aggregate
+			// into one event with a count; the log keeps the id.
+			klog.FromContext(ctx).Error(err, "DeleteImageCache failed; retrying", "imageCache", ic.Name, "imageCacheId", id)
+			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeWarning, ReasonDeleteFailed, "DeleteImageCache %s: %s; retrying (the object stays until the cloud cache is gone)", id, eci.StableText(err))
 			return err
 		}
 		klog.FromContext(ctx).Info("deleted image cache", "imageCache", ic.Name, "imageCacheId", id)
@@ -520,17 +535,27 @@ func CloudName(name string) string {
 	return n
 }
 
+// setPending says why the object waits: for a pull secret, for the cloud.
 func (c *Controller) setPending(ic *api.ImageCache, st *api.ImageCacheStatus, reason, msg string) {
-	if st.ImageCacheId == "" || st.ObservedGeneration != ic.Generation {
-		if st.ImageCacheId == "" {
-			st.Phase = api.PhasePending
-		}
+	c.setProblem(ic, st, api.PhasePending, reason, msg)
+}
+
+// setFailed marks an object whose cache cannot be built from this spec.
+func (c *Controller) setFailed(ic *api.ImageCache, st *api.ImageCacheStatus, reason, msg string) {
+	c.setProblem(ic, st, api.PhaseFailed, reason, msg)
+}
+
+// setProblem writes reason and msg into the status, with one Warning
+// while they stay the same. Phase and the Ready condition are set only
+// while no cloud cache exists: during a rebuild they stay those of the
+// cache that serves pods.
+func (c *Controller) setProblem(ic *api.ImageCache, st *api.ImageCacheStatus, phase, reason, msg string) {
+	if st.ImageCacheId == "" {
+		st.Phase = phase
+		setCondition(st, ic, api.ConditionReady, metav1.ConditionFalse, reason, msg)
 	}
 	changed := st.Reason != reason || st.Message != msg
 	st.Reason, st.Message = reason, msg
-	if st.ImageCacheId == "" {
-		setCondition(st, ic, api.ConditionReady, metav1.ConditionFalse, reason, msg)
-	}
 	if changed {
 		c.opts.Recorder.Event(c.ref(ic), corev1.EventTypeWarning, reason, msg)
 	}
@@ -587,12 +612,11 @@ func hasFinalizer(ic *api.ImageCache) bool {
 	return false
 }
 
+// parseTime is a timestamp of the cloud's answer (eci.ParseTime), nil
+// when there is none.
 func parseTime(s string) *metav1.Time {
-	if s == "" {
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	t := eci.ParseTime(s)
+	if t.IsZero() {
 		return nil
 	}
 	mt := metav1.NewTime(t)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -165,7 +166,11 @@ func cloudCache(t *testing.T, cloud *eci.Client, id string) *eci.ImageCache {
 // deletes the cloud cache and then the finalizer lets it go; an image the
 // cloud cannot pull ends Failed with the cloud's reason (and a pod naming
 // it waits with an event saying so); a missing pull secret is named by a
-// condition and an event, and the cache is built once the secret exists.
+// condition and an event, and the cache is built once the secret exists;
+// a zone without stock keeps it Pending with one counted event; a spec the
+// cloud refuses ends Failed, is not retried until it changes, and builds
+// once fixed; a delete the cloud fails a while gives one counted
+// DeleteFailed event without request id, and the object goes after.
 func TestImageCache(t *testing.T) {
 	t.Parallel()
 	env := startShared(t, testenv.Options{Simulator: func(c *simulator.Config) { c.StartDelay = 2 * time.Second }})
@@ -391,6 +396,76 @@ func TestImageCache(t *testing.T) {
 	waitImageCache(t, dyn, noStock, "Ready once the zone has stock", func(ic *api.ImageCache) bool {
 		return ic.Status.Phase == api.PhaseReady && ic.Status.ImageCacheId != ""
 	})
+
+	// A spec the cloud refuses (a vSwitch that does not exist): the object
+	// is Failed with the cloud's reason and the fix, the refusal is not
+	// retried while nothing changes, and the cache is built once the
+	// annotation is fixed.
+	refused := uniqueName("imc-refused")
+	createImageCache(t, dyn, refused, api.ImageCacheSpec{Images: []string{"registry.example.com/library/busybox:1.36"}},
+		map[string]string{api.AnnotationVSwitch: "vsw-doesnotexist"})
+	ic = waitImageCache(t, dyn, refused, "Failed with the cloud's refusal", func(ic *api.ImageCache) bool {
+		return ic.Status.Phase == api.PhaseFailed && ic.Status.Reason == imagecache.ReasonCreateFailed
+	})
+	if m := ic.Status.Message; !strings.Contains(m, "InvalidVSwitchId.NotFound") || !strings.Contains(m, "fix the spec") || strings.Contains(m, "RequestId") {
+		t.Errorf("status message %q: want the cloud's InvalidVSwitchId.NotFound and the fix, no request id", m)
+	}
+	if c := meta.FindStatusCondition(ic.Status.Conditions, api.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != imagecache.ReasonCreateFailed {
+		t.Errorf("Ready condition %+v, want False/%s", c, imagecache.ReasonCreateFailed)
+	}
+	waitImageCacheEvent(t, kube, refused, corev1.EventTypeWarning, imagecache.ReasonCreateFailed, "InvalidVSwitchId.NotFound", "fix the spec")
+	// RetryInterval is 1s here: a retried refusal would call 4 times or
+	// more in 4s. Without retries the calls are the first create and at
+	// most one more per status write (2) or conflict (3).
+	time.Sleep(4 * time.Second)
+	if n := len(createRequests(env.Simulator, refused)); n < 1 || n > 3 {
+		t.Errorf("%d CreateImageCache calls for a refused spec in 4s, want 1-3 (not retried every RetryInterval)", n)
+	}
+	fix := []byte(`{"metadata":{"annotations":{"` + api.AnnotationVSwitch + `":"` + nodeCfg.VSwitches[0] + `"}}}`)
+	if _, err := dyn.Resource(api.GVR).Patch(ctx, refused, types.MergePatchType, fix, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitImageCache(t, dyn, refused, "Ready once the annotation names a vSwitch that exists", func(ic *api.ImageCache) bool {
+		return ic.Status.Phase == api.PhaseReady && ic.Status.ImageCacheId != "" && ic.Status.Reason == ""
+	})
+
+	// A delete the cloud fails for a while: the object stays, one
+	// DeleteFailed event counts the failures (no request id, so repeats
+	// aggregate), and the object goes once the cloud answers. The client
+	// sends each call up to DefaultMaxAttempts times, so 3 failed deletes
+	// of the controller take 3 x that many answers.
+	if err := env.Simulator.InjectFault(simulator.Fault{Action: "DeleteImageCache", Times: 3 * eci.DefaultMaxAttempts, Code: "ServiceUnavailable"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dyn.Resource(api.GVR).Delete(ctx, refused, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "ImageCache "+refused+" gone after the cloud answers again", 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := dyn.Resource(api.GVR).Get(ctx, refused, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	env.Simulator.ClearFaults()
+	var deleteFailed []corev1.Event
+	poll(t, "the DeleteFailed event of "+refused+" counting the 3 failures", 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := imageCacheEvents(ctx, kube, refused, imagecache.ReasonDeleteFailed)
+		deleteFailed = evs
+		if err != nil {
+			return false, err
+		}
+		if len(evs) != 1 || max(evs[0].Count, 1) < 3 {
+			var seen []string
+			for _, e := range evs {
+				seen = append(seen, fmt.Sprintf("%dx %q", e.Count, e.Message))
+			}
+			return false, fmt.Errorf("DeleteFailed events: %v", seen)
+		}
+		return true, nil
+	})
+	for _, e := range deleteFailed {
+		if strings.Contains(e.Message, "RequestId") || !strings.Contains(e.Message, "ServiceUnavailable") {
+			t.Errorf("DeleteFailed event %q: want the cloud's ServiceUnavailable and no request id", e.Message)
+		}
+	}
 
 	// Delete: the cloud cache goes, then the object.
 	if err := dyn.Resource(api.GVR).Delete(ctx, web, metav1.DeleteOptions{}); err != nil {

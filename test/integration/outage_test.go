@@ -82,21 +82,39 @@ func TestOutageDuringScaleDown(t *testing.T) {
 
 	// The outage: every call fails. Each pod's first delete is carried
 	// out and its answer lost (a rule for one call, taken before the next
-	// pod is deleted); its retries fail like every other call.
+	// pod is deleted); its retries fail like every other call. A retry of
+	// an earlier pod's delete can take the one-call rule first (its group
+	// is gone: NotFound, and that pod's deletion finishes); the rule is
+	// then put back until this pod's group is gone.
 	if err := env.Simulator.InjectFault(simulator.Fault{Action: "*", ErrorRate: 1, Code: "ServiceUnavailable"}); err != nil {
 		t.Fatal(err)
 	}
 	defer env.Simulator.ClearFaults()
+	lostAnswer := simulator.Fault{Action: "DeleteContainerGroup", Times: 1, Code: "ServiceUnavailable", AfterSuccess: true}
+	deleteRulePending := func() bool {
+		for _, f := range env.Simulator.Faults() {
+			if f.Action == lostAnswer.Action {
+				return true
+			}
+		}
+		return false
+	}
 	for name, id := range groups {
-		if err := env.Simulator.InjectFault(simulator.Fault{Action: "DeleteContainerGroup", Times: 1, Code: "ServiceUnavailable", AfterSuccess: true}); err != nil {
+		if err := env.Simulator.InjectFault(lostAnswer); err != nil {
 			t.Fatal(err)
 		}
 		if err := kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, "the cloud carried out the delete of "+name+"'s group", 30*time.Second, func(context.Context) (bool, error) {
-			_, ok := env.Simulator.Group(id)
-			return !ok, nil
+		poll(t, "the cloud carried out the delete of "+name+"'s group", 60*time.Second, func(context.Context) (bool, error) {
+			if _, ok := env.Simulator.Group(id); !ok {
+				return true, nil
+			}
+			if !deleteRulePending() {
+				t.Logf("another pod's delete retry took the lost-answer rule meant for %s; putting it back", name)
+				return false, env.Simulator.InjectFault(lostAnswer)
+			}
+			return false, nil
 		})
 	}
 	// The outage goes on long enough for status polls and delete retries to

@@ -10,7 +10,8 @@
 // A change of spec cannot be applied in place: UpdateImageCache is not in
 // the documented RAM policy, so a new cache is built for the new
 // generation (ClientToken: object UID and generation) and the older ones
-// are deleted once it is Ready or Failed.
+// are deleted once it is Ready or Failed. Meanwhile pods keep using the
+// older Ready cache (status.readyImageCacheId).
 //
 // One controller runs per cluster: the virtual-node binary runs it on the
 // replica that holds the first virtual node (its Lease), see
@@ -344,6 +345,9 @@ func (c *Controller) follow(ctx context.Context, ic *api.ImageCache, st *api.Ima
 			msg := fmt.Sprintf("image cache %s no longer exists in the cloud (expired after spec.retentionDays, or deleted outside the cluster): change the spec or recreate the object to build it again", st.ImageCacheId)
 			c.opts.Recorder.Event(c.ref(ic), corev1.EventTypeWarning, ReasonCacheGone, msg)
 			st.Phase, st.Progress, st.Reason, st.Message = api.PhaseFailed, "", ReasonCacheGone, msg
+			if st.ReadyImageCacheId == st.ImageCacheId {
+				st.ReadyImageCacheId = ""
+			}
 			setCondition(st, ic, api.ConditionReady, metav1.ConditionFalse, ReasonCacheGone, msg)
 		}
 		return 0, nil
@@ -359,6 +363,7 @@ func (c *Controller) follow(ctx context.Context, ic *api.ImageCache, st *api.Ima
 	switch cc.Status {
 	case eci.ImageCacheReady:
 		st.Reason, st.Message = "", ""
+		st.ReadyImageCacheId = cc.ImageCacheId
 		setCondition(st, ic, api.ConditionReady, metav1.ConditionTrue, ReasonReady, "image cache "+cc.ImageCacheId+" is ready")
 		if prev != eci.ImageCacheReady {
 			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeNormal, ReasonReady, "image cache %s is ready: pods with the annotation %s: %s use it",
@@ -372,9 +377,20 @@ func (c *Controller) follow(ctx context.Context, ic *api.ImageCache, st *api.Ima
 		if prev != cc.Status {
 			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeWarning, ReasonFailed, "image cache %s failed: %s; fix the spec (images, imagePullSecrets, imageCacheSize) to build a new one", cc.ImageCacheId, why)
 		}
-		return 0, c.deleteOlder(ctx, ic, cc.ImageCacheId)
+		if err := c.deleteOlder(ctx, ic, cc.ImageCacheId); err != nil {
+			return 0, err
+		}
+		st.ReadyImageCacheId = ""
+		return 0, nil
 	}
-	setCondition(st, ic, api.ConditionReady, metav1.ConditionFalse, cc.Status, "image cache "+cc.ImageCacheId+" is "+cc.Status+" ("+cc.Progress+")")
+	building := "image cache " + cc.ImageCacheId + " is " + cc.Status + " (" + cc.Progress + ")"
+	if st.ReadyImageCacheId != "" && st.ReadyImageCacheId != cc.ImageCacheId {
+		// A rebuild: pods keep the older Ready cache meanwhile.
+		setCondition(st, ic, api.ConditionReady, metav1.ConditionTrue, ReasonRebuilding,
+			fmt.Sprintf("pods use image cache %s while %s is built for generation %d", st.ReadyImageCacheId, building, ic.Generation))
+	} else {
+		setCondition(st, ic, api.ConditionReady, metav1.ConditionFalse, cc.Status, building)
+	}
 	return c.opts.PollInterval, nil
 }
 

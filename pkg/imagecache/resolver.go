@@ -18,8 +18,9 @@ type Resolver struct {
 	Dynamic dynamic.Interface
 }
 
-// ImageCacheID returns the cache id of ImageCache name when it is Ready,
-// else an error saying what the pod waits for and what to do.
+// ImageCacheID returns the id of ImageCache name's Ready cache (during a
+// rebuild the older generation's, status.readyImageCacheId), else an
+// error saying what the pod waits for and what to do.
 func (r *Resolver) ImageCacheID(ctx context.Context, name string) (string, error) {
 	u, err := r.Dynamic.Resource(api.GVR).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -34,8 +35,13 @@ func (r *Resolver) ImageCacheID(ctx context.Context, name string) (string, error
 		return "", err
 	}
 	st := ic.Status
-	if st.Phase == eci.ImageCacheReady && st.ImageCacheId != "" && ic.DeletionTimestamp == nil {
-		return st.ImageCacheId, nil
+	if ic.DeletionTimestamp == nil {
+		if st.ReadyImageCacheId != "" {
+			return st.ReadyImageCacheId, nil // during a rebuild, the older Ready cache
+		}
+		if st.Phase == eci.ImageCacheReady && st.ImageCacheId != "" {
+			return st.ImageCacheId, nil // a status written before readyImageCacheId
+		}
 	}
 	why := "phase " + st.Phase
 	switch {

@@ -271,10 +271,38 @@ func TestImageCache(t *testing.T) {
 	if _, err := dyn.Resource(api.GVR).Patch(ctx, web, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// While the new cache builds (2 x StartDelay, polled every 250ms),
+	// pods keep the old one: the status names it readyImageCacheId, the
+	// Ready condition stays True saying so, and the resolver the provider
+	// uses answers with it.
+	resolver := &imagecache.Resolver{Dynamic: dyn}
+	sawRebuild := false
 	ic = waitImageCache(t, dyn, web, "Ready for generation 2", func(ic *api.ImageCache) bool {
-		return ic.Status.ObservedGeneration == 2 && ic.Status.Phase == api.PhaseReady && ic.Status.ImageCacheId != firstID
+		st := ic.Status
+		if !sawRebuild && st.ObservedGeneration == 2 && st.ImageCacheId != firstID && st.Phase != api.PhaseReady {
+			if st.ReadyImageCacheId != firstID {
+				t.Errorf("generation 2 building (%s %s): readyImageCacheId %q, want the old Ready cache %s", st.ImageCacheId, st.Phase, st.ReadyImageCacheId, firstID)
+			}
+			if c := meta.FindStatusCondition(st.Conditions, api.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, firstID) {
+				t.Errorf("generation 2 building: Ready condition %+v, want True naming %s", c, firstID)
+			}
+			id, err := resolver.ImageCacheID(ctx, web)
+			if err != nil {
+				t.Errorf("during the rebuild the resolver refused %s: %v; want the old cache %s", web, err, firstID)
+			} else if id != firstID && id != st.ImageCacheId {
+				t.Errorf("during the rebuild the resolver answered %s, want the old cache %s (or the new %s once Ready)", id, firstID, st.ImageCacheId)
+			}
+			sawRebuild = true
+		}
+		return st.ObservedGeneration == 2 && st.Phase == api.PhaseReady && st.ImageCacheId != firstID
 	})
+	if !sawRebuild {
+		t.Errorf("never saw generation 2 building in %s of polling: the rebuild's status went unobserved", 2*2*time.Second)
+	}
 	secondID := ic.Status.ImageCacheId
+	if ic.Status.ReadyImageCacheId != secondID {
+		t.Errorf("generation 2 Ready: readyImageCacheId %q, want %s", ic.Status.ReadyImageCacheId, secondID)
+	}
 	if c := cloudCache(t, env.Cloud, secondID); c == nil || len(c.Images) != 2 {
 		t.Errorf("new cache %s: %+v, want the two images", secondID, c)
 	}

@@ -97,6 +97,11 @@ type ImageCacheStatus struct {
 	Progress string `json:"progress,omitempty"`
 	// ImageCacheId is the cloud cache pods use (k8s.aliyun.com/eci-imc-id).
 	ImageCacheId string `json:"imageCacheId,omitempty"`
+	// ReadyImageCacheId is the Ready cache pods that name the object use:
+	// ImageCacheId once it is Ready, and during a rebuild the older
+	// generation's cache until the new one is Ready or Failed (it is then
+	// deleted). Empty while no cache of the object is Ready.
+	ReadyImageCacheId string `json:"readyImageCacheId,omitempty"`
 	// ObservedGeneration is the spec generation ImageCacheId was built for.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Reason and Message say why the phase is what it is.

@@ -369,7 +369,7 @@ func (c *Controller) follow(ctx context.Context, ic *api.ImageCache, st *api.Ima
 			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeNormal, ReasonReady, "image cache %s is ready: pods with the annotation %s: %s use it",
 				cc.ImageCacheId, translate.AnnotationImageCacheName, ic.Name)
 		}
-		return 0, c.deleteOlder(ctx, ic, cc.ImageCacheId)
+		return c.olderDeleted(ctx, ic, cc.ImageCacheId), nil
 	case eci.ImageCacheFailed, eci.ImageCacheUpdateFailed:
 		why := cloudReason(cc)
 		st.Reason, st.Message = ReasonFailed, why
@@ -377,11 +377,11 @@ func (c *Controller) follow(ctx context.Context, ic *api.ImageCache, st *api.Ima
 		if prev != cc.Status {
 			c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeWarning, ReasonFailed, "image cache %s failed: %s; fix the spec (images, imagePullSecrets, imageCacheSize) to build a new one", cc.ImageCacheId, why)
 		}
-		if err := c.deleteOlder(ctx, ic, cc.ImageCacheId); err != nil {
-			return 0, err
+		after := c.olderDeleted(ctx, ic, cc.ImageCacheId)
+		if after == 0 {
+			st.ReadyImageCacheId = "" // the older caches are gone
 		}
-		st.ReadyImageCacheId = ""
-		return 0, nil
+		return after, nil
 	}
 	building := "image cache " + cc.ImageCacheId + " is " + cc.Status + " (" + cc.Progress + ")"
 	if st.ReadyImageCacheId != "" && st.ReadyImageCacheId != cc.ImageCacheId {
@@ -408,6 +408,22 @@ func cloudReason(cc *eci.ImageCache) string {
 	return strings.Join(msgs, "; ")
 }
 
+// olderDeleted deletes the caches of earlier generations once the current
+// one (keep) is Ready or Failed. When the cloud refuses, the status is
+// still written (the phase event is not repeated), a Warning without
+// request id says so, and the object is tried again after RetryInterval,
+// which it returns.
+func (c *Controller) olderDeleted(ctx context.Context, ic *api.ImageCache, keep string) time.Duration {
+	err := c.deleteOlder(ctx, ic, keep)
+	if err == nil {
+		return 0
+	}
+	klog.FromContext(ctx).Error(err, "deleting the image cache of an earlier spec failed; retrying", "imageCache", ic.Name, "current", keep)
+	c.opts.Recorder.Eventf(c.ref(ic), corev1.EventTypeWarning, ReasonDeleteFailed, "%s; retrying every %s (image cache %s is kept)",
+		eci.StableText(err), c.opts.RetryInterval, keep)
+	return c.opts.RetryInterval
+}
+
 // deleteOlder deletes the object's caches other than keep (those of
 // earlier generations).
 func (c *Controller) deleteOlder(ctx context.Context, ic *api.ImageCache, keep string) error {
@@ -420,7 +436,7 @@ func (c *Controller) deleteOlder(ctx context.Context, ic *api.ImageCache, keep s
 			continue
 		}
 		if err := c.opts.Cloud.DeleteImageCache(ctx, o.ImageCacheId); err != nil && !eci.IsNotFound(err) {
-			return err
+			return fmt.Errorf("DeleteImageCache %s, the cache of an earlier spec: %w", o.ImageCacheId, err)
 		}
 		klog.FromContext(ctx).Info("deleted the image cache of an earlier spec", "imageCache", ic.Name, "imageCacheId", o.ImageCacheId, "current", keep)
 	}

@@ -160,8 +160,9 @@ func cloudCache(t *testing.T, cloud *eci.Client, id string) *eci.ImageCache {
 // TestImageCache runs the ImageCache controller against the real control
 // plane and the simulator, whose caches take 2 x StartDelay to build:
 // an ImageCache becomes Ready with its cache id; a pod naming it sends
-// that id as ImageSnapshotId; a change of images builds a new cache and
-// deletes the old; a controller restarted after losing the status adopts
+// that id as ImageSnapshotId; a change of images builds a new cache while
+// pods keep the old one, and deletes the old (retried, with one Ready
+// event, when the cloud refuses the first delete); a controller restarted after losing the status adopts
 // the cache by its tags instead of creating another; deleting the object
 // deletes the cloud cache and then the finalizer lets it go; an image the
 // cloud cannot pull ends Failed with the cloud's reason (and a pod naming
@@ -267,6 +268,13 @@ func TestImageCache(t *testing.T) {
 	}
 
 	// Update: a change of images builds a new cache and deletes the old.
+	// The cloud refuses the first delete of the old cache (every attempt
+	// the client makes): the status is written all the same, with one
+	// Ready event, a DeleteFailed Warning says so, and the delete is
+	// retried.
+	if err := env.Simulator.InjectFault(simulator.Fault{Action: "DeleteImageCache", Times: eci.DefaultMaxAttempts, Code: "ServiceUnavailable"}); err != nil {
+		t.Fatal(err)
+	}
 	patch := []byte(`{"spec":{"images":["registry.example.com/library/nginx:1.25","registry.example.com/library/redis:7"]}}`)
 	if _, err := dyn.Resource(api.GVR).Patch(ctx, web, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -310,6 +318,20 @@ func TestImageCache(t *testing.T) {
 		return cloudCache(t, env.Cloud, firstID) == nil, nil
 	})
 	waitImageCacheEvent(t, kube, web, corev1.EventTypeNormal, imagecache.ReasonRebuilding, secondID, firstID)
+	waitImageCacheEvent(t, kube, web, corev1.EventTypeWarning, imagecache.ReasonDeleteFailed, firstID, "ServiceUnavailable", "retrying")
+	readyEvents, err := imageCacheEvents(ctx, kube, web, imagecache.ReasonReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyOf2 := 0
+	for _, e := range readyEvents {
+		if strings.Contains(e.Message, secondID) {
+			readyOf2 += max(int(e.Count), 1)
+		}
+	}
+	if readyOf2 != 1 {
+		t.Errorf("ImageCacheReady for %s recorded %d times, want once (the status is written even when the old cache's delete fails)", secondID, readyOf2)
+	}
 	if n := len(createRequests(env.Simulator, web)); n != 2 {
 		t.Errorf("%d CreateImageCache calls for %s after the update, want 2", n, web)
 	}

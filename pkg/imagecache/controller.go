@@ -298,7 +298,7 @@ func (c *Controller) build(ctx context.Context, ic *api.ImageCache, st *api.Imag
 			// cluster: wait for that.
 			klog.FromContext(ctx).Error(err, "CreateImageCache refused the credentials; retrying", "imageCache", ic.Name)
 			c.setPending(ic, st, ReasonCreateFailed, "CreateImageCache: "+eci.StableText(err)+
-				fmt.Sprintf("; retrying every %s (grant the controller's AccessKey ecs/eci:CreateImageCache, see the documented RAM policy)", c.opts.RetryInterval))
+				fmt.Sprintf("; retrying every %s (the AccessKey's RAM policy must allow eci:CreateImageCache, as the documented policy does)", c.opts.RetryInterval))
 			return c.opts.RetryInterval, nil
 		}
 		// Out of stock, throttled, unreachable: the object says why it

@@ -162,8 +162,9 @@ func cloudCache(t *testing.T, cloud *eci.Client, id string) *eci.ImageCache {
 // an ImageCache becomes Ready with its cache id; a pod naming it sends
 // that id as ImageSnapshotId; a change of images builds a new cache while
 // pods keep the old one, and deletes the old (retried, with one Ready
-// event, when the cloud refuses the first delete); a controller restarted after losing the status adopts
-// the cache by its tags instead of creating another; deleting the object
+// event, when the cloud refuses the first delete); a controller restarted
+// after losing the status adopts the cache by its tags instead of
+// creating another; deleting the object
 // deletes the cloud cache and then the finalizer lets it go; an image the
 // cloud cannot pull ends Failed with the cloud's reason (and a pod naming
 // it waits with an event saying so); a missing pull secret is named by a

@@ -106,7 +106,7 @@ func TestOutageDuringScaleDown(t *testing.T) {
 		if err := kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, "the cloud carried out the delete of "+name+"'s group", 60*time.Second, func(context.Context) (bool, error) {
+		poll(t, "the cloud carried out the delete of "+name+"'s group", 30*time.Second, func(context.Context) (bool, error) {
 			if _, ok := env.Simulator.Group(id); !ok {
 				return true, nil
 			}
